@@ -1,0 +1,4 @@
+DROP TABLE members;
+DROP TABLE resources;
+DROP TABLE credentials;
+DROP TABLE tenants;

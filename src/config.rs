@@ -1,0 +1,98 @@
+//! Runtime settings, validated once at start.
+
+use std::net::SocketAddr;
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default database: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://scimitar.db";
+
+/// Everything `serve` and the CLI need to know.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address and port to listen on; port 0 picks a free one.
+    pub listen: String,
+    /// `sqlite://PATH` or `postgres://…`.
+    pub database_url: String,
+    /// The externally visible origin (scheme, host, port, optional path prefix) used in
+    /// `meta.location` and the SCIM URL handed to tenants; defaults to `http://LISTEN`.
+    pub public_url: Option<String>,
+    /// Largest accepted request body, in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Connections in the database pool.
+    pub db_pool_size: u32,
+    /// Verified tokens kept in memory so argon2 is not paid on every request.
+    pub token_cache_capacity: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.to_owned(),
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            public_url: None,
+            max_body_bytes: 1024 * 1024,
+            db_pool_size: 8,
+            token_cache_capacity: 10_000,
+        }
+    }
+}
+
+impl Settings {
+    /// Checks the settings and normalises the public URL; returns a message a person can act on.
+    pub fn validated(mut self) -> Result<Self, String> {
+        if let Some(url) = self.public_url.take() {
+            let url = url.trim().trim_end_matches('/').to_owned();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!(
+                    "the public URL {url:?} must start with http:// or https://"
+                ));
+            }
+            self.public_url = Some(url);
+        }
+        if self.max_body_bytes == 0 || self.db_pool_size == 0 {
+            return Err("the body limit and the pool size must be greater than zero".into());
+        }
+        Ok(self)
+    }
+
+    /// The SCIM base URL (`…/scim/v2`), given the address the server actually bound.
+    pub fn scim_base_url(&self, bound: Option<SocketAddr>) -> String {
+        let origin = match (&self.public_url, bound) {
+            (Some(url), _) => url.clone(),
+            (None, Some(addr)) => format!("http://{addr}"),
+            (None, None) => format!("http://{}", self.listen),
+        };
+        format!("{origin}/scim/v2")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_url_wins_and_is_normalised() {
+        let s = Settings {
+            public_url: Some("https://id.example.com/".into()),
+            ..Settings::default()
+        }
+        .validated()
+        .expect("valid");
+        assert_eq!(s.scim_base_url(None), "https://id.example.com/scim/v2");
+        let s = Settings::default();
+        assert_eq!(s.scim_base_url(None), "http://127.0.0.1:8080/scim/v2");
+        assert_eq!(
+            s.scim_base_url(Some("127.0.0.1:4000".parse().expect("addr"))),
+            "http://127.0.0.1:4000/scim/v2"
+        );
+        assert!(
+            Settings {
+                public_url: Some("id.example.com".into()),
+                ..Settings::default()
+            }
+            .validated()
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! The one error type of the SCIM surface, mapped once to RFC 7644 §3.12 error JSON.
+//!
+//! Policy: every failure a client can see is a `ScimError`. Client mistakes get a 4xx with a
+//! `scimType` and a `detail` a person understands; anything else is `Internal`, logged in full
+//! here and answered with a generic detail so no internals (SQL, paths, secrets) leak.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+/// The SCIM error message schema URN.
+pub const ERROR_URN: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+/// The media type of every SCIM response (RFC 7644 §3.1).
+pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+
+/// A failure answered as an RFC 7644 §3.12 error response.
+#[derive(Debug, thiserror::Error)]
+pub enum ScimError {
+    #[error("{0}")]
+    InvalidFilter(String),
+    #[error("{0}")]
+    InvalidPath(String),
+    #[error("{0}")]
+    NoTarget(String),
+    #[error("{0}")]
+    InvalidValue(String),
+    #[error("{0}")]
+    InvalidSyntax(String),
+    #[error("{0}")]
+    Mutability(String),
+    #[error("{0}")]
+    Uniqueness(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("the request body is larger than the limit of {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    NotImplemented(String),
+    #[error("the server could not complete the request; the details are in its log")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ScimError {
+    /// The RFC 7644 §3.12 `scimType` keyword, for the errors that have one.
+    pub fn scim_type(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidFilter(_) => Some("invalidFilter"),
+            Self::InvalidPath(_) => Some("invalidPath"),
+            Self::NoTarget(_) => Some("noTarget"),
+            Self::InvalidValue(_) => Some("invalidValue"),
+            Self::InvalidSyntax(_) => Some("invalidSyntax"),
+            Self::Mutability(_) => Some("mutability"),
+            Self::Uniqueness(_) => Some("uniqueness"),
+            Self::NotFound(_)
+            | Self::Unauthorized(_)
+            | Self::MethodNotAllowed(_)
+            | Self::PayloadTooLarge(_)
+            | Self::UnsupportedMediaType(_)
+            | Self::NotImplemented(_)
+            | Self::Internal(_) => None,
+        }
+    }
+
+    /// Shorthand for an internal error from anything displayable.
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl ResponseError for ScimError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidFilter(_)
+            | Self::InvalidPath(_)
+            | Self::NoTarget(_)
+            | Self::InvalidValue(_)
+            | Self::InvalidSyntax(_)
+            | Self::Mutability(_) => StatusCode::BAD_REQUEST,
+            Self::Uniqueness(_) => StatusCode::CONFLICT,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(e) = self {
+            tracing::error!(error = ?e, "internal error");
+        }
+        let status = self.status_code();
+        let mut body = json!({
+            "schemas": [ERROR_URN],
+            "status": status.as_u16().to_string(),
+            "detail": self.to_string(),
+        });
+        if let Some(t) = self.scim_type() {
+            body["scimType"] = t.into();
+        }
+        let mut res = HttpResponse::build(status);
+        res.content_type(SCIM_CONTENT_TYPE);
+        if let Self::Unauthorized(_) = self {
+            // RFC 6750 §3: tell the client which scheme to use.
+            res.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"scim\""),
+            ));
+        }
+        res.body(body.to_string())
+    }
+}
+
+impl From<diesel::result::Error> for ScimError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for ScimError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<crate::scim::Violation> for ScimError {
+    fn from(v: crate::scim::Violation) -> Self {
+        use crate::scim::Violation;
+        match v {
+            Violation::InvalidValue(d) => Self::InvalidValue(d),
+            Violation::InvalidSyntax(d) => Self::InvalidSyntax(d),
+            Violation::Mutability(d) => Self::Mutability(d),
+        }
+    }
+}

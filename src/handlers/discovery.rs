@@ -1,0 +1,83 @@
+//! Discovery: `/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas` (RFC 7644 §4). They describe
+//! only what the server does today.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde_json::{Value, json};
+
+use crate::error::ScimError;
+use crate::http::content::scim_json;
+use crate::scim::resource::list_response;
+use crate::scim::schema::{
+    ALL_SCHEMAS, ResourceType, render_resource_type, render_schema, schema_by_id,
+};
+use crate::state::AppState;
+
+/// The ServiceProviderConfig document.
+pub fn service_provider_config(base: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "patch": {"supported": false},
+        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "filter": {"supported": false, "maxResults": 0},
+        "changePassword": {"supported": true},
+        "sort": {"supported": false},
+        "etag": {"supported": false},
+        "authenticationSchemes": [{
+            "type": "oauthbearertoken",
+            "name": "OAuth Bearer Token",
+            "description": "Authentication with the tenant's SCIM bearer token (Authorization: Bearer scim_…).",
+            "primary": true,
+        }],
+        "meta": {"resourceType": "ServiceProviderConfig", "location": format!("{base}/ServiceProviderConfig")},
+    })
+}
+
+/// `GET /ServiceProviderConfig`.
+pub async fn config(state: web::Data<AppState>) -> HttpResponse {
+    scim_json(StatusCode::OK, &service_provider_config(&state.base_url))
+}
+
+/// `GET /ResourceTypes`.
+pub async fn resource_types(state: web::Data<AppState>) -> HttpResponse {
+    let all: Vec<Value> = ResourceType::ALL
+        .iter()
+        .map(|rt| render_resource_type(rt, &state.base_url))
+        .collect();
+    scim_json(StatusCode::OK, &list_response(all.len() as i64, 1, all))
+}
+
+/// `GET /ResourceTypes/{id}`.
+pub async fn resource_type(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let rt = ResourceType::by_id(&id)
+        .ok_or_else(|| ScimError::NotFound(format!("resource type {id} not found")))?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &render_resource_type(rt, &state.base_url),
+    ))
+}
+
+/// `GET /Schemas`.
+pub async fn schemas(state: web::Data<AppState>) -> HttpResponse {
+    let all: Vec<Value> = ALL_SCHEMAS
+        .iter()
+        .map(|s| render_schema(s, &state.base_url))
+        .collect();
+    scim_json(StatusCode::OK, &list_response(all.len() as i64, 1, all))
+}
+
+/// `GET /Schemas/{id}`.
+pub async fn schema(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let s =
+        schema_by_id(&id).ok_or_else(|| ScimError::NotFound(format!("schema {id} not found")))?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &render_schema(s, &state.base_url),
+    ))
+}

@@ -1,0 +1,103 @@
+//! Bearer token → tenant. The token alone selects the tenant; handlers declare a [`TenantCtx`].
+
+use std::future::{Ready, ready};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use tracing_actix_web::RootSpan;
+
+use crate::error::ScimError;
+use crate::state::AppState;
+use crate::storage;
+use crate::tenant::TenantId;
+use crate::token::ScimToken;
+
+/// The authenticated tenant of a SCIM request.
+#[derive(Debug, Clone)]
+pub struct TenantCtx {
+    /// The tenant the bearer token belongs to.
+    pub tenant_id: TenantId,
+}
+
+impl FromRequest for TenantCtx {
+    type Error = ScimError;
+    type Future = Ready<Result<Self, ScimError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions().get::<TenantCtx>().cloned().ok_or_else(|| {
+                ScimError::Unauthorized("this endpoint needs a bearer token".into())
+            }),
+        )
+    }
+}
+
+/// Middleware for the SCIM resource routes: authenticates the bearer token and attaches the
+/// tenant to the request and to its log span.
+pub async fn require_tenant(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ScimError::internal(anyhow::anyhow!("AppState is not registered")))?;
+    let token = bearer_token(req.headers().get(AUTHORIZATION))?;
+    let tenant_id = authenticate(&state, token).await?;
+    if let Some(span) = req.extensions().get::<RootSpan>() {
+        span.record("tenant_id", tracing::field::display(&tenant_id));
+    }
+    req.extensions_mut().insert(TenantCtx { tenant_id });
+    next.call(req).await
+}
+
+fn bearer_token(
+    header: Option<&actix_web::http::header::HeaderValue>,
+) -> Result<ScimToken, ScimError> {
+    let header = header.ok_or_else(|| {
+        ScimError::Unauthorized("missing credentials: send the tenant's SCIM token as \"Authorization: Bearer <token>\"".into())
+    })?;
+    let value = header.to_str().unwrap_or_default().trim();
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ScimError::Unauthorized(
+            "only Bearer authentication is supported".into(),
+        ));
+    }
+    ScimToken::parse(token.trim()).ok_or_else(|| {
+        ScimError::Unauthorized("the bearer token is not a Scimitar SCIM token (scim_…)".into())
+    })
+}
+
+/// Resolves a token to its tenant: one primary-key read always, argon2id only on a cache miss.
+async fn authenticate(state: &AppState, token: ScimToken) -> Result<TenantId, ScimError> {
+    let key_id = token.key_id().to_owned();
+    let credential = state
+        .db
+        .run(move |c| Ok(storage::tenants::active_credential(c, &key_id)?))
+        .await?
+        .ok_or_else(rejected)?;
+    if !state.tokens.contains(&token, &credential.secret_hash) {
+        let hash = credential.secret_hash.clone();
+        let (token, ok) = tokio::task::spawn_blocking(move || {
+            let ok = token.verify(&hash);
+            (token, ok)
+        })
+        .await
+        .map_err(ScimError::internal)?;
+        if !ok {
+            return Err(rejected());
+        }
+        state.tokens.insert(&token, &credential.secret_hash);
+    }
+    Ok(TenantId::from_stored(credential.tenant_id))
+}
+
+fn rejected() -> ScimError {
+    ScimError::Unauthorized(
+        "the bearer token is not valid: it is unknown, or its secret was regenerated".into(),
+    )
+}

@@ -1,0 +1,4 @@
+//! HTTP edges: authentication, content negotiation and the SCIM JSON response.
+
+pub mod auth;
+pub mod content;

@@ -1,0 +1,20 @@
+//! Scimitar: a SCIM 2.0 service provider (RFC 7643 / RFC 7644) that SaaS apps run beside
+//! themselves, or mount into their own actix-web app, to receive users and groups from
+//! JumpCloud, Okta, Microsoft Entra ID, OneLogin and Google Workspace.
+
+pub mod config;
+pub mod error;
+pub mod handlers;
+pub mod http;
+pub mod scim;
+pub mod service;
+pub mod startup;
+pub mod state;
+pub mod storage;
+pub mod telemetry;
+pub mod tenant;
+pub mod token;
+
+pub use config::Settings;
+pub use startup::{Application, configure};
+pub use state::AppState;

@@ -1,0 +1,198 @@
+//! The `scimitar` command line: serve, migrate and manage tenants.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use scimitar::config::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, Settings};
+use scimitar::service::tenants;
+use scimitar::storage::Db;
+use scimitar::storage::models::TenantRow;
+use scimitar::{Application, telemetry};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(
+    name = "scimitar",
+    version,
+    about = "A SCIM 2.0 service provider for identity-provider provisioning"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DbArgs {
+    /// sqlite://PATH (the default) or postgres://USER@HOST/DB
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+}
+
+#[derive(Args, Clone)]
+struct UrlArgs {
+    /// Externally visible origin of the server, e.g. https://scim.example.com
+    #[arg(long, env = "SCIMITAR_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Address to listen on
+    #[arg(long, env = "SCIMITAR_LISTEN", default_value = DEFAULT_LISTEN)]
+    listen: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the SCIM server (applies pending migrations first)
+    Serve {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        url: UrlArgs,
+        /// Largest accepted request body in bytes
+        #[arg(long, env = "SCIMITAR_MAX_BODY_BYTES", default_value_t = Settings::default().max_body_bytes)]
+        max_body_bytes: usize,
+    },
+    /// Apply pending database migrations
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Manage tenants (customer organisations) and their SCIM secrets
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        url: UrlArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant and print its SCIM URL and token (the token is shown once)
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue a new SCIM token; the old one stops working at once
+    RotateSecret {
+        id_or_name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tenants
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a tenant with all its users and groups
+    Delete { id_or_name: String },
+}
+
+fn settings(db: DbArgs, url: Option<UrlArgs>) -> anyhow::Result<Settings> {
+    let mut s = Settings {
+        database_url: db.database_url,
+        ..Settings::default()
+    };
+    if let Some(url) = url {
+        s.listen = url.listen;
+        s.public_url = url.public_url;
+    }
+    s.validated().map_err(anyhow::Error::msg)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init();
+    match cli.command {
+        Command::Serve {
+            db,
+            url,
+            max_body_bytes,
+        } => {
+            let settings = Settings {
+                max_body_bytes,
+                ..settings(db, Some(url))?
+            };
+            actix_web::rt::System::new().block_on(async {
+                Application::build(settings)
+                    .await?
+                    .run_until_stopped()
+                    .await
+                    .context("server failed")
+            })
+        }
+        Command::Migrate { db } => {
+            let s = settings(db, None)?;
+            Db::connect(&s.database_url, 1)?;
+            eprintln!("migrations are up to date");
+            Ok(())
+        }
+        Command::Tenant { command, db, url } => tenant(command, &settings(db, Some(url))?),
+    }
+}
+
+fn tenant(command: TenantCommand, s: &Settings) -> anyhow::Result<()> {
+    let db = Db::connect(&s.database_url, 1)?;
+    let scim_url = s.scim_base_url(None);
+    match command {
+        TenantCommand::Create { name, json } => {
+            let issued = tenants::create(&db, &name)?;
+            print_issued(&issued, &scim_url, json, "Tenant created.");
+        }
+        TenantCommand::RotateSecret { id_or_name, json } => {
+            let issued = tenants::rotate_secret(&db, &id_or_name)?;
+            print_issued(
+                &issued,
+                &scim_url,
+                json,
+                "New SCIM secret issued; the previous token no longer works.",
+            );
+        }
+        TenantCommand::List { json } => {
+            let all = tenants::list(&db)?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"tenants": all.iter().map(|t| tenant_json(t, &scim_url)).collect::<Vec<_>>()})
+                );
+            } else if all.is_empty() {
+                println!("No tenants yet. Create one with: scimitar tenant create --name NAME");
+            } else {
+                for t in &all {
+                    println!("{}  {}", t.id, t.name);
+                }
+            }
+        }
+        TenantCommand::Delete { id_or_name } => {
+            let t = tenants::delete(&db, &id_or_name)?;
+            println!(
+                "Deleted tenant {} ({}) with all its users and groups.",
+                t.name, t.id
+            );
+        }
+    }
+    Ok(())
+}
+
+fn tenant_json(t: &TenantRow, scim_url: &str) -> serde_json::Value {
+    json!({"id": t.id, "name": t.name, "scim_url": scim_url})
+}
+
+fn print_issued(issued: &tenants::Issued, scim_url: &str, as_json: bool, headline: &str) {
+    let token = issued.token.reveal();
+    if as_json {
+        let mut v = tenant_json(&issued.tenant, scim_url);
+        v["token"] = token.into();
+        println!("{v}");
+    } else {
+        println!("{headline}");
+        println!("  id:       {}", issued.tenant.id);
+        println!("  name:     {}", issued.tenant.name);
+        println!("  scim_url: {scim_url}");
+        println!("  token:    {token}");
+        println!(
+            "The token is shown only now: paste it into the identity provider (e.g. JumpCloud's Identity Management tab)."
+        );
+    }
+}

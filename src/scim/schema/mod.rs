@@ -1,0 +1,329 @@
+//! SCIM schemas as data (RFC 7643 §2, §4, §7, §8.7).
+//!
+//! Every attribute characteristic the server acts on (mutability, returned, required, uniqueness,
+//! caseExact) comes from these definitions, and `/Schemas` is rendered from them, so the
+//! discovery documents and the validator cannot drift apart.
+
+mod core;
+mod render;
+
+pub use core::{ENTERPRISE_USER, GROUP, GROUP_RESOURCE, USER, USER_RESOURCE};
+pub use render::{render_resource_type, render_schema};
+
+/// The data type of an attribute (RFC 7643 §2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrType {
+    String,
+    Boolean,
+    Decimal,
+    Integer,
+    DateTime,
+    Binary,
+    Reference,
+    Complex,
+}
+
+/// Whether and when a client may write an attribute (RFC 7643 §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutability {
+    ReadOnly,
+    ReadWrite,
+    Immutable,
+    WriteOnly,
+}
+
+/// When an attribute appears in a response (RFC 7643 §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returned {
+    Always,
+    Never,
+    Default,
+    Request,
+}
+
+/// The scope in which an attribute value must be unique (RFC 7643 §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uniqueness {
+    None,
+    Server,
+    Global,
+}
+
+/// One attribute definition; sub-attributes make it complex.
+#[derive(Debug, Clone, Copy)]
+pub struct AttributeDef {
+    pub name: &'static str,
+    pub ty: AttrType,
+    pub multi_valued: bool,
+    pub description: &'static str,
+    pub required: bool,
+    pub case_exact: bool,
+    pub mutability: Mutability,
+    pub returned: Returned,
+    pub uniqueness: Uniqueness,
+    pub canonical_values: &'static [&'static str],
+    pub reference_types: &'static [&'static str],
+    pub sub_attributes: &'static [AttributeDef],
+}
+
+impl AttributeDef {
+    const fn new(name: &'static str, ty: AttrType, description: &'static str) -> Self {
+        Self {
+            name,
+            ty,
+            multi_valued: false,
+            description,
+            required: false,
+            // RFC 7643 §2.3.7: binary and reference values are always case-exact.
+            case_exact: matches!(ty, AttrType::Binary | AttrType::Reference),
+            mutability: Mutability::ReadWrite,
+            returned: Returned::Default,
+            uniqueness: Uniqueness::None,
+            canonical_values: &[],
+            reference_types: &[],
+            sub_attributes: &[],
+        }
+    }
+
+    /// A single-valued string attribute.
+    pub const fn string(name: &'static str, description: &'static str) -> Self {
+        Self::new(name, AttrType::String, description)
+    }
+
+    /// A single-valued boolean attribute.
+    pub const fn boolean(name: &'static str, description: &'static str) -> Self {
+        Self::new(name, AttrType::Boolean, description)
+    }
+
+    /// A single-valued dateTime attribute.
+    pub const fn date_time(name: &'static str, description: &'static str) -> Self {
+        Self::new(name, AttrType::DateTime, description)
+    }
+
+    /// A single-valued binary attribute (base64 in JSON).
+    pub const fn binary(name: &'static str, description: &'static str) -> Self {
+        Self::new(name, AttrType::Binary, description)
+    }
+
+    /// A reference to the given resource types (`"external"`, `"uri"`, `"User"`, …).
+    pub const fn reference(
+        name: &'static str,
+        types: &'static [&'static str],
+        description: &'static str,
+    ) -> Self {
+        let mut a = Self::new(name, AttrType::Reference, description);
+        a.reference_types = types;
+        a
+    }
+
+    /// A complex attribute made of `sub` attributes.
+    pub const fn complex(
+        name: &'static str,
+        sub: &'static [AttributeDef],
+        description: &'static str,
+    ) -> Self {
+        let mut a = Self::new(name, AttrType::Complex, description);
+        a.sub_attributes = sub;
+        a
+    }
+
+    /// Makes the attribute multi-valued.
+    pub const fn multi(mut self) -> Self {
+        self.multi_valued = true;
+        self
+    }
+
+    /// Marks the attribute as required.
+    pub const fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    /// Compares values of this attribute case-sensitively.
+    pub const fn case_exact(mut self) -> Self {
+        self.case_exact = true;
+        self
+    }
+
+    /// Sets the mutability.
+    pub const fn mutability(mut self, m: Mutability) -> Self {
+        self.mutability = m;
+        self
+    }
+
+    /// Sets when the attribute is returned.
+    pub const fn returned(mut self, r: Returned) -> Self {
+        self.returned = r;
+        self
+    }
+
+    /// Sets the uniqueness scope.
+    pub const fn uniqueness(mut self, u: Uniqueness) -> Self {
+        self.uniqueness = u;
+        self
+    }
+
+    /// Lists the values the service provider suggests (clients may send others).
+    pub const fn canonical(mut self, values: &'static [&'static str]) -> Self {
+        self.canonical_values = values;
+        self
+    }
+
+    /// Looks up a sub-attribute by name, case-insensitively (RFC 7643 §2.1).
+    pub fn sub_attribute(&self, name: &str) -> Option<&'static AttributeDef> {
+        find(self.sub_attributes, name)
+    }
+
+    /// Whether this is a complex attribute.
+    pub fn is_complex(&self) -> bool {
+        self.ty == AttrType::Complex
+    }
+}
+
+/// Finds an attribute by name, case-insensitively.
+pub fn find(attrs: &'static [AttributeDef], name: &str) -> Option<&'static AttributeDef> {
+    attrs.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+}
+
+/// A schema: a URN and its attributes (RFC 7643 §7).
+#[derive(Debug)]
+pub struct Schema {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub attributes: &'static [AttributeDef],
+}
+
+impl Schema {
+    /// Looks up a top-level attribute by name, case-insensitively.
+    pub fn attribute(&self, name: &str) -> Option<&'static AttributeDef> {
+        find(self.attributes, name)
+    }
+}
+
+/// A schema extension of a resource type, and whether resources must carry it.
+#[derive(Debug)]
+pub struct SchemaExtension {
+    pub schema: &'static Schema,
+    pub required: bool,
+}
+
+/// A resource type: its endpoint, its core schema and its extensions (RFC 7643 §6).
+#[derive(Debug)]
+pub struct ResourceType {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub endpoint: &'static str,
+    pub description: &'static str,
+    pub schema: &'static Schema,
+    pub extensions: &'static [SchemaExtension],
+}
+
+impl ResourceType {
+    /// Every resource type this server serves.
+    pub const ALL: [&'static ResourceType; 2] = [&USER_RESOURCE, &GROUP_RESOURCE];
+
+    /// Finds a resource type by its id ("User", "Group"), case-insensitively.
+    pub fn by_id(id: &str) -> Option<&'static ResourceType> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.id.eq_ignore_ascii_case(id))
+    }
+
+    /// The core schema and each extension schema, in that order.
+    pub fn schemas(&self) -> impl Iterator<Item = &'static Schema> + '_ {
+        std::iter::once(self.schema).chain(self.extensions.iter().map(|e| e.schema))
+    }
+
+    /// Finds one of this type's extension schemas by URN, case-insensitively.
+    pub fn extension(&self, urn: &str) -> Option<&'static Schema> {
+        self.extensions
+            .iter()
+            .map(|e| e.schema)
+            .find(|s| s.id.eq_ignore_ascii_case(urn))
+    }
+}
+
+/// Every schema this server knows, for `/Schemas`.
+pub const ALL_SCHEMAS: [&Schema; 3] = [&USER, &GROUP, &ENTERPRISE_USER];
+
+/// Finds a schema by its URN, case-insensitively.
+pub fn schema_by_id(id: &str) -> Option<&'static Schema> {
+    ALL_SCHEMAS
+        .into_iter()
+        .find(|s| s.id.eq_ignore_ascii_case(id))
+}
+
+/// Attributes common to every resource (RFC 7643 §3.1), answered outside the schema documents.
+pub mod common {
+    use super::{AttributeDef, Mutability, Returned, Uniqueness};
+
+    pub const ID: AttributeDef = AttributeDef::string(
+        "id",
+        "Unique identifier for the SCIM resource, assigned by the service provider.",
+    )
+    .case_exact()
+    .mutability(Mutability::ReadOnly)
+    .returned(Returned::Always)
+    .uniqueness(Uniqueness::Server);
+    pub const EXTERNAL_ID: AttributeDef = AttributeDef::string(
+        "externalId",
+        "Identifier of the resource as defined by the provisioning client.",
+    )
+    .case_exact();
+    const META_SUB: &[AttributeDef] = &[
+        AttributeDef::string(
+            "resourceType",
+            "The name of the resource type of the resource.",
+        )
+        .case_exact()
+        .mutability(Mutability::ReadOnly),
+        AttributeDef::date_time(
+            "created",
+            "The date and time the resource was added to the service provider.",
+        )
+        .mutability(Mutability::ReadOnly),
+        AttributeDef::date_time(
+            "lastModified",
+            "The most recent date and time the resource was modified.",
+        )
+        .mutability(Mutability::ReadOnly),
+        AttributeDef::reference(
+            "location",
+            &["uri"],
+            "The URI of the resource being returned.",
+        )
+        .mutability(Mutability::ReadOnly),
+        AttributeDef::string("version", "The version (ETag) of the resource.")
+            .case_exact()
+            .mutability(Mutability::ReadOnly),
+    ];
+    pub const META: AttributeDef = AttributeDef::complex("meta", META_SUB, "Resource metadata.")
+        .mutability(Mutability::ReadOnly);
+    /// The common attributes, looked up before the schema's own.
+    pub const ALL: &[AttributeDef] = &[ID, EXTERNAL_ID, META];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_are_case_insensitive() {
+        assert_eq!(USER.attribute("USERNAME").map(|a| a.name), Some("userName"));
+        let emails = USER.attribute("emails").expect("emails");
+        assert!(emails.multi_valued);
+        assert_eq!(emails.sub_attribute("Value").map(|a| a.name), Some("value"));
+        assert!(ResourceType::by_id("user").is_some());
+        assert!(
+            schema_by_id("urn:ietf:params:scim:schemas:extension:enterprise:2.0:user").is_some()
+        );
+    }
+
+    #[test]
+    fn references_are_case_exact_by_type() {
+        let r = AttributeDef::reference("x", &["uri"], "");
+        assert!(r.case_exact);
+        assert!(!AttributeDef::string("y", "").case_exact);
+    }
+}

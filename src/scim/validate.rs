@@ -1,0 +1,437 @@
+//! Turns a client's resource body (POST, PUT) into the canonical document the server stores.
+//!
+//! Parse, don't validate: the output has schema-cased keys, extension attributes under their
+//! schema URN, no read-only input, no nulls, and typed values only. Write-only values (password)
+//! and group members are handed back separately: they are stored apart from the document.
+
+use serde_json::{Map, Value};
+
+use super::Violation;
+use super::compat;
+use super::schema::{AttrType, AttributeDef, Mutability, ResourceType, Schema, common};
+
+/// A member reference taken from a Group's `members` (RFC 7643 §4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRef {
+    /// The member's id.
+    pub value: String,
+    /// The member's resource type, when the client named it.
+    pub resource_type: Option<String>,
+}
+
+/// A resource body that passed validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validated {
+    /// The canonical document: every stored attribute except `id`, `meta`, `members` and
+    /// write-only ones.
+    pub doc: Map<String, Value>,
+    /// The write-only `password`, to be hashed before it is stored.
+    pub password: Option<String>,
+    /// Group members, de-duplicated, in the order given.
+    pub members: Vec<MemberRef>,
+}
+
+/// Validates a full resource body, as sent with POST (create) or PUT (replace).
+pub fn resource_body(rt: &ResourceType, body: Value) -> Result<Validated, Violation> {
+    let Value::Object(input) = body else {
+        return Err(Violation::InvalidSyntax(format!(
+            "the request body must be a JSON object holding a {}",
+            rt.name
+        )));
+    };
+    let mut out = Validated {
+        doc: Map::new(),
+        password: None,
+        members: Vec::new(),
+    };
+    for (key, value) in input {
+        if key.eq_ignore_ascii_case("schemas") {
+            check_schemas(rt, &value)?;
+        } else if let Some(ext) = rt.extension(&key) {
+            let ext_doc = extension_object(ext, value)?;
+            if !ext_doc.is_empty() {
+                out.doc.insert(ext.id.to_owned(), Value::Object(ext_doc));
+            }
+        } else {
+            let def = common::ALL
+                .iter()
+                .find(|a| a.name.eq_ignore_ascii_case(&key))
+                .or_else(|| rt.schema.attribute(&key))
+                .ok_or_else(|| unknown_attribute(rt.schema, &key))?;
+            top_level(rt, def, value, &mut out)?;
+        }
+    }
+    for schema in rt.schemas() {
+        let holder = if schema.id == rt.schema.id {
+            Some(&out.doc)
+        } else {
+            out.doc.get(schema.id).and_then(Value::as_object)
+        };
+        for def in schema.attributes.iter().filter(|a| a.required) {
+            if holder.and_then(|h| h.get(def.name)).is_none() {
+                return Err(Violation::InvalidValue(format!(
+                    "{} is required for a {}",
+                    def.name, rt.name
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn unknown_attribute(schema: &Schema, key: &str) -> Violation {
+    Violation::InvalidValue(format!(
+        "unknown attribute \"{key}\" for schema {}; see /Schemas for the attributes this server accepts",
+        schema.id
+    ))
+}
+
+fn check_schemas(rt: &ResourceType, value: &Value) -> Result<(), Violation> {
+    let urns = value
+        .as_array()
+        .filter(|a| a.iter().all(Value::is_string))
+        .ok_or_else(|| {
+            Violation::InvalidSyntax("schemas must be an array of schema URNs".into())
+        })?;
+    for urn in urns.iter().filter_map(Value::as_str) {
+        if !urn.eq_ignore_ascii_case(rt.schema.id) && rt.extension(urn).is_none() {
+            return Err(Violation::InvalidValue(format!(
+                "schema {urn} is not a schema of the {} resource type",
+                rt.name
+            )));
+        }
+    }
+    if !urns
+        .iter()
+        .filter_map(Value::as_str)
+        .any(|u| u.eq_ignore_ascii_case(rt.schema.id))
+    {
+        return Err(Violation::InvalidValue(format!(
+            "schemas must include {}",
+            rt.schema.id
+        )));
+    }
+    Ok(())
+}
+
+fn extension_object(ext: &Schema, value: Value) -> Result<Map<String, Value>, Violation> {
+    let Value::Object(input) = value else {
+        return Err(Violation::InvalidValue(format!(
+            "{} must be a JSON object of extension attributes",
+            ext.id
+        )));
+    };
+    let mut out = Map::new();
+    for (key, v) in input {
+        let def = ext
+            .attribute(&key)
+            .ok_or_else(|| unknown_attribute(ext, &key))?;
+        if let Some(v) = attribute_value(def, v, def.name)? {
+            out.insert(def.name.to_owned(), v);
+        }
+    }
+    Ok(out)
+}
+
+fn top_level(
+    rt: &ResourceType,
+    def: &AttributeDef,
+    value: Value,
+    out: &mut Validated,
+) -> Result<(), Violation> {
+    match def.mutability {
+        // RFC 7644 §3.3: read-only values in a request are ignored (id, meta, groups, …).
+        Mutability::ReadOnly => return Ok(()),
+        Mutability::WriteOnly => {
+            out.password = match value {
+                Value::Null => None,
+                Value::String(s) => Some(s),
+                _ => {
+                    return Err(Violation::InvalidValue(format!(
+                        "{} must be a string",
+                        def.name
+                    )));
+                }
+            };
+            return Ok(());
+        }
+        Mutability::ReadWrite | Mutability::Immutable => {}
+    }
+    let Some(value) = attribute_value(def, value, def.name)? else {
+        return Ok(());
+    };
+    if rt.schema.id == super::schema::GROUP.id && def.name == "members" {
+        out.members = member_refs(value);
+    } else {
+        out.doc.insert(def.name.to_owned(), value);
+    }
+    Ok(())
+}
+
+fn member_refs(members: Value) -> Vec<MemberRef> {
+    let mut refs: Vec<MemberRef> = Vec::new();
+    for m in members.as_array().into_iter().flatten() {
+        let Some(value) = m.get("value").and_then(Value::as_str) else {
+            continue;
+        };
+        if refs.iter().any(|r| r.value == value) {
+            continue;
+        }
+        refs.push(MemberRef {
+            value: value.to_owned(),
+            resource_type: m.get("type").and_then(Value::as_str).map(str::to_owned),
+        });
+    }
+    refs
+}
+
+/// Checks one attribute value against its definition and returns its canonical form, or `None`
+/// when the value is unassigned (null, or an empty array).
+fn attribute_value(
+    def: &AttributeDef,
+    value: Value,
+    path: &str,
+) -> Result<Option<Value>, Violation> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    if !def.multi_valued {
+        return single_value(def, value, path);
+    }
+    let Value::Array(items) = value else {
+        return Err(Violation::InvalidValue(format!(
+            "{path} is multi-valued and must be a JSON array"
+        )));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        if let Some(v) = single_value(def, item, path)?
+            && !out.contains(&v)
+        {
+            out.push(v);
+        }
+    }
+    let primaries = out
+        .iter()
+        .filter(|v| v.get("primary") == Some(&Value::Bool(true)))
+        .count();
+    if primaries > 1 {
+        return Err(Violation::InvalidValue(format!(
+            "{path} has {primaries} values marked primary; at most one may be"
+        )));
+    }
+    Ok((!out.is_empty()).then_some(Value::Array(out)))
+}
+
+fn single_value(def: &AttributeDef, value: Value, path: &str) -> Result<Option<Value>, Violation> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let wrong = |expected: &str| {
+        Violation::InvalidValue(format!(
+            "{path} must be {expected}, not {}",
+            describe(&value)
+        ))
+    };
+    let out = match def.ty {
+        AttrType::String | AttrType::Reference | AttrType::Binary | AttrType::DateTime => {
+            if !value.is_string() {
+                return Err(wrong("a string"));
+            }
+            value
+        }
+        AttrType::Boolean => match &value {
+            Value::Bool(_) => value,
+            other => {
+                Value::Bool(compat::string_boolean(other).ok_or_else(|| wrong("true or false"))?)
+            }
+        },
+        AttrType::Integer => {
+            if !(value.is_i64() || value.is_u64()) {
+                return Err(wrong("an integer"));
+            }
+            value
+        }
+        AttrType::Decimal => {
+            if !value.is_number() {
+                return Err(wrong("a number"));
+            }
+            value
+        }
+        AttrType::Complex => {
+            let Value::Object(input) = value else {
+                return Err(wrong("a JSON object"));
+            };
+            let mut out = Map::new();
+            for (key, v) in input {
+                let sub = def.sub_attribute(&key).ok_or_else(|| {
+                    Violation::InvalidValue(format!("{path} has no sub-attribute \"{key}\""))
+                })?;
+                if sub.mutability == Mutability::ReadOnly {
+                    continue;
+                }
+                if let Some(v) = single_value(sub, v, &format!("{path}.{}", sub.name))? {
+                    out.insert(sub.name.to_owned(), v);
+                }
+            }
+            if let Some(missing) = def
+                .sub_attributes
+                .iter()
+                .find(|s| s.required && !out.contains_key(s.name))
+            {
+                return Err(Violation::InvalidValue(format!(
+                    "{path}.{} is required",
+                    missing.name
+                )));
+            }
+            if out.is_empty() {
+                return Ok(None);
+            }
+            Value::Object(out)
+        }
+    };
+    if def.required && out.as_str().is_some_and(|s| s.trim().is_empty()) {
+        return Err(Violation::InvalidValue(format!(
+            "{path} is required and must not be empty"
+        )));
+    }
+    Ok(Some(out))
+}
+
+fn describe(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
+
+    const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+    fn user(body: Value) -> Result<Validated, Violation> {
+        resource_body(&USER_RESOURCE, body)
+    }
+
+    #[test]
+    fn canonicalises_a_full_user() {
+        let v = user(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENT],
+            "USERNAME": "bjensen@example.com",
+            "id": "client-chosen", "meta": {"version": "W/\"9\""}, "groups": [{"value": "g"}],
+            "name": {"GivenName": "Barbara", "familyName": "Jensen", "middleName": null},
+            "emails": [{"value": "b@example.com", "type": "work", "primary": true}, {"value": "b@example.com", "type": "work", "primary": true}],
+            "active": "False",
+            "password": "t1meMa$heen",
+            ENT: {"department": "Tour Operations", "manager": {"value": "m1", "displayName": "ignored"}},
+        }))
+        .expect("valid");
+        assert_eq!(v.password.as_deref(), Some("t1meMa$heen"));
+        assert_eq!(
+            Value::Object(v.doc),
+            json!({
+                "userName": "bjensen@example.com",
+                "name": {"givenName": "Barbara", "familyName": "Jensen"},
+                "emails": [{"value": "b@example.com", "type": "work", "primary": true}],
+                "active": false,
+                ENT: {"department": "Tour Operations", "manager": {"value": "m1"}},
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_bad_input_with_a_clear_reason() {
+        let cases: &[(Value, &str)] = &[
+            (json!({}), "userName is required"),
+            (
+                json!({"userName": "  "}),
+                "userName is required and must not be empty",
+            ),
+            (
+                json!({"userName": 7}),
+                "userName must be a string, not a number",
+            ),
+            (
+                json!({"userName": "a", "emails": {"value": "x"}}),
+                "emails is multi-valued",
+            ),
+            (
+                json!({"userName": "a", "emails": [{"value": "x", "primary": true}, {"value": "y", "primary": true}]}),
+                "at most one",
+            ),
+            (
+                json!({"userName": "a", "favouriteColour": "red"}),
+                "unknown attribute \"favouriteColour\"",
+            ),
+            (
+                json!({"userName": "a", "name": {"nick": "b"}}),
+                "name has no sub-attribute \"nick\"",
+            ),
+            (
+                json!({"userName": "a", "active": "maybe"}),
+                "active must be true or false",
+            ),
+            (
+                json!({"userName": "a", "schemas": ["urn:example:Other"]}),
+                "is not a schema of the User",
+            ),
+            (
+                json!({"userName": "a", "schemas": [ENT]}),
+                "schemas must include",
+            ),
+            (json!({"userName": "a", ENT: "x"}), "must be a JSON object"),
+            (json!(["userName"]), "must be a JSON object"),
+        ];
+        for (body, want) in cases {
+            let err = user(body.clone()).expect_err(&body.to_string()).to_string();
+            assert!(err.contains(want), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn group_members_are_taken_apart_and_deduplicated() {
+        let v = resource_body(
+            &GROUP_RESOURCE,
+            json!({"displayName": "Eng", "members": [{"value": "u1", "display": "x"}, {"value": "u1"}, {"value": "g2", "type": "Group"}]}),
+        )
+        .expect("valid");
+        assert_eq!(Value::Object(v.doc), json!({"displayName": "Eng"}));
+        assert_eq!(
+            v.members,
+            vec![
+                MemberRef {
+                    value: "u1".into(),
+                    resource_type: None
+                },
+                MemberRef {
+                    value: "g2".into(),
+                    resource_type: Some("Group".into())
+                },
+            ]
+        );
+        let err = resource_body(
+            &GROUP_RESOURCE,
+            json!({"displayName": "Eng", "members": [{"display": "x"}]}),
+        );
+        assert!(
+            err.expect_err("missing value")
+                .to_string()
+                .contains("members.value is required")
+        );
+        let err = resource_body(&GROUP_RESOURCE, json!({"members": []}));
+        assert!(
+            err.expect_err("no name")
+                .to_string()
+                .contains("displayName is required")
+        );
+    }
+}

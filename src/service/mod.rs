@@ -1,0 +1,4 @@
+//! Use cases. Each owns its transaction: validate → store → render.
+
+pub mod resources;
+pub mod tenants;

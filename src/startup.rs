@@ -1,0 +1,139 @@
+//! Builds and runs the server: database, state, listener and the route table.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+use crate::handlers::{self, discovery, resources};
+use crate::http::{auth, content};
+use crate::scim::schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE};
+use crate::state::AppState;
+use crate::storage::Db;
+use crate::telemetry::ScimRootSpan;
+use crate::token::TokenCache;
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    state: AppState,
+    server: Server,
+}
+
+impl Application {
+    /// Opens and migrates the database, binds the listener and builds the server.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let settings = settings.validated().map_err(anyhow::Error::msg)?;
+        let db = {
+            let (url, size) = (settings.database_url.clone(), settings.db_pool_size);
+            tokio::task::spawn_blocking(move || Db::connect(&url, size)).await??
+        };
+        let listener = TcpListener::bind(&settings.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            db,
+            tokens: Arc::new(TokenCache::new(settings.token_cache_capacity)),
+            base_url: settings.scim_base_url(Some(addr)).into(),
+            settings: Arc::new(settings),
+        };
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(TracingLogger::<ScimRootSpan>::new())
+                .configure(|cfg| configure(cfg, app_state.clone()))
+                .default_service(web::to(handlers::not_found))
+        })
+        .listen(listener)?
+        .run();
+        tracing::info!(%addr, scim_base_url = %state.base_url, "listening");
+        Ok(Self {
+            port: addr.port(),
+            state,
+            server,
+        })
+    }
+
+    /// The port the server listens on (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The absolute SCIM base URL.
+    pub fn scim_base_url(&self) -> &str {
+        &self.state.base_url
+    }
+
+    /// Serves until the process is asked to stop.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Mounts the SCIM service (`/scim/v2/…`) on an actix `App`; host applications call this to
+/// serve SCIM beside their own routes.
+pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
+    let limit = state.settings.max_body_bytes;
+    cfg.service(
+        web::scope("/scim/v2")
+            .app_data(web::Data::new(state))
+            .app_data(content::json_config(limit))
+            .service(
+                web::resource("/ServiceProviderConfig")
+                    .get(discovery::config)
+                    .default_service(web::to(handlers::method_not_allowed)),
+            )
+            .service(
+                web::resource("/ResourceTypes")
+                    .get(discovery::resource_types)
+                    .default_service(web::to(handlers::method_not_allowed)),
+            )
+            .service(
+                web::resource("/ResourceTypes/{id}")
+                    .get(discovery::resource_type)
+                    .default_service(web::to(handlers::method_not_allowed)),
+            )
+            .service(
+                web::resource("/Schemas")
+                    .get(discovery::schemas)
+                    .default_service(web::to(handlers::method_not_allowed)),
+            )
+            .service(
+                web::resource("/Schemas/{id}")
+                    .get(discovery::schema)
+                    .default_service(web::to(handlers::method_not_allowed)),
+            )
+            .configure(|c| resource_routes(c, &USER_RESOURCE))
+            .configure(|c| resource_routes(c, &GROUP_RESOURCE))
+            .default_service(web::to(handlers::not_found)),
+    );
+}
+
+/// The authenticated routes of one resource type.
+fn resource_routes(cfg: &mut web::ServiceConfig, rt: &'static ResourceType) {
+    cfg.service(
+        web::scope(rt.endpoint)
+            .app_data(web::Data::new(rt))
+            .wrap(from_fn(auth::require_tenant))
+            .service(
+                web::resource("")
+                    .get(resources::list)
+                    .post(resources::create)
+                    .default_service(web::to(handlers::method_not_allowed)),
+            )
+            .service(
+                web::resource("/{id}")
+                    .get(resources::get)
+                    .put(resources::replace)
+                    .delete(resources::delete)
+                    .route(web::patch().to(resources::patch_unsupported))
+                    .default_service(web::to(handlers::method_not_allowed)),
+            )
+            .default_service(web::to(handlers::not_found)),
+    );
+}

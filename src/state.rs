@@ -1,0 +1,20 @@
+//! Shared state of a running SCIM service.
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::storage::Db;
+use crate::token::TokenCache;
+
+/// What every handler can reach; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database pool.
+    pub db: Db,
+    /// Tokens already verified with argon2id.
+    pub tokens: Arc<TokenCache>,
+    /// The absolute SCIM base URL, for `meta.location` and `$ref`.
+    pub base_url: Arc<str>,
+    /// The settings the service started with.
+    pub settings: Arc<Settings>,
+}

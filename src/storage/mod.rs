@@ -1,0 +1,204 @@
+//! Storage: one diesel model layer over SQLite (the embedded default) and PostgreSQL.
+//!
+//! Queries are written once against [`AnyConnection`]; a backend `match` appears only where the
+//! SQL really differs (transactions that must take SQLite's write lock up front, migrations).
+
+mod migrate;
+pub mod models;
+pub mod resources;
+pub mod schema;
+pub mod tenants;
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+
+use crate::error::ScimError;
+
+/// A connection to whichever backend the database URL selected.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// The backend named by a database URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite database file (`sqlite://path`, or a bare path).
+    Sqlite(String),
+    /// A PostgreSQL connection URL (`postgres://` or `postgresql://`).
+    Postgres(String),
+}
+
+impl Backend {
+    /// Picks the backend from the URL scheme. Diesel's `MultiConnection::establish` would try
+    /// each backend in turn, and SQLite accepts any string as a file name, so a mistyped
+    /// PostgreSQL URL would silently become a SQLite file.
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() || path.contains("://") {
+            return Err(format!(
+                "unsupported database URL {url:?}: use sqlite://PATH or postgres://USER@HOST/DB"
+            ));
+        }
+        Ok(Self::Sqlite(path.to_owned()))
+    }
+}
+
+/// Opens connections for the pool and prepares each SQLite connection.
+#[derive(Debug)]
+struct Manager {
+    backend: Backend,
+}
+
+impl Manager {
+    fn establish(&self) -> Result<AnyConnection, r2d2::Error> {
+        match &self.backend {
+            Backend::Postgres(url) => Ok(AnyConnection::Postgresql(
+                PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?,
+            )),
+            Backend::Sqlite(path) => {
+                let mut c =
+                    SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the writer; FULL makes each commit durable before it
+                // is acknowledged; the busy timeout queues writers instead of failing them.
+                c.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Sqlite(c))
+            }
+        }
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        self.establish()
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// The connection pool; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<Manager>,
+}
+
+impl Db {
+    /// Connects to `url`, applies pending migrations and returns the pool.
+    pub fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let backend = Backend::from_url(url).map_err(anyhow::Error::msg)?;
+        let pool = r2d2::Pool::builder()
+            .max_size(max_connections)
+            .connection_timeout(Duration::from_secs(10))
+            .build(Manager { backend })
+            .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+        let mut conn = pool.get()?;
+        migrate::run(&mut conn)?;
+        Ok(Self { pool })
+    }
+
+    /// Runs blocking database work on the blocking thread pool.
+    pub async fn run<R, F>(&self, f: F) -> Result<R, ScimError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<R, ScimError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || f(&mut *pool.get()?))
+            .await
+            .map_err(ScimError::internal)?
+    }
+
+    /// Runs database work on the current thread (for the CLI).
+    pub fn run_sync<R>(
+        &self,
+        f: impl FnOnce(&mut AnyConnection) -> Result<R, ScimError>,
+    ) -> Result<R, ScimError> {
+        f(&mut *self.pool.get()?)
+    }
+}
+
+/// Runs `f` in a write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write
+/// lock up front: a deferred transaction that reads first and then writes can fail with
+/// SQLITE_BUSY instead of waiting for the busy timeout.
+pub fn write_tx<T>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, ScimError>,
+) -> Result<T, ScimError> {
+    let AnyConnection::Sqlite(sqlite) = conn else {
+        return conn.transaction(f);
+    };
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    let out = f(conn);
+    let AnyConnection::Sqlite(sqlite) = conn else {
+        unreachable!("a connection does not change its backend");
+    };
+    match out {
+        Ok(v) => {
+            AnsiTransactionManager::commit_transaction(sqlite)?;
+            Ok(v)
+        }
+        Err(e) => {
+            AnsiTransactionManager::rollback_transaction(sqlite)?;
+            Err(e)
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch: the portable timestamp stored in every table.
+pub fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Backend;
+
+    #[test]
+    fn backend_follows_the_url_scheme() {
+        assert_eq!(
+            Backend::from_url("sqlite://scimitar.db"),
+            Ok(Backend::Sqlite("scimitar.db".into()))
+        );
+        assert_eq!(
+            Backend::from_url("sqlite:///var/lib/s.db"),
+            Ok(Backend::Sqlite("/var/lib/s.db".into()))
+        );
+        assert_eq!(
+            Backend::from_url("data/s.db"),
+            Ok(Backend::Sqlite("data/s.db".into()))
+        );
+        assert!(matches!(
+            Backend::from_url("postgres://u@h/db"),
+            Ok(Backend::Postgres(_))
+        ));
+        assert!(matches!(
+            Backend::from_url("postgresql://u@h/db"),
+            Ok(Backend::Postgres(_))
+        ));
+        assert!(Backend::from_url("mysql://u@h/db").is_err());
+        assert!(Backend::from_url("").is_err());
+    }
+}

@@ -1,0 +1,54 @@
+//! Rows as diesel reads and writes them.
+
+use diesel::prelude::*;
+
+use super::schema::{credentials, members, resources, tenants};
+
+/// A tenant: one customer organisation of the host app.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
+#[diesel(table_name = tenants)]
+pub struct TenantRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+/// One SCIM bearer credential of a tenant.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = credentials)]
+pub struct CredentialRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub secret_hash: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A stored User or Group: canonical JSON plus the columns extracted for lookups.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = resources, treat_none_as_null = true)]
+pub struct ResourceRow {
+    pub tenant_id: String,
+    pub id: String,
+    pub resource_type: String,
+    pub user_name_lc: Option<String>,
+    pub external_id: Option<String>,
+    pub display_name_lc: Option<String>,
+    pub active: Option<bool>,
+    pub email_lc: Option<String>,
+    pub display: Option<String>,
+    pub created_at: i64,
+    pub modified_at: i64,
+    pub version: i64,
+    pub password_hash: Option<String>,
+    pub doc: String,
+}
+
+/// One membership of a group.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = members)]
+pub struct MemberRow {
+    pub tenant_id: String,
+    pub group_id: String,
+    pub member_id: String,
+}

@@ -1,0 +1,76 @@
+//! Tenants and their SCIM credentials.
+
+use diesel::prelude::*;
+
+use super::AnyConnection;
+use super::models::{CredentialRow, TenantRow};
+use super::schema::{credentials, tenants};
+
+/// Inserts a tenant.
+pub fn insert(conn: &mut AnyConnection, row: &TenantRow) -> QueryResult<()> {
+    diesel::insert_into(tenants::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Finds a tenant by id or, failing that, by name.
+pub fn find(conn: &mut AnyConnection, id_or_name: &str) -> QueryResult<Option<TenantRow>> {
+    tenants::table
+        .filter(tenants::id.eq(id_or_name).or(tenants::name.eq(id_or_name)))
+        .select(TenantRow::as_select())
+        .order(tenants::id.eq(id_or_name).desc())
+        .first(conn)
+        .optional()
+}
+
+/// Every tenant, oldest first.
+pub fn list(conn: &mut AnyConnection) -> QueryResult<Vec<TenantRow>> {
+    tenants::table
+        .select(TenantRow::as_select())
+        .order((tenants::created_at, tenants::id))
+        .load(conn)
+}
+
+/// Deletes a tenant and, by cascade, everything it owns; returns whether it existed.
+pub fn delete(conn: &mut AnyConnection, id: &str) -> QueryResult<bool> {
+    diesel::delete(tenants::table.filter(tenants::id.eq(id)))
+        .execute(conn)
+        .map(|n| n > 0)
+}
+
+/// Inserts a credential.
+pub fn insert_credential(conn: &mut AnyConnection, row: &CredentialRow) -> QueryResult<()> {
+    diesel::insert_into(credentials::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Revokes every active credential of a tenant as of `now`.
+pub fn revoke_credentials(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    now: i64,
+) -> QueryResult<usize> {
+    diesel::update(
+        credentials::table
+            .filter(credentials::tenant_id.eq(tenant_id))
+            .filter(credentials::revoked_at.is_null()),
+    )
+    .set(credentials::revoked_at.eq(now))
+    .execute(conn)
+}
+
+/// The credential with this key id, if it is still active (one primary-key read).
+pub fn active_credential(
+    conn: &mut AnyConnection,
+    key_id: &str,
+) -> QueryResult<Option<CredentialRow>> {
+    credentials::table
+        .filter(credentials::id.eq(key_id))
+        .filter(credentials::revoked_at.is_null())
+        .select(CredentialRow::as_select())
+        .first(conn)
+        .optional()
+}
