@@ -1,1 +1,10 @@
+//! The integration suite: one binary, the real app on port 0, on SQLite and on PostgreSQL.
 
+mod helpers;
+
+mod cli;
+mod discovery;
+mod errors;
+mod groups;
+mod tenancy;
+mod users;

@@ -1,0 +1,185 @@
+//! The command line contract (DESIGN.md) and the server's logs, through the real binary.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::helpers::Backend;
+use crate::on_both_backends;
+
+const BIN: &str = env!("CARGO_BIN_EXE_scimitar");
+
+struct Cli {
+    database_url: String,
+    public_url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new(b: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self {
+            database_url: b.fresh_database_url(dir.path()),
+            public_url: "https://scim.example.com".into(),
+            _dir: dir,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .env("SCIMITAR_PUBLIC_URL", &self.public_url)
+            .env_remove("SCIMITAR_LISTEN")
+            .env("RUST_LOG", "info");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run scimitar")
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+    }
+}
+
+fn tenant_commands_follow_the_contract(b: Backend) {
+    let cli = Cli::new(b);
+    assert!(cli.run(&["migrate"]).status.success());
+    assert!(
+        cli.run(&["migrate"]).status.success(),
+        "migrate is idempotent"
+    );
+
+    let created = cli.json(&["tenant", "create", "--name", "Acme Corp", "--json"]);
+    let keys: Vec<&str> = created
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["id", "name", "scim_url", "token"]);
+    assert_eq!(created["name"], "Acme Corp");
+    assert_eq!(created["scim_url"], "https://scim.example.com/scim/v2");
+    assert!(
+        created["token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("scim_"))
+    );
+
+    let dup = cli.run(&["tenant", "create", "--name", "Acme Corp"]);
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+
+    let rotated = cli.json(&["tenant", "rotate-secret", "Acme Corp", "--json"]);
+    assert_eq!(rotated["id"], created["id"]);
+    assert_ne!(rotated["token"], created["token"]);
+    let by_id = cli.json(&[
+        "tenant",
+        "rotate-secret",
+        created["id"].as_str().expect("id"),
+        "--json",
+    ]);
+    assert_ne!(by_id["token"], rotated["token"]);
+
+    let list = cli.json(&["tenant", "list", "--json"]);
+    assert_eq!(
+        list,
+        json!({"tenants": [{"id": created["id"], "name": "Acme Corp", "scim_url": "https://scim.example.com/scim/v2"}]})
+    );
+    let text = cli.run(&["tenant", "create", "--name", "Globex"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("token:") && text.contains("shown only now"),
+        "{text}"
+    );
+
+    assert!(cli.run(&["tenant", "delete", "Acme Corp"]).status.success());
+    let missing = cli.run(&["tenant", "delete", "Acme Corp"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no tenant"));
+    assert_eq!(
+        cli.json(&["tenant", "list", "--json"])["tenants"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
+
+fn serve_logs_requests_without_secrets(b: Backend) {
+    let cli = Cli::new(b);
+    let created = cli.json(&["tenant", "create", "--name", "acme", "--json"]);
+    let token = created["token"].as_str().expect("token");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut server = cli
+        .command(&["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut log = BufReader::new(server.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while !line.contains("listening") {
+        line.clear();
+        assert!(
+            log.read_line(&mut line).expect("log") > 0,
+            "serve exited before listening"
+        );
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("http://127.0.0.1:{port}/scim/v2/Users");
+    let password = "Tr0ub4dor&3-never-logged";
+    let res = agent
+        .post(&url)
+        .header("Authorization", format!("Bearer {token}"))
+        .send_json(json!({"userName": "logged@example.com", "password": password}))
+        .expect("POST");
+    assert_eq!(res.status().as_u16(), 201);
+    let res = agent
+        .get(&url)
+        .header(
+            "Authorization",
+            "Bearer scim_aaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+        )
+        .call()
+        .expect("GET");
+    assert_eq!(res.status().as_u16(), 401);
+    server.kill().expect("stop");
+    let _ = server.wait();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut log, &mut rest).expect("log");
+    assert!(rest.contains("request_id="), "{rest}");
+    assert!(
+        rest.contains(&format!(
+            "tenant_id={}",
+            created["id"].as_str().expect("id")
+        )),
+        "{rest}"
+    );
+    let (_, secret) = token.rsplit_once('_').expect("token shape");
+    for leaked in [token, secret, password, "bbbbbbbbbbbbbbbbbbbb"] {
+        assert!(
+            !rest.contains(leaked),
+            "the log contains a secret: {leaked}"
+        );
+    }
+}
+
+on_both_backends!(
+    tenant_commands_follow_the_contract,
+    serve_logs_requests_without_secrets
+);

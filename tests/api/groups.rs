@@ -1,0 +1,210 @@
+//! /Groups: membership lives in its own table; User.groups is computed from it.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp};
+use crate::on_both_backends;
+
+fn ids(list: &Value, key: &str) -> Vec<String> {
+    let mut v: Vec<String> = list[key]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m["value"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn creates_a_group_with_members_and_computes_user_groups(b: Backend) {
+    let app = TestApp::spawn(b);
+    let alice = app.create_user("alice@example.com");
+    let bob = app.create_user("bob@example.com");
+    let res = app.req(
+        "POST",
+        "/Groups",
+        Some(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Engineering",
+            "externalId": "jc-group-1",
+            "members": [{"value": alice, "display": "alice"}, {"value": bob, "type": "User"}, {"value": alice}],
+        })),
+    );
+    assert_eq!(res.status, 201, "{:?}", res.body);
+    let g = &res.body;
+    let gid = g["id"].as_str().expect("id");
+    assert_eq!(g["displayName"], "Engineering");
+    assert_eq!(g["externalId"], "jc-group-1");
+    assert_eq!(res.header("etag"), Some("W/\"1\""));
+    let mut want = vec![alice.clone(), bob.clone()];
+    want.sort();
+    assert_eq!(ids(g, "members"), want);
+    let m = g["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["value"] == alice.as_str())
+        .expect("alice");
+    assert_eq!(m["type"], "User");
+    assert_eq!(m["display"], "alice@example.com");
+    assert_eq!(m["$ref"], format!("{}/Users/{alice}", app.base));
+
+    let user = app.req("GET", &format!("/Users/{alice}"), None).body;
+    assert_eq!(
+        user["groups"],
+        json!([{"value": gid, "$ref": format!("{}/Groups/{gid}", app.base), "type": "direct", "display": "Engineering"}])
+    );
+    let listed = app.req("GET", "/Users", None).body;
+    assert!(
+        listed["Resources"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .all(|u| u["groups"][0]["value"] == gid)
+    );
+
+    // Groups nest: a group may be a member of another group.
+    let parent = app.req(
+        "POST",
+        "/Groups",
+        Some(&json!({"displayName": "All", "members": [{"value": gid, "type": "Group"}]})),
+    );
+    assert_eq!(parent.status, 201, "{:?}", parent.body);
+    assert_eq!(parent.body["members"][0]["type"], "Group");
+    assert_eq!(parent.body["members"][0]["display"], "Engineering");
+}
+
+fn unknown_members_are_rejected_and_nothing_changes(b: Backend) {
+    let app = TestApp::spawn(b);
+    let alice = app.create_user("alice@example.com");
+    let res = app.req("POST", "/Groups", Some(&json!({"displayName": "Ops", "members": [{"value": alice}, {"value": "no-such-user"}]})));
+    res.assert_error(400, Some("invalidValue"));
+    assert!(
+        res.body["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("no-such-user")
+    );
+    assert_eq!(app.req("GET", "/Groups", None).body["totalResults"], 0);
+    let res = app.req(
+        "POST",
+        "/Groups",
+        Some(&json!({"displayName": "Ops", "members": [{"value": alice, "type": "Group"}]})),
+    );
+    res.assert_error(400, Some("invalidValue"));
+    app.req("POST", "/Groups", Some(&json!({"members": []})))
+        .assert_error(400, Some("invalidValue"));
+}
+
+fn put_replaces_members_and_renames(b: Backend) {
+    let app = TestApp::spawn(b);
+    let (a, c) = (
+        app.create_user("a@example.com"),
+        app.create_user("c@example.com"),
+    );
+    let gid = app
+        .req(
+            "POST",
+            "/Groups",
+            Some(&json!({"displayName": "Eng", "members": [{"value": a}]})),
+        )
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let res = app.req(
+        "PUT",
+        &format!("/Groups/{gid}"),
+        Some(&json!({"displayName": "Engineering", "members": [{"value": c}]})),
+    );
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(res.body["displayName"], "Engineering");
+    assert_eq!(ids(&res.body, "members"), vec![c.clone()]);
+    assert_eq!(res.body["meta"]["version"], "W/\"2\"");
+    assert!(
+        app.req("GET", &format!("/Users/{a}"), None)
+            .body
+            .get("groups")
+            .is_none()
+    );
+    assert_eq!(
+        app.req("GET", &format!("/Users/{c}"), None).body["groups"][0]["display"],
+        "Engineering"
+    );
+    let res = app.req(
+        "PUT",
+        &format!("/Groups/{gid}"),
+        Some(&json!({"displayName": "Engineering", "members": [{"value": gid}]})),
+    );
+    res.assert_error(400, Some("invalidValue"));
+    let res = app.req(
+        "PUT",
+        &format!("/Groups/{gid}"),
+        Some(&json!({"displayName": "Engineering", "members": [{"value": "ghost"}]})),
+    );
+    res.assert_error(400, Some("invalidValue"));
+    assert_eq!(
+        ids(
+            &app.req("GET", &format!("/Groups/{gid}"), None).body,
+            "members"
+        ),
+        vec![c],
+        "failed replaces changed nothing"
+    );
+    let res = app.req(
+        "PUT",
+        &format!("/Groups/{gid}"),
+        Some(&json!({"displayName": "Empty"})),
+    );
+    assert!(
+        res.body.get("members").is_none(),
+        "left-out members are cleared"
+    );
+}
+
+fn deleting_a_user_removes_its_memberships(b: Backend) {
+    let app = TestApp::spawn(b);
+    let (a, c) = (
+        app.create_user("a@example.com"),
+        app.create_user("c@example.com"),
+    );
+    let gid = app
+        .req(
+            "POST",
+            "/Groups",
+            Some(&json!({"displayName": "Eng", "members": [{"value": a}, {"value": c}]})),
+        )
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(app.req("DELETE", &format!("/Users/{a}"), None).status, 204);
+    assert_eq!(
+        ids(
+            &app.req("GET", &format!("/Groups/{gid}"), None).body,
+            "members"
+        ),
+        vec![c.clone()]
+    );
+    assert_eq!(
+        app.req("DELETE", &format!("/Groups/{gid}"), None).status,
+        204
+    );
+    assert!(
+        app.req("GET", &format!("/Users/{c}"), None)
+            .body
+            .get("groups")
+            .is_none()
+    );
+    app.req("GET", &format!("/Groups/{gid}"), None)
+        .assert_error(404, None);
+}
+
+on_both_backends!(
+    creates_a_group_with_members_and_computes_user_groups,
+    unknown_members_are_rejected_and_nothing_changes,
+    put_replaces_members_and_renames,
+    deleting_a_user_removes_its_memberships,
+);

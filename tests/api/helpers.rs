@@ -1,0 +1,340 @@
+//! Test harness: the real app on port 0 over a real SQLite file or a real PostgreSQL database
+//! in a throwaway cluster made for this test run.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use scimitar::service::tenants;
+use scimitar::storage::Db;
+use scimitar::{Application, Settings};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// PostgreSQL, or `None` (said loudly) when this machine has no PostgreSQL binaries and
+    /// this is not CI. Under `CI=true` a missing PostgreSQL fails the run.
+    pub fn postgres() -> Option<Self> {
+        cluster().map(|_| Self::Postgres)
+    }
+
+    /// A fresh, empty database for one test.
+    pub fn fresh_database_url(self, dir: &Path) -> String {
+        match self {
+            Self::Sqlite => format!("sqlite://{}", dir.join("scimitar.db").display()),
+            Self::Postgres => cluster()
+                .expect("cluster checked by the test macro")
+                .fresh_database(),
+        }
+    }
+}
+
+/// Runs each named test once per backend: `mod sqlite` and `mod postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name($crate::helpers::Backend::Sqlite) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() {
+                if let Some(b) = $crate::helpers::Backend::postgres() { super::$name(b) }
+            } )*
+        }
+    };
+}
+
+/// A running Scimitar and a tenant with its token.
+pub struct TestApp {
+    pub base: String,
+    pub token: String,
+    pub db: Db,
+    agent: ureq::Agent,
+    _dir: TempDir,
+}
+
+/// A response: status, headers and the body parsed as JSON (Null when empty).
+#[derive(Debug)]
+pub struct Res {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: Value,
+}
+
+impl Res {
+    /// A header value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an RFC 7644 §3.12 error body with this status (and scimType, when given).
+    pub fn assert_error(&self, status: u16, scim_type: Option<&str>) {
+        assert_eq!(self.status, status, "{:?}", self.body);
+        assert_eq!(
+            self.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+            "{:?}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status.to_string());
+        assert_eq!(self.body["scimType"].as_str(), scim_type, "{:?}", self.body);
+        assert!(
+            self.body["detail"].as_str().is_some_and(|d| d.len() > 10),
+            "{:?}",
+            self.body
+        );
+        assert_eq!(self.header("content-type"), Some("application/scim+json"));
+    }
+}
+
+impl TestApp {
+    /// Starts the app with default settings and creates one tenant.
+    pub fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {})
+    }
+
+    /// Starts the app with adjusted settings and creates one tenant.
+    pub fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = backend.fresh_database_url(dir.path());
+        let mut settings = Settings {
+            listen: "127.0.0.1:0".into(),
+            database_url: database_url.clone(),
+            db_pool_size: 4,
+            ..Settings::default()
+        };
+        adjust(&mut settings);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                match Application::build(settings).await {
+                    Ok(app) => {
+                        tx.send(Ok(app.scim_base_url().to_owned())).expect("report");
+                        app.run_until_stopped().await.expect("server");
+                    }
+                    Err(e) => tx.send(Err(e)).expect("report"),
+                }
+            })
+        });
+        let base = rx.recv().expect("server thread").expect("app builds");
+        let db = Db::connect(&database_url, 2).expect("test pool");
+        let token = tenants::create(&db, "acme").expect("tenant").token.reveal();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self {
+            base,
+            token,
+            db,
+            agent,
+            _dir: dir,
+        }
+    }
+
+    /// Creates another tenant and returns its token.
+    pub fn new_tenant(&self, name: &str) -> String {
+        tenants::create(&self.db, name)
+            .expect("tenant")
+            .token
+            .reveal()
+    }
+
+    /// Sends a request as the default tenant; `body` is sent as application/scim+json.
+    pub fn req(&self, method: &str, path: &str, body: Option<&Value>) -> Res {
+        self.req_as(&self.token, method, path, body)
+    }
+
+    /// Sends a request with the given bearer token (empty: no Authorization header).
+    pub fn req_as(&self, token: &str, method: &str, path: &str, body: Option<&Value>) -> Res {
+        let body = body.map(|b| ("application/scim+json", b.to_string()));
+        let auth = (!token.is_empty()).then(|| format!("Bearer {token}"));
+        self.raw(
+            method,
+            path,
+            auth.as_deref(),
+            body.as_ref().map(|(t, b)| (*t, b.as_str())),
+        )
+    }
+
+    /// Sends a request exactly as given: optional Authorization value and (content type, body).
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<(&str, &str)>,
+    ) -> Res {
+        let url = format!("{}{path}", self.base);
+        let mut req = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        let result = match body {
+            Some((ctype, b)) => {
+                let req = req
+                    .header("Content-Type", ctype)
+                    .body(b.to_owned())
+                    .expect("request");
+                self.agent.run(req)
+            }
+            None => self.agent.run(req.body(()).expect("request")),
+        };
+        let mut res = result.expect("HTTP exchange");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.body_mut().read_to_string().expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("JSON body")
+        };
+        Res {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Creates a user and returns its id.
+    pub fn create_user(&self, user_name: &str) -> String {
+        let res = self.req(
+            "POST",
+            "/Users",
+            Some(&serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": user_name,
+            })),
+        );
+        assert_eq!(res.status, 201, "{:?}", res.body);
+        res.body["id"].as_str().expect("id").to_owned()
+    }
+}
+
+/// The PostgreSQL cluster of this test run, started on first use.
+struct Cluster {
+    port: u16,
+    _dir: TempDir,
+}
+
+impl Cluster {
+    fn fresh_database(&self) -> String {
+        use diesel::{Connection, PgConnection, RunQueryDsl};
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let admin = format!("postgres://postgres@127.0.0.1:{}/postgres", self.port);
+        let mut c = PgConnection::establish(&admin).expect("connect to the test cluster");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut c)
+            .expect("create database");
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+fn cluster() -> Option<&'static Cluster> {
+    static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
+    CLUSTER.get_or_init(start_cluster).as_ref()
+}
+
+fn postgres_bin_dir() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    dirs.sort();
+    dirs.pop()
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn start_cluster() -> Option<Cluster> {
+    let Some(bin) = postgres_bin_dir() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but no PostgreSQL binaries under /usr/lib/postgresql: install postgresql"
+        );
+        eprintln!(
+            "\n!!! SKIPPING every PostgreSQL test: no PostgreSQL binaries under /usr/lib/postgresql !!!\n"
+        );
+        return None;
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("scimitar-pg")
+        .tempdir()
+        .expect("temp dir");
+    let data = dir.path().join("data");
+    // initdb refuses to run as root, so the cluster runs as the postgres system user.
+    let as_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let pg = |tool: &str| {
+        let mut c = if as_root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(bin.join(tool));
+            c
+        } else {
+            Command::new(bin.join(tool))
+        };
+        c.env_remove("PGDATA");
+        c
+    };
+    if as_root {
+        run(Command::new("chown").arg("postgres").arg(dir.path()));
+    }
+    run(pg("initdb")
+        .arg("-D")
+        .arg(&data)
+        .args(["-A", "trust", "-U", "postgres", "--no-sync"]));
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let opts = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
+        dir.path().display()
+    );
+    run(pg("pg_ctl")
+        .arg("-D")
+        .arg(&data)
+        .arg("-l")
+        .arg(dir.path().join("log"))
+        .args(["-w", "-o", &opts, "start"]));
+    // The cluster must not outlive this test process: a watchdog stops it when the process ends.
+    let stop = format!(
+        "{}{} -D {} -m immediate stop >/dev/null 2>&1; rm -rf {}",
+        if as_root {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        },
+        bin.join("pg_ctl").display(),
+        data.display(),
+        dir.path().display()
+    );
+    let pid = std::process::id();
+    let watchdog = format!("while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop}");
+    // Deliberately not waited for: it must outlive this process to clean up after it.
+    #[allow(clippy::zombie_processes)]
+    Command::new("sh")
+        .args(["-c", &watchdog])
+        .spawn()
+        .expect("watchdog");
+    Some(Cluster { port, _dir: dir })
+}
