@@ -143,3 +143,9 @@ impl From<crate::scim::Violation> for ScimError {
         }
     }
 }
+
+impl From<crate::scim::filter::FilterError> for ScimError {
+    fn from(e: crate::scim::filter::FilterError) -> Self {
+        Self::InvalidFilter(e.to_string())
+    }
+}

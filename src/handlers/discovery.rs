@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
 use crate::error::ScimError;
+use crate::handlers::resources::MAX_PAGE_SIZE;
 use crate::http::content::scim_json;
 use crate::scim::resource::list_response;
 use crate::scim::schema::{
@@ -19,7 +20,7 @@ pub fn service_provider_config(base: &str) -> Value {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "patch": {"supported": false},
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
-        "filter": {"supported": false, "maxResults": 0},
+        "filter": {"supported": true, "maxResults": MAX_PAGE_SIZE},
         "changePassword": {"supported": true},
         "sort": {"supported": false},
         "etag": {"supported": false},

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use crate::error::ScimError;
 use crate::http::auth::TenantCtx;
 use crate::http::content::{ScimJson, resource_response, scim_json};
+use crate::scim::filter;
 use crate::scim::resource::list_response;
 use crate::scim::schema::ResourceType;
 use crate::service::resources as service;
@@ -26,6 +27,7 @@ pub struct ListQuery {
     #[serde(rename = "startIndex")]
     start_index: Option<String>,
     count: Option<String>,
+    filter: Option<String>,
 }
 
 fn integer(name: &str, v: Option<&str>) -> Result<Option<i64>, ScimError> {
@@ -51,7 +53,12 @@ pub async fn list(
     let count = integer("count", q.count.as_deref())?
         .unwrap_or(DEFAULT_PAGE_SIZE)
         .clamp(0, MAX_PAGE_SIZE);
-    let page = service::list(&state, &ctx.tenant_id, &rt, start, count).await?;
+    let filter = q
+        .filter
+        .as_deref()
+        .map(|f| filter::parse(f).and_then(|f| filter::check(f, &rt)))
+        .transpose()?;
+    let page = service::list(&state, &ctx.tenant_id, &rt, filter, start, count).await?;
     Ok(scim_json(
         StatusCode::OK,
         &list_response(page.total, page.start_index, page.resources),

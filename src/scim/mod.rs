@@ -2,9 +2,18 @@
 //! web or database code), so it can be tested, fuzzed and reused on its own.
 
 pub mod compat;
+pub mod filter;
+pub mod path;
 pub mod resource;
 pub mod schema;
 pub mod validate;
+
+/// Folds case for attributes that are not `caseExact` (RFC 7643 §2.1). ASCII folding, because
+/// the same fold must be computable in SQL on both backends (SQLite's `lower` and PostgreSQL's
+/// `lower(… COLLATE "C")` fold ASCII only), so storage, SQL and in-memory evaluation agree.
+pub fn fold_case(s: &str) -> String {
+    s.to_ascii_lowercase()
+}
 
 /// A protocol violation in a request, with the RFC 7644 §3.12 `scimType` it maps to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

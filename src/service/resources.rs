@@ -7,10 +7,13 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::{Map, Value};
 
 use crate::error::ScimError;
+use crate::scim::filter::CheckedFilter;
+use crate::scim::fold_case;
 use crate::scim::resource::{self, LinkView, Meta};
 use crate::scim::schema::{ResourceType, USER_RESOURCE};
 use crate::scim::validate::{self, MemberRef, Validated};
 use crate::state::AppState;
+use crate::storage::filter_sql::{Compiler, Dialect};
 use crate::storage::models::ResourceRow;
 use crate::storage::resources::{Link, Scope};
 use crate::storage::{AnyConnection, now_millis, write_tx};
@@ -91,11 +94,13 @@ pub async fn get(
         .await
 }
 
-/// Lists resources: `start_index` is 1-based, `count` already clamped to the page limit.
+/// Lists the resources matching `filter`: `start_index` is 1-based, `count` already clamped to
+/// the page limit.
 pub async fn list(
     state: &AppState,
     tenant: &TenantId,
     rt: &'static ResourceType,
+    filter: Option<CheckedFilter>,
     start_index: i64,
     count: i64,
 ) -> Result<Page, ScimError> {
@@ -104,7 +109,9 @@ pub async fn list(
         .db
         .run(move |c| {
             let scope = Scope::new(&tenant);
-            let (total, rows) = scope.list(c, rt.id, start_index - 1, count)?;
+            let sql = filter
+                .map(|f| Compiler::new(Dialect::of(c), tenant.as_str(), rt, &base).compile(&f));
+            let (total, rows) = scope.list(c, rt.id, sql.as_ref(), start_index - 1, count)?;
             let resources = render_rows(&scope, c, rt, &base, rows)?
                 .into_iter()
                 .map(|r| r.body)
@@ -287,7 +294,7 @@ fn stored_row(
     password_hash: Option<String>,
 ) -> Result<ResourceRow, ScimError> {
     let text = |k: &str| doc.get(k).and_then(Value::as_str);
-    let lower = |k: &str| text(k).map(str::to_lowercase);
+    let lower = |k: &str| text(k).map(fold_case);
     let is_user = rt.id == USER_RESOURCE.id;
     let emails = doc.get("emails").and_then(Value::as_array);
     let email = emails.and_then(|e| {

@@ -6,6 +6,7 @@
 use diesel::prelude::*;
 
 use super::AnyConnection;
+use super::filter_sql::SqlFragment;
 use super::models::{MemberRow, ResourceRow};
 use super::schema::{members, resources};
 use crate::tenant::TenantId;
@@ -61,19 +62,27 @@ impl<'a> Scope<'a> {
             .optional()
     }
 
-    /// One page of resources in creation order, and the total count.
+    /// One page of the resources matching `filter`, in creation order, and the total count.
     pub fn list(
         &self,
         conn: &mut AnyConnection,
         resource_type: &'a str,
+        filter: Option<&SqlFragment>,
         offset: i64,
         limit: i64,
     ) -> QueryResult<(i64, Vec<ResourceRow>)> {
-        let total = self.of_type(resource_type).count().get_result(conn)?;
+        let matching = || {
+            let q = self.of_type(resource_type);
+            match filter {
+                Some(f) => q.filter(f.clone()),
+                None => q,
+            }
+        };
+        let total = matching().count().get_result(conn)?;
         let rows = if limit == 0 {
             Vec::new()
         } else {
-            self.of_type(resource_type)
+            matching()
                 .order((resources::created_at, resources::id))
                 .offset(offset)
                 .limit(limit)

@@ -13,9 +13,13 @@ fn service_provider_config_is_accurate_and_public(b: Backend) {
         c["schemas"][0],
         "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
     );
-    for unsupported in ["patch", "bulk", "filter", "sort", "etag"] {
+    for unsupported in ["patch", "bulk", "sort", "etag"] {
         assert_eq!(c[unsupported]["supported"], false, "{unsupported}");
     }
+    assert_eq!(
+        c["filter"],
+        serde_json::json!({"supported": true, "maxResults": 1000})
+    );
     assert_eq!(c["authenticationSchemes"][0]["type"], "oauthbearertoken");
     assert_eq!(
         c["meta"]["location"],

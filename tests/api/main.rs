@@ -5,6 +5,7 @@ mod helpers;
 mod cli;
 mod discovery;
 mod errors;
+mod filters;
 mod groups;
 mod tenancy;
 mod users;

@@ -25,6 +25,26 @@ fn a_tenant_cannot_reach_another_tenants_resources(b: Backend) {
         let list = app.req_as(&other, "GET", path, None).body;
         assert_eq!(list["totalResults"], 0, "{path}");
     }
+    let lookups = [
+        ("/Users", "userName eq \"shared@example.com\"".to_owned()),
+        ("/Users", format!("id eq \"{user}\"")),
+        ("/Users", format!("groups[value eq \"{group}\"]")),
+        ("/Groups", "displayName eq \"Eng\"".to_owned()),
+        ("/Groups", format!("members[value eq \"{user}\"]")),
+    ];
+    for (path, filter) in &lookups {
+        let url = format!("{path}?filter={}", crate::filters::encode(filter));
+        assert_eq!(
+            app.req("GET", &url, None).body["totalResults"],
+            1,
+            "the owner finds it: {filter}"
+        );
+        assert_eq!(
+            app.req_as(&other, "GET", &url, None).body["totalResults"],
+            0,
+            "{filter}"
+        );
+    }
     let steal = [
         ("/Users", &user, json!({"userName": "stolen"})),
         ("/Groups", &group, json!({"displayName": "stolen"})),

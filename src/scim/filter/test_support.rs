@@ -1,0 +1,90 @@
+//! Fixtures shared by the filter tests.
+
+use serde_json::{Value, json};
+
+use super::{CheckedFilter, check, parse};
+use crate::scim::schema::{AttrType, AttributeDef, ResourceType, Schema};
+
+/// The SCIM schemas declare no integer or decimal attributes, so a resource type for tests has
+/// them, plus a case-exact string.
+const TEST_ATTRIBUTES: &[AttributeDef] = &[
+    AttributeDef {
+        ty: AttrType::Integer,
+        ..AttributeDef::string("age", "An integer.")
+    },
+    AttributeDef {
+        ty: AttrType::Decimal,
+        ..AttributeDef::string("score", "A decimal.")
+    },
+    AttributeDef {
+        ty: AttrType::Integer,
+        ..AttributeDef::string("lotto", "Integers.")
+    }
+    .multi(),
+    AttributeDef::string("code", "A case-exact string.").case_exact(),
+];
+
+const TEST_SCHEMA: Schema = Schema {
+    id: "urn:example:scim:schemas:Test",
+    name: "Test",
+    description: "Numbers for tests",
+    attributes: TEST_ATTRIBUTES,
+};
+
+/// A resource type with integer, decimal and case-exact attributes.
+pub const TEST_RESOURCE: ResourceType = ResourceType {
+    id: "Test",
+    name: "Test",
+    endpoint: "/Tests",
+    description: "Numbers for tests",
+    schema: &TEST_SCHEMA,
+    extensions: &[],
+};
+
+/// Parses and checks, panicking with the error (tests only).
+pub fn checked(filter: &str, rt: &ResourceType) -> CheckedFilter {
+    let parsed = parse(filter).unwrap_or_else(|e| panic!("{filter}: {e}"));
+    check(parsed, rt).unwrap_or_else(|e| panic!("{filter}: {e}"))
+}
+
+/// Barbara Jensen, after RFC 7643 §8.2 (full User with the enterprise extension).
+pub fn bjensen() -> Value {
+    json!({
+        "schemas": [
+            "urn:ietf:params:scim:schemas:core:2.0:User",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+        ],
+        "id": "2819c223-7f76-453a-919d-413861904646",
+        "externalId": "701984",
+        "userName": "bjensen@example.com",
+        "name": {
+            "formatted": "Ms. Barbara J Jensen, III",
+            "familyName": "Jensen",
+            "givenName": "Barbara"
+        },
+        "displayName": "Babs Jensen",
+        "title": "Tour Guide",
+        "userType": "Employee",
+        "active": true,
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": true},
+            {"value": "babs@jensen.org", "type": "home"}
+        ],
+        "ims": [{"value": "someaimhandle", "type": "aim"}],
+        "x509Certificates": [{"value": "MIIDQzCCAqygAwIBAgICEAAwDQYJKoZIhvcNAQEFBQAw"}],
+        "meta": {
+            "resourceType": "User",
+            "created": "2010-01-23T04:56:22Z",
+            "lastModified": "2011-05-13T04:42:34Z",
+            "version": "W/\"a330bc54f0671c9\""
+        },
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+            "employeeNumber": "701984",
+            "department": "Tour Operations",
+            "manager": {
+                "value": "26118915-6090-4610-87e4-49d8ca9f808d",
+                "displayName": "John Smith"
+            }
+        }
+    })
+}

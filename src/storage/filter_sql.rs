@@ -1,0 +1,569 @@
+//! Compiles a checked SCIM filter to a SQL predicate over `resources`.
+//!
+//! Hot attributes (id, externalId, userName, displayName, active, meta.*) use their extracted,
+//! indexed columns; everything else reads the stored JSON; memberships read the `members`
+//! table. Client values only ever become bind parameters: the SQL text holds nothing but
+//! schema-defined names. Every predicate is two-valued (never NULL), so `not` means what it
+//! means in memory ([`crate::scim::filter::matches`]), and the property tests hold both to the
+//! same answers.
+
+use diesel::expression::{
+    AppearsOnTable, Expression, SelectableExpression, ValidGrouping, is_aggregate,
+};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Bool, Double, Text};
+use diesel::{Connection, QueryResult};
+
+use super::AnyConnection;
+use crate::scim::filter::{CheckedFilter, CheckedNode, CompareOp, Operand};
+use crate::scim::fold_case;
+use crate::scim::path::{Owner, Resolved};
+use crate::scim::schema::{AttrType, AttributeDef, GROUP_RESOURCE, ResourceType, USER_RESOURCE};
+
+type Db = <AnyConnection as Connection>::Backend;
+
+/// The SQL dialect of a connection; they differ only in JSON access and string functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The dialect `conn` speaks.
+    pub fn of(conn: &AnyConnection) -> Self {
+        match conn {
+            AnyConnection::Sqlite(_) => Self::Sqlite,
+            AnyConnection::Postgresql(_) => Self::Postgres,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Sql(String),
+    Text(String),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+}
+
+/// A boolean SQL expression with its bind values, usable in diesel's `.filter()` and `.order()`.
+#[derive(Debug, Clone, Default)]
+pub struct SqlFragment {
+    parts: Vec<Part>,
+}
+
+impl SqlFragment {
+    fn sql(&mut self, s: impl Into<String>) -> &mut Self {
+        self.parts.push(Part::Sql(s.into()));
+        self
+    }
+
+    fn text(&mut self, v: impl Into<String>) -> &mut Self {
+        self.parts.push(Part::Text(v.into()));
+        self
+    }
+}
+
+impl QueryFragment<Db> for SqlFragment {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        for part in &self.parts {
+            match part {
+                Part::Sql(s) => out.push_sql(s),
+                Part::Text(v) => out.push_bind_param::<Text, _>(v)?,
+                Part::Bool(v) => out.push_bind_param::<Bool, _>(v)?,
+                Part::Int(v) => out.push_bind_param::<BigInt, _>(v)?,
+                Part::Double(v) => out.push_bind_param::<Double, _>(v)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl QueryId for SqlFragment {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Expression for SqlFragment {
+    type SqlType = Bool;
+}
+
+impl<QS> AppearsOnTable<QS> for SqlFragment {}
+impl<QS> SelectableExpression<QS> for SqlFragment {}
+impl ValidGrouping<()> for SqlFragment {
+    type IsAggregate = is_aggregate::No;
+}
+
+/// Where a group membership is read from, seen from the resource being filtered.
+#[derive(Debug, Clone, Copy)]
+enum Links {
+    /// A Group's `members`.
+    Members,
+    /// A User's `groups`.
+    Groups,
+}
+
+/// A single value in SQL.
+struct Scalar {
+    expr: String,
+    /// The column already holds the value case-folded.
+    folded: bool,
+    /// The value is JSON text (PostgreSQL's `->>`), so booleans and numbers need a cast.
+    json: bool,
+}
+
+impl Scalar {
+    fn column(expr: impl Into<String>, folded: bool) -> Self {
+        Self {
+            expr: expr.into(),
+            folded,
+            json: false,
+        }
+    }
+
+    fn json(expr: String) -> Self {
+        Self {
+            expr,
+            folded: false,
+            json: true,
+        }
+    }
+}
+
+/// The filter compiler for one request.
+pub struct Compiler<'a> {
+    dialect: Dialect,
+    tenant_id: &'a str,
+    rt: &'a ResourceType,
+    base_url: &'a str,
+}
+
+impl<'a> Compiler<'a> {
+    /// A compiler for filters over `rt` in `tenant_id`; `base_url` is the SCIM base URL that
+    /// `meta.location` and `$ref` values start with.
+    pub fn new(
+        dialect: Dialect,
+        tenant_id: &'a str,
+        rt: &'a ResourceType,
+        base_url: &'a str,
+    ) -> Self {
+        Self {
+            dialect,
+            tenant_id,
+            rt,
+            base_url,
+        }
+    }
+
+    /// The predicate for `filter`.
+    pub fn compile(&self, filter: &CheckedFilter) -> SqlFragment {
+        let mut out = SqlFragment::default();
+        self.node(filter.root(), None, &mut out);
+        out
+    }
+
+    /// `elem` is the value path's element alias when compiling inside `attr[...]`.
+    fn node(&self, node: &CheckedNode, elem: Option<Elem>, out: &mut SqlFragment) {
+        match node {
+            CheckedNode::Not(inner) => {
+                out.sql("(NOT ");
+                self.node(inner, elem, out);
+                out.sql(")");
+            }
+            CheckedNode::And(l, r) | CheckedNode::Or(l, r) => {
+                out.sql("(");
+                self.node(l, elem, out);
+                out.sql(if matches!(node, CheckedNode::And(..)) {
+                    " AND "
+                } else {
+                    " OR "
+                });
+                self.node(r, elem, out);
+                out.sql(")");
+            }
+            CheckedNode::ValuePath { attr, filter } => {
+                self.elements(attr, out, |out, e| self.node(filter, Some(e), out))
+            }
+            CheckedNode::Present(attr) => {
+                self.test(attr, elem, out, &|c, out, s, def| c.present(s, def, out))
+            }
+            CheckedNode::Compare {
+                attr,
+                op,
+                value: Operand::Null,
+            } => {
+                // RFC 7643 §2.5: "eq null" asks for an unassigned attribute, "ne null" for an assigned one.
+                if *op == CompareOp::Eq {
+                    out.sql("(NOT ");
+                }
+                self.test(attr, elem, out, &|c, out, s, def| c.present(s, def, out));
+                if *op == CompareOp::Eq {
+                    out.sql(")");
+                }
+            }
+            CheckedNode::Compare { attr, op, value } => {
+                self.test(attr, elem, out, &|c, out, s, def| {
+                    c.compare(s, def, *op, value, out)
+                })
+            }
+        }
+    }
+
+    /// Applies a scalar test to the value(s) `attr` reaches: directly for a single value, as
+    /// "any element" for a multi-valued attribute.
+    fn test(&self, attr: &Resolved, elem: Option<Elem>, out: &mut SqlFragment, f: &ScalarTest<'_>) {
+        let leaf = attr.leaf();
+        if let Some(e) = elem {
+            let scalar = self.element_scalar(e, leaf);
+            return f(self, out, &scalar, leaf);
+        }
+        if attr.attr.multi_valued && attr.attr.is_complex() {
+            return self.elements(attr, out, |out, e| match attr.sub {
+                Some(sub) => f(self, out, &self.element_scalar(e, sub), sub),
+                None => {
+                    out.sql("1 = 1");
+                }
+            });
+        }
+        match self.special(attr) {
+            Some(Special::Schemas) => self.schemas(attr, out, f),
+            Some(Special::Meta(meta)) => self.meta(meta, leaf, out, f),
+            Some(Special::Column(scalar)) => f(self, out, &scalar, leaf),
+            None => {
+                if leaf.is_complex() {
+                    // A single-valued complex attribute is present when its object is stored
+                    // (validation drops empty ones); nothing else reaches here (check()).
+                    out.sql(format!(
+                        "({} IS NOT NULL)",
+                        self.json_node(&json_path(attr))
+                    ));
+                } else {
+                    f(
+                        self,
+                        out,
+                        &Scalar::json(self.json_text(&json_path(attr))),
+                        leaf,
+                    )
+                }
+            }
+        }
+    }
+
+    /// `EXISTS` one element of a multi-valued attribute for which `inner` holds.
+    fn elements(
+        &self,
+        attr: &Resolved,
+        out: &mut SqlFragment,
+        inner: impl FnOnce(&mut SqlFragment, Elem),
+    ) {
+        let links = match attr.attr.name {
+            "members" if self.rt.id == GROUP_RESOURCE.id => Some(Links::Members),
+            "groups" if self.rt.id == USER_RESOURCE.id => Some(Links::Groups),
+            _ => None,
+        };
+        if let Some(links) = links {
+            // An IN over the members table, so `members[value eq "…"]` is an index lookup.
+            let (own, other) = match links {
+                Links::Members => ("group_id", "member_id"),
+                Links::Groups => ("member_id", "group_id"),
+            };
+            out.sql(format!(
+                "(resources.id IN (SELECT m.{own} FROM members m JOIN resources l \
+                 ON l.tenant_id = m.tenant_id AND l.id = m.{other} WHERE m.tenant_id = "
+            ));
+            out.text(self.tenant_id).sql(" AND ");
+            inner(out, Elem::Link(links));
+            out.sql("))");
+            return;
+        }
+        let path = json_path(&Resolved { sub: None, ..*attr });
+        match self.dialect {
+            Dialect::Sqlite => out.sql(format!("EXISTS (SELECT 1 FROM json_each(resources.doc, '{}') e WHERE ", sqlite_path(&path))),
+            Dialect::Postgres => out.sql(format!(
+                "EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(resources.doc::jsonb #> '{}', '[]'::jsonb)) e(v) WHERE ",
+                pg_path(&path)
+            )),
+        };
+        inner(out, Elem::Json);
+        out.sql(")");
+    }
+
+    fn element_scalar(&self, e: Elem, sub: &AttributeDef) -> Scalar {
+        let expr = match (e, sub.name) {
+            (Elem::Json, name) => {
+                return Scalar::json(match self.dialect {
+                    Dialect::Sqlite => format!("json_extract(e.value, '$.\"{name}\"')"),
+                    Dialect::Postgres => format!("(e.v ->> '{name}')"),
+                });
+            }
+            (Elem::Link(Links::Members), "value") => "m.member_id".into(),
+            (Elem::Link(Links::Members), "type") => "l.resource_type".into(),
+            (Elem::Link(Links::Groups), "value") => "m.group_id".into(),
+            (Elem::Link(Links::Groups), "type") => "'direct'".into(),
+            (Elem::Link(_), "display") => "l.display".into(),
+            (Elem::Link(links), _) => {
+                // $ref: the base URL is configuration, spliced as a quoted literal like a name.
+                let id = match links {
+                    Links::Members => "m.member_id",
+                    Links::Groups => "m.group_id",
+                };
+                format!(
+                    "({} || CASE l.resource_type WHEN 'User' THEN '/Users/' ELSE '/Groups/' END || {id})",
+                    quote(self.base_url)
+                )
+            }
+        };
+        Scalar::column(expr, false)
+    }
+
+    fn special(&self, attr: &Resolved) -> Option<Special> {
+        let column = |expr: &str, folded| Some(Special::Column(Scalar::column(expr, folded)));
+        match (attr.owner, attr.attr.name, attr.sub.map(|s| s.name)) {
+            (Owner::Common, "schemas", _) => Some(Special::Schemas),
+            (Owner::Common, "id", _) => column("resources.id", false),
+            (Owner::Common, "externalId", _) => column("resources.external_id", false),
+            (Owner::Common, "meta", Some(sub)) => Some(Special::Meta(sub)),
+            (Owner::Core(_), "userName", None) if self.rt.id == USER_RESOURCE.id => {
+                column("resources.user_name_lc", true)
+            }
+            (Owner::Core(_), "displayName", None) => column("resources.display_name_lc", true),
+            (Owner::Core(_), "active", None) if self.rt.id == USER_RESOURCE.id => {
+                column("resources.active", false)
+            }
+            _ => None,
+        }
+    }
+
+    /// `schemas` is computed: the core schema always, an extension when its object is stored.
+    fn schemas(&self, attr: &Resolved, out: &mut SqlFragment, f: &ScalarTest<'_>) {
+        // Each candidate URN is tested by the same scalar test on a literal; the literal is a
+        // schema URN, so splicing it is as safe as splicing an attribute name.
+        out.sql("(");
+        for (i, schema) in self.rt.schemas().enumerate() {
+            if i > 0 {
+                out.sql(" OR ");
+            }
+            out.sql("(");
+            if schema.id != self.rt.schema.id {
+                out.sql(format!("{} IS NOT NULL AND ", self.json_node(&[schema.id])));
+            }
+            f(
+                self,
+                out,
+                &Scalar::column(quote(schema.id), false),
+                attr.leaf(),
+            );
+            out.sql(")");
+        }
+        out.sql(")");
+    }
+
+    fn meta(&self, sub: &str, def: &AttributeDef, out: &mut SqlFragment, f: &ScalarTest<'_>) {
+        let expr = match sub {
+            "created" => "resources.created_at".to_owned(),
+            "lastModified" => "resources.modified_at".to_owned(),
+            "resourceType" => "resources.resource_type".to_owned(),
+            "version" => "('W/\"' || resources.version || '\"')".to_owned(),
+            _ => format!(
+                "({} || resources.id)",
+                quote(&format!("{}{}/", self.base_url, self.rt.endpoint))
+            ),
+        };
+        f(self, out, &Scalar::column(expr, false), def)
+    }
+
+    fn present(&self, s: &Scalar, def: &AttributeDef, out: &mut SqlFragment) {
+        match def.ty {
+            AttrType::String | AttrType::Reference | AttrType::Binary => {
+                out.sql(format!("({e} IS NOT NULL AND {e} <> '')", e = s.expr))
+            }
+            _ => out.sql(format!("({} IS NOT NULL)", s.expr)),
+        };
+    }
+
+    fn compare(
+        &self,
+        s: &Scalar,
+        def: &AttributeDef,
+        op: CompareOp,
+        value: &Operand,
+        out: &mut SqlFragment,
+    ) {
+        let e = &s.expr;
+        match value {
+            Operand::Str(want) => {
+                let (x, want) = if def.case_exact {
+                    (e.clone(), want.clone())
+                } else if s.folded {
+                    (e.clone(), fold_case(want))
+                } else {
+                    (self.fold(e), fold_case(want))
+                };
+                out.sql(format!("({e} IS NOT NULL AND "));
+                match op {
+                    CompareOp::Co | CompareOp::Sw | CompareOp::Ew if want.is_empty() => {
+                        out.sql("1 = 1")
+                    }
+                    CompareOp::Co => match self.dialect {
+                        Dialect::Sqlite => out.sql(format!("instr({x}, ")).text(want).sql(") > 0"),
+                        Dialect::Postgres => {
+                            out.sql(format!("strpos({x}, ")).text(want).sql(") > 0")
+                        }
+                    },
+                    CompareOp::Sw => out
+                        .sql(format!("substr({x}, 1, length("))
+                        .text(want.clone())
+                        .sql(")) = ")
+                        .text(want),
+                    CompareOp::Ew => out
+                        .sql(format!("substr({x}, length({x}) - length("))
+                        .text(want.clone())
+                        .sql(") + 1) = ")
+                        .text(want),
+                    // Equality keeps the column's own collation so its index serves.
+                    CompareOp::Eq | CompareOp::Ne => {
+                        out.sql(format!("{x} {} ", sql_op(op))).text(want)
+                    }
+                    CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => out
+                        .sql(format!("{} {} ", self.ordered(&x), sql_op(op)))
+                        .text(want),
+                };
+                out.sql(")");
+            }
+            Operand::Bool(want) => {
+                let x = match self.dialect {
+                    Dialect::Postgres if s.json => format!("({e})::boolean"),
+                    _ => e.clone(),
+                };
+                out.sql(format!("({e} IS NOT NULL AND {x} {} ", sql_op(op)));
+                out.parts.push(Part::Bool(*want));
+                out.sql(")");
+            }
+            Operand::Num(want) => {
+                let x = match self.dialect {
+                    Dialect::Postgres if s.json => format!("({e})::float8"),
+                    _ => e.clone(),
+                };
+                out.sql(format!("({e} IS NOT NULL AND {x} {} ", sql_op(op)));
+                out.parts
+                    .push(Part::Double(want.as_f64().unwrap_or(f64::NAN)));
+                out.sql(")");
+            }
+            Operand::DateTime(want) => {
+                // Columns hold milliseconds; compare exactly against a nanosecond instant.
+                let nanos = i128::from(want.unix_seconds()) * 1_000_000_000
+                    + i128::from(want.subsec_nanos());
+                let floor = i64::try_from(nanos.div_euclid(1_000_000)).unwrap_or(i64::MAX);
+                let exact = nanos.rem_euclid(1_000_000) == 0;
+                let (sql_op, bound) = match (op, exact) {
+                    (CompareOp::Eq, false) => return void(out, "1 = 0"),
+                    (CompareOp::Ne, false) => return void(out, "1 = 1"),
+                    (CompareOp::Ge, false) => (">", floor),
+                    (CompareOp::Lt, false) => ("<=", floor),
+                    (op, _) => (sql_op(op), floor),
+                };
+                out.sql(format!("({e} {sql_op} "));
+                out.parts.push(Part::Int(bound));
+                out.sql(")");
+            }
+            Operand::Null => self.present(s, def, out),
+        }
+    }
+
+    /// A string expression folded like [`fold_case`], ordered bytewise.
+    fn fold(&self, e: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("lower({e})"),
+            Dialect::Postgres => format!("lower(({e}) COLLATE \"C\")"),
+        }
+    }
+
+    /// A string expression ordered bytewise, as Rust orders strings (SQLite's default).
+    fn ordered(&self, e: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => e.to_owned(),
+            Dialect::Postgres => format!("(({e}) COLLATE \"C\")"),
+        }
+    }
+
+    /// The JSON text value at `path` in the stored document.
+    fn json_text(&self, path: &[&str]) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("json_extract(resources.doc, '{}')", sqlite_path(path)),
+            Dialect::Postgres => format!("(resources.doc::jsonb #>> '{}')", pg_path(path)),
+        }
+    }
+
+    /// The JSON node at `path` (NULL when absent).
+    fn json_node(&self, path: &[&str]) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("json_type(resources.doc, '{}')", sqlite_path(path)),
+            Dialect::Postgres => format!("(resources.doc::jsonb #> '{}')", pg_path(path)),
+        }
+    }
+}
+
+type ScalarTest<'t> = dyn Fn(&Compiler<'_>, &mut SqlFragment, &Scalar, &AttributeDef) + 't;
+
+#[derive(Debug, Clone, Copy)]
+enum Elem {
+    /// An element of a JSON array, aliased `e`.
+    Json,
+    /// A membership row `m` joined to the linked resource `l`.
+    Link(Links),
+}
+
+enum Special {
+    Schemas,
+    Meta(&'static str),
+    Column(Scalar),
+}
+
+fn void(out: &mut SqlFragment, sql: &str) {
+    out.sql(format!("({sql})"));
+}
+
+fn sql_op(op: CompareOp) -> &'static str {
+    match op {
+        CompareOp::Eq | CompareOp::Co | CompareOp::Sw | CompareOp::Ew => "=",
+        CompareOp::Ne => "<>",
+        CompareOp::Gt => ">",
+        CompareOp::Ge => ">=",
+        CompareOp::Lt => "<",
+        CompareOp::Le => "<=",
+    }
+}
+
+/// The stored-document path of an attribute: its extension URN, its name, its sub-attribute.
+fn json_path(attr: &Resolved) -> Vec<&'static str> {
+    let mut path = Vec::with_capacity(3);
+    if let Owner::Extension(s) = attr.owner {
+        path.push(s.id);
+    }
+    path.push(attr.attr.name);
+    path.extend(attr.sub.map(|s| s.name));
+    path
+}
+
+fn sqlite_path(path: &[&str]) -> String {
+    path.iter()
+        .fold(String::from("$"), |acc, k| format!("{acc}.\"{k}\""))
+}
+
+fn pg_path(path: &[&str]) -> String {
+    format!(
+        "{{{}}}",
+        path.iter()
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+}
+
+/// A SQL string literal of trusted text (schema names, configuration).
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
