@@ -5,6 +5,7 @@ mod helpers;
 mod cli;
 mod discovery;
 mod errors;
+mod filter_props;
 mod filters;
 mod groups;
 mod tenancy;
