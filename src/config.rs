@@ -21,6 +21,10 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Connections in the database pool.
     pub db_pool_size: u32,
+    /// Page size when a query does not send `count`.
+    pub default_page_size: i64,
+    /// Largest page a query gets, advertised in ServiceProviderConfig.
+    pub max_page_size: i64,
     /// Verified tokens kept in memory so argon2 is not paid on every request.
     pub token_cache_capacity: usize,
 }
@@ -33,6 +37,8 @@ impl Default for Settings {
             public_url: None,
             max_body_bytes: 1024 * 1024,
             db_pool_size: 8,
+            default_page_size: 100,
+            max_page_size: 1000,
             token_cache_capacity: 10_000,
         }
     }
@@ -52,6 +58,9 @@ impl Settings {
         }
         if self.max_body_bytes == 0 || self.db_pool_size == 0 {
             return Err("the body limit and the pool size must be greater than zero".into());
+        }
+        if self.max_page_size < 1 || !(0..=self.max_page_size).contains(&self.default_page_size) {
+            return Err("the page sizes must satisfy 0 <= default <= max and max >= 1".into());
         }
         Ok(self)
     }

@@ -33,6 +33,8 @@ pub enum ScimError {
     #[error("{0}")]
     Uniqueness(String),
     #[error("{0}")]
+    InvalidCursor(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     Unauthorized(String),
@@ -59,6 +61,7 @@ impl ScimError {
             Self::InvalidSyntax(_) => Some("invalidSyntax"),
             Self::Mutability(_) => Some("mutability"),
             Self::Uniqueness(_) => Some("uniqueness"),
+            Self::InvalidCursor(_) => Some("invalidCursor"),
             Self::NotFound(_)
             | Self::Unauthorized(_)
             | Self::MethodNotAllowed(_)
@@ -83,7 +86,8 @@ impl ResponseError for ScimError {
             | Self::NoTarget(_)
             | Self::InvalidValue(_)
             | Self::InvalidSyntax(_)
-            | Self::Mutability(_) => StatusCode::BAD_REQUEST,
+            | Self::Mutability(_)
+            | Self::InvalidCursor(_) => StatusCode::BAD_REQUEST,
             Self::Uniqueness(_) => StatusCode::CONFLICT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,

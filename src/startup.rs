@@ -83,6 +83,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         web::scope("/scim/v2")
             .app_data(web::Data::new(state))
             .app_data(content::json_config(limit))
+            .app_data(content::query_config())
             .service(
                 web::resource("/ServiceProviderConfig")
                     .get(discovery::config)
@@ -108,6 +109,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                     .get(discovery::schema)
                     .default_service(web::to(handlers::method_not_allowed)),
             )
+            .service(
+                web::resource("/.search")
+                    .wrap(from_fn(auth::require_tenant))
+                    .post(resources::search_all)
+                    .default_service(web::to(handlers::method_not_allowed)),
+            )
             .configure(|c| resource_routes(c, &USER_RESOURCE))
             .configure(|c| resource_routes(c, &GROUP_RESOURCE))
             .default_service(web::to(handlers::not_found)),
@@ -124,6 +131,11 @@ fn resource_routes(cfg: &mut web::ServiceConfig, rt: &'static ResourceType) {
                 web::resource("")
                     .get(resources::list)
                     .post(resources::create)
+                    .default_service(web::to(handlers::method_not_allowed)),
+            )
+            .service(
+                web::resource("/.search")
+                    .post(resources::search)
                     .default_service(web::to(handlers::method_not_allowed)),
             )
             .service(

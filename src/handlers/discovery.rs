@@ -5,8 +5,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
+use crate::config::Settings;
 use crate::error::ScimError;
-use crate::handlers::resources::MAX_PAGE_SIZE;
 use crate::http::content::scim_json;
 use crate::scim::resource::list_response;
 use crate::scim::schema::{
@@ -15,15 +15,23 @@ use crate::scim::schema::{
 use crate::state::AppState;
 
 /// The ServiceProviderConfig document.
-pub fn service_provider_config(base: &str) -> Value {
+pub fn service_provider_config(base: &str, settings: &Settings) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "patch": {"supported": false},
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
-        "filter": {"supported": true, "maxResults": MAX_PAGE_SIZE},
+        "filter": {"supported": true, "maxResults": settings.max_page_size},
         "changePassword": {"supported": true},
-        "sort": {"supported": false},
+        "sort": {"supported": true},
         "etag": {"supported": false},
+        // RFC 9865 §4.
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": settings.default_page_size,
+            "maxPageSize": settings.max_page_size,
+        },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "OAuth Bearer Token",
@@ -36,7 +44,10 @@ pub fn service_provider_config(base: &str) -> Value {
 
 /// `GET /ServiceProviderConfig`.
 pub async fn config(state: web::Data<AppState>) -> HttpResponse {
-    scim_json(StatusCode::OK, &service_provider_config(&state.base_url))
+    scim_json(
+        StatusCode::OK,
+        &service_provider_config(&state.base_url, &state.settings),
+    )
 }
 
 /// `GET /ResourceTypes`.

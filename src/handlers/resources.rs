@@ -1,42 +1,37 @@
-//! `/Users` and `/Groups`.
+//! `/Users` and `/Groups`, and the `.search` endpoints.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
 
 use crate::error::ScimError;
 use crate::http::auth::TenantCtx;
 use crate::http::content::{ScimJson, resource_response, scim_json};
-use crate::scim::filter;
-use crate::scim::resource::list_response;
+use crate::scim::project::Projection;
+use crate::scim::query::SearchRequest;
 use crate::scim::schema::ResourceType;
-use crate::service::resources as service;
+use crate::service::{resources as service, search};
 use crate::state::AppState;
-
-/// Page size when the client does not send `count`.
-pub const DEFAULT_PAGE_SIZE: i64 = 100;
-/// Largest page served, advertised as `filter.maxResults`.
-pub const MAX_PAGE_SIZE: i64 = 1000;
 
 /// The resource type a route serves, registered as route data.
 pub type Rt = web::Data<&'static ResourceType>;
 
-/// List query parameters (RFC 7644 §3.4.2); kept as text so a bad number gets a SCIM error.
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    #[serde(rename = "startIndex")]
-    start_index: Option<String>,
-    count: Option<String>,
-    filter: Option<String>,
+/// Query parameters, decoded, in order; kept as text so a bad value gets a SCIM error.
+pub type Params = web::Query<Vec<(String, String)>>;
+
+fn search_request(q: &Params) -> Result<SearchRequest, ScimError> {
+    Ok(SearchRequest::from_query(
+        q.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )?)
 }
 
-fn integer(name: &str, v: Option<&str>) -> Result<Option<i64>, ScimError> {
-    v.map(|s| {
-        s.trim()
-            .parse::<i64>()
-            .map_err(|_| ScimError::InvalidValue(format!("{name} must be an integer, not {s:?}")))
-    })
-    .transpose()
+/// The `attributes` / `excludedAttributes` a single-resource request asked for (RFC 7644 §3.9).
+fn view(rt: &ResourceType, q: &Params) -> Result<Projection, ScimError> {
+    let req = search_request(q)?;
+    Ok(Projection::new(
+        rt,
+        &req.attributes,
+        &req.excluded_attributes,
+    )?)
 }
 
 /// `GET /Users`, `GET /Groups`.
@@ -44,25 +39,38 @@ pub async fn list(
     state: web::Data<AppState>,
     ctx: TenantCtx,
     rt: Rt,
-    q: web::Query<ListQuery>,
+    q: Params,
 ) -> Result<HttpResponse, ScimError> {
-    // RFC 7644 §3.4.2.4: startIndex below 1 is 1; a negative count is 0; count is capped.
-    let start = integer("startIndex", q.start_index.as_deref())?
-        .unwrap_or(1)
-        .max(1);
-    let count = integer("count", q.count.as_deref())?
-        .unwrap_or(DEFAULT_PAGE_SIZE)
-        .clamp(0, MAX_PAGE_SIZE);
-    let filter = q
-        .filter
-        .as_deref()
-        .map(|f| filter::parse(f).and_then(|f| filter::check(f, &rt)))
-        .transpose()?;
-    let page = service::list(&state, &ctx.tenant_id, &rt, filter, start, count).await?;
-    Ok(scim_json(
-        StatusCode::OK,
-        &list_response(page.total, page.start_index, page.resources),
-    ))
+    let body = search::search(&state, &ctx.tenant_id, &rt, &search_request(&q)?).await?;
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+/// `POST /Users/.search`, `POST /Groups/.search`.
+pub async fn search(
+    state: web::Data<AppState>,
+    ctx: TenantCtx,
+    rt: Rt,
+    body: ScimJson,
+) -> Result<HttpResponse, ScimError> {
+    let body = search::search(
+        &state,
+        &ctx.tenant_id,
+        &rt,
+        &SearchRequest::from_body(body.0)?,
+    )
+    .await?;
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+/// `POST /.search`: every resource type at once.
+pub async fn search_all(
+    state: web::Data<AppState>,
+    ctx: TenantCtx,
+    body: ScimJson,
+) -> Result<HttpResponse, ScimError> {
+    let body =
+        search::search_all(&state, &ctx.tenant_id, &SearchRequest::from_body(body.0)?).await?;
+    Ok(scim_json(StatusCode::OK, &body))
 }
 
 /// `POST /Users`, `POST /Groups`.
@@ -70,9 +78,10 @@ pub async fn create(
     state: web::Data<AppState>,
     ctx: TenantCtx,
     rt: Rt,
+    q: Params,
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let r = service::create(&state, &ctx.tenant_id, &rt, body.0).await?;
+    let r = service::create(&state, &ctx.tenant_id, &rt, body.0, view(&rt, &q)?).await?;
     Ok(resource_response(
         StatusCode::CREATED,
         &r.body,
@@ -87,8 +96,9 @@ pub async fn get(
     ctx: TenantCtx,
     rt: Rt,
     id: web::Path<String>,
+    q: Params,
 ) -> Result<HttpResponse, ScimError> {
-    let r = service::get(&state, &ctx.tenant_id, &rt, id.into_inner()).await?;
+    let r = service::get(&state, &ctx.tenant_id, &rt, id.into_inner(), view(&rt, &q)?).await?;
     Ok(resource_response(StatusCode::OK, &r.body, &r.etag, None))
 }
 
@@ -98,9 +108,18 @@ pub async fn replace(
     ctx: TenantCtx,
     rt: Rt,
     id: web::Path<String>,
+    q: Params,
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let r = service::replace(&state, &ctx.tenant_id, &rt, id.into_inner(), body.0).await?;
+    let r = service::replace(
+        &state,
+        &ctx.tenant_id,
+        &rt,
+        id.into_inner(),
+        body.0,
+        view(&rt, &q)?,
+    )
+    .await?;
     Ok(resource_response(StatusCode::OK, &r.body, &r.etag, None))
 }
 

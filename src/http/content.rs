@@ -67,6 +67,13 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
         })
 }
 
+/// Query strings that cannot be decoded are answered as SCIM errors too.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        ScimError::InvalidValue(format!("the query string could not be read: {err}")).into()
+    })
+}
+
 /// A SCIM JSON response with the given status.
 pub fn scim_json(status: StatusCode, body: &Value) -> HttpResponse {
     builder(status).body(body.to_string())

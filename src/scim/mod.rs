@@ -4,6 +4,8 @@
 pub mod compat;
 pub mod filter;
 pub mod path;
+pub mod project;
+pub mod query;
 pub mod resource;
 pub mod schema;
 pub mod validate;

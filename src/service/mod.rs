@@ -1,4 +1,5 @@
 //! Use cases. Each owns its transaction: validate → store → render.
 
 pub mod resources;
+pub mod search;
 pub mod tenants;

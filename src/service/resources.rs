@@ -7,13 +7,12 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::{Map, Value};
 
 use crate::error::ScimError;
-use crate::scim::filter::CheckedFilter;
 use crate::scim::fold_case;
+use crate::scim::project::Projection;
 use crate::scim::resource::{self, LinkView, Meta};
 use crate::scim::schema::{ResourceType, USER_RESOURCE};
 use crate::scim::validate::{self, MemberRef, Validated};
 use crate::state::AppState;
-use crate::storage::filter_sql::{Compiler, Dialect};
 use crate::storage::models::ResourceRow;
 use crate::storage::resources::{Link, Scope};
 use crate::storage::{AnyConnection, now_millis, write_tx};
@@ -28,14 +27,6 @@ pub struct Rendered {
     pub location: String,
 }
 
-/// One page of a list.
-#[derive(Debug)]
-pub struct Page {
-    pub total: i64,
-    pub start_index: i64,
-    pub resources: Vec<Value>,
-}
-
 /// How many concurrent-update retries a replace makes before giving up.
 const MAX_RETRIES: usize = 5;
 
@@ -45,6 +36,7 @@ pub async fn create(
     tenant: &TenantId,
     rt: &'static ResourceType,
     body: Value,
+    view: Projection,
 ) -> Result<Rendered, ScimError> {
     let input = validate::resource_body(rt, body)?;
     let password_hash = hash(input.password.clone()).await?;
@@ -68,7 +60,7 @@ pub async fn create(
                     .insert(c, &row)
                     .map_err(|e| uniqueness(e, rt, &input))?;
                 scope.add_members(c, &row.id, &member_ids)?;
-                one(render_rows(&scope, c, rt, &base, vec![row])?)
+                one(render_rows(&scope, c, rt, &base, vec![row], &view)?)
             })
         })
         .await
@@ -80,6 +72,7 @@ pub async fn get(
     tenant: &TenantId,
     rt: &'static ResourceType,
     id: String,
+    view: Projection,
 ) -> Result<Rendered, ScimError> {
     let (tenant, base) = (tenant.clone(), state.base_url.clone());
     state
@@ -89,38 +82,7 @@ pub async fn get(
             let row = scope
                 .get(c, rt.id, &id)?
                 .ok_or_else(|| not_found(rt, &id))?;
-            one(render_rows(&scope, c, rt, &base, vec![row])?)
-        })
-        .await
-}
-
-/// Lists the resources matching `filter`: `start_index` is 1-based, `count` already clamped to
-/// the page limit.
-pub async fn list(
-    state: &AppState,
-    tenant: &TenantId,
-    rt: &'static ResourceType,
-    filter: Option<CheckedFilter>,
-    start_index: i64,
-    count: i64,
-) -> Result<Page, ScimError> {
-    let (tenant, base) = (tenant.clone(), state.base_url.clone());
-    state
-        .db
-        .run(move |c| {
-            let scope = Scope::new(&tenant);
-            let sql = filter
-                .map(|f| Compiler::new(Dialect::of(c), tenant.as_str(), rt, &base).compile(&f));
-            let (total, rows) = scope.list(c, rt.id, sql.as_ref(), start_index - 1, count)?;
-            let resources = render_rows(&scope, c, rt, &base, rows)?
-                .into_iter()
-                .map(|r| r.body)
-                .collect();
-            Ok(Page {
-                total,
-                start_index,
-                resources,
-            })
+            one(render_rows(&scope, c, rt, &base, vec![row], &view)?)
         })
         .await
 }
@@ -133,16 +95,18 @@ pub async fn replace(
     rt: &'static ResourceType,
     id: String,
     body: Value,
+    view: Projection,
 ) -> Result<Rendered, ScimError> {
     let input = validate::resource_body(rt, body)?;
     let password_hash = hash(input.password.clone()).await?;
     for _ in 0..MAX_RETRIES {
-        let (tenant, base, id, input, password_hash) = (
+        let (tenant, base, id, input, password_hash, view) = (
             tenant.clone(),
             state.base_url.clone(),
             id.clone(),
             input.clone(),
             password_hash.clone(),
+            view.clone(),
         );
         let done = state
             .db
@@ -176,7 +140,7 @@ pub async fn replace(
                         scope.clear_members(c, &row.id)?;
                         scope.add_members(c, &row.id, &member_ids)?;
                     }
-                    one(render_rows(&scope, c, rt, &base, vec![row])?).map(Some)
+                    one(render_rows(&scope, c, rt, &base, vec![row], &view)?).map(Some)
                 })
             })
             .await?;
@@ -325,19 +289,26 @@ fn stored_row(
     })
 }
 
-/// Renders rows with their members (Groups) or groups (Users), loaded in one query for all rows.
-fn render_rows(
+/// Renders rows as `view` asks, with their members (Groups) or groups (Users) loaded in one
+/// query for all rows, and only when the view shows them.
+pub(super) fn render_rows(
     scope: &Scope<'_>,
     c: &mut AnyConnection,
     rt: &ResourceType,
     base: &str,
     rows: Vec<ResourceRow>,
+    view: &Projection,
 ) -> Result<Vec<Rendered>, ScimError> {
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let links = if rt.id == USER_RESOURCE.id {
-        scope.groups_of(c, &ids)?
+    let is_user = rt.id == USER_RESOURCE.id;
+    let links = if !view.keeps_core(rt, if is_user { "groups" } else { "members" }) {
+        Vec::new()
     } else {
-        scope.members_of(c, &ids)?
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        if is_user {
+            scope.groups_of(c, &ids)?
+        } else {
+            scope.members_of(c, &ids)?
+        }
     };
     let mut by_owner: HashMap<&str, Vec<LinkView<'_>>> = HashMap::new();
     for Link {
@@ -365,14 +336,8 @@ fn render_rows(
                 last_modified: rfc3339(row.modified_at),
                 version: row.version,
             };
-            let body = resource::render(
-                rt,
-                base,
-                &row.id,
-                &doc,
-                &meta,
-                by_owner.get(row.id.as_str()).map_or(&[], Vec::as_slice),
-            );
+            let links = by_owner.get(row.id.as_str()).map_or(&[][..], Vec::as_slice);
+            let body = view.apply(rt, resource::render(rt, base, &row.id, &doc, &meta, links));
             Ok(Rendered {
                 body,
                 etag: meta.etag(),

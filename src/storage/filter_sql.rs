@@ -7,11 +7,14 @@
 //! means in memory ([`crate::scim::filter::matches`]), and the property tests hold both to the
 //! same answers.
 
+use std::marker::PhantomData;
+
 use diesel::expression::{
-    AppearsOnTable, Expression, SelectableExpression, ValidGrouping, is_aggregate,
+    AppearsOnTable, Expression, SelectableExpression, TypedExpressionType, ValidGrouping,
+    is_aggregate,
 };
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Bool, Double, Text};
+use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text};
 use diesel::{Connection, QueryResult};
 
 use super::AnyConnection;
@@ -48,13 +51,88 @@ enum Part {
     Double(f64),
 }
 
-/// A boolean SQL expression with its bind values, usable in diesel's `.filter()` and `.order()`.
-#[derive(Debug, Clone, Default)]
-pub struct SqlFragment {
+/// A SQL expression with its bind values, usable in diesel's `.filter()` (a `Bool`) and
+/// `.order()` (a sort key, typed as nullable text: it is ordered by, never loaded).
+#[derive(Debug, Clone)]
+pub struct SqlFragment<ST = Bool> {
     parts: Vec<Part>,
+    sql_type: PhantomData<ST>,
+}
+
+/// A sort key expression.
+pub type SortKey = SqlFragment<Nullable<Text>>;
+
+impl<ST> Default for SqlFragment<ST> {
+    fn default() -> Self {
+        Self {
+            parts: Vec::new(),
+            sql_type: PhantomData,
+        }
+    }
+}
+
+impl<ST> SqlFragment<ST> {
+    /// Raw SQL text; callers pass only schema names and fixed syntax, never client values.
+    fn raw(sql: impl Into<String>) -> Self {
+        let mut f = Self::default();
+        f.parts.push(Part::Sql(sql.into()));
+        f
+    }
+
+    /// `NOT (…)`-free negation helper for sort keys: `(expr IS NULL)`, so NULLs sort last.
+    pub fn is_null(&self) -> SqlFragment<Bool> {
+        let mut f = SqlFragment::raw("(");
+        f.parts.extend(self.parts.iter().cloned());
+        f.parts.push(Part::Sql(" IS NULL)".into()));
+        f
+    }
+}
+
+impl<ST> SqlFragment<ST> {
+    /// The SQL text with `dialect`'s placeholders, and the bind values in order (diagnostics).
+    pub fn to_sql(&self, dialect: Dialect) -> (String, Vec<BindValue>) {
+        let (mut sql, mut binds) = (String::new(), Vec::new());
+        for part in &self.parts {
+            let bind = match part {
+                Part::Sql(s) => {
+                    sql.push_str(s);
+                    continue;
+                }
+                Part::Text(v) => BindValue::Text(v.clone()),
+                Part::Bool(v) => BindValue::Bool(*v),
+                Part::Int(v) => BindValue::Int(*v),
+                Part::Double(v) => BindValue::Double(*v),
+            };
+            binds.push(bind);
+            match dialect {
+                Dialect::Sqlite => sql.push('?'),
+                Dialect::Postgres => sql.push_str(&format!("${}", binds.len())),
+            }
+        }
+        (sql, binds)
+    }
+}
+
+/// A bind value of a [`SqlFragment`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum BindValue {
+    Text(String),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
 }
 
 impl SqlFragment {
+    /// `(created_at, id)` strictly after the given position, in ascending order.
+    pub fn after(created_at: i64, id: String) -> Self {
+        let mut f = Self::raw("(resources.created_at > ");
+        f.parts.push(Part::Int(created_at));
+        f.sql(" OR (resources.created_at = ");
+        f.parts.push(Part::Int(created_at));
+        f.sql(" AND resources.id > ").text(id).sql("))");
+        f
+    }
+
     fn sql(&mut self, s: impl Into<String>) -> &mut Self {
         self.parts.push(Part::Sql(s.into()));
         self
@@ -66,7 +144,7 @@ impl SqlFragment {
     }
 }
 
-impl QueryFragment<Db> for SqlFragment {
+impl<ST> QueryFragment<Db> for SqlFragment<ST> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
         out.unsafe_to_cache_prepared();
         for part in &self.parts {
@@ -82,18 +160,18 @@ impl QueryFragment<Db> for SqlFragment {
     }
 }
 
-impl QueryId for SqlFragment {
+impl<ST: 'static> QueryId for SqlFragment<ST> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl Expression for SqlFragment {
-    type SqlType = Bool;
+impl<ST: TypedExpressionType> Expression for SqlFragment<ST> {
+    type SqlType = ST;
 }
 
-impl<QS> AppearsOnTable<QS> for SqlFragment {}
-impl<QS> SelectableExpression<QS> for SqlFragment {}
-impl ValidGrouping<()> for SqlFragment {
+impl<QS, ST: TypedExpressionType> AppearsOnTable<QS> for SqlFragment<ST> {}
+impl<QS, ST: TypedExpressionType> SelectableExpression<QS> for SqlFragment<ST> {}
+impl<ST> ValidGrouping<()> for SqlFragment<ST> {
     type IsAggregate = is_aggregate::No;
 }
 
@@ -230,7 +308,7 @@ impl<'a> Compiler<'a> {
         }
         match self.special(attr) {
             Some(Special::Schemas) => self.schemas(attr, out, f),
-            Some(Special::Meta(meta)) => self.meta(meta, leaf, out, f),
+            Some(Special::Meta(sub)) => f(self, out, &self.meta(sub), leaf),
             Some(Special::Column(scalar)) => f(self, out, &scalar, leaf),
             None => {
                 if leaf.is_complex() {
@@ -361,7 +439,7 @@ impl<'a> Compiler<'a> {
         out.sql(")");
     }
 
-    fn meta(&self, sub: &str, def: &AttributeDef, out: &mut SqlFragment, f: &ScalarTest<'_>) {
+    fn meta(&self, sub: &str) -> Scalar {
         let expr = match sub {
             "created" => "resources.created_at".to_owned(),
             "lastModified" => "resources.modified_at".to_owned(),
@@ -372,7 +450,68 @@ impl<'a> Compiler<'a> {
                 quote(&format!("{}{}/", self.base_url, self.rt.endpoint))
             ),
         };
-        f(self, out, &Scalar::column(expr, false), def)
+        Scalar::column(expr, false)
+    }
+
+    /// The sort key of `attr` (RFC 7644 §3.4.2.3): folded unless caseExact, ordered bytewise;
+    /// a multi-valued attribute sorts by its primary value, else its first. `None` when the
+    /// attribute cannot be sorted on (complex, or held outside the document).
+    pub fn sort_key(&self, attr: &Resolved) -> Option<SortKey> {
+        // `emails` sorts by `emails.value`, as a filter on `emails` compares `emails.value`.
+        let with_value = Resolved {
+            sub: attr.attr.sub_attribute("value"),
+            ..*attr
+        };
+        let attr = if attr.attr.multi_valued && attr.sub.is_none() {
+            &with_value
+        } else {
+            attr
+        };
+        let leaf = attr.leaf();
+        if leaf.is_complex() {
+            return None;
+        }
+        let scalar = if attr.attr.multi_valued {
+            if self.special(attr).is_some() || matches!(attr.attr.name, "members" | "groups") {
+                return None;
+            }
+            Scalar::json(self.primary_or_first(attr))
+        } else {
+            match self.special(attr) {
+                Some(Special::Column(s)) => s,
+                Some(Special::Meta(sub)) => self.meta(sub),
+                Some(Special::Schemas) => return None,
+                None => Scalar::json(self.json_text(&json_path(attr))),
+            }
+        };
+        let is_text = matches!(
+            leaf.ty,
+            AttrType::String | AttrType::Reference | AttrType::Binary
+        );
+        let expr = match (is_text, leaf.case_exact || scalar.folded) {
+            (true, false) => self.ordered(&self.fold(&scalar.expr)),
+            (true, true) => self.ordered(&scalar.expr),
+            (false, _) => scalar.expr,
+        };
+        Some(SqlFragment::raw(expr))
+    }
+
+    /// The value of `attr`'s sub-attribute in its primary element, else its first element.
+    fn primary_or_first(&self, attr: &Resolved) -> String {
+        let array = json_path(&Resolved { sub: None, ..*attr });
+        let sub = attr.sub.map_or("value", |s| s.name);
+        match self.dialect {
+            Dialect::Sqlite => format!(
+                "(SELECT json_extract(e.value, '$.\"{sub}\"') FROM json_each(resources.doc, '{}') e \
+                 ORDER BY json_extract(e.value, '$.\"primary\"') IS NOT 1, e.key LIMIT 1)",
+                sqlite_path(&array)
+            ),
+            Dialect::Postgres => format!(
+                "(SELECT e.v ->> '{sub}' FROM jsonb_array_elements(COALESCE(resources.doc::jsonb #> '{}', '[]'::jsonb)) \
+                 WITH ORDINALITY e(v, n) ORDER BY (e.v ->> 'primary') IS DISTINCT FROM 'true', e.n LIMIT 1)",
+                pg_path(&array)
+            ),
+        }
     }
 
     fn present(&self, s: &Scalar, def: &AttributeDef, out: &mut SqlFragment) {

@@ -6,7 +6,7 @@
 use diesel::prelude::*;
 
 use super::AnyConnection;
-use super::filter_sql::SqlFragment;
+use super::filter_sql::{BindValue, Dialect, SortKey, SqlFragment};
 use super::models::{MemberRow, ResourceRow};
 use super::schema::{members, resources};
 use crate::tenant::TenantId;
@@ -25,6 +25,35 @@ pub struct Link {
     pub resource_type: String,
     /// The other end's display name.
     pub display: Option<String>,
+}
+
+/// Which slice of the ordered matches a list returns.
+#[derive(Debug, Clone)]
+pub enum Window {
+    /// Skip `offset` rows, return up to `limit`.
+    Offset { offset: i64, limit: i64 },
+    /// Return up to `limit` rows after `(created_at, id)` in creation order (keyset paging:
+    /// stable and equally fast at any depth).
+    After {
+        position: Option<(i64, String)>,
+        limit: i64,
+    },
+}
+
+/// A list query: filter, sort key (descending when `true`) and window.
+#[derive(Debug)]
+pub struct ListQuery<'f> {
+    pub filter: Option<&'f SqlFragment>,
+    pub sort: Option<(&'f SortKey, bool)>,
+    pub window: Window,
+}
+
+/// A page of rows, the number of matches in all, and whether more follow the page.
+#[derive(Debug)]
+pub struct Listed {
+    pub total: i64,
+    pub rows: Vec<ResourceRow>,
+    pub has_more: bool,
 }
 
 /// The storage view of one tenant's resources.
@@ -62,34 +91,135 @@ impl<'a> Scope<'a> {
             .optional()
     }
 
-    /// One page of the resources matching `filter`, in creation order, and the total count.
+    /// One page of the resources matching `q.filter`, and how many match in all.
     pub fn list(
         &self,
         conn: &mut AnyConnection,
         resource_type: &'a str,
-        filter: Option<&SqlFragment>,
-        offset: i64,
-        limit: i64,
-    ) -> QueryResult<(i64, Vec<ResourceRow>)> {
+        q: &ListQuery<'_>,
+    ) -> QueryResult<Listed> {
         let matching = || {
-            let q = self.of_type(resource_type);
-            match filter {
-                Some(f) => q.filter(f.clone()),
-                None => q,
+            let query = self.of_type(resource_type);
+            match q.filter {
+                Some(f) => query.filter(f.clone()),
+                None => query,
             }
         };
-        let total = matching().count().get_result(conn)?;
-        let rows = if limit == 0 {
-            Vec::new()
-        } else {
-            matching()
-                .order((resources::created_at, resources::id))
-                .offset(offset)
-                .limit(limit)
-                .select(ResourceRow::as_select())
-                .load(conn)?
+        let total: i64 = matching().count().get_result(conn)?;
+        let mut query = matching();
+        // Ties, and every unsorted list, fall back to creation order: stable across pages.
+        query = match q.sort {
+            Some((key, false)) => query
+                .order_by(key.is_null().asc())
+                .then_order_by(key.clone().asc())
+                .then_order_by((resources::created_at.asc(), resources::id.asc())),
+            Some((key, true)) => query
+                .order_by(key.is_null().desc())
+                .then_order_by(key.clone().desc())
+                .then_order_by((resources::created_at.desc(), resources::id.desc())),
+            None => query.order_by((resources::created_at.asc(), resources::id.asc())),
         };
-        Ok((total, rows))
+        let (rows, has_more) = match &q.window {
+            Window::Offset { offset, limit } => {
+                let rows = if *limit == 0 {
+                    Vec::new()
+                } else {
+                    query
+                        .offset(*offset)
+                        .limit(*limit)
+                        .select(ResourceRow::as_select())
+                        .load(conn)?
+                };
+                let has_more = offset + (rows.len() as i64) < total;
+                (rows, has_more)
+            }
+            Window::After { position, limit } => {
+                if let Some((created_at, id)) = position {
+                    query = query.filter(SqlFragment::after(*created_at, id.clone()));
+                }
+                let mut rows: Vec<ResourceRow> = query
+                    .limit(limit + 1)
+                    .select(ResourceRow::as_select())
+                    .load(conn)?;
+                let has_more = rows.len() as i64 > *limit;
+                rows.truncate(usize::try_from(*limit).unwrap_or(0));
+                (rows, has_more)
+            }
+        };
+        Ok(Listed {
+            total,
+            rows,
+            has_more,
+        })
+    }
+
+    /// The query plan of the first page of a filtered list, one line per plan step: lets a test
+    /// (or an operator) see which index a filter uses.
+    pub fn explain_list(
+        &self,
+        conn: &mut AnyConnection,
+        resource_type: &str,
+        filter: &SqlFragment,
+    ) -> QueryResult<Vec<String>> {
+        use diesel::sql_types::{BigInt, Bool, Double, Text};
+        #[derive(QueryableByName)]
+        struct SqlitePlan {
+            #[diesel(sql_type = Text)]
+            detail: String,
+        }
+        #[derive(QueryableByName)]
+        struct PgPlan {
+            #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+            line: String,
+        }
+        let dialect = Dialect::of(conn);
+        let (predicate, mut binds) = filter.to_sql(dialect);
+        let (tenant, rtype) = match dialect {
+            Dialect::Sqlite => ("?", "?"),
+            Dialect::Postgres => ("$1", "$2"),
+        };
+        // PostgreSQL numbers placeholders from 1, so the scope's two come first.
+        let predicate = match dialect {
+            Dialect::Sqlite => predicate.clone(),
+            Dialect::Postgres => renumber(&predicate, 2),
+        };
+        let sql = format!(
+            "SELECT resources.id FROM resources WHERE resources.tenant_id = {tenant} \
+             AND resources.resource_type = {rtype} AND {predicate} \
+             ORDER BY resources.created_at, resources.id LIMIT 100"
+        );
+        let mut all = vec![
+            BindValue::Text(self.tenant.as_str().to_owned()),
+            BindValue::Text(resource_type.to_owned()),
+        ];
+        all.append(&mut binds);
+        macro_rules! bound {
+            ($q:expr) => {{
+                let mut q = $q;
+                for b in all {
+                    q = match b {
+                        BindValue::Text(v) => q.bind::<Text, _>(v),
+                        BindValue::Bool(v) => q.bind::<Bool, _>(v),
+                        BindValue::Int(v) => q.bind::<BigInt, _>(v),
+                        BindValue::Double(v) => q.bind::<Double, _>(v),
+                    };
+                }
+                q
+            }};
+        }
+        match conn {
+            AnyConnection::Sqlite(c) => {
+                let q = bound!(diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}")).into_boxed());
+                Ok(q.load::<SqlitePlan>(c)?
+                    .into_iter()
+                    .map(|p| p.detail)
+                    .collect())
+            }
+            AnyConnection::Postgresql(c) => {
+                let q = bound!(diesel::sql_query(format!("EXPLAIN {sql}")).into_boxed());
+                Ok(q.load::<PgPlan>(c)?.into_iter().map(|p| p.line).collect())
+            }
+        }
     }
 
     /// Inserts a new resource; the row must belong to this scope's tenant.
@@ -255,4 +385,21 @@ impl<'a> Scope<'a> {
         )
         .execute(conn)
     }
+}
+
+/// Shifts PostgreSQL placeholders `$n` to `$(n + by)`.
+fn renumber(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            let mut n = String::new();
+            while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                n.push(d);
+            }
+            out.push_str(&(n.parse::<usize>().unwrap_or(0) + by).to_string());
+        }
+    }
+    out
 }

@@ -13,9 +13,13 @@ fn service_provider_config_is_accurate_and_public(b: Backend) {
         c["schemas"][0],
         "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
     );
-    for unsupported in ["patch", "bulk", "sort", "etag"] {
+    for unsupported in ["patch", "bulk", "etag"] {
         assert_eq!(c[unsupported]["supported"], false, "{unsupported}");
     }
+    assert_eq!(c["sort"]["supported"], true);
+    assert_eq!(c["pagination"]["cursor"], true);
+    assert_eq!(c["pagination"]["index"], true);
+    assert_eq!(c["pagination"]["maxPageSize"], 1000);
     assert_eq!(
         c["filter"],
         serde_json::json!({"supported": true, "maxResults": 1000})

@@ -8,5 +8,6 @@ mod errors;
 mod filter_props;
 mod filters;
 mod groups;
+mod queries;
 mod tenancy;
 mod users;

@@ -39,9 +39,11 @@ CREATE TABLE resources (
 );
 -- userName is unique per tenant, compared case-insensitively; groups leave it NULL.
 CREATE UNIQUE INDEX resources_user_name ON resources (tenant_id, user_name_lc);
+-- Lists are ordered by (created_at, id); lookup indexes end with those columns so one index
+-- both finds and orders the rows.
 CREATE INDEX resources_listing ON resources (tenant_id, resource_type, created_at, id);
-CREATE INDEX resources_external_id ON resources (tenant_id, resource_type, external_id);
-CREATE INDEX resources_display_name ON resources (tenant_id, resource_type, display_name_lc);
+CREATE INDEX resources_external_id ON resources (tenant_id, resource_type, external_id, created_at, id);
+CREATE INDEX resources_display_name ON resources (tenant_id, resource_type, display_name_lc, created_at, id);
 
 -- One row per membership, so adding a member to a large group writes one row.
 CREATE TABLE members (

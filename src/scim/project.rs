@@ -1,0 +1,289 @@
+//! `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5, §3.9) applied to rendered resources,
+//! honouring each attribute's `returned` characteristic (RFC 7643 §7).
+
+use serde_json::{Map, Value};
+
+use super::Violation;
+use super::path::{AttrPath, Owner, Resolved, resolve};
+use super::schema::{AttributeDef, ResourceType, Returned, Schema};
+
+/// One requested path: a whole extension, or an attribute with an optional sub-attribute.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Extension(&'static Schema),
+    Attribute(Resolved),
+}
+
+/// Which attributes a response carries.
+#[derive(Debug, Clone, Default)]
+pub struct Projection {
+    /// `attributes=`: when given, only these (plus `returned=always` ones).
+    include: Option<Vec<Target>>,
+    /// `excludedAttributes=`: these are left out (unless `returned=always`).
+    exclude: Vec<Target>,
+}
+
+impl Projection {
+    /// Resolves the requested names against `rt`; an unknown name is an error that names it.
+    pub fn new(
+        rt: &ResourceType,
+        attributes: &[String],
+        excluded: &[String],
+    ) -> Result<Self, Violation> {
+        let targets = |names: &[String], param: &str| -> Result<Vec<Target>, Violation> {
+            names
+                .iter()
+                .map(|n| {
+                    if let Some(ext) = rt.extension(n) {
+                        return Ok(Target::Extension(ext));
+                    }
+                    AttrPath::parse(n)
+                        .and_then(|p| resolve(rt, &p))
+                        .map(Target::Attribute)
+                        .map_err(|e| Violation::InvalidValue(format!("{param}: {e}")))
+                })
+                .collect()
+        };
+        Ok(Self {
+            include: (!attributes.is_empty())
+                .then(|| targets(attributes, "attributes"))
+                .transpose()?,
+            exclude: targets(excluded, "excludedAttributes")?,
+        })
+    }
+
+    /// Whether the response will carry top-level attribute `name` of the core schema; lets the
+    /// caller skip loading what nobody asked for (a large group's members).
+    pub fn keeps_core(&self, rt: &ResourceType, name: &str) -> bool {
+        rt.schema
+            .attribute(name)
+            .is_some_and(|def| self.keeps(None, def))
+    }
+
+    /// Applies the projection to a rendered resource.
+    pub fn apply(&self, rt: &ResourceType, resource: Value) -> Value {
+        let Value::Object(input) = resource else {
+            return resource;
+        };
+        let mut out = Map::with_capacity(input.len());
+        for (key, value) in input {
+            if key == "schemas" || key == "id" {
+                out.insert(key, value);
+            } else if let Some(ext) = rt.extension(&key) {
+                if let Some(v) = self.extension(ext, value) {
+                    out.insert(key, v);
+                }
+            } else if let Some(def) = lookup(rt.schema, &key)
+                && self.keeps(None, def)
+            {
+                out.insert(key, self.subs(None, def, value));
+            }
+        }
+        // `schemas` lists only the extensions still present.
+        if let Some(Value::Array(schemas)) = out.get("schemas") {
+            let kept: Vec<Value> = schemas
+                .iter()
+                .filter(|s| {
+                    s.as_str()
+                        .is_none_or(|s| rt.extension(s).is_none() || out.contains_key(s))
+                })
+                .cloned()
+                .collect();
+            out.insert("schemas".into(), Value::Array(kept));
+        }
+        Value::Object(out)
+    }
+
+    fn extension(&self, ext: &'static Schema, value: Value) -> Option<Value> {
+        let whole = |t: &Target| matches!(t, Target::Extension(s) if s.id == ext.id);
+        if self.exclude.iter().any(whole) {
+            return None;
+        }
+        let named = self
+            .include
+            .as_ref()
+            .is_none_or(|inc| inc.iter().any(whole));
+        let Value::Object(attrs) = value else {
+            return None;
+        };
+        let kept: Map<String, Value> = attrs
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let def = ext.attribute(&k)?;
+                (named && !self.excluded(Some(ext), def, None) || self.keeps(Some(ext), def))
+                    .then(|| (k, self.subs(Some(ext), def, v)))
+            })
+            .collect();
+        (!kept.is_empty()).then_some(Value::Object(kept))
+    }
+
+    /// Whether attribute `def` (of extension `ext`, or of the core schema) is returned.
+    fn keeps(&self, ext: Option<&Schema>, def: &AttributeDef) -> bool {
+        match def.returned {
+            Returned::Never => false,
+            Returned::Always => true,
+            Returned::Default | Returned::Request => {
+                let listed = match &self.include {
+                    Some(inc) => inc.iter().any(|t| targets(t, ext, def)),
+                    None => def.returned == Returned::Default,
+                };
+                listed && !self.excluded(ext, def, None)
+            }
+        }
+    }
+
+    fn excluded(
+        &self,
+        ext: Option<&Schema>,
+        def: &AttributeDef,
+        sub: Option<&AttributeDef>,
+    ) -> bool {
+        self.exclude.iter().any(|t| match t {
+            Target::Attribute(r) => {
+                targets(t, ext, def) && r.sub.map(|s| s.name) == sub.map(|s| s.name)
+            }
+            Target::Extension(_) => false,
+        })
+    }
+
+    /// Narrows a kept attribute's sub-attributes: to those named in `attributes=` when only
+    /// sub-attributes were named, minus those in `excludedAttributes=`.
+    fn subs(&self, ext: Option<&Schema>, def: &AttributeDef, value: Value) -> Value {
+        if !def.is_complex() {
+            return value;
+        }
+        let wanted: Option<Vec<&str>> = self.include.as_ref().and_then(|inc| {
+            let mut subs = Vec::new();
+            for t in inc.iter().filter(|t| targets(t, ext, def)) {
+                match t {
+                    Target::Attribute(Resolved { sub: Some(s), .. }) => subs.push(s.name),
+                    _ => return None,
+                }
+            }
+            (!subs.is_empty()).then_some(subs)
+        });
+        let keep = |name: &str| {
+            let Some(sub) = def.sub_attribute(name) else {
+                return true;
+            };
+            sub.returned != Returned::Never
+                && (sub.returned == Returned::Always
+                    || wanted.as_ref().is_none_or(|w| w.contains(&sub.name))
+                        && !self.excluded(ext, def, Some(sub)))
+        };
+        let narrow = |v: Value| match v {
+            Value::Object(m) => Value::Object(m.into_iter().filter(|(k, _)| keep(k)).collect()),
+            other => other,
+        };
+        match value {
+            Value::Array(items) => Value::Array(items.into_iter().map(narrow).collect()),
+            other => narrow(other),
+        }
+    }
+}
+
+/// Whether target `t` names attribute `def` of extension `ext` (or of the core schema).
+fn targets(t: &Target, ext: Option<&Schema>, def: &AttributeDef) -> bool {
+    match t {
+        Target::Extension(_) => false,
+        Target::Attribute(r) => {
+            let same_owner = match (r.owner, ext) {
+                (Owner::Extension(s), Some(e)) => s.id == e.id,
+                (Owner::Core(_) | Owner::Common, None) => true,
+                _ => false,
+            };
+            same_owner && r.attr.name == def.name
+        }
+    }
+}
+
+fn lookup(schema: &'static Schema, key: &str) -> Option<&'static AttributeDef> {
+    super::schema::common::ALL
+        .iter()
+        .find(|a| a.name == key)
+        .or_else(|| schema.attribute(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
+
+    const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+    fn user() -> Value {
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENT],
+            "id": "u1",
+            "externalId": "e1",
+            "userName": "bjensen",
+            "name": {"givenName": "Barbara", "familyName": "Jensen"},
+            "emails": [{"value": "b@x", "type": "work", "primary": true}],
+            "groups": [{"value": "g1", "display": "Eng"}],
+            ENT: {"department": "Tours", "manager": {"value": "m1"}},
+            "meta": {"resourceType": "User", "version": "W/\"1\""},
+        })
+    }
+
+    fn project(attrs: &[&str], excluded: &[&str]) -> Value {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        Projection::new(&USER_RESOURCE, &s(attrs), &s(excluded))
+            .expect("valid")
+            .apply(&USER_RESOURCE, user())
+    }
+
+    #[test]
+    fn attributes_keep_only_what_was_asked_and_what_is_always_returned() {
+        // RFC 7644 §3.4.2.5: id is returned=always.
+        assert_eq!(
+            project(&["userName", "name.familyName"], &[]),
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "u1", "userName": "bjensen", "name": {"familyName": "Jensen"}})
+        );
+        let v = project(&["emails.value", &format!("{ENT}:department")], &[]);
+        assert_eq!(v["emails"], json!([{"value": "b@x"}]));
+        assert_eq!(v[ENT], json!({"department": "Tours"}));
+        assert_eq!(project(&[ENT], &[])[ENT], user()[ENT]);
+        assert_eq!(project(&["USERNAME"], &[])["userName"], "bjensen");
+    }
+
+    #[test]
+    fn excluded_attributes_drop_what_was_named() {
+        let v = project(&[], &["groups", "emails.type", "meta", ENT]);
+        assert!(v.get("groups").is_none() && v.get("meta").is_none() && v.get(ENT).is_none());
+        assert_eq!(v["emails"], json!([{"value": "b@x", "primary": true}]));
+        assert_eq!(
+            v["schemas"],
+            json!(["urn:ietf:params:scim:schemas:core:2.0:User"])
+        );
+        assert_eq!(
+            project(&[], &["id"])["id"],
+            "u1",
+            "returned=always cannot be excluded"
+        );
+        assert_eq!(
+            project(&[], &[&format!("{ENT}:manager")])[ENT],
+            json!({"department": "Tours"})
+        );
+    }
+
+    #[test]
+    fn tells_whether_links_are_needed() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let p = Projection::new(&GROUP_RESOURCE, &[], &s(&["members"])).expect("valid");
+        assert!(!p.keeps_core(&GROUP_RESOURCE, "members"));
+        assert!(Projection::default().keeps_core(&GROUP_RESOURCE, "members"));
+        let p = Projection::new(&GROUP_RESOURCE, &s(&["displayName"]), &[]).expect("valid");
+        assert!(!p.keeps_core(&GROUP_RESOURCE, "members"));
+        let p = Projection::new(&GROUP_RESOURCE, &s(&["members.value"]), &[]).expect("valid");
+        assert!(p.keeps_core(&GROUP_RESOURCE, "members"));
+    }
+
+    #[test]
+    fn unknown_names_are_errors() {
+        let err = Projection::new(&USER_RESOURCE, &["shoeSize".into()], &[]).expect_err("unknown");
+        assert!(err.to_string().contains("shoeSize"), "{err}");
+        assert!(Projection::new(&USER_RESOURCE, &[], &["name.nick".into()]).is_err());
+    }
+}

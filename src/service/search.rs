@@ -1,0 +1,240 @@
+//! Queries: `GET /Users`, `GET /Groups`, and `POST …/.search` (RFC 7644 §3.4.2, §3.4.3), with
+//! index and cursor pagination (RFC 9865).
+
+use serde_json::{Map, Value, json};
+
+use super::resources::render_rows;
+use crate::error::ScimError;
+use crate::scim::filter::{self, CheckedFilter};
+use crate::scim::path::{AttrPath, Resolved, resolve};
+use crate::scim::project::Projection;
+use crate::scim::query::{Paging, SearchRequest, SortOrder, decode_cursor, encode_cursor};
+use crate::scim::resource::{LIST_RESPONSE_URN, list_response};
+use crate::scim::schema::ResourceType;
+use crate::state::AppState;
+use crate::storage::filter_sql::{Compiler, Dialect};
+use crate::storage::models::ResourceRow;
+use crate::storage::resources::{ListQuery, Scope, Window};
+use crate::tenant::TenantId;
+
+/// A search request checked against one resource type.
+#[derive(Debug, Clone)]
+struct Plan {
+    rt: &'static ResourceType,
+    filter: Option<CheckedFilter>,
+    sort: Option<(Resolved, SortOrder)>,
+    paging: Paging,
+    count: i64,
+    view: Projection,
+}
+
+impl Plan {
+    fn new(
+        state: &AppState,
+        rt: &'static ResourceType,
+        req: &SearchRequest,
+    ) -> Result<Self, ScimError> {
+        let filter = req
+            .filter
+            .as_deref()
+            .map(|f| filter::parse(f).and_then(|f| filter::check(f, rt)))
+            .transpose()?;
+        let sort = req
+            .sort_by
+            .as_deref()
+            .map(|s| {
+                AttrPath::parse(s)
+                    .and_then(|p| resolve(rt, &p))
+                    .map(|r| (r, req.sort_order))
+                    .map_err(|e| ScimError::InvalidValue(format!("sortBy: {e}")))
+            })
+            .transpose()?;
+        let limits = &state.settings;
+        Ok(Self {
+            rt,
+            filter,
+            sort,
+            paging: req.paging.clone(),
+            // RFC 7644 §3.4.2.4: a negative count is 0; the server caps it.
+            count: req
+                .count
+                .unwrap_or(limits.default_page_size)
+                .clamp(0, limits.max_page_size),
+            view: Projection::new(rt, &req.attributes, &req.excluded_attributes)?,
+        })
+    }
+
+    /// The window this plan reads, from its paging and (for a cursor) where the last page ended.
+    fn window(&self) -> Result<Window, ScimError> {
+        let limit = self.count;
+        match &self.paging {
+            Paging::Index { start_index } => Ok(Window::Offset {
+                offset: start_index - 1,
+                limit,
+            }),
+            // Keyset paging in creation order; a sorted list pages by offset behind the cursor.
+            Paging::Cursor(None) if self.sort.is_none() => Ok(Window::After {
+                position: None,
+                limit,
+            }),
+            Paging::Cursor(None) => Ok(Window::Offset { offset: 0, limit }),
+            Paging::Cursor(Some(c)) => {
+                let pos = decode_cursor(c).ok_or_else(invalid_cursor)?;
+                match (
+                    pos.get("c").and_then(Value::as_i64),
+                    pos.get("i").and_then(Value::as_str),
+                    pos.get("o").and_then(Value::as_i64),
+                ) {
+                    (Some(created), Some(id), None) if self.sort.is_none() => Ok(Window::After {
+                        position: Some((created, id.to_owned())),
+                        limit,
+                    }),
+                    (None, None, Some(offset)) if self.sort.is_some() && offset >= 0 => {
+                        Ok(Window::Offset { offset, limit })
+                    }
+                    _ => Err(invalid_cursor()),
+                }
+            }
+        }
+    }
+}
+
+fn invalid_cursor() -> ScimError {
+    ScimError::InvalidCursor(
+        "the cursor is not one this server issued for this query; start again without a cursor value".into(),
+    )
+}
+
+/// Runs a query against one resource type and renders the `ListResponse`.
+pub async fn search(
+    state: &AppState,
+    tenant: &TenantId,
+    rt: &'static ResourceType,
+    req: &SearchRequest,
+) -> Result<Value, ScimError> {
+    let plan = Plan::new(state, rt, req)?;
+    let window = plan.window()?;
+    let (tenant, base) = (tenant.clone(), state.base_url.clone());
+    state
+        .db
+        .run(move |c| {
+            let compiler = Compiler::new(Dialect::of(c), tenant.as_str(), plan.rt, &base);
+            let filter = plan.filter.as_ref().map(|f| compiler.compile(f));
+            let sort = match &plan.sort {
+                Some((attr, order)) => Some((
+                    compiler.sort_key(attr).ok_or_else(|| {
+                        ScimError::InvalidValue(format!("sortBy: cannot sort on {attr}; choose a single-valued attribute such as userName or meta.created"))
+                    })?,
+                    *order == SortOrder::Descending,
+                )),
+                None => None,
+            };
+            let scope = Scope::new(&tenant);
+            let query = ListQuery { filter: filter.as_ref(), sort: sort.as_ref().map(|(k, d)| (k, *d)), window: window.clone() };
+            let listed = scope.list(c, plan.rt.id, &query)?;
+            let next = listed.has_more.then(|| next_cursor(&window, &listed.rows)).flatten();
+            let resources: Vec<Value> = render_rows(&scope, c, plan.rt, &base, listed.rows, &plan.view)?.into_iter().map(|r| r.body).collect();
+            Ok(match (&plan.paging, window) {
+                (Paging::Index { start_index }, _) => list_response(listed.total, *start_index, resources),
+                (Paging::Cursor(_), _) => cursor_response(listed.total, resources, next),
+            })
+        })
+        .await
+}
+
+/// Runs a query across every resource type (`POST /.search`): Users first, then Groups.
+pub async fn search_all(
+    state: &AppState,
+    tenant: &TenantId,
+    req: &SearchRequest,
+) -> Result<Value, ScimError> {
+    if req.sort_by.is_some() || matches!(req.paging, Paging::Cursor(_)) {
+        return Err(ScimError::InvalidValue(
+            "sortBy and cursor are not supported across resource types; search /Users/.search or /Groups/.search".into(),
+        ));
+    }
+    let Paging::Index { start_index } = req.paging else {
+        unreachable!("cursor paging was rejected above")
+    };
+    // A filter that does not fit a type (e.g. userName on Groups) selects nothing of it; one
+    // that fits no type is the client's mistake.
+    let mut plans = Vec::new();
+    let mut first_error = None;
+    for rt in ResourceType::ALL {
+        match Plan::new(state, rt, req) {
+            Ok(p) => plans.push(p),
+            Err(e) => first_error = first_error.or(Some(e)),
+        }
+    }
+    if plans.is_empty() {
+        return Err(first_error.unwrap_or_else(|| {
+            ScimError::InvalidFilter("the filter fits no resource type".into())
+        }));
+    }
+    let count = plans[0].count;
+    let (tenant, base) = (tenant.clone(), state.base_url.clone());
+    state
+        .db
+        .run(move |c| {
+            let scope = Scope::new(&tenant);
+            let (mut skip, mut room, mut total, mut resources) =
+                (start_index - 1, count, 0, Vec::new());
+            for plan in &plans {
+                let filter = plan.filter.as_ref().map(|f| {
+                    Compiler::new(Dialect::of(c), tenant.as_str(), plan.rt, &base).compile(f)
+                });
+                let window = Window::Offset {
+                    offset: skip,
+                    limit: room,
+                };
+                let listed = scope.list(
+                    c,
+                    plan.rt.id,
+                    &ListQuery {
+                        filter: filter.as_ref(),
+                        sort: None,
+                        window,
+                    },
+                )?;
+                total += listed.total;
+                skip = (skip - listed.total).max(0);
+                room -= listed.rows.len() as i64;
+                resources.extend(
+                    render_rows(&scope, c, plan.rt, &base, listed.rows, &plan.view)?
+                        .into_iter()
+                        .map(|r| r.body),
+                );
+            }
+            Ok(list_response(total, start_index, resources))
+        })
+        .await
+}
+
+fn next_cursor(window: &Window, rows: &[ResourceRow]) -> Option<String> {
+    let mut pos = Map::new();
+    match window {
+        Window::After { .. } => {
+            let last = rows.last()?;
+            pos.insert("c".into(), last.created_at.into());
+            pos.insert("i".into(), last.id.clone().into());
+        }
+        Window::Offset { offset, .. } => {
+            pos.insert("o".into(), (offset + rows.len() as i64).into());
+        }
+    }
+    Some(encode_cursor(&pos))
+}
+
+/// A cursor-paged `ListResponse` (RFC 9865 §2.2): no `startIndex`; `nextCursor` until the end.
+fn cursor_response(total: i64, resources: Vec<Value>, next: Option<String>) -> Value {
+    let mut v = json!({
+        "schemas": [LIST_RESPONSE_URN],
+        "totalResults": total,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    });
+    if let Some(n) = next {
+        v["nextCursor"] = n.into();
+    }
+    v
+}
