@@ -48,6 +48,12 @@ enum Command {
         /// Largest accepted request body in bytes
         #[arg(long, env = "SCIMITAR_MAX_BODY_BYTES", default_value_t = Settings::default().max_body_bytes)]
         max_body_bytes: usize,
+        /// Page size of a query that sends no count
+        #[arg(long, env = "SCIMITAR_DEFAULT_PAGE_SIZE", default_value_t = Settings::default().default_page_size)]
+        default_page_size: i64,
+        /// Largest page a query gets
+        #[arg(long, env = "SCIMITAR_MAX_PAGE_SIZE", default_value_t = Settings::default().max_page_size)]
+        max_page_size: i64,
     },
     /// Apply pending database migrations
     Migrate {
@@ -109,9 +115,14 @@ fn main() -> anyhow::Result<()> {
             db,
             url,
             max_body_bytes,
+            default_page_size,
+            max_page_size,
         } => {
+            // Application::build validates the whole of it.
             let settings = Settings {
                 max_body_bytes,
+                default_page_size,
+                max_page_size,
                 ..settings(db, Some(url))?
             };
             actix_web::rt::System::new().block_on(async {
