@@ -1,5 +1,7 @@
 //! The `scimitar` command line: serve, migrate and manage tenants.
 
+use std::process::ExitCode;
+
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use scimitar::config::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, Settings};
@@ -23,17 +25,17 @@ struct Cli {
 #[derive(Args, Clone)]
 struct DbArgs {
     /// sqlite://PATH (the default) or postgres://USER@HOST/DB
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     database_url: String,
 }
 
 #[derive(Args, Clone)]
 struct UrlArgs {
     /// Externally visible origin of the server, e.g. https://scim.example.com
-    #[arg(long, env = "SCIMITAR_PUBLIC_URL")]
+    #[arg(long, global = true, env = "SCIMITAR_PUBLIC_URL")]
     public_url: Option<String>,
     /// Address to listen on
-    #[arg(long, env = "SCIMITAR_LISTEN", default_value = DEFAULT_LISTEN)]
+    #[arg(long, global = true, env = "SCIMITAR_LISTEN", default_value = DEFAULT_LISTEN)]
     listen: String,
 }
 
@@ -107,10 +109,21 @@ fn settings(db: DbArgs, url: Option<UrlArgs>) -> anyhow::Result<Settings> {
     s.validated().map_err(anyhow::Error::msg)
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();
-    match cli.command {
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One readable line (with its causes) for the person at the terminal.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve {
             db,
             url,
