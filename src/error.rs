@@ -37,6 +37,8 @@ pub enum ScimError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -63,6 +65,7 @@ impl ScimError {
             Self::Uniqueness(_) => Some("uniqueness"),
             Self::InvalidCursor(_) => Some("invalidCursor"),
             Self::NotFound(_)
+            | Self::PreconditionFailed(_)
             | Self::Unauthorized(_)
             | Self::MethodNotAllowed(_)
             | Self::PayloadTooLarge(_)
@@ -90,6 +93,7 @@ impl ResponseError for ScimError {
             | Self::InvalidCursor(_) => StatusCode::BAD_REQUEST,
             Self::Uniqueness(_) => StatusCode::CONFLICT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -144,6 +148,9 @@ impl From<crate::scim::Violation> for ScimError {
             Violation::InvalidValue(d) => Self::InvalidValue(d),
             Violation::InvalidSyntax(d) => Self::InvalidSyntax(d),
             Violation::Mutability(d) => Self::Mutability(d),
+            Violation::InvalidPath(d) => Self::InvalidPath(d),
+            Violation::NoTarget(d) => Self::NoTarget(d),
+            Violation::InvalidFilter(d) => Self::InvalidFilter(d),
         }
     }
 }

@@ -143,7 +143,7 @@ fn resource_routes(cfg: &mut web::ServiceConfig, rt: &'static ResourceType) {
                     .get(resources::get)
                     .put(resources::replace)
                     .delete(resources::delete)
-                    .route(web::patch().to(resources::patch_unsupported))
+                    .patch(resources::patch)
                     .default_service(web::to(handlers::method_not_allowed)),
             )
             .default_service(web::to(handlers::not_found)),

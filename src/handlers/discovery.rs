@@ -18,12 +18,12 @@ use crate::state::AppState;
 pub fn service_provider_config(base: &str, settings: &Settings) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-        "patch": {"supported": false},
+        "patch": {"supported": true},
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": true, "maxResults": settings.max_page_size},
         "changePassword": {"supported": true},
         "sort": {"supported": true},
-        "etag": {"supported": false},
+        "etag": {"supported": true},
         // RFC 9865 §4.
         "pagination": {
             "cursor": true,

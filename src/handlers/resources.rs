@@ -1,15 +1,18 @@
 //! `/Users` and `/Groups`, and the `.search` endpoints.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::http::header::{ETAG, HeaderName, IF_MATCH, IF_NONE_MATCH};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::ScimError;
 use crate::http::auth::TenantCtx;
 use crate::http::content::{ScimJson, resource_response, scim_json};
 use crate::scim::project::Projection;
 use crate::scim::query::SearchRequest;
-use crate::scim::schema::ResourceType;
-use crate::service::{resources as service, search};
+use crate::scim::resource::ETagMatch;
+use crate::scim::schema::{ResourceType, USER_RESOURCE};
+use crate::service::resources::{self as service, Target};
+use crate::service::search;
 use crate::state::AppState;
 
 /// The resource type a route serves, registered as route data.
@@ -90,8 +93,9 @@ pub async fn create(
     ))
 }
 
-/// `GET /Users/{id}`, `GET /Groups/{id}`.
+/// `GET /Users/{id}`, `GET /Groups/{id}`; `If-None-Match` naming the current version gives 304.
 pub async fn get(
+    req: HttpRequest,
     state: web::Data<AppState>,
     ctx: TenantCtx,
     rt: Rt,
@@ -99,11 +103,17 @@ pub async fn get(
     q: Params,
 ) -> Result<HttpResponse, ScimError> {
     let r = service::get(&state, &ctx.tenant_id, &rt, id.into_inner(), view(&rt, &q)?).await?;
+    if etag_header(&req, IF_NONE_MATCH).is_some_and(|m| m.matches(r.version)) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((ETAG, r.etag))
+            .finish());
+    }
     Ok(resource_response(StatusCode::OK, &r.body, &r.etag, None))
 }
 
 /// `PUT /Users/{id}`, `PUT /Groups/{id}`.
 pub async fn replace(
+    req: HttpRequest,
     state: web::Data<AppState>,
     ctx: TenantCtx,
     rt: Rt,
@@ -111,32 +121,62 @@ pub async fn replace(
     q: Params,
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let r = service::replace(
-        &state,
-        &ctx.tenant_id,
-        &rt,
-        id.into_inner(),
-        body.0,
-        view(&rt, &q)?,
-    )
-    .await?;
+    let view = view(&rt, &q)?;
+    let r = service::replace(&state, &ctx.tenant_id, target(&req, &rt, id), body.0, view).await?;
     Ok(resource_response(StatusCode::OK, &r.body, &r.etag, None))
+}
+
+/// `PATCH /Users/{id}`, `PATCH /Groups/{id}`: a User comes back whole; a Group only when the
+/// request asks for attributes, since a large group's members are costly to send back.
+pub async fn patch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: TenantCtx,
+    rt: Rt,
+    id: web::Path<String>,
+    q: Params,
+    body: ScimJson,
+) -> Result<HttpResponse, ScimError> {
+    let request = search_request(&q)?;
+    let is_user = rt.id == USER_RESOURCE.id;
+    let wants_body = is_user || !request.attributes.is_empty();
+    let view = if wants_body {
+        Projection::new(&rt, &request.attributes, &request.excluded_attributes)?
+    } else {
+        Projection::new(&rt, &[], &["members".to_owned()])?
+    };
+    let r = service::patch(&state, &ctx.tenant_id, target(&req, &rt, id), body.0, view).await?;
+    if wants_body {
+        Ok(resource_response(StatusCode::OK, &r.body, &r.etag, None))
+    } else {
+        Ok(HttpResponse::NoContent()
+            .insert_header((ETAG, r.etag))
+            .finish())
+    }
 }
 
 /// `DELETE /Users/{id}`, `DELETE /Groups/{id}`.
 pub async fn delete(
+    req: HttpRequest,
     state: web::Data<AppState>,
     ctx: TenantCtx,
     rt: Rt,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
-    service::delete(&state, &ctx.tenant_id, &rt, id.into_inner()).await?;
+    service::delete(&state, &ctx.tenant_id, target(&req, &rt, id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `PATCH`, until the PATCH engine lands (ServiceProviderConfig says patch is unsupported).
-pub async fn patch_unsupported() -> Result<HttpResponse, ScimError> {
-    Err(ScimError::NotImplemented(
-        "PATCH is not supported by this server yet (see /ServiceProviderConfig); use PUT with the full resource".into(),
-    ))
+fn target(req: &HttpRequest, rt: &Rt, id: web::Path<String>) -> Target {
+    Target {
+        rt: rt.get_ref(),
+        id: id.into_inner(),
+        if_match: etag_header(req, IF_MATCH),
+    }
+}
+
+fn etag_header(req: &HttpRequest, name: HeaderName) -> Option<ETagMatch> {
+    req.headers()
+        .get(name)
+        .map(|v| ETagMatch::parse(v.to_str().unwrap_or_default()))
 }

@@ -1,7 +1,16 @@
 //! Named, isolated fixes for the ways identity providers bend RFC 7643 / 7644. Each function
 //! says which client needs it and where that is documented.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use super::Violation;
+use super::filter::{CheckedFilter, CheckedNode, CompareOp, Operand};
+use super::patch::PatchPath;
+use super::schema::AttributeDef;
+
+/// Where Microsoft documents the Entra ID provisioning service's departures from RFC 7644
+/// ("Known issues and resolutions with SCIM 2.0 protocol compliance …").
+pub const ENTRA_COMPAT_DOC: &str = "https://learn.microsoft.com/azure/active-directory/app-provisioning/application-provisioning-config-problem-scim-compatibility";
 
 /// Microsoft Entra ID sends booleans as the strings `"True"` / `"False"` (documented in
 /// "Known issues and resolutions with SCIM 2.0 protocol compliance of the Microsoft Entra user
@@ -14,11 +23,89 @@ pub fn string_boolean(v: &Value) -> Option<bool> {
     }
 }
 
+/// Entra ID (the `customappsso` job, and apps without the `aadOptscim062020` flag) writes
+/// attribute paths as the keys of a path-less add/replace value:
+/// `{"op":"Replace","value":{"name.givenName":"x","urn:…:enterprise:2.0:User:department":"y"}}`
+/// ([`ENTRA_COMPAT_DOC`]). RFC 7644 §3.5.2.1 expects attribute names there; a name is also a
+/// path, so reading every key as a PATCH path serves both.
+pub fn path_less_key(key: &str) -> Result<PatchPath, Violation> {
+    PatchPath::parse(key)
+}
+
+/// Entra ID sends the enterprise `manager` as a bare id,
+/// `{"op":"Add","path":"urn:…:enterprise:2.0:User:manager","value":"<id>"}` (request quoted in
+/// <https://github.com/Captain-P-Goldfish/SCIM-SDK/issues/686>), where RFC 7643 §4.3 has a
+/// complex `{"value": "<id>"}`. Wraps a string given for a single-valued complex attribute with a
+/// `value` sub-attribute; anything else is returned as it is.
+pub fn bare_complex_value(def: &AttributeDef, value: Value) -> Value {
+    let wraps = def.is_complex() && !def.multi_valued && def.sub_attribute("value").is_some();
+    match value {
+        Value::String(s) if wraps => {
+            Value::Object(Map::from_iter([("value".to_owned(), s.into())]))
+        }
+        other => other,
+    }
+}
+
+/// Entra ID and JumpCloud remove group members with a value array rather than a filter:
+/// `{"op":"Remove","path":"members","value":[{"value":"<id>"}]}` (Entra:
+/// <https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups>;
+/// JumpCloud: <https://app.uni-moni.com/en/kb/sso-setup-jumpcloud>). RFC 7644 §3.5.2.2 would
+/// remove every member for that path. Returns the ids, or `None` when `value` is not an array of
+/// objects with a string `value`.
+pub fn values_to_remove(value: &Value) -> Option<Vec<String>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|item| Some(item.get("value")?.as_str()?.to_owned()))
+        .collect()
+}
+
+/// Entra ID adds and replaces through a value filter that matches nothing and expects the value
+/// to be created: `{"op":"Add","path":"emails[type eq \"work\"].value","value":"…"}` for a user
+/// without a work email ([`ENTRA_COMPAT_DOC`]; the same request for an existing work email is
+/// quoted in <https://learn.microsoft.com/en-us/answers/questions/1684621>). RFC 7644 §3.5.2.3
+/// answers `noTarget` instead. Returns the element the filter describes when it is `eq`
+/// comparisons joined by `and` (`{"type":"work"}`); `None` for any other filter, which then gets
+/// the RFC's `noTarget`.
+pub fn element_from_filter(filter: &CheckedFilter) -> Option<Map<String, Value>> {
+    fn collect(node: &CheckedNode, out: &mut Map<String, Value>) -> Option<()> {
+        match node {
+            CheckedNode::And(l, r) => collect(l, out).and_then(|()| collect(r, out)),
+            CheckedNode::Compare {
+                attr,
+                op: CompareOp::Eq,
+                value,
+            } => {
+                let value = match value {
+                    Operand::Str(s) => Value::from(s.as_str()),
+                    Operand::Bool(b) => Value::Bool(*b),
+                    Operand::Num(n) => Value::Number(n.clone()),
+                    Operand::Null | Operand::DateTime(_) => return None,
+                };
+                // `type eq "work" and type eq "home"` describes no element.
+                match out.insert(attr.leaf().name.to_owned(), value.clone()) {
+                    Some(previous) if previous != value => None,
+                    _ => Some(()),
+                }
+            }
+            _ => None,
+        }
+    }
+    let CheckedNode::ValuePath { filter, .. } = filter.root() else {
+        return None;
+    };
+    let mut element = Map::new();
+    collect(filter, &mut element).map(|()| element)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
-    use super::string_boolean;
+    use super::*;
+    use crate::scim::filter::{check, parse};
+    use crate::scim::schema::{ENTERPRISE_USER, USER, USER_RESOURCE};
 
     #[test]
     fn entra_string_booleans() {
@@ -28,5 +115,56 @@ mod tests {
         assert_eq!(string_boolean(&json!("true")), Some(true));
         assert_eq!(string_boolean(&json!("yes")), None);
         assert_eq!(string_boolean(&json!(1)), None);
+    }
+
+    #[test]
+    fn entra_bare_manager_id() {
+        // Source: Captain-P-Goldfish/SCIM-SDK#686, an Entra add of the enterprise manager.
+        let manager = ENTERPRISE_USER.attribute("manager").expect("manager");
+        assert_eq!(
+            bare_complex_value(manager, json!("m1")),
+            json!({"value": "m1"})
+        );
+        assert_eq!(
+            bare_complex_value(manager, json!({"value": "m1"})),
+            json!({"value": "m1"})
+        );
+        let emails = USER.attribute("emails").expect("emails");
+        assert_eq!(bare_complex_value(emails, json!("x")), json!("x"));
+    }
+
+    #[test]
+    fn entra_and_jumpcloud_member_value_arrays() {
+        // Sources: Entra use-scim-to-provision-users-and-groups; JumpCloud uni-moni KB.
+        assert_eq!(
+            values_to_remove(&json!([{"value": "a"}, {"value": "b", "display": "B"}])),
+            Some(vec!["a".to_owned(), "b".to_owned()])
+        );
+        assert_eq!(values_to_remove(&json!([{"display": "a"}])), None);
+        assert_eq!(values_to_remove(&json!({"value": "a"})), None);
+    }
+
+    #[test]
+    fn entra_elements_from_filters() {
+        // Source: Entra compatibility doc, emails[type eq "work"].value on a user without one.
+        let element = |f: &str| {
+            let checked = check(parse(f).expect("parses"), &USER_RESOURCE).expect("checks");
+            element_from_filter(&checked).map(Value::Object)
+        };
+        assert_eq!(
+            element(r#"emails[type eq "work"]"#),
+            Some(json!({"type": "work"}))
+        );
+        assert_eq!(
+            element(r#"emails[type eq "work" and primary eq true]"#),
+            Some(json!({"type": "work", "primary": true}))
+        );
+        assert_eq!(
+            element(r#"emails[type eq "work" and type eq "home"]"#),
+            None
+        );
+        assert_eq!(element(r#"emails[type eq "work" or type eq "home"]"#), None);
+        assert_eq!(element(r#"emails[value co "example.com"]"#), None);
+        assert_eq!(element(r#"emails[not (type eq "work")]"#), None);
     }
 }

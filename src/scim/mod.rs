@@ -3,6 +3,7 @@
 
 pub mod compat;
 pub mod filter;
+pub mod patch;
 pub mod path;
 pub mod project;
 pub mod query;
@@ -29,4 +30,13 @@ pub enum Violation {
     /// `mutability`: the request tried to change an attribute that cannot change.
     #[error("{0}")]
     Mutability(String),
+    /// `invalidPath`: a PATCH path is malformed or names no attribute of the resource type.
+    #[error("{0}")]
+    InvalidPath(String),
+    /// `noTarget`: a PATCH operation selects nothing to act on.
+    #[error("{0}")]
+    NoTarget(String),
+    /// `invalidFilter`: the value filter in a PATCH path is malformed or does not fit the schema.
+    #[error("{0}")]
+    InvalidFilter(String),
 }

@@ -51,6 +51,54 @@ fn endpoint_of(resource_type: &str) -> &'static str {
     }
 }
 
+/// Renders one element of a Group's `members` or a User's `groups`.
+pub fn render_link(rt: &ResourceType, base: &str, l: &LinkView<'_>) -> Value {
+    let mut m = json!({
+        "value": l.id,
+        "$ref": format!("{base}{}/{}", endpoint_of(l.resource_type), l.id),
+        "type": if rt.id == USER_RESOURCE.id { "direct" } else { l.resource_type },
+    });
+    if let Some(d) = l.display {
+        m["display"] = d.into();
+    }
+    m
+}
+
+/// An `If-Match` / `If-None-Match` header value (RFC 7232 §3.1, §3.2) against resource versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ETagMatch {
+    /// `*`: any current version.
+    Any,
+    /// A list of entity tags; weak and strong forms of `"n"` both name version `n`.
+    Versions(Vec<i64>),
+}
+
+impl ETagMatch {
+    /// Parses a header value; tags that are not ours match no version.
+    pub fn parse(header: &str) -> Self {
+        if header.trim() == "*" {
+            return Self::Any;
+        }
+        let versions = header
+            .split(',')
+            .filter_map(|tag| {
+                let tag = tag.trim();
+                let tag = tag.strip_prefix("W/").unwrap_or(tag);
+                tag.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
+            })
+            .collect();
+        Self::Versions(versions)
+    }
+
+    /// Whether the header names `version`.
+    pub fn matches(&self, version: i64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Versions(v) => v.contains(&version),
+        }
+    }
+}
+
 /// Renders a resource: `doc` is its canonical document, `links` its members (Group) or groups
 /// (User), already in display order.
 pub fn render(
@@ -74,20 +122,7 @@ pub fn render(
     out.extend(doc.iter().map(|(k, v)| (k.clone(), v.clone())));
     if !links.is_empty() {
         let is_user = rt.id == USER_RESOURCE.id;
-        let rendered: Vec<Value> = links
-            .iter()
-            .map(|l| {
-                let mut m = json!({
-                    "value": l.id,
-                    "$ref": format!("{base}{}/{}", endpoint_of(l.resource_type), l.id),
-                    "type": if is_user { "direct" } else { l.resource_type },
-                });
-                if let Some(d) = l.display {
-                    m["display"] = d.into();
-                }
-                m
-            })
-            .collect();
+        let rendered: Vec<Value> = links.iter().map(|l| render_link(rt, base, l)).collect();
         out.insert(
             if is_user { "groups" } else { "members" }.into(),
             Value::Array(rendered),
@@ -157,6 +192,17 @@ mod tests {
                          "location": "https://x/scim/v2/Groups/g1", "version": "W/\"3\""},
             })
         );
+    }
+
+    #[test]
+    fn etag_headers_name_versions() {
+        assert!(ETagMatch::parse("W/\"3\"").matches(3));
+        assert!(ETagMatch::parse("\"3\"").matches(3));
+        assert!(ETagMatch::parse("W/\"1\", W/\"3\"").matches(3));
+        assert!(ETagMatch::parse("*").matches(9));
+        assert!(!ETagMatch::parse("W/\"2\"").matches(3));
+        assert!(!ETagMatch::parse("W/\"abc\"").matches(3));
+        assert!(!ETagMatch::parse("3").matches(3), "an entity tag is quoted");
     }
 
     #[test]

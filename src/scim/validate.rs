@@ -168,7 +168,8 @@ fn top_level(
     Ok(())
 }
 
-fn member_refs(members: Value) -> Vec<MemberRef> {
+/// The member references in a checked `members` value, de-duplicated by id, in the order given.
+pub(super) fn member_refs(members: Value) -> Vec<MemberRef> {
     let mut refs: Vec<MemberRef> = Vec::new();
     for m in members.as_array().into_iter().flatten() {
         let Some(value) = m.get("value").and_then(Value::as_str) else {
@@ -187,7 +188,7 @@ fn member_refs(members: Value) -> Vec<MemberRef> {
 
 /// Checks one attribute value against its definition and returns its canonical form, or `None`
 /// when the value is unassigned (null, or an empty array).
-fn attribute_value(
+pub(super) fn attribute_value(
     def: &AttributeDef,
     value: Value,
     path: &str,
@@ -223,7 +224,13 @@ fn attribute_value(
     Ok((!out.is_empty()).then_some(Value::Array(out)))
 }
 
-fn single_value(def: &AttributeDef, value: Value, path: &str) -> Result<Option<Value>, Violation> {
+/// Checks one value (of a single-valued attribute, one element of a multi-valued one, or a
+/// sub-attribute) and returns its canonical form, or `None` when it is null or an empty object.
+pub(super) fn single_value(
+    def: &AttributeDef,
+    value: Value,
+    path: &str,
+) -> Result<Option<Value>, Violation> {
     if value.is_null() {
         return Ok(None);
     }

@@ -7,11 +7,13 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::{Map, Value};
 
 use crate::error::ScimError;
+use crate::scim::filter;
 use crate::scim::fold_case;
+use crate::scim::patch::{self, MemberChange};
 use crate::scim::project::Projection;
-use crate::scim::resource::{self, LinkView, Meta};
-use crate::scim::schema::{ResourceType, USER_RESOURCE};
-use crate::scim::validate::{self, MemberRef, Validated};
+use crate::scim::resource::{self, ETagMatch, LinkView, Meta};
+use crate::scim::schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE};
+use crate::scim::validate::{self, MemberRef};
 use crate::state::AppState;
 use crate::storage::models::ResourceRow;
 use crate::storage::resources::{Link, Scope};
@@ -23,12 +25,10 @@ use crate::token::hash_password;
 #[derive(Debug)]
 pub struct Rendered {
     pub body: Value,
+    pub version: i64,
     pub etag: String,
     pub location: String,
 }
-
-/// How many concurrent-update retries a replace makes before giving up.
-const MAX_RETRIES: usize = 5;
 
 /// Creates a resource from a POST body.
 pub async fn create(
@@ -58,7 +58,7 @@ pub async fn create(
                 let member_ids = checked_members(&scope, c, &input.members, None)?;
                 scope
                     .insert(c, &row)
-                    .map_err(|e| uniqueness(e, rt, &input))?;
+                    .map_err(|e| uniqueness(e, rt, &input.doc))?;
                 scope.add_members(c, &row.id, &member_ids)?;
                 one(render_rows(&scope, c, rt, &base, vec![row], &view)?)
             })
@@ -87,36 +87,112 @@ pub async fn get(
         .await
 }
 
+/// The resource a write goes to, and the `If-Match` it must satisfy (RFC 7644 §3.14).
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub rt: &'static ResourceType,
+    pub id: String,
+    pub if_match: Option<ETagMatch>,
+}
+
+impl Target {
+    /// Reads the resource for update and checks the precondition against it.
+    fn lock(&self, scope: &Scope<'_>, c: &mut AnyConnection) -> Result<ResourceRow, ScimError> {
+        let row = scope
+            .lock(c, self.rt.id, &self.id)?
+            .ok_or_else(|| not_found(self.rt, &self.id))?;
+        match &self.if_match {
+            Some(m) if !m.matches(row.version) => Err(ScimError::PreconditionFailed(format!(
+                "{} {} is at version {}, not the one in If-Match; read it again and retry",
+                self.rt.name,
+                self.id,
+                resource::etag(row.version)
+            ))),
+            _ => Ok(row),
+        }
+    }
+}
+
 /// Replaces a resource with a PUT body (RFC 7644 §3.5.1): attributes left out are cleared,
 /// read-only input is ignored, and a password left out is kept (it is write-only).
 pub async fn replace(
     state: &AppState,
     tenant: &TenantId,
-    rt: &'static ResourceType,
-    id: String,
+    target: Target,
     body: Value,
     view: Projection,
 ) -> Result<Rendered, ScimError> {
+    let rt = target.rt;
     let input = validate::resource_body(rt, body)?;
     let password_hash = hash(input.password.clone()).await?;
-    for _ in 0..MAX_RETRIES {
-        let (tenant, base, id, input, password_hash, view) = (
-            tenant.clone(),
-            state.base_url.clone(),
-            id.clone(),
-            input.clone(),
-            password_hash.clone(),
-            view.clone(),
-        );
-        let done = state
-            .db
-            .run(move |c| {
-                write_tx(c, |c| {
-                    let scope = Scope::new(&tenant);
-                    let old = scope
-                        .get(c, rt.id, &id)?
-                        .ok_or_else(|| not_found(rt, &id))?;
-                    let member_ids = checked_members(&scope, c, &input.members, Some(&id))?;
+    let (tenant, base) = (tenant.clone(), state.base_url.clone());
+    state
+        .db
+        .run(move |c| {
+            write_tx(c, |c| {
+                let scope = Scope::new(&tenant);
+                let old = target.lock(&scope, c)?;
+                let member_ids = checked_members(&scope, c, &input.members, Some(&old.id))?;
+                let times = (
+                    old.created_at,
+                    now_millis().max(old.modified_at),
+                    old.version + 1,
+                );
+                let row = stored_row(
+                    &tenant,
+                    rt,
+                    old.id.clone(),
+                    &input.doc,
+                    times,
+                    password_hash.or(old.password_hash),
+                )?;
+                scope
+                    .update(c, &row, old.version)
+                    .map_err(|e| uniqueness(e, rt, &input.doc))?;
+                if rt.id != USER_RESOURCE.id {
+                    scope.clear_members(c, &row.id)?;
+                    scope.add_members(c, &row.id, &member_ids)?;
+                }
+                one(render_rows(&scope, c, rt, &base, vec![row], &view)?)
+            })
+        })
+        .await
+}
+
+/// Applies a PATCH body (RFC 7644 §3.5.2), all or nothing. Membership changes go straight to
+/// the membership table, so a group's other members are neither read nor rewritten. A request
+/// that changes nothing leaves the version as it was.
+pub async fn patch(
+    state: &AppState,
+    tenant: &TenantId,
+    target: Target,
+    body: Value,
+    view: Projection,
+) -> Result<Rendered, ScimError> {
+    let rt = target.rt;
+    let request = patch::parse_request(body)?;
+    // argon2 is slow by design: hash a new password before the write lock is taken.
+    let current = get_row(state, tenant, rt, target.id.clone()).await?;
+    let new_password = patch::apply(rt, &document(&current)?, &request)?.password;
+    let prehashed = hash(new_password.clone()).await?;
+    let (tenant, base) = (tenant.clone(), state.base_url.clone());
+    state
+        .db
+        .run(move |c| {
+            write_tx(c, |c| {
+                let scope = Scope::new(&tenant);
+                let old = target.lock(&scope, c)?;
+                let patched = patch::apply(rt, &document(&old)?, &request)?;
+                let password_hash = match &patched.password {
+                    Some(p) if Some(p) == new_password.as_ref() => prehashed,
+                    Some(p) => Some(hash_password(p)?),
+                    None => old.password_hash.clone(),
+                };
+                let mut members_changed = false;
+                for change in patched.members {
+                    members_changed |= apply_member_change(&scope, c, &old.id, change, &base)?;
+                }
+                let row = if patched.changed || patched.password.is_some() || members_changed {
                     let times = (
                         old.created_at,
                         now_millis().max(old.modified_at),
@@ -125,53 +201,97 @@ pub async fn replace(
                     let row = stored_row(
                         &tenant,
                         rt,
-                        id,
-                        &input.doc,
+                        old.id.clone(),
+                        &patched.doc,
                         times,
-                        password_hash.or(old.password_hash),
+                        password_hash,
                     )?;
-                    if !scope
+                    scope
                         .update(c, &row, old.version)
-                        .map_err(|e| uniqueness(e, rt, &input))?
-                    {
-                        return Ok(None);
-                    }
-                    if rt.id != USER_RESOURCE.id {
-                        scope.clear_members(c, &row.id)?;
-                        scope.add_members(c, &row.id, &member_ids)?;
-                    }
-                    one(render_rows(&scope, c, rt, &base, vec![row], &view)?).map(Some)
-                })
+                        .map_err(|e| uniqueness(e, rt, &patched.doc))?;
+                    row
+                } else {
+                    old
+                };
+                one(render_rows(&scope, c, rt, &base, vec![row], &view)?)
             })
-            .await?;
-        if let Some(rendered) = done {
-            return Ok(rendered);
+        })
+        .await
+}
+
+/// Applies one membership change to a group; returns whether the membership changed.
+fn apply_member_change(
+    scope: &Scope<'_>,
+    c: &mut AnyConnection,
+    group_id: &str,
+    change: MemberChange,
+    base: &str,
+) -> Result<bool, ScimError> {
+    Ok(match change {
+        MemberChange::Add(refs) => {
+            let ids = checked_members(scope, c, &refs, Some(group_id))?;
+            scope.add_members(c, group_id, &ids)? > 0
         }
-    }
-    Err(ScimError::internal(anyhow::anyhow!(
-        "{} {id} kept changing under a replace",
-        rt.name
-    )))
+        MemberChange::Remove(ids) => scope.remove_members(c, group_id, &ids)? > 0,
+        MemberChange::RemoveAll => scope.clear_members(c, group_id)? > 0,
+        MemberChange::RemoveMatching(filter) => {
+            // A filter on something other than the member id: the rare path that reads members.
+            let ids: Vec<String> = scope
+                .members_of(c, &[group_id.to_owned()])?
+                .iter()
+                .filter(|l| {
+                    let view = LinkView {
+                        id: &l.id,
+                        resource_type: &l.resource_type,
+                        display: l.display.as_deref(),
+                    };
+                    filter::matches_value(
+                        &filter,
+                        &resource::render_link(&GROUP_RESOURCE, base, &view),
+                    )
+                })
+                .map(|l| l.id.clone())
+                .collect();
+            scope.remove_members(c, group_id, &ids)? > 0
+        }
+    })
 }
 
 /// Deletes a resource; a deleted User or Group also leaves every group it was a member of.
-pub async fn delete(
-    state: &AppState,
-    tenant: &TenantId,
-    rt: &'static ResourceType,
-    id: String,
-) -> Result<(), ScimError> {
+pub async fn delete(state: &AppState, tenant: &TenantId, target: Target) -> Result<(), ScimError> {
     let tenant = tenant.clone();
     state
         .db
         .run(move |c| {
-            if Scope::new(&tenant).delete(c, rt.id, &id)? {
+            write_tx(c, |c| {
+                let scope = Scope::new(&tenant);
+                let row = target.lock(&scope, c)?;
+                scope.delete(c, target.rt.id, &row.id)?;
                 Ok(())
-            } else {
-                Err(not_found(rt, &id))
-            }
+            })
         })
         .await
+}
+
+async fn get_row(
+    state: &AppState,
+    tenant: &TenantId,
+    rt: &'static ResourceType,
+    id: String,
+) -> Result<ResourceRow, ScimError> {
+    let tenant = tenant.clone();
+    state
+        .db
+        .run(move |c| {
+            Scope::new(&tenant)
+                .get(c, rt.id, &id)?
+                .ok_or_else(|| not_found(rt, &id))
+        })
+        .await
+}
+
+fn document(row: &ResourceRow) -> Result<Map<String, Value>, ScimError> {
+    serde_json::from_str(&row.doc).map_err(ScimError::internal)
 }
 
 async fn hash(password: Option<String>) -> Result<Option<String>, ScimError> {
@@ -188,11 +308,10 @@ fn not_found(rt: &ResourceType, id: &str) -> ScimError {
     ScimError::NotFound(format!("{} {id} not found", rt.name))
 }
 
-fn uniqueness(e: DieselError, rt: &ResourceType, input: &Validated) -> ScimError {
+fn uniqueness(e: DieselError, rt: &ResourceType, doc: &Map<String, Value>) -> ScimError {
     match e {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-            let name = input
-                .doc
+            let name = doc
                 .get("userName")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
@@ -329,8 +448,7 @@ pub(super) fn render_rows(
     }
     rows.iter()
         .map(|row| {
-            let doc: Map<String, Value> =
-                serde_json::from_str(&row.doc).map_err(ScimError::internal)?;
+            let doc = document(row)?;
             let meta = Meta {
                 created: rfc3339(row.created_at),
                 last_modified: rfc3339(row.modified_at),
@@ -340,6 +458,7 @@ pub(super) fn render_rows(
             let body = view.apply(rt, resource::render(rt, base, &row.id, &doc, &meta, links));
             Ok(Rendered {
                 body,
+                version: row.version,
                 etag: meta.etag(),
                 location: resource::location(base, rt, &row.id),
             })

@@ -231,6 +231,28 @@ impl<'a> Scope<'a> {
             .map(drop)
     }
 
+    /// Reads one resource for update: inside a write transaction no other writer can change it
+    /// until the transaction ends (SQLite's `BEGIN IMMEDIATE` already serialises writers;
+    /// PostgreSQL takes a row lock).
+    pub fn lock(
+        &self,
+        conn: &mut AnyConnection,
+        resource_type: &'a str,
+        id: &str,
+    ) -> QueryResult<Option<ResourceRow>> {
+        match conn {
+            AnyConnection::Postgresql(pg) => resources::table
+                .filter(resources::tenant_id.eq(self.tenant.as_str()))
+                .filter(resources::resource_type.eq(resource_type))
+                .filter(resources::id.eq(id))
+                .select(ResourceRow::as_select())
+                .for_update()
+                .first(pg)
+                .optional(),
+            AnyConnection::Sqlite(_) => self.get(conn, resource_type, id),
+        }
+    }
+
     /// Replaces a resource if its stored version is still `expected_version`; returns whether
     /// it did, so a concurrent writer is detected instead of overwritten.
     pub fn update(
@@ -346,13 +368,15 @@ impl<'a> Scope<'a> {
         Ok(links)
     }
 
-    /// Adds members to a group; ids already members are left as they are.
+    /// Adds members to a group; ids already members are left as they are. Returns how many
+    /// were added.
     pub fn add_members(
         &self,
         conn: &mut AnyConnection,
         group_id: &str,
         member_ids: &[String],
-    ) -> QueryResult<()> {
+    ) -> QueryResult<usize> {
+        let mut added = 0;
         for chunk in member_ids.chunks(IN_CHUNK) {
             let rows: Vec<MemberRow> = chunk
                 .iter()
@@ -363,7 +387,7 @@ impl<'a> Scope<'a> {
                 })
                 .collect();
             // The one upsert: each backend spells "insert unless already there" its own way.
-            match conn {
+            added += match conn {
                 AnyConnection::Postgresql(c) => diesel::insert_into(members::table)
                     .values(&rows)
                     .on_conflict_do_nothing()
@@ -373,7 +397,27 @@ impl<'a> Scope<'a> {
                     .execute(c)?,
             };
         }
-        Ok(())
+        Ok(added)
+    }
+
+    /// Removes the given members from a group; returns how many were members.
+    pub fn remove_members(
+        &self,
+        conn: &mut AnyConnection,
+        group_id: &str,
+        member_ids: &[String],
+    ) -> QueryResult<usize> {
+        let mut removed = 0;
+        for chunk in member_ids.chunks(IN_CHUNK) {
+            removed += diesel::delete(
+                members::table
+                    .filter(members::tenant_id.eq(self.tenant.as_str()))
+                    .filter(members::group_id.eq(group_id))
+                    .filter(members::member_id.eq_any(chunk)),
+            )
+            .execute(conn)?;
+        }
+        Ok(removed)
     }
 
     /// Removes every member of a group.

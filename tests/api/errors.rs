@@ -60,11 +60,11 @@ fn protocol_errors_have_scim_bodies(b: Backend) {
     app.req("POST", "/ServiceProviderConfig", None)
         .assert_error(405, None);
     app.req(
-        "PATCH",
+        "PUT",
         "/Users/x",
-        Some(&serde_json::json!({"Operations": []})),
+        Some(&serde_json::json!({"userName": "x"})),
     )
-    .assert_error(501, None);
+    .assert_error(404, None);
     let big = format!("{{\"userName\": \"{}\"}}", "x".repeat(4096));
     app.raw(
         "POST",

@@ -164,6 +164,12 @@ impl TestApp {
         )
     }
 
+    /// Sends a bodiless request as the default tenant with extra headers.
+    pub fn raw_with(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Res {
+        let auth = format!("Bearer {}", self.token);
+        self.send(method, path, Some(&auth), None, headers)
+    }
+
     /// Sends a request exactly as given: optional Authorization value and (content type, body).
     pub fn raw(
         &self,
@@ -172,10 +178,25 @@ impl TestApp {
         auth: Option<&str>,
         body: Option<(&str, &str)>,
     ) -> Res {
+        self.send(method, path, auth, body, &[])
+    }
+
+    /// Sends a request with every part given.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<(&str, &str)>,
+        headers: &[(&str, &str)],
+    ) -> Res {
         let url = format!("{}{path}", self.base);
         let mut req = ureq::http::Request::builder().method(method).uri(&url);
         if let Some(a) = auth {
             req = req.header("Authorization", a);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         let result = match body {
             Some((ctype, b)) => {

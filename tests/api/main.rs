@@ -8,6 +8,7 @@ mod errors;
 mod filter_props;
 mod filters;
 mod groups;
+mod patch;
 mod queries;
 mod tenancy;
 mod users;

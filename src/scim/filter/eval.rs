@@ -29,6 +29,16 @@ pub fn matches(filter: &CheckedFilter, resource: &Value) -> bool {
     eval(filter.root(), Scope::Resource(resource))
 }
 
+/// Whether `element`, one value of a multi-valued complex attribute, is selected by the value
+/// filter of `filter`, a checked `attr[…]` value path. PATCH paths select values this way
+/// (`emails[type eq "work"]`, RFC 7644 §3.5.2); any other shape of filter selects nothing.
+pub fn matches_value(filter: &CheckedFilter, element: &Value) -> bool {
+    match filter.root() {
+        CheckedNode::ValuePath { filter, .. } => eval(filter, Scope::Element(element)),
+        _ => false,
+    }
+}
+
 /// What paths are relative to: the resource, or one element of a value path's attribute.
 #[derive(Clone, Copy)]
 enum Scope<'v> {
