@@ -145,9 +145,9 @@ fn patch_errors_are_clear_and_change_nothing(b: Backend) {
         ),
         (
             ops(json!([{"op": "launch", "path": "active", "value": true}])),
-            "invalidValue",
+            "invalidSyntax",
         ),
-        (json!({"schemas": [OP]}), "invalidValue"),
+        (json!({"schemas": [OP]}), "invalidSyntax"),
         (json!([1, 2]), "invalidSyntax"),
         // Atomic: the first operation is valid, the second is not, so neither is applied.
         (
