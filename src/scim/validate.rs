@@ -79,6 +79,43 @@ pub fn resource_body(rt: &ResourceType, body: Value) -> Result<Validated, Violat
     Ok(out)
 }
 
+/// RFC 7644 §3.5.1: a replace may set an immutable attribute that has no value yet, but must
+/// not change one that has.
+pub fn check_immutable<'a>(
+    rt: &ResourceType,
+    old: &'a Map<String, Value>,
+    new: &'a Map<String, Value>,
+) -> Result<(), Violation> {
+    let empty = Map::new();
+    for schema in rt.schemas() {
+        // Core attributes sit at the top of the document, extension ones under their URN.
+        let holder = |doc: &'a Map<String, Value>| -> Option<&'a Map<String, Value>> {
+            if schema.id == rt.schema.id {
+                Some(doc)
+            } else {
+                doc.get(schema.id).and_then(Value::as_object)
+            }
+        };
+        let Some(before) = holder(old) else { continue };
+        let after = holder(new).unwrap_or(&empty);
+        for def in schema
+            .attributes
+            .iter()
+            .filter(|a| a.mutability == Mutability::Immutable)
+        {
+            if let Some(was) = before.get(def.name)
+                && after.get(def.name) != Some(was)
+            {
+                return Err(Violation::Mutability(format!(
+                    "{} is immutable: it was set to {was} and cannot change",
+                    def.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn unknown_attribute(schema: &Schema, key: &str) -> Violation {
     Violation::InvalidValue(format!(
         "unknown attribute \"{key}\" for schema {}; see /Schemas for the attributes this server accepts",
@@ -402,6 +439,59 @@ mod tests {
             let err = user(body.clone()).expect_err(&body.to_string()).to_string();
             assert!(err.contains(want), "{body}: {err}");
         }
+    }
+
+    #[test]
+    fn immutable_attributes_keep_their_first_value() {
+        use crate::scim::schema::{AttributeDef, Schema};
+        const ATTRS: &[AttributeDef] =
+            &[AttributeDef::string("badge", "").mutability(Mutability::Immutable)];
+        const SCHEMA: Schema = Schema {
+            id: "urn:example:Badge",
+            name: "Badge",
+            description: "",
+            attributes: ATTRS,
+        };
+        const RT: ResourceType = ResourceType {
+            id: "Badge",
+            name: "Badge",
+            endpoint: "/Badges",
+            description: "",
+            schema: &SCHEMA,
+            extensions: &[],
+        };
+        let doc = |v: Value| v.as_object().cloned().expect("object");
+        assert!(
+            check_immutable(&RT, &doc(json!({})), &doc(json!({"badge": "a"}))).is_ok(),
+            "first set"
+        );
+        assert!(
+            check_immutable(
+                &RT,
+                &doc(json!({"badge": "a"})),
+                &doc(json!({"badge": "a"}))
+            )
+            .is_ok()
+        );
+        let err = check_immutable(
+            &RT,
+            &doc(json!({"badge": "a"})),
+            &doc(json!({"badge": "b"})),
+        )
+        .expect_err("changed");
+        assert!(matches!(err, Violation::Mutability(_)));
+        assert!(
+            check_immutable(&RT, &doc(json!({"badge": "a"})), &doc(json!({}))).is_err(),
+            "cleared"
+        );
+        assert!(
+            check_immutable(
+                &USER_RESOURCE,
+                &doc(json!({"userName": "a"})),
+                &doc(json!({"userName": "b"}))
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -132,6 +132,7 @@ pub async fn replace(
             write_tx(c, |c| {
                 let scope = Scope::new(&tenant);
                 let old = target.lock(&scope, c)?;
+                validate::check_immutable(rt, &document(&old)?, &input.doc)?;
                 let member_ids = checked_members(&scope, c, &input.members, Some(&old.id))?;
                 let times = (
                     old.created_at,
