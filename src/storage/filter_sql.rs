@@ -7,173 +7,12 @@
 //! means in memory ([`crate::scim::filter::matches`]), and the property tests hold both to the
 //! same answers.
 
-use std::marker::PhantomData;
+use super::sql::{Part, SortKey, SqlFragment};
 
-use diesel::expression::{
-    AppearsOnTable, Expression, SelectableExpression, TypedExpressionType, ValidGrouping,
-    is_aggregate,
-};
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text};
-use diesel::{Connection, QueryResult};
-
-use super::AnyConnection;
 use crate::scim::filter::{CheckedFilter, CheckedNode, CompareOp, Operand};
 use crate::scim::fold_case;
 use crate::scim::path::{Owner, Resolved};
 use crate::scim::schema::{AttrType, AttributeDef, GROUP_RESOURCE, ResourceType, USER_RESOURCE};
-
-type Db = <AnyConnection as Connection>::Backend;
-
-/// The SQL dialect of a connection; they differ only in JSON access and string functions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Sqlite,
-    Postgres,
-}
-
-impl Dialect {
-    /// The dialect `conn` speaks.
-    pub fn of(conn: &AnyConnection) -> Self {
-        match conn {
-            AnyConnection::Sqlite(_) => Self::Sqlite,
-            AnyConnection::Postgresql(_) => Self::Postgres,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-enum Part {
-    Sql(String),
-    Text(String),
-    Bool(bool),
-    Int(i64),
-    Double(f64),
-}
-
-/// A SQL expression with its bind values, usable in diesel's `.filter()` (a `Bool`) and
-/// `.order()` (a sort key, typed as nullable text: it is ordered by, never loaded).
-#[derive(Debug, Clone)]
-pub struct SqlFragment<ST = Bool> {
-    parts: Vec<Part>,
-    sql_type: PhantomData<ST>,
-}
-
-/// A sort key expression.
-pub type SortKey = SqlFragment<Nullable<Text>>;
-
-impl<ST> Default for SqlFragment<ST> {
-    fn default() -> Self {
-        Self {
-            parts: Vec::new(),
-            sql_type: PhantomData,
-        }
-    }
-}
-
-impl<ST> SqlFragment<ST> {
-    /// Raw SQL text; callers pass only schema names and fixed syntax, never client values.
-    fn raw(sql: impl Into<String>) -> Self {
-        let mut f = Self::default();
-        f.parts.push(Part::Sql(sql.into()));
-        f
-    }
-
-    /// `NOT (…)`-free negation helper for sort keys: `(expr IS NULL)`, so NULLs sort last.
-    pub fn is_null(&self) -> SqlFragment<Bool> {
-        let mut f = SqlFragment::raw("(");
-        f.parts.extend(self.parts.iter().cloned());
-        f.parts.push(Part::Sql(" IS NULL)".into()));
-        f
-    }
-}
-
-impl<ST> SqlFragment<ST> {
-    /// The SQL text with `dialect`'s placeholders, and the bind values in order (diagnostics).
-    pub fn to_sql(&self, dialect: Dialect) -> (String, Vec<BindValue>) {
-        let (mut sql, mut binds) = (String::new(), Vec::new());
-        for part in &self.parts {
-            let bind = match part {
-                Part::Sql(s) => {
-                    sql.push_str(s);
-                    continue;
-                }
-                Part::Text(v) => BindValue::Text(v.clone()),
-                Part::Bool(v) => BindValue::Bool(*v),
-                Part::Int(v) => BindValue::Int(*v),
-                Part::Double(v) => BindValue::Double(*v),
-            };
-            binds.push(bind);
-            match dialect {
-                Dialect::Sqlite => sql.push('?'),
-                Dialect::Postgres => sql.push_str(&format!("${}", binds.len())),
-            }
-        }
-        (sql, binds)
-    }
-}
-
-/// A bind value of a [`SqlFragment`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum BindValue {
-    Text(String),
-    Bool(bool),
-    Int(i64),
-    Double(f64),
-}
-
-impl SqlFragment {
-    /// `(created_at, id)` strictly after the given position, in ascending order.
-    pub fn after(created_at: i64, id: String) -> Self {
-        let mut f = Self::raw("(resources.created_at > ");
-        f.parts.push(Part::Int(created_at));
-        f.sql(" OR (resources.created_at = ");
-        f.parts.push(Part::Int(created_at));
-        f.sql(" AND resources.id > ").text(id).sql("))");
-        f
-    }
-
-    fn sql(&mut self, s: impl Into<String>) -> &mut Self {
-        self.parts.push(Part::Sql(s.into()));
-        self
-    }
-
-    fn text(&mut self, v: impl Into<String>) -> &mut Self {
-        self.parts.push(Part::Text(v.into()));
-        self
-    }
-}
-
-impl<ST> QueryFragment<Db> for SqlFragment<ST> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
-        out.unsafe_to_cache_prepared();
-        for part in &self.parts {
-            match part {
-                Part::Sql(s) => out.push_sql(s),
-                Part::Text(v) => out.push_bind_param::<Text, _>(v)?,
-                Part::Bool(v) => out.push_bind_param::<Bool, _>(v)?,
-                Part::Int(v) => out.push_bind_param::<BigInt, _>(v)?,
-                Part::Double(v) => out.push_bind_param::<Double, _>(v)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-impl<ST: 'static> QueryId for SqlFragment<ST> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<ST: TypedExpressionType> Expression for SqlFragment<ST> {
-    type SqlType = ST;
-}
-
-impl<QS, ST: TypedExpressionType> AppearsOnTable<QS> for SqlFragment<ST> {}
-impl<QS, ST: TypedExpressionType> SelectableExpression<QS> for SqlFragment<ST> {}
-impl<ST> ValidGrouping<()> for SqlFragment<ST> {
-    type IsAggregate = is_aggregate::No;
-}
 
 /// Where a group membership is read from, seen from the resource being filtered.
 #[derive(Debug, Clone, Copy)]
@@ -210,6 +49,8 @@ impl Scalar {
         }
     }
 }
+
+pub use super::sql::Dialect;
 
 /// The filter compiler for one request.
 pub struct Compiler<'a> {

@@ -8,6 +8,7 @@ mod migrate;
 pub mod models;
 pub mod resources;
 pub mod schema;
+pub mod sql;
 pub mod tenants;
 
 use std::time::Duration;

@@ -6,9 +6,9 @@
 use diesel::prelude::*;
 
 use super::AnyConnection;
-use super::filter_sql::{BindValue, Dialect, SortKey, SqlFragment};
 use super::models::{MemberRow, ResourceRow};
 use super::schema::{members, resources};
+use super::sql::{Dialect, RawQuery, SortKey, SqlFragment};
 use crate::tenant::TenantId;
 
 /// Bound parameters per statement stay well below SQLite's and PostgreSQL's limits.
@@ -161,65 +161,40 @@ impl<'a> Scope<'a> {
         resource_type: &str,
         filter: &SqlFragment,
     ) -> QueryResult<Vec<String>> {
-        use diesel::sql_types::{BigInt, Bool, Double, Text};
         #[derive(QueryableByName)]
         struct SqlitePlan {
-            #[diesel(sql_type = Text)]
+            #[diesel(sql_type = diesel::sql_types::Text)]
             detail: String,
         }
         #[derive(QueryableByName)]
         struct PgPlan {
-            #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+            #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
             line: String,
         }
         let dialect = Dialect::of(conn);
-        let (predicate, mut binds) = filter.to_sql(dialect);
-        let (tenant, rtype) = match dialect {
-            Dialect::Sqlite => ("?", "?"),
-            Dialect::Postgres => ("$1", "$2"),
-        };
-        // PostgreSQL numbers placeholders from 1, so the scope's two come first.
-        let predicate = match dialect {
-            Dialect::Sqlite => predicate.clone(),
-            Dialect::Postgres => renumber(&predicate, 2),
-        };
-        let sql = format!(
-            "SELECT resources.id FROM resources WHERE resources.tenant_id = {tenant} \
-             AND resources.resource_type = {rtype} AND {predicate} \
-             ORDER BY resources.created_at, resources.id LIMIT 100"
-        );
-        let mut all = vec![
-            BindValue::Text(self.tenant.as_str().to_owned()),
-            BindValue::Text(resource_type.to_owned()),
-        ];
-        all.append(&mut binds);
-        macro_rules! bound {
-            ($q:expr) => {{
-                let mut q = $q;
-                for b in all {
-                    q = match b {
-                        BindValue::Text(v) => q.bind::<Text, _>(v),
-                        BindValue::Bool(v) => q.bind::<Bool, _>(v),
-                        BindValue::Int(v) => q.bind::<BigInt, _>(v),
-                        BindValue::Double(v) => q.bind::<Double, _>(v),
-                    };
-                }
-                q
-            }};
-        }
-        match conn {
-            AnyConnection::Sqlite(c) => {
-                let q = bound!(diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}")).into_boxed());
-                Ok(q.load::<SqlitePlan>(c)?
-                    .into_iter()
-                    .map(|p| p.detail)
-                    .collect())
-            }
-            AnyConnection::Postgresql(c) => {
-                let q = bound!(diesel::sql_query(format!("EXPLAIN {sql}")).into_boxed());
-                Ok(q.load::<PgPlan>(c)?.into_iter().map(|p| p.line).collect())
-            }
-        }
+        let mut q = RawQuery::raw(match dialect {
+            Dialect::Sqlite => "EXPLAIN QUERY PLAN ",
+            Dialect::Postgres => "EXPLAIN ",
+        });
+        q.sql("SELECT resources.id FROM resources WHERE resources.tenant_id = ")
+            .text(self.tenant.as_str())
+            .sql(" AND resources.resource_type = ")
+            .text(resource_type)
+            .sql(" AND ")
+            .push(filter)
+            .sql(" ORDER BY resources.created_at, resources.id LIMIT 100");
+        Ok(match dialect {
+            Dialect::Sqlite => q
+                .load::<SqlitePlan>(conn)?
+                .into_iter()
+                .map(|p| p.detail)
+                .collect(),
+            Dialect::Postgres => q
+                .load::<PgPlan>(conn)?
+                .into_iter()
+                .map(|p| p.line)
+                .collect(),
+        })
     }
 
     /// Inserts a new resource; the row must belong to this scope's tenant.
@@ -429,21 +404,4 @@ impl<'a> Scope<'a> {
         )
         .execute(conn)
     }
-}
-
-/// Shifts PostgreSQL placeholders `$n` to `$(n + by)`.
-fn renumber(sql: &str, by: usize) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        out.push(c);
-        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-            let mut n = String::new();
-            while let Some(d) = chars.next_if(char::is_ascii_digit) {
-                n.push(d);
-            }
-            out.push_str(&(n.parse::<usize>().unwrap_or(0) + by).to_string());
-        }
-    }
-    out
 }

@@ -1,0 +1,172 @@
+//! SQL text with bind parameters, written once for both backends: diesel's `MultiBackend`
+//! emits each backend's placeholders, so no value is ever spliced into SQL text.
+
+use std::marker::PhantomData;
+
+use diesel::expression::{
+    AppearsOnTable, Expression, SelectableExpression, TypedExpressionType, ValidGrouping,
+    is_aggregate,
+};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_dsl::RunQueryDsl;
+use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text, Untyped};
+use diesel::{Connection, QueryResult};
+
+use super::AnyConnection;
+
+type Db = <AnyConnection as Connection>::Backend;
+
+/// The SQL dialect of a connection; they differ only in JSON access and string functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The dialect `conn` speaks.
+    pub fn of(conn: &AnyConnection) -> Self {
+        match conn {
+            AnyConnection::Sqlite(_) => Self::Sqlite,
+            AnyConnection::Postgresql(_) => Self::Postgres,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum Part {
+    Sql(String),
+    Text(String),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+}
+
+/// A SQL expression with its bind values, usable in diesel's `.filter()` (a `Bool`) and
+/// `.order()` (a sort key, typed as nullable text: it is ordered by, never loaded).
+#[derive(Debug, Clone)]
+pub struct SqlFragment<ST = Bool> {
+    pub(super) parts: Vec<Part>,
+    sql_type: PhantomData<ST>,
+}
+
+/// A sort key expression.
+pub type SortKey = SqlFragment<Nullable<Text>>;
+
+impl<ST> Default for SqlFragment<ST> {
+    fn default() -> Self {
+        Self {
+            parts: Vec::new(),
+            sql_type: PhantomData,
+        }
+    }
+}
+
+impl<ST> SqlFragment<ST> {
+    /// Raw SQL text; callers pass only schema names and fixed syntax, never client values.
+    pub fn raw(sql: impl Into<String>) -> Self {
+        let mut f = Self::default();
+        f.parts.push(Part::Sql(sql.into()));
+        f
+    }
+
+    /// `NOT (…)`-free negation helper for sort keys: `(expr IS NULL)`, so NULLs sort last.
+    pub fn is_null(&self) -> SqlFragment<Bool> {
+        let mut f = SqlFragment::raw("(");
+        f.parts.extend(self.parts.iter().cloned());
+        f.parts.push(Part::Sql(" IS NULL)".into()));
+        f
+    }
+}
+
+impl SqlFragment {
+    /// `(created_at, id)` strictly after the given position, in ascending order.
+    pub fn after(created_at: i64, id: String) -> Self {
+        let mut f = Self::raw("(resources.created_at > ");
+        f.int(created_at)
+            .sql(" OR (resources.created_at = ")
+            .int(created_at);
+        f.sql(" AND resources.id > ").text(id).sql("))");
+        f
+    }
+}
+
+impl<ST> SqlFragment<ST> {
+    /// Appends SQL text: schema names and fixed syntax only, never client values.
+    pub fn sql(&mut self, s: impl Into<String>) -> &mut Self {
+        self.parts.push(Part::Sql(s.into()));
+        self
+    }
+
+    /// Appends a text bind parameter.
+    pub fn text(&mut self, v: impl Into<String>) -> &mut Self {
+        self.parts.push(Part::Text(v.into()));
+        self
+    }
+}
+
+impl<ST> QueryFragment<Db> for SqlFragment<ST> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        for part in &self.parts {
+            match part {
+                Part::Sql(s) => out.push_sql(s),
+                Part::Text(v) => out.push_bind_param::<Text, _>(v)?,
+                Part::Bool(v) => out.push_bind_param::<Bool, _>(v)?,
+                Part::Int(v) => out.push_bind_param::<BigInt, _>(v)?,
+                Part::Double(v) => out.push_bind_param::<Double, _>(v)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<ST: 'static> QueryId for SqlFragment<ST> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<ST: TypedExpressionType> Expression for SqlFragment<ST> {
+    type SqlType = ST;
+}
+
+impl<QS, ST: TypedExpressionType> AppearsOnTable<QS> for SqlFragment<ST> {}
+impl<QS, ST: TypedExpressionType> SelectableExpression<QS> for SqlFragment<ST> {}
+impl<ST> ValidGrouping<()> for SqlFragment<ST> {
+    type IsAggregate = is_aggregate::No;
+}
+
+/// A whole raw query (loaded with `QueryableByName` rows, or executed).
+pub type RawQuery = SqlFragment<Untyped>;
+
+impl Query for RawQuery {
+    type SqlType = Untyped;
+}
+
+impl<Conn> RunQueryDsl<Conn> for RawQuery {}
+
+impl<ST> SqlFragment<ST> {
+    /// Appends a big-integer bind parameter.
+    pub fn int(&mut self, v: i64) -> &mut Self {
+        self.parts.push(Part::Int(v));
+        self
+    }
+
+    /// Appends another fragment.
+    pub fn push<T>(&mut self, other: &SqlFragment<T>) -> &mut Self {
+        self.parts.extend(other.parts.iter().cloned());
+        self
+    }
+
+    /// Appends `(?, ?, …)` binding each text value: an `IN` list.
+    pub fn text_list(&mut self, values: &[String]) -> &mut Self {
+        self.sql("(");
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.sql(", ");
+            }
+            self.text(v.clone());
+        }
+        self.sql(")")
+    }
+}
