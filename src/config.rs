@@ -1,6 +1,7 @@
 //! Runtime settings, validated once at start.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -27,6 +28,37 @@ pub struct Settings {
     pub max_page_size: i64,
     /// Verified tokens kept in memory so argon2 is not paid on every request.
     pub token_cache_capacity: usize,
+    /// How admin API tokens are verified; `None` leaves the admin API switched off.
+    pub admin: Option<AdminAuth>,
+}
+
+/// Verification of admin API JWTs.
+#[derive(Debug, Clone)]
+pub struct AdminAuth {
+    pub key: AdminKey,
+    /// Required `iss`, when set.
+    pub issuer: Option<String>,
+    /// Required `aud`, when set.
+    pub audience: Option<String>,
+}
+
+/// The key admin JWTs are checked with.
+#[derive(Clone)]
+pub enum AdminKey {
+    /// A shared HS256 secret (which also lets `scimitar admin token` mint tokens).
+    Hs256(Vec<u8>),
+    /// A PEM public key: RS256 for RSA, ES256 for EC P-256.
+    PublicKeyPem(Vec<u8>),
+}
+
+impl std::fmt::Debug for AdminKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret.
+        f.write_str(match self {
+            Self::Hs256(_) => "Hs256(***)",
+            Self::PublicKeyPem(_) => "PublicKeyPem",
+        })
+    }
 }
 
 impl Default for Settings {
@@ -40,6 +72,7 @@ impl Default for Settings {
             default_page_size: 100,
             max_page_size: 1000,
             token_cache_capacity: 10_000,
+            admin: None,
         }
     }
 }
@@ -76,9 +109,35 @@ impl Settings {
     }
 }
 
+/// Parses a duration such as `90s`, `15m`, `12h`, `7d` or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as 90s, 15m, 12h or 7d"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{s:?} has an unknown unit; use s, m, h or d")),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
 
     #[test]
     fn public_url_wins_and_is_normalised() {

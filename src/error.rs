@@ -160,3 +160,72 @@ impl From<crate::scim::filter::FilterError> for ScimError {
         Self::InvalidFilter(e.to_string())
     }
 }
+
+/// A failure of the admin API, answered as `{"error": code, "message": detail}`.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the server could not complete the request; the details are in its log")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AdminError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::BadRequest(_) => "bad_request",
+            Self::Conflict(_) => "conflict",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<ScimError> for AdminError {
+    fn from(e: ScimError) -> Self {
+        match e {
+            ScimError::NotFound(d) => Self::NotFound(d),
+            ScimError::Uniqueness(d) => Self::Conflict(d),
+            ScimError::Unauthorized(d) => Self::Unauthorized(d),
+            ScimError::Internal(e) => Self::Internal(e),
+            other => Self::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl ResponseError for AdminError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(e) = self {
+            tracing::error!(error = ?e, "internal error");
+        }
+        let mut res = HttpResponse::build(self.status_code());
+        if let Self::Unauthorized(_) = self {
+            res.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"admin\""),
+            ));
+        }
+        res.json(json!({"error": self.code(), "message": self.to_string()}))
+    }
+}

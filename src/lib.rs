@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod handlers;
 pub mod http;
 pub mod scim;
@@ -16,5 +17,5 @@ pub mod tenant;
 pub mod token;
 
 pub use config::Settings;
-pub use startup::{Application, configure};
+pub use startup::{Application, configure, configure_admin};
 pub use state::AppState;

@@ -1,10 +1,14 @@
 //! The `scimitar` command line: serve, migrate and manage tenants.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use scimitar::config::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, Settings};
+use scimitar::config::{
+    AdminAuth, AdminKey, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, Settings, parse_duration,
+};
+use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 use scimitar::service::tenants;
 use scimitar::storage::Db;
 use scimitar::storage::models::TenantRow;
@@ -39,6 +43,52 @@ struct UrlArgs {
     listen: String,
 }
 
+#[derive(Args, Clone)]
+struct AdminArgs {
+    /// HS256 secret for admin API tokens
+    #[arg(
+        long,
+        global = true,
+        env = "SCIMITAR_ADMIN_JWT_SECRET",
+        hide_env_values = true
+    )]
+    admin_jwt_secret: Option<String>,
+    /// PEM file with the RS256/ES256 public key for admin API tokens
+    #[arg(long, global = true, env = "SCIMITAR_ADMIN_JWT_PUBLIC_KEY")]
+    admin_jwt_public_key: Option<std::path::PathBuf>,
+    /// Required issuer (iss) of admin API tokens
+    #[arg(long, global = true, env = "SCIMITAR_ADMIN_JWT_ISSUER")]
+    admin_jwt_issuer: Option<String>,
+    /// Required audience (aud) of admin API tokens
+    #[arg(long, global = true, env = "SCIMITAR_ADMIN_JWT_AUDIENCE")]
+    admin_jwt_audience: Option<String>,
+}
+
+impl AdminArgs {
+    fn auth(&self) -> anyhow::Result<Option<AdminAuth>> {
+        let key = match (&self.admin_jwt_secret, &self.admin_jwt_public_key) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!("set either the admin JWT secret or the public key, not both")
+            }
+            (Some(secret), None) if secret.len() < 32 => {
+                anyhow::bail!("the admin JWT secret must have at least 32 characters")
+            }
+            (Some(secret), None) => AdminKey::Hs256(secret.as_bytes().to_vec()),
+            (None, Some(path)) => {
+                AdminKey::PublicKeyPem(std::fs::read(path).with_context(|| {
+                    format!("cannot read the admin JWT public key {}", path.display())
+                })?)
+            }
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(AdminAuth {
+            key,
+            issuer: self.admin_jwt_issuer.clone(),
+            audience: self.admin_jwt_audience.clone(),
+        }))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the SCIM server (applies pending migrations first)
@@ -56,6 +106,17 @@ enum Command {
         /// Largest page a query gets
         #[arg(long, env = "SCIMITAR_MAX_PAGE_SIZE", default_value_t = Settings::default().max_page_size)]
         max_page_size: i64,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Admin API helpers
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        admin: AdminArgs,
     },
     /// Apply pending database migrations
     Migrate {
@@ -74,6 +135,19 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum AdminCommand {
+    /// Print a short-lived admin API token signed with the HS256 secret
+    Token {
+        /// Limit the token to this tenant (id or name); without it, the token grants all tenants
+        #[arg(long)]
+        tenant: Option<String>,
+        /// How long the token is valid
+        #[arg(long, default_value = "15m", value_parser = parse_duration)]
+        ttl: Duration,
+    },
+}
+
+#[derive(Subcommand)]
 enum TenantCommand {
     /// Create a tenant and print its SCIM URL and token (the token is shown once)
     Create {
@@ -82,9 +156,12 @@ enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Issue a new SCIM token; the old one stops working at once
+    /// Issue a new SCIM token; the old one stops working at once, or after --grace
     RotateSecret {
         id_or_name: String,
+        /// Keep the old token working this long (e.g. 1h) while the IdP is switched over
+        #[arg(long, value_parser = parse_duration)]
+        grace: Option<Duration>,
         #[arg(long)]
         json: bool,
     },
@@ -130,12 +207,14 @@ fn run(command: Command) -> anyhow::Result<()> {
             max_body_bytes,
             default_page_size,
             max_page_size,
+            admin,
         } => {
             // Application::build validates the whole of it.
             let settings = Settings {
                 max_body_bytes,
                 default_page_size,
                 max_page_size,
+                admin: admin.auth()?,
                 ..settings(db, Some(url))?
             };
             actix_web::rt::System::new().block_on(async {
@@ -153,6 +232,23 @@ fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Tenant { command, db, url } => tenant(command, &settings(db, Some(url))?),
+        Command::Admin {
+            command: AdminCommand::Token { tenant, ttl },
+            db,
+            admin,
+        } => {
+            let auth = admin
+                .auth()?
+                .context("set SCIMITAR_ADMIN_JWT_SECRET to mint admin tokens")?;
+            let claim = match tenant {
+                Some(t) => {
+                    tenants::get(&Db::connect(&settings(db, None)?.database_url, 1)?, &t)?.id
+                }
+                None => ALL_TENANTS.to_owned(),
+            };
+            println!("{}", mint(&auth, &claim, ttl)?);
+            Ok(())
+        }
     }
 }
 
@@ -164,8 +260,12 @@ fn tenant(command: TenantCommand, s: &Settings) -> anyhow::Result<()> {
             let issued = tenants::create(&db, &name)?;
             print_issued(&issued, &scim_url, json, "Tenant created.");
         }
-        TenantCommand::RotateSecret { id_or_name, json } => {
-            let issued = tenants::rotate_secret(&db, &id_or_name)?;
+        TenantCommand::RotateSecret {
+            id_or_name,
+            grace,
+            json,
+        } => {
+            let issued = tenants::rotate_secret(&db, &id_or_name, grace)?;
             print_issued(
                 &issued,
                 &scim_url,

@@ -9,7 +9,9 @@ use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
-use crate::handlers::{self, discovery, resources};
+use crate::error::AdminError;
+use crate::handlers::{self, admin, discovery, resources};
+use crate::http::admin_auth::AdminVerifier;
 use crate::http::{auth, content};
 use crate::scim::schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE};
 use crate::state::AppState;
@@ -35,7 +37,14 @@ impl Application {
         let listener = TcpListener::bind(&settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let addr = listener.local_addr()?;
+        let admin = settings
+            .admin
+            .as_ref()
+            .map(AdminVerifier::new)
+            .transpose()?
+            .map(Arc::new);
         let state = AppState {
+            admin,
             db,
             tokens: Arc::new(TokenCache::new(settings.token_cache_capacity)),
             base_url: settings.scim_base_url(Some(addr)).into(),
@@ -47,6 +56,7 @@ impl Application {
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(TracingLogger::<ScimRootSpan>::new())
                 .configure(|cfg| configure(cfg, app_state.clone()))
+                .configure(|cfg| configure_admin(cfg, app_state.clone()))
                 .default_service(web::to(handlers::not_found))
         })
         .listen(listener)?
@@ -118,6 +128,49 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
             .configure(|c| resource_routes(c, &USER_RESOURCE))
             .configure(|c| resource_routes(c, &GROUP_RESOURCE))
             .default_service(web::to(handlers::not_found)),
+    );
+}
+
+/// Mounts the admin API (`/admin/v1/…`).
+pub fn configure_admin(cfg: &mut web::ServiceConfig, state: AppState) {
+    let json = web::JsonConfig::default()
+        .limit(state.settings.max_body_bytes)
+        .error_handler(|err, _req| {
+            AdminError::BadRequest(format!(
+                "the request body is not the JSON this endpoint takes: {err}"
+            ))
+            .into()
+        });
+    let query = web::QueryConfig::default().error_handler(|err, _req| {
+        AdminError::BadRequest(format!("the query string could not be read: {err}")).into()
+    });
+    cfg.service(
+        web::scope("/admin/v1")
+            .app_data(web::Data::new(state))
+            .app_data(json)
+            .app_data(query)
+            .route("/tenants", web::post().to(admin::create_tenant))
+            .route("/tenants", web::get().to(admin::list_tenants))
+            .route("/tenants/{id}", web::get().to(admin::get_tenant))
+            .route("/tenants/{id}", web::delete().to(admin::delete_tenant))
+            .route("/tenants/{id}/secret", web::post().to(admin::rotate_secret))
+            .route(
+                "/tenants/{id}/credentials",
+                web::get().to(admin::credentials),
+            )
+            .route(
+                "/tenants/{id}/role-mappings",
+                web::get().to(admin::get_role_mappings),
+            )
+            .route(
+                "/tenants/{id}/role-mappings",
+                web::put().to(admin::put_role_mappings),
+            )
+            .route("/tenants/{id}/users", web::get().to(admin::users))
+            .route("/tenants/{id}/users/{user_id}", web::get().to(admin::user))
+            .route("/tenants/{id}/events", web::get().to(admin::tenant_events))
+            .route("/events", web::get().to(admin::own_events))
+            .default_service(web::to(admin::not_found)),
     );
 }
 

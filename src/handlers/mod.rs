@@ -1,5 +1,6 @@
 //! Thin handlers: extract, call a service, shape the response.
 
+pub mod admin;
 pub mod discovery;
 pub mod resources;
 

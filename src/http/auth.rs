@@ -11,9 +11,12 @@ use tracing_actix_web::RootSpan;
 
 use crate::error::ScimError;
 use crate::state::AppState;
-use crate::storage;
+use crate::storage::{self, now_millis};
 use crate::tenant::TenantId;
 use crate::token::ScimToken;
+
+/// How precisely a credential's last use is recorded.
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 
 /// The authenticated tenant of a SCIM request.
 #[derive(Debug, Clone)]
@@ -77,7 +80,13 @@ async fn authenticate(state: &AppState, token: ScimToken) -> Result<TenantId, Sc
     let key_id = token.key_id().to_owned();
     let credential = state
         .db
-        .run(move |c| Ok(storage::tenants::active_credential(c, &key_id)?))
+        .run(move |c| {
+            Ok(storage::tenants::active_credential(
+                c,
+                &key_id,
+                now_millis(),
+            )?)
+        })
         .await?
         .ok_or_else(rejected)?;
     if !state.tokens.contains(&token, &credential.secret_hash) {
@@ -92,6 +101,18 @@ async fn authenticate(state: &AppState, token: ScimToken) -> Result<TenantId, Sc
             return Err(rejected());
         }
         state.tokens.insert(&token, &credential.secret_hash);
+    }
+    // Last use is kept to the minute: one write a minute per credential, not one per request.
+    let now = now_millis();
+    if credential
+        .last_used_at
+        .is_none_or(|t| now - t > LAST_USED_RESOLUTION_MS)
+    {
+        let key_id = credential.id.clone();
+        state
+            .db
+            .run(move |c| Ok(storage::tenants::touch_credential(c, &key_id, now)?))
+            .await?;
     }
     Ok(TenantId::from_stored(credential.tenant_id))
 }

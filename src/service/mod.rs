@@ -1,5 +1,7 @@
 //! Use cases. Each owns its transaction: validate → store → render.
 
+pub mod admin;
+mod changes;
 pub mod resources;
 pub mod search;
 pub mod tenants;

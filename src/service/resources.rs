@@ -6,7 +6,9 @@ use chrono::{DateTime, SecondsFormat};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::{Map, Value};
 
+use super::changes;
 use crate::error::ScimError;
+use crate::events::roles::RoleWatch;
 use crate::scim::filter;
 use crate::scim::fold_case;
 use crate::scim::patch::{self, MemberChange};
@@ -56,10 +58,14 @@ pub async fn create(
             write_tx(c, |c| {
                 let scope = Scope::new(&tenant);
                 let member_ids = checked_members(&scope, c, &input.members, None)?;
+                let watch = RoleWatch::start(c, tenant.as_str(), &member_ids)?;
                 scope
                     .insert(c, &row)
                     .map_err(|e| uniqueness(e, rt, &input.doc))?;
-                scope.add_members(c, &row.id, &member_ids)?;
+                changes::created(c, rt, &base, &row)?;
+                let added = scope.add_members(c, &row.id, &member_ids)?;
+                changes::memberships(c, &row, &added, &[])?;
+                finish(watch, c, &tenant)?;
                 one(render_rows(&scope, c, rt, &base, vec![row], &view)?)
             })
         })
@@ -134,6 +140,13 @@ pub async fn replace(
                 let old = target.lock(&scope, c)?;
                 validate::check_immutable(rt, &document(&old)?, &input.doc)?;
                 let member_ids = checked_members(&scope, c, &input.members, Some(&old.id))?;
+                let is_group = rt.id != USER_RESOURCE.id;
+                let touched = if is_group {
+                    [vec![old.id.clone()], member_ids.clone()].concat()
+                } else {
+                    Vec::new()
+                };
+                let watch = RoleWatch::start(c, tenant.as_str(), &touched)?;
                 let times = (
                     old.created_at,
                     now_millis().max(old.modified_at),
@@ -145,15 +158,25 @@ pub async fn replace(
                     old.id.clone(),
                     &input.doc,
                     times,
-                    password_hash.or(old.password_hash),
+                    password_hash.or(old.password_hash.clone()),
                 )?;
                 scope
                     .update(c, &row, old.version)
                     .map_err(|e| uniqueness(e, rt, &input.doc))?;
-                if rt.id != USER_RESOURCE.id {
-                    scope.clear_members(c, &row.id)?;
-                    scope.add_members(c, &row.id, &member_ids)?;
+                changes::updated(c, rt, &base, &old, &row)?;
+                if is_group {
+                    // Only the difference is written: members that stay are not touched.
+                    let current = scope.member_ids(c, &row.id, None)?;
+                    let gone: Vec<String> = current
+                        .iter()
+                        .filter(|m| !member_ids.contains(m))
+                        .cloned()
+                        .collect();
+                    let removed = scope.remove_members(c, &row.id, &gone)?;
+                    let added = scope.add_members(c, &row.id, &member_ids)?;
+                    changes::memberships(c, &row, &added, &removed)?;
                 }
+                finish(watch, c, &tenant)?;
                 one(render_rows(&scope, c, rt, &base, vec![row], &view)?)
             })
         })
@@ -189,11 +212,18 @@ pub async fn patch(
                     Some(p) => Some(hash_password(p)?),
                     None => old.password_hash.clone(),
                 };
-                let mut members_changed = false;
+                let watch = RoleWatch::start(c, tenant.as_str(), &touched_by(&old, &patched)?)?;
+                let (mut added, mut removed) = (Vec::new(), Vec::new());
                 for change in patched.members {
-                    members_changed |= apply_member_change(&scope, c, &old.id, change, &base)?;
+                    let (a, r) = apply_member_change(&scope, c, &old.id, change, &base)?;
+                    added.extend(a);
+                    removed.extend(r);
                 }
-                let row = if patched.changed || patched.password.is_some() || members_changed {
+                let row = if patched.changed
+                    || patched.password.is_some()
+                    || !added.is_empty()
+                    || !removed.is_empty()
+                {
                     let times = (
                         old.created_at,
                         now_millis().max(old.modified_at),
@@ -210,31 +240,65 @@ pub async fn patch(
                     scope
                         .update(c, &row, old.version)
                         .map_err(|e| uniqueness(e, rt, &patched.doc))?;
+                    if patched.changed || patched.password.is_some() {
+                        changes::updated(c, rt, &base, &old, &row)?;
+                    }
+                    changes::memberships(c, &row, &added, &removed)?;
                     row
                 } else {
                     old
                 };
+                finish(watch, c, &tenant)?;
                 one(render_rows(&scope, c, rt, &base, vec![row], &view)?)
             })
         })
         .await
 }
 
-/// Applies one membership change to a group; returns whether the membership changed.
+/// Whose roles a group PATCH may change: the members it adds or removes, or everyone under
+/// the group when it is renamed (mappings may name it) or loses members by a broad rule.
+fn touched_by(old: &ResourceRow, patched: &patch::Patched) -> Result<Vec<String>, ScimError> {
+    if old.resource_type == USER_RESOURCE.id {
+        return Ok(Vec::new());
+    }
+    let renamed = document(old)?.get("displayName") != patched.doc.get("displayName");
+    let mut ids = Vec::new();
+    for change in &patched.members {
+        match change {
+            MemberChange::Add(refs) => ids.extend(refs.iter().map(|r| r.value.clone())),
+            MemberChange::Remove(gone) => ids.extend(gone.iter().cloned()),
+            MemberChange::RemoveAll | MemberChange::RemoveMatching(_) => ids.push(old.id.clone()),
+        }
+    }
+    if renamed {
+        ids.push(old.id.clone());
+    }
+    Ok(ids)
+}
+
+fn finish(
+    watch: Option<RoleWatch>,
+    c: &mut AnyConnection,
+    tenant: &TenantId,
+) -> Result<(), ScimError> {
+    watch.map_or(Ok(()), |w| w.finish(c, tenant.as_str()))
+}
+
+/// Applies one membership change to a group; returns the ids added and removed.
 fn apply_member_change(
     scope: &Scope<'_>,
     c: &mut AnyConnection,
     group_id: &str,
     change: MemberChange,
     base: &str,
-) -> Result<bool, ScimError> {
+) -> Result<(Vec<String>, Vec<String>), ScimError> {
     Ok(match change {
         MemberChange::Add(refs) => {
             let ids = checked_members(scope, c, &refs, Some(group_id))?;
-            scope.add_members(c, group_id, &ids)? > 0
+            (scope.add_members(c, group_id, &ids)?, Vec::new())
         }
-        MemberChange::Remove(ids) => scope.remove_members(c, group_id, &ids)? > 0,
-        MemberChange::RemoveAll => scope.clear_members(c, group_id)? > 0,
+        MemberChange::Remove(ids) => (Vec::new(), scope.remove_members(c, group_id, &ids)?),
+        MemberChange::RemoveAll => (Vec::new(), scope.clear_members(c, group_id)?),
         MemberChange::RemoveMatching(filter) => {
             // A filter on something other than the member id: the rare path that reads members.
             let ids: Vec<String> = scope
@@ -253,7 +317,7 @@ fn apply_member_change(
                 })
                 .map(|l| l.id.clone())
                 .collect();
-            scope.remove_members(c, group_id, &ids)? > 0
+            (Vec::new(), scope.remove_members(c, group_id, &ids)?)
         }
     })
 }
@@ -267,7 +331,15 @@ pub async fn delete(state: &AppState, tenant: &TenantId, target: Target) -> Resu
             write_tx(c, |c| {
                 let scope = Scope::new(&tenant);
                 let row = target.lock(&scope, c)?;
+                let touched = if target.rt.id == USER_RESOURCE.id {
+                    Vec::new()
+                } else {
+                    vec![row.id.clone()]
+                };
+                let watch = RoleWatch::start(c, tenant.as_str(), &touched)?;
                 scope.delete(c, target.rt.id, &row.id)?;
+                changes::deleted(c, target.rt, &row)?;
+                finish(watch, c, &tenant)?;
                 Ok(())
             })
         })
@@ -291,7 +363,7 @@ async fn get_row(
         .await
 }
 
-fn document(row: &ResourceRow) -> Result<Map<String, Value>, ScimError> {
+pub(super) fn document(row: &ResourceRow) -> Result<Map<String, Value>, ScimError> {
     serde_json::from_str(&row.doc).map_err(ScimError::internal)
 }
 

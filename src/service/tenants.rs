@@ -1,6 +1,11 @@
-//! Tenant lifecycle and SCIM secrets; one code path for the CLI and (later) the admin API.
+//! Tenant lifecycle and SCIM secrets; one code path for the CLI and the admin API.
+
+use std::time::Duration;
+
+use serde_json::json;
 
 use crate::error::ScimError;
+use crate::events::{self, EventType, rfc3339};
 use crate::storage::models::{CredentialRow, TenantRow};
 use crate::storage::{self, AnyConnection, Db, now_millis, write_tx};
 use crate::tenant::TenantId;
@@ -44,20 +49,46 @@ pub fn create(db: &Db, name: &str) -> Result<Issued, ScimError> {
     Ok(Issued { tenant, token })
 }
 
-/// Issues a new SCIM token for a tenant; every earlier token stops working at once.
-pub fn rotate_secret(db: &Db, id_or_name: &str) -> Result<Issued, ScimError> {
+/// Issues a new SCIM token for a tenant. Every earlier token stops working at once, or, with a
+/// grace period, when it ends (so an IdP can be switched over without a gap).
+pub fn rotate_secret(
+    db: &Db,
+    id_or_name: &str,
+    grace: Option<Duration>,
+) -> Result<Issued, ScimError> {
     let token = ScimToken::generate();
     let hash = token.hash_secret()?;
     let now = now_millis();
+    let grace_ms = grace.map(|g| i64::try_from(g.as_millis()).unwrap_or(i64::MAX));
     let tenant = db.run_sync(|c| {
         write_tx(c, |c| {
             let tenant = find(c, id_or_name)?;
-            storage::tenants::revoke_credentials(c, &tenant.id, now)?;
+            storage::tenants::retire_credentials(c, &tenant.id, now, grace_ms)?;
             storage::tenants::insert_credential(c, &credential(&tenant.id, &token, hash, now))?;
+            let old_valid_until = grace_ms.map(|g| rfc3339(now + g));
+            events::record(
+                c,
+                &tenant.id,
+                EventType::TenantSecretRotated,
+                json!({"credential_id": token.key_id(), "previous_credentials_valid_until": old_valid_until}),
+            )?;
             Ok(tenant)
         })
     })?;
     Ok(Issued { tenant, token })
+}
+
+/// A tenant's credentials (never their secrets).
+pub fn credentials(db: &Db, id_or_name: &str) -> Result<Vec<CredentialRow>, ScimError> {
+    db.run_sync(|c| {
+        let tenant = find(c, id_or_name)?;
+        Ok(storage::tenants::credentials_of(c, &tenant.id)?)
+    })
+}
+
+/// Finds a tenant by id or name.
+pub fn get(db: &Db, id_or_name: &str) -> Result<TenantRow, ScimError> {
+    db.run_sync(|c| find(c, id_or_name))
 }
 
 /// Every tenant, oldest first.
@@ -88,5 +119,7 @@ fn credential(tenant_id: &str, token: &ScimToken, secret_hash: String, now: i64)
         secret_hash,
         created_at: now,
         revoked_at: None,
+        expires_at: None,
+        last_used_at: None,
     }
 }

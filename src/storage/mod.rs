@@ -3,6 +3,7 @@
 //! Queries are written once against [`AnyConnection`]; a backend `match` appears only where the
 //! SQL really differs (transactions that must take SQLite's write lock up front, migrations).
 
+pub mod events;
 pub mod filter_sql;
 mod migrate;
 pub mod models;

@@ -22,6 +22,8 @@ pub struct CredentialRow {
     pub secret_hash: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
 }
 
 /// A stored User or Group: canonical JSON plus the columns extracted for lookups.

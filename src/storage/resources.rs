@@ -3,6 +3,8 @@
 //! Every query here starts from [`Scope`], which carries the tenant id: there is no function in
 //! this module that can reach another tenant's rows.
 
+use std::collections::HashSet;
+
 use diesel::prelude::*;
 
 use super::AnyConnection;
@@ -343,16 +345,53 @@ impl<'a> Scope<'a> {
         Ok(links)
     }
 
-    /// Adds members to a group; ids already members are left as they are. Returns how many
-    /// were added.
+    /// The member ids of a group; with `among`, only those of `among` that are members.
+    pub fn member_ids(
+        &self,
+        conn: &mut AnyConnection,
+        group_id: &str,
+        among: Option<&[String]>,
+    ) -> QueryResult<Vec<String>> {
+        let of_group = || {
+            members::table
+                .filter(members::tenant_id.eq(self.tenant.as_str()))
+                .filter(members::group_id.eq(group_id.to_owned()))
+                .select(members::member_id)
+                .into_boxed()
+        };
+        let Some(among) = among else {
+            return of_group().load(conn);
+        };
+        let mut found = Vec::new();
+        for chunk in among.chunks(IN_CHUNK) {
+            found.extend(
+                of_group()
+                    .filter(members::member_id.eq_any(chunk))
+                    .load::<String>(conn)?,
+            );
+        }
+        Ok(found)
+    }
+
+    /// Adds members to a group; ids already members are left as they are. Returns the ids added.
+    /// Callers hold the group's row lock, so nobody adds the same member in between.
     pub fn add_members(
         &self,
         conn: &mut AnyConnection,
         group_id: &str,
         member_ids: &[String],
-    ) -> QueryResult<usize> {
-        let mut added = 0;
-        for chunk in member_ids.chunks(IN_CHUNK) {
+    ) -> QueryResult<Vec<String>> {
+        let present: HashSet<String> = self
+            .member_ids(conn, group_id, Some(member_ids))?
+            .into_iter()
+            .collect();
+        let mut seen = HashSet::new();
+        let added: Vec<String> = member_ids
+            .iter()
+            .filter(|m| !present.contains(*m) && seen.insert(m.as_str()))
+            .cloned()
+            .collect();
+        for chunk in added.chunks(IN_CHUNK) {
             let rows: Vec<MemberRow> = chunk
                 .iter()
                 .map(|m| MemberRow {
@@ -361,13 +400,12 @@ impl<'a> Scope<'a> {
                     member_id: m.clone(),
                 })
                 .collect();
-            // The one upsert: each backend spells "insert unless already there" its own way.
-            added += match conn {
+            // Multi-row inserts are written per backend: diesel's MultiBackend has no DEFAULT keyword.
+            match conn {
                 AnyConnection::Postgresql(c) => diesel::insert_into(members::table)
                     .values(&rows)
-                    .on_conflict_do_nothing()
                     .execute(c)?,
-                AnyConnection::Sqlite(c) => diesel::insert_or_ignore_into(members::table)
+                AnyConnection::Sqlite(c) => diesel::insert_into(members::table)
                     .values(&rows)
                     .execute(c)?,
             };
@@ -375,16 +413,16 @@ impl<'a> Scope<'a> {
         Ok(added)
     }
 
-    /// Removes the given members from a group; returns how many were members.
+    /// Removes the given members from a group; returns the ids that were members.
     pub fn remove_members(
         &self,
         conn: &mut AnyConnection,
         group_id: &str,
         member_ids: &[String],
-    ) -> QueryResult<usize> {
-        let mut removed = 0;
-        for chunk in member_ids.chunks(IN_CHUNK) {
-            removed += diesel::delete(
+    ) -> QueryResult<Vec<String>> {
+        let removed = self.member_ids(conn, group_id, Some(member_ids))?;
+        for chunk in removed.chunks(IN_CHUNK) {
+            diesel::delete(
                 members::table
                     .filter(members::tenant_id.eq(self.tenant.as_str()))
                     .filter(members::group_id.eq(group_id))
@@ -395,13 +433,19 @@ impl<'a> Scope<'a> {
         Ok(removed)
     }
 
-    /// Removes every member of a group.
-    pub fn clear_members(&self, conn: &mut AnyConnection, group_id: &str) -> QueryResult<usize> {
+    /// Removes every member of a group; returns the ids that were members.
+    pub fn clear_members(
+        &self,
+        conn: &mut AnyConnection,
+        group_id: &str,
+    ) -> QueryResult<Vec<String>> {
+        let removed = self.member_ids(conn, group_id, None)?;
         diesel::delete(
             members::table
                 .filter(members::tenant_id.eq(self.tenant.as_str()))
                 .filter(members::group_id.eq(group_id)),
         )
-        .execute(conn)
+        .execute(conn)?;
+        Ok(removed)
     }
 }

@@ -6,6 +6,8 @@ diesel::table! {
         id -> Text,
         name -> Text,
         created_at -> BigInt,
+        event_seq -> BigInt,
+        default_role -> Nullable<Text>,
     }
 }
 
@@ -16,6 +18,8 @@ diesel::table! {
         secret_hash -> Text,
         created_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        expires_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
     }
 }
 
@@ -46,5 +50,79 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    events (tenant_id, seq) {
+        tenant_id -> Text,
+        seq -> BigInt,
+        id -> Text,
+        event_type -> Text,
+        occurred_at -> BigInt,
+        data -> Text,
+    }
+}
+
+diesel::table! {
+    role_mappings (tenant_id, group_ref, role) {
+        tenant_id -> Text,
+        group_ref -> Text,
+        role -> Text,
+    }
+}
+
+diesel::table! {
+    webhooks (tenant_id) {
+        tenant_id -> Text,
+        url -> Text,
+        secret -> Text,
+        enabled -> Bool,
+        delivered_seq -> BigInt,
+        failures -> Integer,
+        next_attempt_at -> BigInt,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+        disabled_reason -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        event_seq -> BigInt,
+        attempted_at -> BigInt,
+        status_code -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        duration_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    provisioning_log (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        at -> BigInt,
+        method -> Text,
+        path -> Text,
+        status -> Integer,
+        resource_type -> Nullable<Text>,
+        resource_id -> Nullable<Text>,
+        latency_ms -> BigInt,
+        scim_type -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(credentials -> tenants (tenant_id));
-diesel::allow_tables_to_appear_in_same_query!(tenants, credentials, resources, members);
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    credentials,
+    resources,
+    members,
+    events,
+    role_mappings,
+    webhooks,
+    webhook_attempts,
+    provisioning_log,
+);

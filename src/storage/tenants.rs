@@ -47,30 +47,67 @@ pub fn insert_credential(conn: &mut AnyConnection, row: &CredentialRow) -> Query
         .map(drop)
 }
 
-/// Revokes every active credential of a tenant as of `now`.
-pub fn revoke_credentials(
+/// Ends every credential of a tenant that still works: at once, or after a grace period
+/// (never extending an earlier end).
+pub fn retire_credentials(
     conn: &mut AnyConnection,
     tenant_id: &str,
     now: i64,
+    grace_ms: Option<i64>,
 ) -> QueryResult<usize> {
-    diesel::update(
-        credentials::table
-            .filter(credentials::tenant_id.eq(tenant_id))
-            .filter(credentials::revoked_at.is_null()),
-    )
-    .set(credentials::revoked_at.eq(now))
-    .execute(conn)
+    let live = credentials::table
+        .filter(credentials::tenant_id.eq(tenant_id))
+        .filter(credentials::revoked_at.is_null());
+    match grace_ms {
+        None => diesel::update(live)
+            .set(credentials::revoked_at.eq(now))
+            .execute(conn),
+        Some(grace) => diesel::update(
+            live.filter(
+                credentials::expires_at
+                    .is_null()
+                    .or(credentials::expires_at.gt(now + grace)),
+            ),
+        )
+        .set(credentials::expires_at.eq(now + grace))
+        .execute(conn),
+    }
 }
 
-/// The credential with this key id, if it is still active (one primary-key read).
+/// The credential with this key id, if it still works at `now` (one primary-key read).
 pub fn active_credential(
     conn: &mut AnyConnection,
     key_id: &str,
+    now: i64,
 ) -> QueryResult<Option<CredentialRow>> {
     credentials::table
         .filter(credentials::id.eq(key_id))
         .filter(credentials::revoked_at.is_null())
+        .filter(
+            credentials::expires_at
+                .is_null()
+                .or(credentials::expires_at.gt(now)),
+        )
         .select(CredentialRow::as_select())
         .first(conn)
         .optional()
+}
+
+/// Records that a credential was used at `now`.
+pub fn touch_credential(conn: &mut AnyConnection, key_id: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(credentials::table.filter(credentials::id.eq(key_id)))
+        .set(credentials::last_used_at.eq(now))
+        .execute(conn)
+}
+
+/// Every credential of a tenant, newest first.
+pub fn credentials_of(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+) -> QueryResult<Vec<CredentialRow>> {
+    credentials::table
+        .filter(credentials::tenant_id.eq(tenant_id))
+        .order((credentials::created_at.desc(), credentials::id))
+        .select(CredentialRow::as_select())
+        .load(conn)
 }

@@ -33,6 +33,7 @@ impl Cli {
             .env("DATABASE_URL", &self.database_url)
             .env("SCIMITAR_PUBLIC_URL", &self.public_url)
             .env_remove("SCIMITAR_LISTEN")
+            .env_remove("SCIMITAR_ADMIN_JWT_SECRET")
             .env("RUST_LOG", "info");
         c
     }
@@ -102,6 +103,33 @@ fn tenant_commands_follow_the_contract(b: Backend) {
         text.contains("token:") && text.contains("shown only now"),
         "{text}"
     );
+
+    // Admin tokens: minted with the HS256 secret, scoped to a tenant when asked.
+    let secret = "an-admin-secret-of-at-least-32-characters";
+    let out = cli
+        .command(&["admin", "token", "--tenant", "Acme Corp", "--ttl", "5m"])
+        .env("SCIMITAR_ADMIN_JWT_SECRET", secret)
+        .output()
+        .expect("admin token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let jwt = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let mut validation = jsonwebtoken::Validation::default();
+    validation.validate_aud = false;
+    let claims = jsonwebtoken::decode::<Value>(
+        &jwt,
+        &jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()),
+        &validation,
+    )
+    .expect("valid JWT")
+    .claims;
+    assert_eq!(claims["tenant"], created["id"]);
+    let no_secret = cli.run(&["admin", "token"]);
+    assert!(!no_secret.status.success());
+    assert!(String::from_utf8_lossy(&no_secret.stderr).contains("SCIMITAR_ADMIN_JWT_SECRET"));
 
     assert!(cli.run(&["tenant", "delete", "Acme Corp"]).status.success());
     let missing = cli.run(&["tenant", "delete", "Acme Corp"]);

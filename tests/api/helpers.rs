@@ -190,8 +190,19 @@ impl TestApp {
         body: Option<(&str, &str)>,
         headers: &[(&str, &str)],
     ) -> Res {
-        let url = format!("{}{path}", self.base);
-        let mut req = ureq::http::Request::builder().method(method).uri(&url);
+        self.send_url(method, &format!("{}{path}", self.base), auth, body, headers)
+    }
+
+    /// Sends a request to an absolute URL.
+    pub fn send_url(
+        &self,
+        method: &str,
+        url: &str,
+        auth: Option<&str>,
+        body: Option<(&str, &str)>,
+        headers: &[(&str, &str)],
+    ) -> Res {
+        let mut req = ureq::http::Request::builder().method(method).uri(url);
         if let Some(a) = auth {
             req = req.header("Authorization", a);
         }

@@ -92,7 +92,7 @@ fn rotating_the_secret_stops_the_old_token_at_once(b: Backend) {
     for _ in 0..3 {
         assert_eq!(app.req("GET", "/Users", None).status, 200);
     }
-    let new = tenants::rotate_secret(&app.db, "acme")
+    let new = tenants::rotate_secret(&app.db, "acme", None)
         .expect("rotate")
         .token
         .reveal();
@@ -112,7 +112,7 @@ fn deleting_a_tenant_removes_its_data_and_access(b: Backend) {
     tenants::delete(&app.db, "acme").expect("delete");
     app.req("GET", "/Users", None).assert_error(401, None);
     assert_eq!(app.req_as(&other, "GET", "/Users", None).status, 200);
-    assert!(tenants::rotate_secret(&app.db, "acme").is_err());
+    assert!(tenants::rotate_secret(&app.db, "acme", None).is_err());
 }
 
 on_both_backends!(

@@ -1,0 +1,85 @@
+//! What the host app hears: events written to the outbox in the same transaction as the change
+//! they describe, read back as a pull feed or pushed as signed webhooks, plus group-to-role
+//! mapping and the provisioning log.
+
+pub mod roles;
+
+use chrono::{DateTime, SecondsFormat};
+use serde_json::{Value, json};
+
+use crate::error::ScimError;
+use crate::storage::events::{self as store, EventRow};
+use crate::storage::{AnyConnection, now_millis};
+
+/// The kinds of event, named as the host app sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    UserCreated,
+    UserUpdated,
+    UserDeactivated,
+    UserReactivated,
+    UserDeleted,
+    GroupCreated,
+    GroupUpdated,
+    GroupDeleted,
+    GroupMemberAdded,
+    GroupMemberRemoved,
+    UserRolesChanged,
+    TenantSecretRotated,
+}
+
+impl EventType {
+    /// The wire name, e.g. `user.deactivated`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserCreated => "user.created",
+            Self::UserUpdated => "user.updated",
+            Self::UserDeactivated => "user.deactivated",
+            Self::UserReactivated => "user.reactivated",
+            Self::UserDeleted => "user.deleted",
+            Self::GroupCreated => "group.created",
+            Self::GroupUpdated => "group.updated",
+            Self::GroupDeleted => "group.deleted",
+            Self::GroupMemberAdded => "group.member_added",
+            Self::GroupMemberRemoved => "group.member_removed",
+            Self::UserRolesChanged => "user.roles_changed",
+            Self::TenantSecretRotated => "tenant.secret_rotated",
+        }
+    }
+}
+
+/// Records an event in the outbox; call it inside the transaction that makes the change.
+pub fn record(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    kind: EventType,
+    data: Value,
+) -> Result<(), ScimError> {
+    store::append(
+        conn,
+        tenant_id,
+        kind.as_str(),
+        data.to_string(),
+        now_millis(),
+    )?;
+    Ok(())
+}
+
+/// An event as the feed and webhooks carry it.
+pub fn render(row: &EventRow) -> Value {
+    json!({
+        "id": row.id,
+        "seq": row.seq,
+        "type": row.event_type,
+        "occurred_at": rfc3339(row.occurred_at),
+        "tenant_id": row.tenant_id,
+        "data": serde_json::from_str::<Value>(&row.data).unwrap_or(Value::Null),
+    })
+}
+
+/// Milliseconds since the epoch as RFC 3339 UTC with milliseconds.
+pub fn rfc3339(millis: i64) -> String {
+    DateTime::from_timestamp_millis(millis)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}

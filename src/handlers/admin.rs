@@ -1,0 +1,256 @@
+//! The admin API (`/admin/v1`): tenants and their secrets, role mappings, users with roles, and
+//! the event feed. JSON in and out; every route takes an admin JWT.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::{AdminError, ScimError};
+use crate::events::rfc3339;
+use crate::http::admin_auth::Admin;
+use crate::scim::query::SearchRequest;
+use crate::service::admin::{self as service, RoleMappings};
+use crate::service::tenants::{self, Issued};
+use crate::state::AppState;
+use crate::storage::models::TenantRow;
+use crate::tenant::TenantId;
+
+type Result<T> = std::result::Result<T, AdminError>;
+
+/// Runs blocking service work (argon2, the CLI-shared tenant code) off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::result::Result<T, ScimError> + Send + 'static,
+) -> Result<T> {
+    Ok(web::block(f)
+        .await
+        .map_err(|e| AdminError::Internal(e.into()))??)
+}
+
+fn tenant_json(t: &TenantRow, state: &AppState) -> Value {
+    json!({"id": t.id, "name": t.name, "scim_url": &*state.base_url, "created_at": rfc3339(t.created_at)})
+}
+
+fn issued_json(i: &Issued, state: &AppState) -> Value {
+    let mut v = tenant_json(&i.tenant, state);
+    v["token"] = i.token.reveal().into();
+    v
+}
+
+/// Resolves `{id}` (an id or a name) to a tenant the caller may manage.
+async fn tenant(state: &AppState, admin: &Admin, id: String) -> Result<TenantRow> {
+    let db = state.db.clone();
+    let t = blocking(move || tenants::get(&db, &id)).await?;
+    admin.require(&t.id)?;
+    Ok(t)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    name: String,
+}
+
+/// `POST /admin/v1/tenants`.
+pub async fn create_tenant(
+    state: web::Data<AppState>,
+    admin: Admin,
+    body: web::Json<NewTenant>,
+) -> Result<HttpResponse> {
+    admin.require_all()?;
+    let db = state.db.clone();
+    let issued = blocking(move || tenants::create(&db, &body.name)).await?;
+    Ok(HttpResponse::Created().json(issued_json(&issued, &state)))
+}
+
+/// `GET /admin/v1/tenants`.
+pub async fn list_tenants(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse> {
+    admin.require_all()?;
+    let db = state.db.clone();
+    let all = blocking(move || tenants::list(&db)).await?;
+    Ok(HttpResponse::Ok()
+        .json(json!({"tenants": all.iter().map(|t| tenant_json(t, &state)).collect::<Vec<_>>()})))
+}
+
+/// `GET /admin/v1/tenants/{id}`.
+pub async fn get_tenant(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(tenant_json(&t, &state)))
+}
+
+/// `DELETE /admin/v1/tenants/{id}`.
+pub async fn delete_tenant(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    admin.require_all()?;
+    let (db, id) = (state.db.clone(), id.into_inner());
+    blocking(move || tenants::delete(&db, &id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    /// How long earlier tokens keep working; none by default.
+    #[serde(default)]
+    grace_period_seconds: Option<u64>,
+}
+
+/// `POST /admin/v1/tenants/{id}/secret`: a new token, shown once.
+pub async fn rotate_secret(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: Option<web::Json<Rotation>>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    let grace = body
+        .and_then(|b| b.grace_period_seconds)
+        .map(Duration::from_secs);
+    let db = state.db.clone();
+    let issued = blocking(move || tenants::rotate_secret(&db, &t.id, grace)).await?;
+    Ok(HttpResponse::Ok().json(issued_json(&issued, &state)))
+}
+
+/// `GET /admin/v1/tenants/{id}/credentials`: when each was created and last used; never secrets.
+pub async fn credentials(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    let db = state.db.clone();
+    let rows = blocking(move || tenants::credentials(&db, &t.id)).await?;
+    let now = crate::storage::now_millis();
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.id,
+                "created_at": rfc3339(c.created_at),
+                "last_used_at": c.last_used_at.map(rfc3339),
+                "revoked_at": c.revoked_at.map(rfc3339),
+                "expires_at": c.expires_at.map(rfc3339),
+                "active": c.revoked_at.is_none() && c.expires_at.is_none_or(|e| e > now),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"credentials": list})))
+}
+
+/// `GET /admin/v1/tenants/{id}/role-mappings`.
+pub async fn get_role_mappings(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    Ok(
+        HttpResponse::Ok()
+            .json(service::role_mappings(&state, &TenantId::from_stored(t.id)).await?),
+    )
+}
+
+/// `PUT /admin/v1/tenants/{id}/role-mappings`.
+pub async fn put_role_mappings(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Json<RoleMappings>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    let saved =
+        service::set_role_mappings(&state, &TenantId::from_stored(t.id), body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(saved))
+}
+
+/// `GET /admin/v1/tenants/{id}/users?filter=…`: users with their effective roles.
+pub async fn users(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    q: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    let req = SearchRequest::from_query(q.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(ScimError::from)?;
+    Ok(HttpResponse::Ok().json(service::users(&state, &TenantId::from_stored(t.id), &req).await?))
+}
+
+/// `GET /admin/v1/tenants/{id}/users/{user_id}`: one user with its effective roles.
+pub async fn user(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (id, user_id) = path.into_inner();
+    let t = tenant(&state, &admin, id).await?;
+    let filter = format!("id eq {}", Value::from(user_id.clone()));
+    let req = SearchRequest {
+        filter: Some(filter),
+        ..SearchRequest::default()
+    };
+    let list = service::users(&state, &TenantId::from_stored(t.id), &req).await?;
+    let user = list["users"]
+        .get(0)
+        .cloned()
+        .ok_or_else(|| AdminError::NotFound(format!("User {user_id} not found")))?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FeedQuery {
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+const FEED_PAGE: i64 = 100;
+
+async fn feed(state: &AppState, tenant_id: String, q: &FeedQuery) -> Result<HttpResponse> {
+    let after = match q.after.as_deref() {
+        None | Some("") => 0,
+        Some(c) => c.parse().map_err(|_| {
+            AdminError::BadRequest(format!(
+                "after must be a cursor from next_cursor, not {c:?}"
+            ))
+        })?,
+    };
+    let limit = q.limit.unwrap_or(FEED_PAGE).clamp(1, 1000);
+    Ok(HttpResponse::Ok()
+        .json(service::events(state, &TenantId::from_stored(tenant_id), after, limit).await?))
+}
+
+/// `GET /admin/v1/tenants/{id}/events?after=CURSOR`: the pull feed.
+pub async fn tenant_events(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    q: web::Query<FeedQuery>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    feed(&state, t.id, &q).await
+}
+
+/// `GET /admin/v1/events?after=CURSOR`: the pull feed of a tenant-scoped token's tenant.
+pub async fn own_events(
+    state: web::Data<AppState>,
+    admin: Admin,
+    q: web::Query<FeedQuery>,
+) -> Result<HttpResponse> {
+    let tenant_id = admin.own_tenant()?.to_owned();
+    feed(&state, tenant_id, &q).await
+}
+
+/// Answers admin routes that do not exist.
+pub async fn not_found() -> Result<HttpResponse> {
+    Err(AdminError::NotFound(
+        "there is no such admin endpoint".into(),
+    ))
+}

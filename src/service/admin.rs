@@ -1,0 +1,152 @@
+//! What the admin API does beyond tenants: role mappings, users with their roles, the event feed.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::error::ScimError;
+use crate::events::roles::{RoleMap, RoleWatch, effective_roles};
+use crate::events::{self};
+use crate::scim::query::SearchRequest;
+use crate::scim::schema::USER_RESOURCE;
+use crate::service::search;
+use crate::state::AppState;
+use crate::storage::events as store;
+use crate::storage::write_tx;
+use crate::tenant::TenantId;
+
+/// One group-to-role mapping: `group` is a group id or displayName.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mapping {
+    pub group: String,
+    pub role: String,
+}
+
+/// A tenant's role mapping as the API reads and writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleMappings {
+    #[serde(default)]
+    pub default_role: Option<String>,
+    #[serde(default)]
+    pub mappings: Vec<Mapping>,
+}
+
+/// Reads a tenant's role mapping.
+pub async fn role_mappings(state: &AppState, tenant: &TenantId) -> Result<RoleMappings, ScimError> {
+    let tenant = tenant.clone();
+    state
+        .db
+        .run(move |c| {
+            let map = RoleMap::load(c, tenant.as_str())?;
+            Ok(RoleMappings {
+                default_role: map.default_role,
+                mappings: map
+                    .mappings
+                    .into_iter()
+                    .map(|(group, role)| Mapping { group, role })
+                    .collect(),
+            })
+        })
+        .await
+}
+
+/// Replaces a tenant's role mapping, recording `user.roles_changed` for every user whose roles
+/// change.
+pub async fn set_role_mappings(
+    state: &AppState,
+    tenant: &TenantId,
+    new: RoleMappings,
+) -> Result<RoleMappings, ScimError> {
+    let blank = |s: &str| s.trim().is_empty();
+    if new.default_role.as_deref().is_some_and(blank)
+        || new
+            .mappings
+            .iter()
+            .any(|m| blank(&m.group) || blank(&m.role))
+    {
+        return Err(ScimError::InvalidValue(
+            "groups and roles must not be empty".into(),
+        ));
+    }
+    let pairs: Vec<(String, String)> = new
+        .mappings
+        .iter()
+        .map(|m| (m.group.trim().to_owned(), m.role.trim().to_owned()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let tenant_id = tenant.clone();
+    state
+        .db
+        .run(move |c| {
+            write_tx(c, |c| {
+                let watch = RoleWatch::start_all(c, tenant_id.as_str())?;
+                store::set_role_mappings(
+                    c,
+                    tenant_id.as_str(),
+                    new.default_role.as_deref().map(str::trim),
+                    &pairs,
+                )?;
+                watch.finish(c, tenant_id.as_str())
+            })
+        })
+        .await?;
+    role_mappings(state, tenant).await
+}
+
+/// Users matching a SCIM query, each with its effective `roles`.
+pub async fn users(
+    state: &AppState,
+    tenant: &TenantId,
+    req: &SearchRequest,
+) -> Result<Value, ScimError> {
+    let mut list = search::search(state, tenant, &USER_RESOURCE, req).await?;
+    let ids: Vec<String> = list["Resources"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|u| u["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let tenant_id = tenant.clone();
+    let roles = state
+        .db
+        .run(move |c| {
+            let map = RoleMap::load(c, tenant_id.as_str())?;
+            effective_roles(c, tenant_id.as_str(), &map, &ids)
+        })
+        .await?;
+    if let Some(users) = list["Resources"].as_array_mut() {
+        for u in users {
+            let r = u["id"]
+                .as_str()
+                .and_then(|id| roles.get(id))
+                .cloned()
+                .unwrap_or_default();
+            u["roles"] = json!(r);
+        }
+    }
+    Ok(json!({"totalResults": list["totalResults"], "users": list["Resources"]}))
+}
+
+/// Up to `limit` events after the cursor, and the cursor to continue from.
+pub async fn events(
+    state: &AppState,
+    tenant: &TenantId,
+    after: i64,
+    limit: i64,
+) -> Result<Value, ScimError> {
+    let tenant = tenant.clone();
+    let rows = state
+        .db
+        .run(move |c| Ok(store::after(c, tenant.as_str(), after, limit)?))
+        .await?;
+    let next = rows.last().map_or(after, |r| r.seq);
+    Ok(
+        json!({"events": rows.iter().map(events::render).collect::<Vec<_>>(), "next_cursor": next.to_string()}),
+    )
+}

@@ -1,0 +1,196 @@
+//! The event outbox and the queries behind group-to-role mapping.
+
+use diesel::prelude::*;
+
+use super::AnyConnection;
+use super::schema::{events, role_mappings, tenants};
+use super::sql::RawQuery;
+
+/// One event as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = events)]
+pub struct EventRow {
+    pub tenant_id: String,
+    pub seq: i64,
+    pub id: String,
+    pub event_type: String,
+    pub occurred_at: i64,
+    pub data: String,
+}
+
+/// Appends an event with the tenant's next sequence number. Bumping the tenant's counter locks
+/// its row until the transaction ends, so sequence order is commit order.
+pub fn append(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    event_type: &str,
+    data: String,
+    now: i64,
+) -> QueryResult<EventRow> {
+    diesel::update(tenants::table.filter(tenants::id.eq(tenant_id)))
+        .set(tenants::event_seq.eq(tenants::event_seq + 1))
+        .execute(conn)?;
+    let seq = tenants::table
+        .filter(tenants::id.eq(tenant_id))
+        .select(tenants::event_seq)
+        .first(conn)?;
+    let row = EventRow {
+        tenant_id: tenant_id.to_owned(),
+        seq,
+        id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
+        event_type: event_type.to_owned(),
+        occurred_at: now,
+        data,
+    };
+    diesel::insert_into(events::table)
+        .values(&row)
+        .execute(conn)?;
+    Ok(row)
+}
+
+/// Up to `limit` events of a tenant after sequence number `after`, oldest first.
+pub fn after(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<EventRow>> {
+    events::table
+        .filter(events::tenant_id.eq(tenant_id))
+        .filter(events::seq.gt(after))
+        .order(events::seq)
+        .limit(limit)
+        .select(EventRow::as_select())
+        .load(conn)
+}
+
+/// Group references (id or displayName) and the roles they map to.
+pub type Mappings = Vec<(String, String)>;
+
+/// A tenant's default role and its group-to-role mappings.
+pub fn role_mappings(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+) -> QueryResult<(Option<String>, Mappings)> {
+    let default = tenants::table
+        .filter(tenants::id.eq(tenant_id))
+        .select(tenants::default_role)
+        .first(conn)?;
+    let mappings = role_mappings::table
+        .filter(role_mappings::tenant_id.eq(tenant_id))
+        .order((role_mappings::group_ref, role_mappings::role))
+        .select((role_mappings::group_ref, role_mappings::role))
+        .load(conn)?;
+    Ok((default, mappings))
+}
+
+/// Whether the tenant maps any group to a role (else membership cannot change a role).
+pub fn maps_groups(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        role_mappings::table.filter(role_mappings::tenant_id.eq(tenant_id)),
+    ))
+    .get_result(conn)
+}
+
+/// Replaces a tenant's default role and mappings.
+pub fn set_role_mappings(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    default: Option<&str>,
+    mappings: &[(String, String)],
+) -> QueryResult<()> {
+    diesel::update(tenants::table.filter(tenants::id.eq(tenant_id)))
+        .set(tenants::default_role.eq(default))
+        .execute(conn)?;
+    diesel::delete(role_mappings::table.filter(role_mappings::tenant_id.eq(tenant_id)))
+        .execute(conn)?;
+    for (group_ref, role) in mappings {
+        diesel::insert_into(role_mappings::table)
+            .values((
+                role_mappings::tenant_id.eq(tenant_id),
+                role_mappings::group_ref.eq(group_ref),
+                role_mappings::role.eq(role),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A user and one group it belongs to, directly or through nested groups.
+#[derive(Debug, QueryableByName)]
+pub struct Ancestry {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub user_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub group_id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub group_name: Option<String>,
+}
+
+const CHUNK: usize = 500;
+
+/// Every group each of `user_ids` belongs to, nested groups included (cycles end the walk).
+pub fn ancestry(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    user_ids: &[String],
+) -> QueryResult<Vec<Ancestry>> {
+    let mut out = Vec::new();
+    for chunk in user_ids.chunks(CHUNK) {
+        let mut q = RawQuery::raw(
+            "WITH RECURSIVE up(user_id, group_id) AS (SELECT member_id, group_id FROM members WHERE tenant_id = ",
+        );
+        q.text(tenant_id)
+            .sql(" AND member_id IN ")
+            .text_list(chunk)
+            .sql(" UNION SELECT up.user_id, m.group_id FROM up JOIN members m ON m.tenant_id = ")
+            .text(tenant_id)
+            .sql(" AND m.member_id = up.group_id) SELECT up.user_id, up.group_id, r.display AS group_name FROM up JOIN resources r ON r.tenant_id = ")
+            .text(tenant_id)
+            .sql(" AND r.id = up.group_id");
+        out.extend(q.load::<Ancestry>(conn)?);
+    }
+    Ok(out)
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+}
+
+/// The users among `ids`, and every user under the groups among them, nested groups included.
+pub fn users_under(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    ids: &[String],
+) -> QueryResult<Vec<String>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = RawQuery::raw(
+            "WITH RECURSIVE down(id) AS (SELECT id FROM resources WHERE tenant_id = ",
+        );
+        q.text(tenant_id)
+            .sql(" AND id IN ")
+            .text_list(chunk)
+            .sql(" UNION SELECT m.member_id FROM down JOIN members m ON m.tenant_id = ")
+            .text(tenant_id)
+            .sql(" AND m.group_id = down.id) SELECT r.id AS id FROM down JOIN resources r ON r.tenant_id = ")
+            .text(tenant_id)
+            .sql(" AND r.id = down.id WHERE r.resource_type = 'User'");
+        out.extend(q.load::<Id>(conn)?.into_iter().map(|r| r.id));
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// Every user of a tenant.
+pub fn all_users(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<Vec<String>> {
+    use super::schema::resources;
+    resources::table
+        .filter(resources::tenant_id.eq(tenant_id))
+        .filter(resources::resource_type.eq("User"))
+        .select(resources::id)
+        .load(conn)
+}

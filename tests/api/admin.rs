@@ -1,0 +1,470 @@
+//! The admin API: JWT authentication, tenants and secrets, role mappings, users with roles, and
+//! the event feed the host app reads.
+
+use std::time::Duration;
+
+use scimitar::config::{AdminAuth, AdminKey};
+use scimitar::http::admin_auth::{ALL_TENANTS, mint};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, Res, TestApp};
+use crate::on_both_backends;
+
+const SECRET: &str = "an-admin-secret-of-at-least-32-characters";
+
+fn auth() -> AdminAuth {
+    AdminAuth {
+        key: AdminKey::Hs256(SECRET.as_bytes().to_vec()),
+        issuer: Some("scimitar-tests".into()),
+        audience: None,
+    }
+}
+
+fn spawn(b: Backend) -> TestApp {
+    TestApp::spawn_with(b, |s| s.admin = Some(auth()))
+}
+
+fn token(tenant: &str) -> String {
+    mint(&auth(), tenant, Duration::from_secs(300)).expect("mint")
+}
+
+/// Calls the admin API (paths start after `/admin/v1`).
+fn admin(app: &TestApp, jwt: &str, method: &str, path: &str, body: Option<&Value>) -> Res {
+    let url = format!("{}/admin/v1{path}", app.base.trim_end_matches("/scim/v2"));
+    let auth = format!("Bearer {jwt}");
+    let body = body.map(Value::to_string);
+    app.send_url(
+        method,
+        &url,
+        Some(&auth),
+        body.as_deref().map(|b| ("application/json", b)),
+        &[],
+    )
+}
+
+fn tenant_id(app: &TestApp) -> String {
+    scimitar::service::tenants::get(&app.db, "acme")
+        .expect("tenant")
+        .id
+}
+
+fn types(events: &Value) -> Vec<String> {
+    events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["type"].as_str().expect("type").to_owned())
+        .collect()
+}
+
+fn admin_tokens_are_checked(b: Backend) {
+    let app = spawn(b);
+    let acme = tenant_id(&app);
+    app.new_tenant("globex");
+    let res = admin(&app, "", "GET", "/tenants", None);
+    assert_eq!(res.status, 401, "{:?}", res.body);
+    assert_eq!(res.body["error"], "unauthorized");
+    assert_eq!(
+        admin(&app, "not.a.jwt", "GET", "/tenants", None).status,
+        401
+    );
+    let wrong_key = mint(
+        &AdminAuth {
+            key: AdminKey::Hs256(b"another-secret-another-secret-another".to_vec()),
+            ..auth()
+        },
+        ALL_TENANTS,
+        Duration::from_secs(60),
+    )
+    .expect("mint");
+    assert_eq!(admin(&app, &wrong_key, "GET", "/tenants", None).status, 401);
+    let wrong_issuer = mint(
+        &AdminAuth {
+            issuer: Some("someone-else".into()),
+            ..auth()
+        },
+        ALL_TENANTS,
+        Duration::from_secs(60),
+    )
+    .expect("mint");
+    assert_eq!(
+        admin(&app, &wrong_issuer, "GET", "/tenants", None).status,
+        401
+    );
+    let scoped = token(&acme);
+    assert_eq!(
+        admin(&app, &scoped, "GET", "/tenants", None).status,
+        403,
+        "listing needs all tenants"
+    );
+    assert_eq!(
+        admin(
+            &app,
+            &scoped,
+            "POST",
+            "/tenants",
+            Some(&json!({"name": "x"}))
+        )
+        .status,
+        403
+    );
+    assert_eq!(
+        admin(&app, &scoped, "GET", &format!("/tenants/{acme}"), None).status,
+        200
+    );
+    let globex = scimitar::service::tenants::get(&app.db, "globex")
+        .expect("globex")
+        .id;
+    assert_eq!(
+        admin(&app, &scoped, "GET", &format!("/tenants/{globex}"), None).status,
+        403
+    );
+    assert_eq!(
+        admin(&app, &token(ALL_TENANTS), "GET", "/nope", None).status,
+        404
+    );
+
+    let off = TestApp::spawn(b);
+    let res = admin(&off, &token(ALL_TENANTS), "GET", "/tenants", None);
+    assert_eq!(res.status, 404);
+    assert!(
+        res.body["message"]
+            .as_str()
+            .expect("message")
+            .contains("SCIMITAR_ADMIN_JWT_SECRET")
+    );
+}
+
+fn tenants_and_secrets_through_the_api(b: Backend) {
+    let app = spawn(b);
+    let root = token(ALL_TENANTS);
+    let created = admin(
+        &app,
+        &root,
+        "POST",
+        "/tenants",
+        Some(&json!({"name": "Initech"})),
+    );
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let first = created.body["token"].as_str().expect("token").to_owned();
+    assert_eq!(created.body["scim_url"], app.base.as_str());
+    assert_eq!(app.req_as(&first, "GET", "/Users", None).status, 200);
+    assert_eq!(
+        admin(
+            &app,
+            &root,
+            "POST",
+            "/tenants",
+            Some(&json!({"name": "Initech"}))
+        )
+        .status,
+        409
+    );
+    assert_eq!(
+        admin(&app, &root, "POST", "/tenants", Some(&json!({"nom": "x"}))).status,
+        400
+    );
+    let names: Vec<Value> = admin(&app, &root, "GET", "/tenants", None).body["tenants"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|t| t["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("acme"), json!("Initech")]);
+
+    // Regenerate with a grace period: both work until it ends.
+    let rotated = admin(
+        &app,
+        &root,
+        "POST",
+        &format!("/tenants/{id}/secret"),
+        Some(&json!({"grace_period_seconds": 3600})),
+    );
+    assert_eq!(rotated.status, 200);
+    let second = rotated.body["token"].as_str().expect("token").to_owned();
+    assert_eq!(
+        app.req_as(&first, "GET", "/Users", None).status,
+        200,
+        "grace period"
+    );
+    assert_eq!(app.req_as(&second, "GET", "/Users", None).status, 200);
+    // Without one, every earlier token stops at once.
+    let third = admin(&app, &root, "POST", &format!("/tenants/{id}/secret"), None).body["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert_eq!(app.req_as(&first, "GET", "/Users", None).status, 401);
+    assert_eq!(app.req_as(&second, "GET", "/Users", None).status, 401);
+    assert_eq!(app.req_as(&third, "GET", "/Users", None).status, 200);
+    let creds = admin(
+        &app,
+        &root,
+        "GET",
+        &format!("/tenants/{id}/credentials"),
+        None,
+    )
+    .body;
+    let creds = creds["credentials"].as_array().expect("credentials");
+    assert_eq!(creds.len(), 3);
+    assert_eq!(creds.iter().filter(|c| c["active"] == true).count(), 1);
+    assert!(
+        creds[0]["last_used_at"].is_string(),
+        "the newest was just used: {creds:?}"
+    );
+    let listing = serde_json::to_string(creds).expect("json");
+    for secret in [&first, &second, &third] {
+        let (_, s) = secret.rsplit_once('_').expect("shape");
+        assert!(
+            !listing.contains(s),
+            "a secret leaked into the credential list"
+        );
+    }
+    let feed = admin(&app, &root, "GET", &format!("/tenants/{id}/events"), None).body;
+    assert_eq!(
+        types(&feed),
+        ["tenant.secret_rotated", "tenant.secret_rotated"]
+    );
+    assert_eq!(
+        admin(&app, &root, "DELETE", &format!("/tenants/{id}"), None).status,
+        204
+    );
+    assert_eq!(app.req_as(&third, "GET", "/Users", None).status, 401);
+    assert_eq!(
+        admin(&app, &root, "GET", &format!("/tenants/{id}"), None).status,
+        404
+    );
+}
+
+fn scim_changes_become_events_in_order(b: Backend) {
+    let app = spawn(b);
+    let acme = tenant_id(&app);
+    let uid = app.create_user("jdoe@example.com");
+    let ops = |o: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": o});
+    app.req(
+        "PATCH",
+        &format!("/Users/{uid}"),
+        Some(&ops(
+            json!([{"op": "replace", "path": "active", "value": false}]),
+        )),
+    );
+    app.req(
+        "PATCH",
+        &format!("/Users/{uid}"),
+        Some(&ops(
+            json!([{"op": "replace", "path": "active", "value": true}]),
+        )),
+    );
+    let gid = app
+        .req(
+            "POST",
+            "/Groups",
+            Some(&json!({"displayName": "Eng", "members": [{"value": uid}]})),
+        )
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.req(
+        "PATCH",
+        &format!("/Groups/{gid}"),
+        Some(&ops(
+            json!([{"op": "remove", "path": "members", "value": [{"value": uid}]}]),
+        )),
+    );
+    app.req(
+        "PUT",
+        &format!("/Groups/{gid}"),
+        Some(&json!({"displayName": "Engineering", "members": [{"value": uid}]})),
+    );
+    app.req("DELETE", &format!("/Groups/{gid}"), None);
+    app.req("DELETE", &format!("/Users/{uid}"), None);
+    // A failed write records nothing.
+    app.req("POST", "/Users", Some(&json!({"name": {}})));
+
+    let scoped = token(&acme);
+    let feed = admin(&app, &scoped, "GET", "/events", None).body;
+    assert_eq!(
+        types(&feed),
+        [
+            "user.created",
+            "user.updated",
+            "user.deactivated",
+            "user.updated",
+            "user.reactivated",
+            "group.created",
+            "group.member_added",
+            "group.member_removed",
+            "group.updated",
+            "group.member_added",
+            "group.deleted",
+            "user.deleted",
+        ]
+    );
+    let events = feed["events"].as_array().expect("events");
+    let seqs: Vec<i64> = events
+        .iter()
+        .map(|e| e["seq"].as_i64().expect("seq"))
+        .collect();
+    assert_eq!(seqs, (1..=12).collect::<Vec<_>>());
+    assert_eq!(events[0]["data"]["user"]["userName"], "jdoe@example.com");
+    assert_eq!(events[2]["data"]["user"]["active"], false);
+    assert_eq!(
+        events[6]["data"],
+        json!({"group": {"id": gid, "displayName": "Eng", "externalId": null}, "members": [uid]})
+    );
+    assert!(
+        events[0]["id"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("evt_"))
+    );
+    // Paging with the cursor.
+    let page = admin(&app, &scoped, "GET", "/events?limit=5", None).body;
+    assert_eq!(page["events"].as_array().map(Vec::len), Some(5));
+    let next = page["next_cursor"].as_str().expect("cursor").to_owned();
+    let rest = admin(&app, &scoped, "GET", &format!("/events?after={next}"), None).body;
+    assert_eq!(rest["events"][0]["seq"], 6);
+    assert_eq!(
+        admin(&app, &scoped, "GET", "/events?after=zz", None).status,
+        400
+    );
+    assert_eq!(
+        admin(&app, &token(ALL_TENANTS), "GET", "/events", None).status,
+        400,
+        "needs a tenant-scoped token"
+    );
+    assert_eq!(
+        admin(
+            &app,
+            &token(ALL_TENANTS),
+            "GET",
+            &format!("/tenants/{acme}/events?after=11"),
+            None
+        )
+        .body["events"][0]["type"],
+        "user.deleted"
+    );
+}
+
+fn groups_map_to_roles(b: Backend) {
+    let app = spawn(b);
+    let acme = tenant_id(&app);
+    let root = token(ALL_TENANTS);
+    let (ann, bob) = (
+        app.create_user("ann@example.com"),
+        app.create_user("bob@example.com"),
+    );
+    let eng = app
+        .req(
+            "POST",
+            "/Groups",
+            Some(&json!({"displayName": "Engineering", "members": [{"value": ann}]})),
+        )
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let leads = app
+        .req(
+            "POST",
+            "/Groups",
+            Some(&json!({"displayName": "Leads", "members": [{"value": eng}]})),
+        )
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mappings = json!({"default_role": "member", "mappings": [{"group": "engineering", "role": "developer"}, {"group": leads, "role": "admin"}]});
+    let saved = admin(
+        &app,
+        &root,
+        "PUT",
+        &format!("/tenants/{acme}/role-mappings"),
+        Some(&mappings),
+    );
+    assert_eq!(saved.status, 200, "{:?}", saved.body);
+    assert_eq!(
+        admin(
+            &app,
+            &root,
+            "GET",
+            &format!("/tenants/{acme}/role-mappings"),
+            None
+        )
+        .body["default_role"],
+        "member"
+    );
+    let roles = |id: &str| {
+        admin(
+            &app,
+            &root,
+            "GET",
+            &format!("/tenants/{acme}/users/{id}"),
+            None,
+        )
+        .body["roles"]
+            .clone()
+    };
+    // Nested: ann is in Engineering, which is in Leads.
+    assert_eq!(roles(&ann), json!(["admin", "developer"]));
+    assert_eq!(roles(&bob), json!(["member"]));
+    let users = admin(
+        &app,
+        &root,
+        "GET",
+        &format!("/tenants/{acme}/users?filter=userName%20sw%20%22b%22"),
+        None,
+    )
+    .body;
+    assert_eq!(users["totalResults"], 1);
+    assert_eq!(users["users"][0]["roles"], json!(["member"]));
+
+    // The mapping change recorded ann's and bob's new roles.
+    let feed = admin(&app, &root, "GET", &format!("/tenants/{acme}/events"), None).body;
+    let changed: Vec<&Value> = feed["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "user.roles_changed")
+        .collect();
+    assert_eq!(changed.len(), 2, "{changed:?}");
+    let cursor = feed["next_cursor"].as_str().expect("cursor").to_owned();
+    // A membership change does too.
+    let ops = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "add", "path": "members", "value": [{"value": bob}]}]});
+    assert_eq!(
+        app.req("PATCH", &format!("/Groups/{eng}"), Some(&ops))
+            .status,
+        204
+    );
+    let feed = admin(
+        &app,
+        &root,
+        "GET",
+        &format!("/tenants/{acme}/events?after={cursor}"),
+        None,
+    )
+    .body;
+    assert_eq!(types(&feed), ["group.member_added", "user.roles_changed"]);
+    assert_eq!(
+        feed["events"][1]["data"],
+        json!({"user": {"id": bob}, "roles": ["admin", "developer"], "previous_roles": ["member"]})
+    );
+    assert_eq!(
+        admin(
+            &app,
+            &root,
+            "PUT",
+            &format!("/tenants/{acme}/role-mappings"),
+            Some(&json!({"mappings": [{"group": "", "role": "x"}]}))
+        )
+        .status,
+        400
+    );
+}
+
+on_both_backends!(
+    admin_tokens_are_checked,
+    tenants_and_secrets_through_the_api,
+    scim_changes_become_events_in_order,
+    groups_map_to_roles
+);
