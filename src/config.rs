@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::events::webhooks::DeliveryPolicy;
+
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default database: a SQLite file in the working directory.
@@ -30,6 +32,8 @@ pub struct Settings {
     pub token_cache_capacity: usize,
     /// How admin API tokens are verified; `None` leaves the admin API switched off.
     pub admin: Option<AdminAuth>,
+    /// How webhooks are delivered.
+    pub webhooks: DeliveryPolicy,
 }
 
 /// Verification of admin API JWTs.
@@ -73,6 +77,7 @@ impl Default for Settings {
             max_page_size: 1000,
             token_cache_capacity: 10_000,
             admin: None,
+            webhooks: DeliveryPolicy::default(),
         }
     }
 }

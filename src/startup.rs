@@ -10,6 +10,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::error::AdminError;
+use crate::events::webhooks::Deliverer;
 use crate::handlers::{self, admin, discovery, resources};
 use crate::http::admin_auth::AdminVerifier;
 use crate::http::{auth, content};
@@ -79,9 +80,13 @@ impl Application {
         &self.state.base_url
     }
 
-    /// Serves until the process is asked to stop.
+    /// Serves, and delivers webhooks, until the process is asked to stop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let deliverer = Deliverer::new(self.state.db.clone(), self.state.settings.webhooks.clone());
+        let worker = actix_web::rt::spawn(deliverer.run());
+        let served = self.server.await;
+        worker.abort();
+        served
     }
 }
 
@@ -169,6 +174,12 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig, state: AppState) {
             .route("/tenants/{id}/users", web::get().to(admin::users))
             .route("/tenants/{id}/users/{user_id}", web::get().to(admin::user))
             .route("/tenants/{id}/events", web::get().to(admin::tenant_events))
+            .route("/tenants/{id}/webhooks", web::get().to(admin::get_webhooks))
+            .route("/tenants/{id}/webhooks", web::put().to(admin::put_webhook))
+            .route(
+                "/tenants/{id}/webhooks",
+                web::delete().to(admin::delete_webhook),
+            )
             .route("/events", web::get().to(admin::own_events))
             .default_service(web::to(admin::not_found)),
     );

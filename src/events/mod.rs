@@ -3,6 +3,7 @@
 //! mapping and the provisioning log.
 
 pub mod roles;
+pub mod webhooks;
 
 use chrono::{DateTime, SecondsFormat};
 use serde_json::{Value, json};

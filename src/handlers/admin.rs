@@ -11,7 +11,7 @@ use crate::error::{AdminError, ScimError};
 use crate::events::rfc3339;
 use crate::http::admin_auth::Admin;
 use crate::scim::query::SearchRequest;
-use crate::service::admin::{self as service, RoleMappings};
+use crate::service::admin::{self as service, RoleMappings, WebhookInput};
 use crate::service::tenants::{self, Issued};
 use crate::state::AppState;
 use crate::storage::models::TenantRow;
@@ -246,6 +246,39 @@ pub async fn own_events(
 ) -> Result<HttpResponse> {
     let tenant_id = admin.own_tenant()?.to_owned();
     feed(&state, tenant_id, &q).await
+}
+
+/// `GET /admin/v1/tenants/{id}/webhooks`: the webhook and its recent delivery attempts.
+pub async fn get_webhooks(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(service::webhooks(&state, &TenantId::from_stored(t.id)).await?))
+}
+
+/// `PUT /admin/v1/tenants/{id}/webhooks`: sets the webhook (`{"url": …, "enabled": true}`).
+pub async fn put_webhook(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Json<WebhookInput>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    Ok(HttpResponse::Ok()
+        .json(service::put_webhook(&state, &TenantId::from_stored(t.id), body.into_inner()).await?))
+}
+
+/// `DELETE /admin/v1/tenants/{id}/webhooks`.
+pub async fn delete_webhook(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    service::delete_webhook(&state, &TenantId::from_stored(t.id)).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Answers admin routes that do not exist.

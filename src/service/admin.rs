@@ -7,12 +7,13 @@ use serde_json::{Value, json};
 
 use crate::error::ScimError;
 use crate::events::roles::{RoleMap, RoleWatch, effective_roles};
-use crate::events::{self};
+use crate::events::{self, webhooks};
 use crate::scim::query::SearchRequest;
 use crate::scim::schema::USER_RESOURCE;
 use crate::service::search;
 use crate::state::AppState;
 use crate::storage::events as store;
+use crate::storage::webhooks::{self as hooks, AttemptRow, WebhookRow};
 use crate::storage::write_tx;
 use crate::tenant::TenantId;
 
@@ -149,4 +150,147 @@ pub async fn events(
     Ok(
         json!({"events": rows.iter().map(events::render).collect::<Vec<_>>(), "next_cursor": next.to_string()}),
     )
+}
+
+/// A webhook as the admin sets it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookInput {
+    pub url: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Issue a new signing secret (shown once in the answer).
+    #[serde(default)]
+    pub rotate_secret: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Recent attempts shown with a webhook.
+const ATTEMPTS_SHOWN: i64 = 20;
+
+fn webhook_json(hook: &WebhookRow, attempts: &[AttemptRow], secret_shown: bool) -> Value {
+    let mut v = json!({
+        "url": hook.url,
+        "enabled": hook.enabled,
+        "delivered_seq": hook.delivered_seq,
+        "consecutive_failures": hook.failures,
+        "next_attempt_at": events::rfc3339(hook.next_attempt_at),
+        "disabled_reason": hook.disabled_reason,
+        "created_at": events::rfc3339(hook.created_at),
+        "attempts": attempts.iter().map(|a| json!({
+            "event_seq": a.event_seq,
+            "attempted_at": events::rfc3339(a.attempted_at),
+            "status_code": a.status_code,
+            "error": a.error,
+            "duration_ms": a.duration_ms,
+        })).collect::<Vec<_>>(),
+    });
+    if secret_shown {
+        v["secret"] = hook.secret.clone().into();
+    }
+    v
+}
+
+/// A tenant's webhooks with their recent delivery attempts.
+pub async fn webhooks(state: &AppState, tenant: &TenantId) -> Result<Value, ScimError> {
+    let tenant = tenant.clone();
+    state
+        .db
+        .run(move |c| {
+            let hooks = match hooks::get(c, tenant.as_str())? {
+                Some(h) => vec![webhook_json(
+                    &h,
+                    &hooks::attempts(c, tenant.as_str(), ATTEMPTS_SHOWN)?,
+                    false,
+                )],
+                None => Vec::new(),
+            };
+            Ok(json!({"webhooks": hooks}))
+        })
+        .await
+}
+
+/// Sets a tenant's webhook. A new one starts after the latest event; an existing one keeps its
+/// position and secret (unless asked to rotate it), and switching it on again clears its failures.
+pub async fn put_webhook(
+    state: &AppState,
+    tenant: &TenantId,
+    input: WebhookInput,
+) -> Result<Value, ScimError> {
+    let url = input.url.trim().to_owned();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(ScimError::InvalidValue(
+            "the webhook url must start with https:// or http://".into(),
+        ));
+    }
+    let tenant = tenant.clone();
+    state
+        .db
+        .run(move |c| {
+            write_tx(c, |c| {
+                let now = crate::storage::now_millis();
+                let existing = hooks::get(c, tenant.as_str())?;
+                let fresh_secret = existing.is_none() || input.rotate_secret;
+                let hook = match existing {
+                    Some(old) => WebhookRow {
+                        url,
+                        secret: if input.rotate_secret {
+                            webhooks::new_secret()
+                        } else {
+                            old.secret
+                        },
+                        enabled: input.enabled,
+                        failures: if input.enabled && !old.enabled {
+                            0
+                        } else {
+                            old.failures
+                        },
+                        disabled_reason: if input.enabled {
+                            None
+                        } else {
+                            old.disabled_reason
+                        },
+                        next_attempt_at: if input.enabled && !old.enabled {
+                            now
+                        } else {
+                            old.next_attempt_at
+                        },
+                        ..old
+                    },
+                    None => WebhookRow {
+                        tenant_id: tenant.as_str().to_owned(),
+                        url,
+                        secret: webhooks::new_secret(),
+                        enabled: input.enabled,
+                        delivered_seq: hooks::current_seq(c, tenant.as_str())?,
+                        failures: 0,
+                        next_attempt_at: now,
+                        lease_owner: None,
+                        lease_until: None,
+                        disabled_reason: None,
+                        created_at: now,
+                    },
+                };
+                hooks::put(c, &hook)?;
+                Ok(webhook_json(&hook, &[], fresh_secret))
+            })
+        })
+        .await
+}
+
+/// Removes a tenant's webhook.
+pub async fn delete_webhook(state: &AppState, tenant: &TenantId) -> Result<(), ScimError> {
+    let tenant = tenant.clone();
+    let existed = state
+        .db
+        .run(move |c| Ok(hooks::delete(c, tenant.as_str())?))
+        .await?;
+    if existed {
+        Ok(())
+    } else {
+        Err(ScimError::NotFound("this tenant has no webhook".into()))
+    }
 }

@@ -11,6 +11,7 @@ pub mod resources;
 pub mod schema;
 pub mod sql;
 pub mod tenants;
+pub mod webhooks;
 
 use std::time::Duration;
 

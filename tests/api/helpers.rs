@@ -58,6 +58,7 @@ pub struct TestApp {
     pub token: String,
     pub db: Db,
     agent: ureq::Agent,
+    settings: Settings,
     _dir: TempDir,
 }
 
@@ -111,19 +112,7 @@ impl TestApp {
             ..Settings::default()
         };
         adjust(&mut settings);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                match Application::build(settings).await {
-                    Ok(app) => {
-                        tx.send(Ok(app.scim_base_url().to_owned())).expect("report");
-                        app.run_until_stopped().await.expect("server");
-                    }
-                    Err(e) => tx.send(Err(e)).expect("report"),
-                }
-            })
-        });
-        let base = rx.recv().expect("server thread").expect("app builds");
+        let base = start(settings.clone());
         let db = Db::connect(&database_url, 2).expect("test pool");
         let token = tenants::create(&db, "acme").expect("tenant").token.reveal();
         let agent = ureq::Agent::config_builder()
@@ -135,8 +124,15 @@ impl TestApp {
             token,
             db,
             agent,
+            settings,
             _dir: dir,
         }
+    }
+
+    /// Starts another instance on the same database, as a load balancer would have; returns its
+    /// SCIM base URL.
+    pub fn another_instance(&self) -> String {
+        start(self.settings.clone())
     }
 
     /// Creates another tenant and returns its token.
@@ -248,6 +244,23 @@ impl TestApp {
         assert_eq!(res.status, 201, "{:?}", res.body);
         res.body["id"].as_str().expect("id").to_owned()
     }
+}
+
+/// Runs the app on its own thread and returns its SCIM base URL.
+fn start(settings: Settings) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            match Application::build(settings).await {
+                Ok(app) => {
+                    tx.send(Ok(app.scim_base_url().to_owned())).expect("report");
+                    app.run_until_stopped().await.expect("server");
+                }
+                Err(e) => tx.send(Err(e)).expect("report"),
+            }
+        })
+    });
+    rx.recv().expect("server thread").expect("app builds")
 }
 
 /// The PostgreSQL cluster of this test run, started on first use.

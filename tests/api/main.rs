@@ -13,3 +13,4 @@ mod patch;
 mod queries;
 mod tenancy;
 mod users;
+mod webhooks;

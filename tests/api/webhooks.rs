@@ -1,0 +1,331 @@
+//! Webhooks against a local receiver: Standard Webhooks signatures verify, a 500 is retried,
+//! order holds, repeated failure switches the webhook off, and two instances on one database
+//! deliver each event once.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, Mac};
+use scimitar::config::{AdminAuth, AdminKey};
+use scimitar::events::webhooks::DeliveryPolicy;
+use scimitar::http::admin_auth::{ALL_TENANTS, mint};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::helpers::{Backend, Res, TestApp};
+use crate::on_both_backends;
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: String,
+    answered: u16,
+}
+
+/// A webhook endpoint on loopback answering with scripted statuses (then 200).
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    fn start(script: Vec<u16>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let log = got.clone();
+        let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut headers = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    headers.push(line.trim_end().to_owned());
+                }
+                let header = |name: &str| {
+                    headers
+                        .iter()
+                        .find_map(|h| {
+                            h.split_once(':')
+                                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                                .map(|(_, v)| v.trim().to_owned())
+                        })
+                        .unwrap_or_default()
+                };
+                let mut body = vec![0; header("content-length").parse().unwrap_or(0)];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let status = script.lock().expect("script").pop_front().unwrap_or(200);
+                log.lock().expect("log").push(Received {
+                    id: header("webhook-id"),
+                    timestamp: header("webhook-timestamp"),
+                    signature: header("webhook-signature"),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                    answered: status,
+                });
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+            }
+        });
+        Self { url, got }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.got.lock().expect("log").clone()
+    }
+
+    /// Waits until `n` deliveries were answered 2xx.
+    fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.received();
+            if got.iter().filter(|r| r.answered < 300).count() >= n || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+const SECRET: &str = "an-admin-secret-of-at-least-32-characters";
+
+fn auth() -> AdminAuth {
+    AdminAuth {
+        key: AdminKey::Hs256(SECRET.as_bytes().to_vec()),
+        issuer: None,
+        audience: None,
+    }
+}
+
+fn spawn(b: Backend, max_failures: i32) -> TestApp {
+    TestApp::spawn_with(b, |s| {
+        s.admin = Some(auth());
+        s.webhooks = DeliveryPolicy {
+            poll_interval: Duration::from_millis(20),
+            backoff_base: Duration::from_millis(30),
+            max_backoff: Duration::from_millis(200),
+            max_failures,
+            timeout: Duration::from_secs(5),
+        };
+    })
+}
+
+fn admin(app: &TestApp, method: &str, path: &str, body: Option<&Value>) -> Res {
+    let url = format!("{}/admin/v1{path}", app.base.trim_end_matches("/scim/v2"));
+    let jwt = format!(
+        "Bearer {}",
+        mint(&auth(), ALL_TENANTS, Duration::from_secs(300)).expect("mint")
+    );
+    let body = body.map(Value::to_string);
+    app.send_url(
+        method,
+        &url,
+        Some(&jwt),
+        body.as_deref().map(|b| ("application/json", b)),
+        &[],
+    )
+}
+
+/// Checks a delivery the way a receiver following Standard Webhooks would.
+fn verifies(secret: &str, r: &Received) -> bool {
+    let key = B64
+        .decode(secret.trim_start_matches("whsec_"))
+        .expect("secret");
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("key");
+    mac.update(format!("{}.{}.{}", r.id, r.timestamp, r.body).as_bytes());
+    let expected = format!("v1,{}", B64.encode(mac.finalize().into_bytes()));
+    r.signature.split(' ').any(|s| s == expected)
+}
+
+fn events(got: &[Received]) -> Vec<Value> {
+    got.iter()
+        .filter(|r| r.answered < 300)
+        .map(|r| serde_json::from_str(&r.body).expect("json body"))
+        .collect()
+}
+
+fn signed_in_order_and_retried(b: Backend) {
+    let app = spawn(b, 10);
+    let tenant = scimitar::service::tenants::get(&app.db, "acme")
+        .expect("tenant")
+        .id;
+    let receiver = Receiver::start(vec![500]);
+    let hook = admin(
+        &app,
+        "PUT",
+        &format!("/tenants/{tenant}/webhooks"),
+        Some(&json!({"url": receiver.url})),
+    );
+    assert_eq!(hook.status, 200, "{:?}", hook.body);
+    let secret = hook.body["secret"]
+        .as_str()
+        .expect("secret shown once")
+        .to_owned();
+
+    let uid = app.create_user("jdoe@example.com");
+    let ops = |o: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": o});
+    app.req(
+        "PATCH",
+        &format!("/Users/{uid}"),
+        Some(&ops(
+            json!([{"op": "replace", "path": "active", "value": false}]),
+        )),
+    );
+    admin(
+        &app,
+        "PUT",
+        &format!("/tenants/{tenant}/role-mappings"),
+        Some(&json!({"mappings": [{"group": "Eng", "role": "developer"}]})),
+    );
+    app.req(
+        "POST",
+        "/Groups",
+        Some(&json!({"displayName": "Eng", "members": [{"value": uid}]})),
+    );
+
+    let got = receiver.wait_for(6);
+    assert_eq!(got[0].answered, 500);
+    assert_eq!(
+        got[1].id, got[0].id,
+        "the 500 was retried with the same webhook-id"
+    );
+    assert!(
+        got.iter().all(|r| verifies(&secret, r)),
+        "every signature verifies"
+    );
+    let delivered = events(&got);
+    let types: Vec<&str> = delivered
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "user.created",
+            "user.updated",
+            "user.deactivated",
+            "group.created",
+            "group.member_added",
+            "user.roles_changed"
+        ]
+    );
+    let seqs: Vec<i64> = delivered.iter().filter_map(|e| e["seq"].as_i64()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] + 1 == w[1]),
+        "in order, none skipped: {seqs:?}"
+    );
+    assert_eq!(delivered[5]["data"]["roles"], json!(["developer"]));
+
+    let status = admin(&app, "GET", &format!("/tenants/{tenant}/webhooks"), None).body;
+    let hook = &status["webhooks"][0];
+    assert!(
+        hook.get("secret").is_none(),
+        "the secret is shown only when set"
+    );
+    assert_eq!(hook["consecutive_failures"], 0);
+    let attempts = hook["attempts"].as_array().expect("attempts");
+    assert!(
+        attempts.iter().any(|a| a["status_code"] == 500),
+        "{attempts:?}"
+    );
+    assert!(attempts.iter().any(|a| a["status_code"] == 200));
+}
+
+fn repeated_failure_switches_the_webhook_off(b: Backend) {
+    let app = spawn(b, 3);
+    let tenant = scimitar::service::tenants::get(&app.db, "acme")
+        .expect("tenant")
+        .id;
+    let receiver = Receiver::start(vec![503; 3]);
+    admin(
+        &app,
+        "PUT",
+        &format!("/tenants/{tenant}/webhooks"),
+        Some(&json!({"url": receiver.url})),
+    );
+    app.create_user("a@example.com");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let hook = loop {
+        let hook =
+            admin(&app, "GET", &format!("/tenants/{tenant}/webhooks"), None).body["webhooks"][0]
+                .clone();
+        if hook["enabled"] == false || Instant::now() > deadline {
+            break hook;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(hook["enabled"], false, "{hook}");
+    assert!(
+        hook["disabled_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("503")),
+        "{hook}"
+    );
+    assert_eq!(receiver.received().len(), 3);
+    // Switching it on again delivers what waited.
+    admin(
+        &app,
+        "PUT",
+        &format!("/tenants/{tenant}/webhooks"),
+        Some(&json!({"url": receiver.url, "enabled": true})),
+    );
+    let got = receiver.wait_for(1);
+    assert_eq!(events(&got)[0]["type"], "user.created");
+    assert_eq!(
+        admin(
+            &app,
+            "PUT",
+            &format!("/tenants/{tenant}/webhooks"),
+            Some(&json!({"url": "ftp://x"}))
+        )
+        .status,
+        400
+    );
+}
+
+fn two_instances_deliver_each_event_once(b: Backend) {
+    let app = spawn(b, 10);
+    app.another_instance();
+    let tenant = scimitar::service::tenants::get(&app.db, "acme")
+        .expect("tenant")
+        .id;
+    let receiver = Receiver::start(Vec::new());
+    admin(
+        &app,
+        "PUT",
+        &format!("/tenants/{tenant}/webhooks"),
+        Some(&json!({"url": receiver.url})),
+    );
+    for i in 0..20 {
+        app.create_user(&format!("u{i}@example.com"));
+    }
+    let got = receiver.wait_for(20);
+    std::thread::sleep(Duration::from_millis(300));
+    let ids: Vec<String> = receiver.received().iter().map(|r| r.id.clone()).collect();
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), 20, "{} deliveries for 20 events", got.len());
+    assert_eq!(ids, unique, "each event once, in order");
+}
+
+on_both_backends!(
+    signed_in_order_and_retried,
+    repeated_failure_switches_the_webhook_off,
+    two_instances_deliver_each_event_once
+);
