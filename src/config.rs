@@ -34,6 +34,8 @@ pub struct Settings {
     pub admin: Option<AdminAuth>,
     /// How webhooks are delivered.
     pub webhooks: DeliveryPolicy,
+    /// How long provisioning log entries are kept.
+    pub log_retention: Duration,
 }
 
 /// Verification of admin API JWTs.
@@ -78,6 +80,7 @@ impl Default for Settings {
             token_cache_capacity: 10_000,
             admin: None,
             webhooks: DeliveryPolicy::default(),
+            log_retention: Duration::from_secs(30 * 86_400),
         }
     }
 }

@@ -106,6 +106,9 @@ enum Command {
         /// Largest page a query gets
         #[arg(long, env = "SCIMITAR_MAX_PAGE_SIZE", default_value_t = Settings::default().max_page_size)]
         max_page_size: i64,
+        /// How long provisioning log entries are kept
+        #[arg(long, env = "SCIMITAR_LOG_RETENTION", default_value = "30d", value_parser = parse_duration)]
+        log_retention: Duration,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -207,6 +210,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             max_body_bytes,
             default_page_size,
             max_page_size,
+            log_retention,
             admin,
         } => {
             // Application::build validates the whole of it.
@@ -215,6 +219,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 default_page_size,
                 max_page_size,
                 admin: admin.auth()?,
+                log_retention,
                 ..settings(db, Some(url))?
             };
             actix_web::rt::System::new().block_on(async {

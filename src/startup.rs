@@ -10,10 +10,11 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::error::AdminError;
+use crate::events::log::{self, LogWriter};
 use crate::events::webhooks::Deliverer;
 use crate::handlers::{self, admin, discovery, resources};
 use crate::http::admin_auth::AdminVerifier;
-use crate::http::{auth, content};
+use crate::http::{auth, content, log as request_log};
 use crate::scim::schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE};
 use crate::state::AppState;
 use crate::storage::Db;
@@ -25,6 +26,7 @@ pub struct Application {
     port: u16,
     state: AppState,
     server: Server,
+    log_writer: LogWriter,
 }
 
 impl Application {
@@ -44,8 +46,10 @@ impl Application {
             .map(AdminVerifier::new)
             .transpose()?
             .map(Arc::new);
+        let (log, log_writer) = log::channel(db.clone(), settings.log_retention);
         let state = AppState {
             admin,
+            log,
             db,
             tokens: Arc::new(TokenCache::new(settings.token_cache_capacity)),
             base_url: settings.scim_base_url(Some(addr)).into(),
@@ -67,6 +71,7 @@ impl Application {
             port: addr.port(),
             state,
             server,
+            log_writer,
         })
     }
 
@@ -83,9 +88,14 @@ impl Application {
     /// Serves, and delivers webhooks, until the process is asked to stop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let deliverer = Deliverer::new(self.state.db.clone(), self.state.settings.webhooks.clone());
-        let worker = actix_web::rt::spawn(deliverer.run());
+        let workers = [
+            actix_web::rt::spawn(deliverer.run()),
+            actix_web::rt::spawn(self.log_writer.run()),
+        ];
         let served = self.server.await;
-        worker.abort();
+        for w in workers {
+            w.abort();
+        }
         served
     }
 }
@@ -127,6 +137,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
             .service(
                 web::resource("/.search")
                     .wrap(from_fn(auth::require_tenant))
+                    .wrap(from_fn(request_log::record))
                     .post(resources::search_all)
                     .default_service(web::to(handlers::method_not_allowed)),
             )
@@ -180,6 +191,7 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig, state: AppState) {
                 "/tenants/{id}/webhooks",
                 web::delete().to(admin::delete_webhook),
             )
+            .route("/tenants/{id}/logs", web::get().to(admin::logs))
             .route("/events", web::get().to(admin::own_events))
             .default_service(web::to(admin::not_found)),
     );
@@ -191,6 +203,7 @@ fn resource_routes(cfg: &mut web::ServiceConfig, rt: &'static ResourceType) {
         web::scope(rt.endpoint)
             .app_data(web::Data::new(rt))
             .wrap(from_fn(auth::require_tenant))
+            .wrap(from_fn(request_log::record))
             .service(
                 web::resource("")
                     .get(resources::list)

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::events::log::LogSender;
 use crate::http::admin_auth::AdminVerifier;
 use crate::storage::Db;
 use crate::token::TokenCache;
@@ -18,6 +19,8 @@ pub struct AppState {
     pub base_url: Arc<str>,
     /// The settings the service started with.
     pub settings: Arc<Settings>,
+    /// The provisioning log queue.
+    pub log: LogSender,
     /// Admin JWT verification; `None` when the admin API is off.
     pub admin: Option<Arc<AdminVerifier>>,
 }

@@ -14,6 +14,7 @@ use crate::scim::query::SearchRequest;
 use crate::service::admin::{self as service, RoleMappings, WebhookInput};
 use crate::service::tenants::{self, Issued};
 use crate::state::AppState;
+use crate::storage::log::{LogQuery, StatusFilter};
 use crate::storage::models::TenantRow;
 use crate::tenant::TenantId;
 
@@ -279,6 +280,73 @@ pub async fn delete_webhook(
     let t = tenant(&state, &admin, id.into_inner()).await?;
     service::delete_webhook(&state, &TenantId::from_stored(t.id)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogParams {
+    /// `404`, or a class such as `4xx`.
+    status: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    before: Option<String>,
+    limit: Option<i64>,
+}
+
+fn instant(name: &str, v: Option<&str>) -> Result<Option<i64>> {
+    v.map(|s| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp_millis())
+            .map_err(|_| {
+                AdminError::BadRequest(format!(
+                    "{name} must be an RFC 3339 time such as 2026-01-31T12:00:00Z, not {s:?}"
+                ))
+            })
+    })
+    .transpose()
+}
+
+fn status_filter(v: Option<&str>) -> Result<Option<StatusFilter>> {
+    let bad = |s: &str| {
+        AdminError::BadRequest(format!(
+            "status must be a code such as 404 or a class such as 4xx, not {s:?}"
+        ))
+    };
+    v.map(
+        |s| match s.strip_suffix("xx").or_else(|| s.strip_suffix("XX")) {
+            Some(class) => class
+                .parse()
+                .ok()
+                .filter(|c| (1..=5).contains(c))
+                .map(StatusFilter::Class)
+                .ok_or_else(|| bad(s)),
+            None => s
+                .parse()
+                .ok()
+                .filter(|c| (100..=599).contains(c))
+                .map(StatusFilter::Exact)
+                .ok_or_else(|| bad(s)),
+        },
+    )
+    .transpose()
+}
+
+/// `GET /admin/v1/tenants/{id}/logs?status=4xx&since=…&until=…&before=CURSOR`: the provisioning log.
+pub async fn logs(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    q: web::Query<LogParams>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    let query = LogQuery {
+        status: status_filter(q.status.as_deref())?,
+        since: instant("since", q.since.as_deref())?,
+        until: instant("until", q.until.as_deref())?,
+        before: q.before.clone(),
+        limit: q.limit.unwrap_or(FEED_PAGE).clamp(1, 1000),
+    };
+    Ok(HttpResponse::Ok().json(service::logs(&state, &TenantId::from_stored(t.id), query).await?))
 }
 
 /// Answers admin routes that do not exist.

@@ -3,3 +3,4 @@
 pub mod admin_auth;
 pub mod auth;
 pub mod content;
+pub mod log;

@@ -13,6 +13,7 @@ use crate::scim::schema::USER_RESOURCE;
 use crate::service::search;
 use crate::state::AppState;
 use crate::storage::events as store;
+use crate::storage::log::{self as log_store, LogQuery};
 use crate::storage::webhooks::{self as hooks, AttemptRow, WebhookRow};
 use crate::storage::write_tx;
 use crate::tenant::TenantId;
@@ -293,4 +294,31 @@ pub async fn delete_webhook(state: &AppState, tenant: &TenantId) -> Result<(), S
     } else {
         Err(ScimError::NotFound("this tenant has no webhook".into()))
     }
+}
+
+/// Entries of a tenant's provisioning log, newest first, and the cursor of the next page.
+pub async fn logs(state: &AppState, tenant: &TenantId, q: LogQuery) -> Result<Value, ScimError> {
+    let tenant = tenant.clone();
+    let rows = state
+        .db
+        .run(move |c| Ok(log_store::read(c, tenant.as_str(), &q)?))
+        .await?;
+    let entries: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "at": events::rfc3339(r.at),
+                "method": r.method,
+                "path": r.path,
+                "status": r.status,
+                "resource_type": r.resource_type,
+                "resource_id": r.resource_id,
+                "latency_ms": r.latency_ms,
+                "scim_type": r.scim_type,
+                "detail": r.detail,
+                "user_agent": r.user_agent,
+            })
+        })
+        .collect();
+    Ok(json!({"entries": entries, "next_cursor": rows.last().map(|r| r.id.clone())}))
 }

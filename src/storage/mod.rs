@@ -5,6 +5,7 @@
 
 pub mod events;
 pub mod filter_sql;
+pub mod log;
 mod migrate;
 pub mod models;
 pub mod resources;

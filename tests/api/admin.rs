@@ -462,7 +462,143 @@ fn groups_map_to_roles(b: Backend) {
     );
 }
 
+fn provisioning_log_records_requests(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| {
+        s.admin = Some(auth());
+        s.log_retention = Duration::from_secs(86_400);
+    });
+    let acme = tenant_id(&app);
+    let root = token(ALL_TENANTS);
+    // An entry older than the retention goes at the first prune.
+    let old = format!(
+        "INSERT INTO provisioning_log (tenant_id, id, at, method, path, status, latency_ms) VALUES ('{acme}', '0000000000001-old', 1, 'GET', '/old', 200, 1)"
+    );
+    app.db
+        .run_sync(move |c| Ok(diesel::RunQueryDsl::execute(diesel::sql_query(old), c)?))
+        .expect("old entry");
+    let password = "never-in-the-log-7";
+    let created = app.req(
+        "POST",
+        "/Users",
+        Some(&json!({"userName": "ann@example.com", "password": password})),
+    );
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    app.req("GET", "/Users?filter=userName%20eq", None);
+    app.req("GET", "/Users/no-such-id", None);
+    app.raw(
+        "GET",
+        "/Users",
+        Some("Bearer scim_aaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"),
+        None,
+    );
+    let read = |q: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let res = admin(
+                &app,
+                &root,
+                "GET",
+                &format!("/tenants/{acme}/logs{q}"),
+                None,
+            );
+            assert_eq!(res.status, 200, "{:?}", res.body);
+            let n = res.body["entries"].as_array().map_or(0, Vec::len);
+            if (n >= 3 && !res.body.to_string().contains("/old"))
+                || std::time::Instant::now() > deadline
+            {
+                return res.body;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let all = read("");
+    let entries = all["entries"].as_array().expect("entries");
+    assert_eq!(
+        entries.len(),
+        3,
+        "3 requests of this tenant, none older than the retention: {entries:?}"
+    );
+    assert_eq!(entries[0]["status"], 404);
+    assert_eq!(entries[0]["resource_id"], "no-such-id");
+    assert_eq!(entries[1]["status"], 400);
+    assert_eq!(entries[1]["scim_type"], "invalidFilter");
+    assert!(
+        entries[1]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("offset"))
+    );
+    assert_eq!(entries[2]["method"], "POST");
+    assert_eq!(entries[2]["status"], 201);
+    assert_eq!(entries[2]["resource_type"], "User");
+    assert_eq!(entries[2]["resource_id"], id.as_str());
+    assert!(entries[2]["user_agent"].is_string());
+    let text = all.to_string();
+    assert!(
+        !text.contains(password) && !text.contains(&app.token),
+        "no secret in the log"
+    );
+    let errors = admin(
+        &app,
+        &root,
+        "GET",
+        &format!("/tenants/{acme}/logs?status=4xx"),
+        None,
+    )
+    .body;
+    assert_eq!(errors["entries"].as_array().map(Vec::len), Some(2));
+    let page = admin(
+        &app,
+        &root,
+        "GET",
+        &format!("/tenants/{acme}/logs?limit=1"),
+        None,
+    )
+    .body;
+    let cursor = page["next_cursor"].as_str().expect("cursor");
+    let next = admin(
+        &app,
+        &root,
+        "GET",
+        &format!("/tenants/{acme}/logs?limit=1&before={cursor}"),
+        None,
+    )
+    .body;
+    assert_eq!(next["entries"][0]["status"], 400);
+    let future = admin(
+        &app,
+        &root,
+        "GET",
+        &format!("/tenants/{acme}/logs?since=2999-01-01T00:00:00Z"),
+        None,
+    )
+    .body;
+    assert_eq!(future["entries"], json!([]));
+    assert_eq!(
+        admin(
+            &app,
+            &root,
+            "GET",
+            &format!("/tenants/{acme}/logs?status=teapot"),
+            None
+        )
+        .status,
+        400
+    );
+    assert_eq!(
+        admin(
+            &app,
+            &root,
+            "GET",
+            &format!("/tenants/{acme}/logs?since=yesterday"),
+            None
+        )
+        .status,
+        400
+    );
+}
+
 on_both_backends!(
+    provisioning_log_records_requests,
     admin_tokens_are_checked,
     tenants_and_secrets_through_the_api,
     scim_changes_become_events_in_order,

@@ -1,0 +1,76 @@
+//! Records each authenticated SCIM request in the tenant's provisioning log: what an admin opens
+//! when "my user did not sync". Method, path, status, resource, latency, and for errors the
+//! scimType and detail; never a header, a body, a token or a password.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{LOCATION, USER_AGENT};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, web};
+
+use crate::error::ScimError;
+use crate::http::auth::TenantCtx;
+use crate::scim::schema::ResourceType;
+use crate::state::AppState;
+use crate::storage::log::LogRow;
+use crate::storage::now_millis;
+
+/// Middleware for the SCIM resource routes; wraps authentication so it sees the tenant.
+pub async fn record(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let at = now_millis();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let rt = req
+        .app_data::<web::Data<&'static ResourceType>>()
+        .map(|rt| rt.id);
+    let method = req.method().to_string();
+    let path = req.uri().to_string();
+    let user_agent = req
+        .headers()
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let res = next.call(req).await?;
+    let (Some(state), Some(tenant)) = (
+        state,
+        res.request().extensions().get::<TenantCtx>().cloned(),
+    ) else {
+        return Ok(res);
+    };
+    let error = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ScimError>());
+    let resource_id = res
+        .request()
+        .match_info()
+        .get("id")
+        .map(str::to_owned)
+        .or_else(|| {
+            res.headers()
+                .get(LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| l.rsplit('/').next())
+                .map(str::to_owned)
+        });
+    state.log.send(LogRow {
+        tenant_id: tenant.tenant_id.as_str().to_owned(),
+        id: format!("{at:013}-{}", uuid::Uuid::new_v4().simple()),
+        at,
+        method,
+        path,
+        status: i32::from(res.status().as_u16()),
+        resource_type: rt.map(str::to_owned),
+        resource_id,
+        latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        scim_type: error.and_then(ScimError::scim_type).map(str::to_owned),
+        detail: error.map(ToString::to_string),
+        user_agent,
+    });
+    Ok(res)
+}

@@ -1,0 +1,93 @@
+//! The provisioning log: one row per SCIM request of a tenant.
+
+use diesel::prelude::*;
+
+use super::AnyConnection;
+use super::schema::provisioning_log as log;
+
+/// One logged request.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = log)]
+pub struct LogRow {
+    pub tenant_id: String,
+    /// Sortable: the time in milliseconds, zero-padded, then a random part.
+    pub id: String,
+    pub at: i64,
+    pub method: String,
+    pub path: String,
+    pub status: i32,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub latency_ms: i64,
+    pub scim_type: Option<String>,
+    pub detail: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Writes a batch of entries in one statement per backend.
+pub fn insert(conn: &mut AnyConnection, rows: &[LogRow]) -> QueryResult<()> {
+    for chunk in rows.chunks(200) {
+        // Multi-row inserts are written per backend: diesel's MultiBackend has no DEFAULT keyword.
+        match conn {
+            AnyConnection::Postgresql(c) => {
+                diesel::insert_into(log::table).values(chunk).execute(c)?
+            }
+            AnyConnection::Sqlite(c) => diesel::insert_into(log::table).values(chunk).execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// Which entries to read, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    /// An exact status (`404`) or a class (`4` for 4xx).
+    pub status: Option<StatusFilter>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Entries older than this id (the previous page's cursor).
+    pub before: Option<String>,
+    pub limit: i64,
+}
+
+/// A status, or a class of statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Exact(i32),
+    Class(i32),
+}
+
+/// A page of a tenant's log.
+pub fn read(conn: &mut AnyConnection, tenant_id: &str, q: &LogQuery) -> QueryResult<Vec<LogRow>> {
+    let mut query = log::table
+        .filter(log::tenant_id.eq(tenant_id.to_owned()))
+        .into_boxed();
+    match q.status {
+        Some(StatusFilter::Exact(s)) => query = query.filter(log::status.eq(s)),
+        Some(StatusFilter::Class(c)) => {
+            query = query
+                .filter(log::status.ge(c * 100))
+                .filter(log::status.lt(c * 100 + 100))
+        }
+        None => {}
+    }
+    if let Some(since) = q.since {
+        query = query.filter(log::at.ge(since));
+    }
+    if let Some(until) = q.until {
+        query = query.filter(log::at.lt(until));
+    }
+    if let Some(before) = &q.before {
+        query = query.filter(log::id.lt(before.clone()));
+    }
+    query
+        .order(log::id.desc())
+        .limit(q.limit)
+        .select(LogRow::as_select())
+        .load(conn)
+}
+
+/// Deletes every entry older than `cutoff`; returns how many.
+pub fn prune(conn: &mut AnyConnection, cutoff: i64) -> QueryResult<usize> {
+    diesel::delete(log::table.filter(log::at.lt(cutoff))).execute(conn)
+}
