@@ -462,6 +462,73 @@ fn groups_map_to_roles(b: Backend) {
     );
 }
 
+fn public_key_tokens(b: Backend) {
+    // An ES256 key pair made for this test by openssl; the server gets only the public half.
+    let dir = tempfile::tempdir().expect("dir");
+    let (private, public) = (dir.path().join("key.pem"), dir.path().join("pub.pem"));
+    let openssl = |args: &[&str]| {
+        assert!(
+            std::process::Command::new("openssl")
+                .args(args)
+                .status()
+                .expect("openssl")
+                .success()
+        )
+    };
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        private.to_str().expect("path"),
+    ]);
+    openssl(&[
+        "pkey",
+        "-in",
+        private.to_str().expect("path"),
+        "-pubout",
+        "-out",
+        public.to_str().expect("path"),
+    ]);
+    let pem = std::fs::read(&public).expect("public key");
+    let app = TestApp::spawn_with(b, |s| {
+        s.admin = Some(AdminAuth {
+            key: AdminKey::PublicKeyPem(pem),
+            issuer: None,
+            audience: Some("scimitar".into()),
+        })
+    });
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let key =
+        jsonwebtoken::EncodingKey::from_ec_pem(&std::fs::read(&private).expect("private key"))
+            .expect("ec key");
+    let es256 = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    let good = jsonwebtoken::encode(
+        &es256,
+        &json!({"exp": now + 60, "tenant": "*", "aud": "scimitar"}),
+        &key,
+    )
+    .expect("jwt");
+    assert_eq!(admin(&app, &good, "GET", "/tenants", None).status, 200);
+    let wrong_aud = jsonwebtoken::encode(
+        &es256,
+        &json!({"exp": now + 60, "tenant": "*", "aud": "other"}),
+        &key,
+    )
+    .expect("jwt");
+    assert_eq!(admin(&app, &wrong_aud, "GET", "/tenants", None).status, 401);
+    // The server expects ES256: an HS256 token is refused.
+    assert_eq!(
+        admin(&app, &token(ALL_TENANTS), "GET", "/tenants", None).status,
+        401
+    );
+}
+
 fn provisioning_log_records_requests(b: Backend) {
     let app = TestApp::spawn_with(b, |s| {
         s.admin = Some(auth());
@@ -598,6 +665,7 @@ fn provisioning_log_records_requests(b: Backend) {
 }
 
 on_both_backends!(
+    public_key_tokens,
     provisioning_log_records_requests,
     admin_tokens_are_checked,
     tenants_and_secrets_through_the_api,
