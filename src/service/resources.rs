@@ -1,6 +1,6 @@
 //! Users and Groups: create, read, list, replace, delete.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -167,11 +167,9 @@ pub async fn replace(
                 if is_group {
                     // Only the difference is written: members that stay are not touched.
                     let current = scope.member_ids(c, &row.id, None)?;
-                    let gone: Vec<String> = current
-                        .iter()
-                        .filter(|m| !member_ids.contains(m))
-                        .cloned()
-                        .collect();
+                    let keep: HashSet<&String> = member_ids.iter().collect();
+                    let gone: Vec<String> =
+                        current.into_iter().filter(|m| !keep.contains(m)).collect();
                     let removed = scope.remove_members(c, &row.id, &gone)?;
                     let added = scope.add_members(c, &row.id, &member_ids)?;
                     changes::memberships(c, &row, &added, &removed)?;
