@@ -3,6 +3,7 @@
 mod helpers;
 
 mod cli;
+mod conformance;
 mod discovery;
 mod errors;
 mod filter_props;
