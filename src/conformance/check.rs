@@ -22,28 +22,20 @@ pub fn check(expect: &Expect, res: &Response, vars: &Vars) -> Vec<String> {
             explain(res)
         )];
     }
-    let mut failures = check_headers(expect, res, vars);
     let needs_body = !(expect.equals.is_empty()
         && expect.exists.is_empty()
         && expect.contains.is_empty()
         && expect.types.is_empty());
-    let body = match &res.json {
-        Some(Ok(v)) => v,
-        // Without a JSON body the content checks would only say "got nothing" one by one.
-        Some(Err(e)) if needs_body => {
-            failures.insert(0, format!("{e}: {}", excerpt(&res.text)));
-            return failures;
-        }
+    // Without a JSON body the content checks would only say "got nothing" one by one.
+    let mut failures = match &res.json {
+        Some(Ok(body)) => check_body(expect, body, vars),
+        Some(Err(e)) if needs_body => vec![format!("{e}: {}", excerpt(&res.text))],
         None if needs_body => {
-            failures.insert(
-                0,
-                "the response has no body, but the step checks its content".into(),
-            );
-            return failures;
+            vec!["the response has no body, but the step checks its content".into()]
         }
-        _ => &Value::Null,
+        _ => check_body(expect, &Value::Null, vars),
     };
-    failures.splice(0..0, check_body(expect, body, vars));
+    failures.extend(check_headers(expect, res, vars));
     failures
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP side of the runner: sends one step's request to any SCIM server and keeps whatever
 //! comes back, however odd, for the checks to judge.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -72,7 +73,7 @@ impl Request {
     pub fn render(
         method: &str,
         path: &str,
-        headers: &std::collections::BTreeMap<String, String>,
+        headers: &BTreeMap<String, String>,
         body: Option<&Value>,
         vars: &Vars,
     ) -> Result<Self, TemplateError> {
@@ -234,8 +235,6 @@ fn describe(e: ureq::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use serde_json::json;
 
     use super::*;

@@ -63,6 +63,9 @@ pub enum ConformanceError {
          https://scim.example.com/scim/v2; got {0:?}"
     )]
     BadUrl(String),
+    /// An e-mail domain that would make every test user's address invalid.
+    #[error("the e-mail domain must be a bare domain such as example.com; got {0:?}")]
+    BadDomain(String),
     /// `--idp` named nothing.
     #[error("no scenario is for {0:?}; choose from: {1}")]
     NoMatch(String, String),

@@ -43,11 +43,19 @@ impl Runner {
     /// so names never collide with an earlier run's leftovers on a shared server.
     pub fn new(options: &Options) -> Result<Self, ConformanceError> {
         let client = Client::new(&options.url, &options.token, options.timeout)?;
+        let domain = options.email_domain.trim();
+        let valid_domain = domain.contains('.')
+            && domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        if !valid_domain {
+            return Err(ConformanceError::BadDomain(options.email_domain.clone()));
+        }
         let mut builtins = Vars::default();
         let run = uuid::Uuid::new_v4().simple().to_string();
         builtins.set("run", run[..10].into());
         builtins.set("run_uuid", uuid::Uuid::new_v4().to_string().into());
-        builtins.set("domain", options.email_domain.trim().into());
+        builtins.set("domain", domain.into());
         Ok(Self { client, builtins })
     }
 

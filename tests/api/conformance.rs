@@ -326,6 +326,21 @@ fn the_command_runs_scenarios_writes_junit_and_fails_loudly() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    let bad_domain = Command::new(BIN)
+        .args([
+            "conformance",
+            "--url",
+            &app.base,
+            "--token",
+            "t",
+            "--email-domain",
+            "@acme",
+        ])
+        .output()
+        .expect("run");
+    assert!(!bad_domain.status.success());
+    assert!(String::from_utf8_lossy(&bad_domain.stderr).contains("bare domain"));
+
     // --list needs no server; an unknown IdP names the known ones.
     let list = Command::new(BIN)
         .args(["conformance", "--list"])
