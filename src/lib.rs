@@ -3,6 +3,7 @@
 //! JumpCloud, Okta, Microsoft Entra ID, OneLogin and Google Workspace.
 
 pub mod config;
+pub mod conformance;
 pub mod error;
 pub mod events;
 pub mod handlers;

@@ -1,5 +1,6 @@
-//! The `scimitar` command line: serve, migrate and manage tenants.
+//! The `scimitar` command line: serve, migrate, manage tenants, run conformance scenarios.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use scimitar::config::{
     AdminAuth, AdminKey, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, Settings, parse_duration,
 };
+use scimitar::conformance;
 use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 use scimitar::service::tenants;
 use scimitar::storage::Db;
@@ -135,6 +137,48 @@ enum Command {
         #[command(flatten)]
         url: UrlArgs,
     },
+    /// Replay what JumpCloud, Okta, Entra ID, OneLogin and Google Workspace send against any
+    /// SCIM 2.0 server; deletes what it creates
+    Conformance(ConformanceArgs),
+}
+
+#[derive(Args)]
+struct ConformanceArgs {
+    /// SCIM base URL of the server under test, e.g. https://scim.example.com/scim/v2
+    #[arg(
+        long,
+        env = "SCIMITAR_CONFORMANCE_URL",
+        required_unless_present = "list"
+    )]
+    url: Option<String>,
+    /// Bearer token of a tenant the run may create and delete users and groups in (the
+    /// environment variable keeps it out of shell history and process lists)
+    #[arg(
+        long,
+        env = "SCIMITAR_CONFORMANCE_TOKEN",
+        hide_env_values = true,
+        required_unless_present = "list"
+    )]
+    token: Option<String>,
+    /// Run only the scenarios of this IdP (jumpcloud, okta, entra, onelogin, google) or with
+    /// this name; repeat for several
+    #[arg(long = "idp", value_name = "NAME")]
+    idps: Vec<String>,
+    /// Also write a JUnit XML report to FILE
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Run the *.json scenario files in DIR instead of the built-in ones
+    #[arg(long, value_name = "DIR")]
+    scenarios: Option<PathBuf>,
+    /// Domain of the test users' e-mail addresses, for servers that accept only verified domains
+    #[arg(long, default_value = "example.com")]
+    email_domain: String,
+    /// Seconds to wait for each response
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    /// List the scenarios and exit
+    #[arg(long)]
+    list: bool,
 }
 
 #[derive(Subcommand)]
@@ -254,6 +298,46 @@ fn run(command: Command) -> anyhow::Result<()> {
             println!("{}", mint(&auth, &claim, ttl)?);
             Ok(())
         }
+        Command::Conformance(args) => conformance(args),
+    }
+}
+
+fn conformance(args: ConformanceArgs) -> anyhow::Result<()> {
+    let all = match &args.scenarios {
+        Some(dir) => conformance::load_dir(dir)?,
+        None => conformance::builtin()?,
+    };
+    let scenarios = conformance::select(all, &args.idps)?;
+    if args.list {
+        for s in &scenarios {
+            println!(
+                "{:<30} {:<10} {} ({} steps)",
+                s.name,
+                s.idp,
+                s.title,
+                s.steps.len()
+            );
+        }
+        return Ok(());
+    }
+    // clap enforces both unless --list.
+    let (Some(url), Some(token)) = (args.url, args.token) else {
+        anyhow::bail!("--url and --token are required");
+    };
+    let runner = conformance::Runner::new(&conformance::Options {
+        url,
+        token,
+        email_domain: args.email_domain,
+        timeout: Duration::from_secs(args.timeout),
+    })?;
+    let report = runner.run(&scenarios, &mut std::io::stdout().lock());
+    if let Some(path) = &args.junit {
+        std::fs::write(path, report.junit_xml())
+            .with_context(|| format!("cannot write the JUnit report to {}", path.display()))?;
+    }
+    match report.failed() {
+        0 => Ok(()),
+        n => anyhow::bail!("{n} conformance check(s) failed"),
     }
 }
 

@@ -23,6 +23,23 @@ pub fn string_boolean(v: &Value) -> Option<bool> {
     }
 }
 
+/// The schema URI Entra ID lists beside the core Group schema when it creates a group:
+/// `"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group",
+/// "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"]` (the "Create
+/// Group" request in
+/// <https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups>;
+/// [`ENTRA_COMPAT_DOC`] lists it as "Group creation requests contain an invalid schema URI").
+pub const ENTRA_LEGACY_GROUP_SCHEMA: &str =
+    "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group";
+
+/// Whether a URN in a resource's `schemas` is one an IdP sends by habit and that names no
+/// attributes, so it is accepted and dropped rather than rejected as an unknown schema. Only
+/// Entra's legacy Group URN, and only on a Group.
+pub fn ignorable_schema(resource_schema: &str, urn: &str) -> bool {
+    resource_schema == super::schema::GROUP.id
+        && urn.eq_ignore_ascii_case(ENTRA_LEGACY_GROUP_SCHEMA)
+}
+
 /// Entra ID (the `customappsso` job, and apps without the `aadOptscim062020` flag) writes
 /// attribute paths as the keys of a path-less add/replace value:
 /// `{"op":"Replace","value":{"name.givenName":"x","urn:…:enterprise:2.0:User:department":"y"}}`
@@ -115,6 +132,19 @@ mod tests {
         assert_eq!(string_boolean(&json!("true")), Some(true));
         assert_eq!(string_boolean(&json!("yes")), None);
         assert_eq!(string_boolean(&json!(1)), None);
+    }
+
+    #[test]
+    fn entra_legacy_group_schema() {
+        // Source: Entra use-scim-to-provision-users-and-groups, "Create Group" request.
+        let group = crate::scim::schema::GROUP.id;
+        assert!(ignorable_schema(group, ENTRA_LEGACY_GROUP_SCHEMA));
+        assert!(ignorable_schema(
+            group,
+            "http://schemas.microsoft.com/2006/11/resourcemanagement/adscim/2.0/group"
+        ));
+        assert!(!ignorable_schema(USER.id, ENTRA_LEGACY_GROUP_SCHEMA));
+        assert!(!ignorable_schema(group, "urn:example:Other"));
     }
 
     #[test]

@@ -131,7 +131,10 @@ fn check_schemas(rt: &ResourceType, value: &Value) -> Result<(), Violation> {
             Violation::InvalidSyntax("schemas must be an array of schema URNs".into())
         })?;
     for urn in urns.iter().filter_map(Value::as_str) {
-        if !urn.eq_ignore_ascii_case(rt.schema.id) && rt.extension(urn).is_none() {
+        if !urn.eq_ignore_ascii_case(rt.schema.id)
+            && rt.extension(urn).is_none()
+            && !compat::ignorable_schema(rt.schema.id, urn)
+        {
             return Err(Violation::InvalidValue(format!(
                 "schema {urn} is not a schema of the {} resource type",
                 rt.name
@@ -529,6 +532,41 @@ mod tests {
             err.expect_err("no name")
                 .to_string()
                 .contains("displayName is required")
+        );
+    }
+
+    #[test]
+    fn entra_create_group_with_its_legacy_schema_uri() {
+        // Source: the "Create Group" request of Entra's use-scim-to-provision-users-and-groups.
+        let legacy = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group";
+        let v = resource_body(
+            &GROUP_RESOURCE,
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", legacy],
+                   "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159", "displayName": "displayName",
+                   "meta": {"resourceType": "Group"}}),
+        )
+        .expect("Entra's create body is accepted");
+        assert_eq!(
+            Value::Object(v.doc),
+            json!({"externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159", "displayName": "displayName"})
+        );
+        let err = resource_body(
+            &GROUP_RESOURCE,
+            json!({"schemas": [legacy], "displayName": "x"}),
+        );
+        assert!(
+            err.expect_err("core schema missing")
+                .to_string()
+                .contains("schemas must include")
+        );
+        let err = resource_body(
+            &USER_RESOURCE,
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", legacy], "userName": "a"}),
+        );
+        assert!(
+            err.expect_err("not on a User")
+                .to_string()
+                .contains("is not a schema of the User")
         );
     }
 }

@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod cli;
+mod conformance;
 mod discovery;
 mod errors;
 mod filter_props;
