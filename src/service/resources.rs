@@ -147,22 +147,14 @@ pub async fn replace(
                     Vec::new()
                 };
                 let watch = RoleWatch::start(c, tenant.as_str(), &touched)?;
-                let times = (
-                    old.created_at,
-                    now_millis().max(old.modified_at),
-                    old.version + 1,
-                );
-                let row = stored_row(
-                    &tenant,
+                let row = next_version(
+                    &scope,
+                    c,
                     rt,
-                    old.id.clone(),
+                    &old,
                     &input.doc,
-                    times,
                     password_hash.or(old.password_hash.clone()),
                 )?;
-                scope
-                    .update(c, &row, old.version)
-                    .map_err(|e| uniqueness(e, rt, &input.doc))?;
                 changes::updated(c, rt, &base, &old, &row)?;
                 if is_group {
                     // Only the difference is written: members that stay are not touched.
@@ -222,22 +214,7 @@ pub async fn patch(
                     || !added.is_empty()
                     || !removed.is_empty()
                 {
-                    let times = (
-                        old.created_at,
-                        now_millis().max(old.modified_at),
-                        old.version + 1,
-                    );
-                    let row = stored_row(
-                        &tenant,
-                        rt,
-                        old.id.clone(),
-                        &patched.doc,
-                        times,
-                        password_hash,
-                    )?;
-                    scope
-                        .update(c, &row, old.version)
-                        .map_err(|e| uniqueness(e, rt, &patched.doc))?;
+                    let row = next_version(&scope, c, rt, &old, &patched.doc, password_hash)?;
                     if patched.changed || patched.password.is_some() {
                         changes::updated(c, rt, &base, &old, &row)?;
                     }
@@ -251,6 +228,28 @@ pub async fn patch(
             })
         })
         .await
+}
+
+/// Stores `doc` as the next version of `old` (the caller holds the row lock).
+fn next_version(
+    scope: &Scope<'_>,
+    c: &mut AnyConnection,
+    rt: &ResourceType,
+    old: &ResourceRow,
+    doc: &Map<String, Value>,
+    password_hash: Option<String>,
+) -> Result<ResourceRow, ScimError> {
+    let times = (
+        old.created_at,
+        now_millis().max(old.modified_at),
+        old.version + 1,
+    );
+    let tenant = TenantId::from_stored(old.tenant_id.clone());
+    let row = stored_row(&tenant, rt, old.id.clone(), doc, times, password_hash)?;
+    scope
+        .update(c, &row, old.version)
+        .map_err(|e| uniqueness(e, rt, doc))?;
+    Ok(row)
 }
 
 /// Whose roles a group PATCH may change: the members it adds or removes, or everyone under
