@@ -14,8 +14,8 @@ use crate::service::search;
 use crate::state::AppState;
 use crate::storage::events as store;
 use crate::storage::log::{self as log_store, LogQuery};
+use crate::storage::tenant_tx;
 use crate::storage::webhooks::{self as hooks, AttemptRow, WebhookRow};
-use crate::storage::write_tx;
 use crate::tenant::TenantId;
 
 /// One group-to-role mapping: `group` is a group id or displayName.
@@ -84,7 +84,7 @@ pub async fn set_role_mappings(
     state
         .db
         .run(move |c| {
-            write_tx(c, |c| {
+            tenant_tx(c, tenant_id.as_str(), |c| {
                 let watch = RoleWatch::start_all(c, tenant_id.as_str())?;
                 store::set_role_mappings(
                     c,
@@ -231,7 +231,7 @@ pub async fn put_webhook(
     state
         .db
         .run(move |c| {
-            write_tx(c, |c| {
+            tenant_tx(c, tenant.as_str(), |c| {
                 let now = crate::storage::now_millis();
                 let existing = hooks::get(c, tenant.as_str())?;
                 let fresh_secret = existing.is_none() || input.rotate_secret;

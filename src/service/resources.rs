@@ -19,7 +19,7 @@ use crate::scim::validate::{self, MemberRef};
 use crate::state::AppState;
 use crate::storage::models::ResourceRow;
 use crate::storage::resources::{Link, Scope};
-use crate::storage::{AnyConnection, now_millis, write_tx};
+use crate::storage::{AnyConnection, now_millis, tenant_tx};
 use crate::tenant::TenantId;
 use crate::token::hash_password;
 
@@ -55,7 +55,7 @@ pub async fn create(
     state
         .db
         .run(move |c| {
-            write_tx(c, |c| {
+            tenant_tx(c, tenant.as_str(), |c| {
                 let scope = Scope::new(&tenant);
                 let member_ids = checked_members(&scope, c, &input.members, None)?;
                 let watch = RoleWatch::start(c, tenant.as_str(), &member_ids)?;
@@ -135,7 +135,7 @@ pub async fn replace(
     state
         .db
         .run(move |c| {
-            write_tx(c, |c| {
+            tenant_tx(c, tenant.as_str(), |c| {
                 let scope = Scope::new(&tenant);
                 let old = target.lock(&scope, c)?;
                 validate::check_immutable(rt, &document(&old)?, &input.doc)?;
@@ -193,7 +193,7 @@ pub async fn patch(
     state
         .db
         .run(move |c| {
-            write_tx(c, |c| {
+            tenant_tx(c, tenant.as_str(), |c| {
                 let scope = Scope::new(&tenant);
                 let old = target.lock(&scope, c)?;
                 let patched = patch::apply(rt, &document(&old)?, &request)?;
@@ -325,7 +325,7 @@ pub async fn delete(state: &AppState, tenant: &TenantId, target: Target) -> Resu
     state
         .db
         .run(move |c| {
-            write_tx(c, |c| {
+            tenant_tx(c, tenant.as_str(), |c| {
                 let scope = Scope::new(&tenant);
                 let row = target.lock(&scope, c)?;
                 let touched = if target.rt.id == USER_RESOURCE.id {

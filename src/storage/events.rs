@@ -18,6 +18,14 @@ pub struct EventRow {
     pub data: String,
 }
 
+/// Locks a tenant's row until the transaction ends (see [`super::tenant_tx`]).
+pub fn lock_tenant(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<()> {
+    diesel::update(tenants::table.filter(tenants::id.eq(tenant_id)))
+        .set(tenants::event_seq.eq(tenants::event_seq))
+        .execute(conn)
+        .map(drop)
+}
+
 /// Appends an event with the tenant's next sequence number. Bumping the tenant's counter locks
 /// its row until the transaction ends, so sequence order is commit order.
 pub fn append(

@@ -172,6 +172,21 @@ pub fn write_tx<T>(
     }
 }
 
+/// Runs `f` in a write transaction that first locks the tenant's row. Every tenant write takes
+/// this lock before any resource lock, and recording an event needs it anyway, so on PostgreSQL
+/// two writers of one tenant queue up instead of deadlocking (resource lock then tenant lock in
+/// one, the reverse in the other). SQLite's `BEGIN IMMEDIATE` already serialises writers.
+pub fn tenant_tx<T>(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, ScimError>,
+) -> Result<T, ScimError> {
+    write_tx(conn, |c| {
+        events::lock_tenant(c, tenant_id)?;
+        f(c)
+    })
+}
+
 /// Milliseconds since the Unix epoch: the portable timestamp stored in every table.
 pub fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()

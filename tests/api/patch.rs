@@ -326,6 +326,44 @@ fn concurrent_patches_lose_no_update(b: Backend) {
     assert_eq!(member_ids(&app, &gid), sorted(members));
 }
 
+fn mixed_concurrent_writers_all_succeed(b: Backend) {
+    // Group creates lock their members' rows after their own; user PATCHes lock the user first.
+    // Writers of one tenant must queue, not deadlock.
+    let app = TestApp::spawn(b);
+    let users: Vec<String> = (0..6)
+        .map(|i| app.create_user(&format!("w{i}@example.com")))
+        .collect();
+    std::thread::scope(|s| {
+        for round in 0..3 {
+            for (i, u) in users.iter().enumerate() {
+                let (app, users) = (&app, &users);
+                s.spawn(move || {
+                    let others: Vec<Value> = users
+                        .iter()
+                        .filter(|o| *o != u)
+                        .map(|o| json!({"value": o}))
+                        .collect();
+                    let g = app.req(
+                        "POST",
+                        "/Groups",
+                        Some(&json!({"displayName": format!("g{round}-{i}"), "members": others})),
+                    );
+                    assert_eq!(g.status, 201, "{:?}", g.body);
+                    let p = ops(
+                        json!([{"op": "replace", "path": "title", "value": format!("t{round}")}]),
+                    );
+                    let res = app.req("PATCH", &format!("/Users/{u}"), Some(&p));
+                    assert_eq!(res.status, 200, "{:?}", res.body);
+                });
+            }
+        }
+    });
+    assert_eq!(
+        app.req("GET", "/Groups?count=0", None).body["totalResults"],
+        18
+    );
+}
+
 fn large_groups_change_one_member_at_a_time(b: Backend) {
     let app = TestApp::spawn(b);
     let gid = app
@@ -403,5 +441,6 @@ on_both_backends!(
     group_membership_patches,
     etags_guard_writes,
     concurrent_patches_lose_no_update,
+    mixed_concurrent_writers_all_succeed,
     large_groups_change_one_member_at_a_time,
 );
