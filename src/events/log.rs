@@ -1,12 +1,13 @@
 //! The provisioning log writer: requests are queued without waiting and written in batches, so
-//! logging never adds a database round trip to a SCIM request. Old entries are pruned.
+//! logging never adds a database round trip to a SCIM request. Old entries are pruned, and so
+//! are old webhook delivery attempts.
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use crate::storage::log::{self as store, LogRow};
-use crate::storage::{Db, now_millis};
+use crate::storage::{Db, now_millis, webhooks};
 
 /// Entries waiting to be written; past this, new entries are dropped (and counted in the logs).
 const QUEUE: usize = 10_000;
@@ -59,8 +60,17 @@ impl LogWriter {
                 last_prune = Some(tokio::time::Instant::now());
                 let cutoff =
                     now_millis() - i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
-                if let Err(e) = self.db.run(move |c| Ok(store::prune(c, cutoff)?)).await {
-                    tracing::warn!(error = %e, "old provisioning log entries were not pruned");
+                let pruned = self
+                    .db
+                    .run(move |c| {
+                        Ok((
+                            store::prune(c, cutoff)?,
+                            webhooks::prune_attempts(c, cutoff)?,
+                        ))
+                    })
+                    .await;
+                if let Err(e) = pruned {
+                    tracing::warn!(error = %e, "old provisioning log entries and webhook attempts were not pruned");
                 }
             }
             if !open {

@@ -14,7 +14,7 @@ use sha2::Sha256;
 
 use super::render;
 use crate::error::ScimError;
-use crate::storage::webhooks::{self as store, AttemptRow, WebhookRow};
+use crate::storage::webhooks::{self as store, AttemptRow, Outcome, WebhookRow};
 use crate::storage::{Db, now_millis};
 
 /// The prefix of a Standard Webhooks secret.
@@ -68,8 +68,11 @@ pub struct Deliverer {
     agent: ureq::Agent,
 }
 
-/// Events delivered per lease, so one busy tenant does not hold its lease for long.
+/// Events delivered per claim, so one busy tenant does not hold a worker for long.
 const BATCH: i64 = 50;
+
+/// Slack added to a lease beyond the slowest delivery.
+const LEASE_MARGIN_MS: i64 = 5_000;
 
 impl Deliverer {
     /// A deliverer with a fresh instance identity.
@@ -105,21 +108,35 @@ impl Deliverer {
 
     /// One round: every due webhook whose lease this instance wins gets a batch.
     fn tick(&self) -> Result<(), ScimError> {
-        let now = now_millis();
-        let due = self.db.run_sync(|c| Ok(store::due(c, now, 100)?))?;
+        let due = self
+            .db
+            .run_sync(|c| Ok(store::due(c, now_millis(), 100)?))?;
         for tenant in due {
-            let lease = now + 2 * ms(self.policy.timeout) * BATCH.min(10);
-            if self
-                .db
-                .run_sync(|c| Ok(store::claim(c, &tenant, &self.owner, now, lease)?))?
-            {
+            // The time is read per claim: delivering earlier tenants takes time.
+            let now = now_millis();
+            if self.db.run_sync(|c| {
+                Ok(store::claim(
+                    c,
+                    &tenant,
+                    &self.owner,
+                    now,
+                    now + self.lease(),
+                )?)
+            })? {
                 self.deliver(&tenant)?;
             }
         }
         Ok(())
     }
 
-    /// Delivers a tenant's pending events in order, stopping at the first failure.
+    /// How long a lease lasts: one delivery at its slowest, with room to spare. Each delivered
+    /// event renews it, so a long batch keeps it and a crashed instance loses it soon.
+    fn lease(&self) -> i64 {
+        2 * ms(self.policy.timeout) + LEASE_MARGIN_MS
+    }
+
+    /// Delivers a tenant's pending events in order, stopping at the first failure, or as soon as
+    /// the lease is no longer this instance's.
     fn deliver(&self, tenant: &str) -> Result<(), ScimError> {
         let Some((mut hook, events)) = self
             .db
@@ -127,67 +144,73 @@ impl Deliverer {
         else {
             return Ok(());
         };
-        if events.is_empty() {
-            return self
-                .db
-                .run_sync(|c| Ok(store::release(c, tenant, &self.owner)?));
-        }
-        let mut failed = false;
         for event in &events {
             let body = render(event).to_string();
             let started = Instant::now();
             let outcome = self.post(&hook, &event.id, &body);
+            let error = match &outcome {
+                Ok(s) if (200..300).contains(s) => None,
+                Ok(s) => Some(format!("the endpoint answered {s}")),
+                Err(e) => Some(e.clone()),
+            };
             let attempt = AttemptRow {
                 tenant_id: tenant.to_owned(),
                 id: format!("{:013}-{}", now_millis(), uuid::Uuid::new_v4().simple()),
                 event_seq: event.seq,
                 attempted_at: now_millis(),
                 status_code: outcome.as_ref().ok().map(|s| i32::from(*s)),
-                error: match &outcome {
-                    Ok(s) if (200..300).contains(s) => None,
-                    Ok(s) => Some(format!("the endpoint answered {s}")),
-                    Err(e) => Some(e.clone()),
-                },
+                error: error.clone(),
                 duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
             };
-            if attempt.error.is_none() {
-                hook.delivered_seq = event.seq;
-                hook.failures = 0;
-            } else {
-                self.failed(&mut hook, attempt.error.as_deref().unwrap_or_default());
-                failed = true;
-            }
-            let last = failed || event.seq == events.last().map_or(0, |e| e.seq);
-            if last {
-                hook.lease_owner = None;
-                hook.lease_until = None;
-            }
-            self.db
-                .run_sync(|c| Ok(store::record(c, &self.owner, &hook, &attempt)?))?;
-            if failed {
-                break;
+            let result = match &error {
+                None => Outcome::Delivered {
+                    seq: event.seq,
+                    lease_until: now_millis() + self.lease(),
+                },
+                Some(e) => self.failure(&mut hook, e),
+            };
+            let held = self.db.run_sync(|c| {
+                Ok(store::record(
+                    c,
+                    tenant,
+                    &self.owner,
+                    &result,
+                    Some(&attempt),
+                )?)
+            })?;
+            if !held || error.is_some() {
+                return Ok(());
             }
         }
-        Ok(())
+        self.db
+            .run_sync(|c| Ok(store::record(c, tenant, &self.owner, &Outcome::Done, None)?))
+            .map(drop)
     }
 
-    /// Schedules the retry, or switches the webhook off after too many failures in a row.
-    fn failed(&self, hook: &mut WebhookRow, error: &str) {
+    /// The retry schedule after a failure, or switching off after too many in a row.
+    fn failure(&self, hook: &mut WebhookRow, error: &str) -> Outcome {
         hook.failures += 1;
         if hook.failures >= self.policy.max_failures {
-            hook.enabled = false;
-            hook.disabled_reason = Some(format!(
+            let reason = format!(
                 "switched off after {} failed deliveries in a row; the last: {error}",
                 hook.failures
-            ));
-            return;
+            );
+            return Outcome::Failed {
+                failures: hook.failures,
+                next_attempt_at: hook.next_attempt_at,
+                switch_off: Some(reason),
+            };
         }
         let exp =
             ms(self.policy.backoff_base).saturating_mul(1 << (hook.failures - 1).clamp(0, 20));
         let delay = exp.min(ms(self.policy.max_backoff));
         // Jitter (±20%) keeps retries from many tenants from arriving in lockstep.
         let jitter = rand::rng().random_range(0.8..1.2);
-        hook.next_attempt_at = now_millis() + (delay as f64 * jitter) as i64;
+        Outcome::Failed {
+            failures: hook.failures,
+            next_attempt_at: now_millis() + (delay as f64 * jitter) as i64,
+            switch_off: None,
+        }
     }
 
     /// Sends one event; `Ok(status)` when the endpoint answered, `Err` when it could not be reached.

@@ -234,7 +234,8 @@ pub async fn put_webhook(
             tenant_tx(c, tenant.as_str(), |c| {
                 let now = crate::storage::now_millis();
                 let existing = hooks::get(c, tenant.as_str())?;
-                let fresh_secret = existing.is_none() || input.rotate_secret;
+                let fresh_row = existing.is_none();
+                let fresh_secret = fresh_row || input.rotate_secret;
                 let hook = match existing {
                     Some(old) => WebhookRow {
                         url,
@@ -275,7 +276,11 @@ pub async fn put_webhook(
                         created_at: now,
                     },
                 };
-                hooks::put(c, &hook)?;
+                if fresh_row {
+                    hooks::insert(c, &hook)?;
+                } else {
+                    hooks::update_settings(c, &hook)?;
+                }
                 Ok(webhook_json(&hook, &[], fresh_secret))
             })
         })

@@ -7,8 +7,8 @@ use super::events::EventRow;
 use super::schema::{events, tenants, webhook_attempts, webhooks};
 
 /// A tenant's webhook endpoint.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = webhooks, treat_none_as_null = true)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhooks)]
 pub struct WebhookRow {
     pub tenant_id: String,
     pub url: String,
@@ -45,11 +45,29 @@ pub fn get(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<Option<Webh
         .optional()
 }
 
-/// Creates or replaces a tenant's webhook.
-pub fn put(conn: &mut AnyConnection, row: &WebhookRow) -> QueryResult<()> {
-    diesel::delete(webhooks::table.find(&row.tenant_id)).execute(conn)?;
+/// Creates a tenant's webhook.
+pub fn insert(conn: &mut AnyConnection, row: &WebhookRow) -> QueryResult<()> {
     diesel::insert_into(webhooks::table)
         .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Applies an admin's change to a webhook. It also ends any delivery lease, so a deliverer in
+/// the middle of a batch stops at its next step instead of writing old settings back; the
+/// delivery position is left alone.
+pub fn update_settings(conn: &mut AnyConnection, row: &WebhookRow) -> QueryResult<()> {
+    diesel::update(webhooks::table.find(&row.tenant_id))
+        .set((
+            webhooks::url.eq(&row.url),
+            webhooks::secret.eq(&row.secret),
+            webhooks::enabled.eq(row.enabled),
+            webhooks::failures.eq(row.failures),
+            webhooks::next_attempt_at.eq(row.next_attempt_at),
+            webhooks::disabled_reason.eq(&row.disabled_reason),
+            webhooks::lease_owner.eq(None::<String>),
+            webhooks::lease_until.eq(None::<i64>),
+        ))
         .execute(conn)
         .map(drop)
 }
@@ -134,25 +152,78 @@ pub fn pending(
     Ok(Some((hook, rows)))
 }
 
-/// Saves the outcome of an attempt made under `owner`'s lease: the webhook's new state (unless
-/// the lease was lost meanwhile) and the attempt itself.
+/// What one delivery attempt did to a webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The event was accepted: the position moves on and the lease is renewed until `lease_until`.
+    Delivered { seq: i64, lease_until: i64 },
+    /// The event was not accepted: retry at `next_attempt_at`, or switch the webhook off with
+    /// the given reason. The lease ends.
+    Failed {
+        failures: i32,
+        next_attempt_at: i64,
+        switch_off: Option<String>,
+    },
+    /// The batch ended: the lease ends.
+    Done,
+}
+
+/// Saves an attempt and its outcome, made under `owner`'s lease. Returns whether the lease was
+/// still held: when it was not (an admin changed or removed the webhook, or the lease lapsed),
+/// nothing but the attempt is written and the caller must stop.
 pub fn record(
     conn: &mut AnyConnection,
+    tenant_id: &str,
     owner: &str,
-    hook: &WebhookRow,
-    attempt: &AttemptRow,
-) -> QueryResult<()> {
-    diesel::update(
-        webhooks::table
-            .find(&hook.tenant_id)
-            .filter(webhooks::lease_owner.eq(owner)),
-    )
-    .set(hook)
-    .execute(conn)?;
-    diesel::insert_into(webhook_attempts::table)
-        .values(attempt)
-        .execute(conn)
-        .map(drop)
+    outcome: &Outcome,
+    attempt: Option<&AttemptRow>,
+) -> QueryResult<bool> {
+    let held = webhooks::table
+        .find(tenant_id)
+        .filter(webhooks::lease_owner.eq(owner));
+    let released = (
+        webhooks::lease_owner.eq(None::<String>),
+        webhooks::lease_until.eq(None::<i64>),
+    );
+    let n = match outcome {
+        Outcome::Delivered { seq, lease_until } => diesel::update(held)
+            .set((
+                webhooks::delivered_seq.eq(seq),
+                webhooks::failures.eq(0),
+                webhooks::lease_until.eq(lease_until),
+            ))
+            .execute(conn)?,
+        Outcome::Failed {
+            failures,
+            next_attempt_at,
+            switch_off: None,
+        } => diesel::update(held)
+            .set((
+                webhooks::failures.eq(failures),
+                webhooks::next_attempt_at.eq(next_attempt_at),
+                released,
+            ))
+            .execute(conn)?,
+        Outcome::Failed {
+            failures,
+            switch_off: Some(reason),
+            ..
+        } => diesel::update(held)
+            .set((
+                webhooks::failures.eq(failures),
+                webhooks::enabled.eq(false),
+                webhooks::disabled_reason.eq(reason),
+                released,
+            ))
+            .execute(conn)?,
+        Outcome::Done => diesel::update(held).set(released).execute(conn)?,
+    };
+    if let Some(a) = attempt {
+        diesel::insert_into(webhook_attempts::table)
+            .values(a)
+            .execute(conn)?;
+    }
+    Ok(n == 1)
 }
 
 /// The most recent attempts of a tenant's webhook, newest first.
@@ -172,17 +243,8 @@ pub fn attempts(
         .load(conn)
 }
 
-/// Gives up a lease without recording an attempt.
-pub fn release(conn: &mut AnyConnection, tenant_id: &str, owner: &str) -> QueryResult<()> {
-    diesel::update(
-        webhooks::table
-            .find(tenant_id)
-            .filter(webhooks::lease_owner.eq(owner)),
-    )
-    .set((
-        webhooks::lease_owner.eq(None::<String>),
-        webhooks::lease_until.eq(None::<i64>),
-    ))
-    .execute(conn)
-    .map(drop)
+/// Deletes delivery attempts older than `cutoff`; returns how many.
+pub fn prune_attempts(conn: &mut AnyConnection, cutoff: i64) -> QueryResult<usize> {
+    diesel::delete(webhook_attempts::table.filter(webhook_attempts::attempted_at.lt(cutoff)))
+        .execute(conn)
 }

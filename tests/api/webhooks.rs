@@ -38,6 +38,11 @@ struct Receiver {
 
 impl Receiver {
     fn start(script: Vec<u16>) -> Self {
+        Self::with_delay(script, Duration::ZERO)
+    }
+
+    /// A receiver that takes `delay` to answer each request.
+    fn with_delay(script: Vec<u16>, delay: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -69,6 +74,7 @@ impl Receiver {
                 if reader.read_exact(&mut body).is_err() {
                     continue;
                 }
+                std::thread::sleep(delay);
                 let status = script.lock().expect("script").pop_front().unwrap_or(200);
                 log.lock().expect("log").push(Received {
                     id: header("webhook-id"),
@@ -92,10 +98,26 @@ impl Receiver {
 
     /// Waits until `n` deliveries were answered 2xx.
     fn wait_for(&self, n: usize) -> Vec<Received> {
+        self.wait_until(|got| got.iter().filter(|r| r.answered < 300).count() >= n)
+    }
+
+    /// Waits until `n` distinct events were answered 2xx (at-least-once may repeat one).
+    fn wait_for_distinct(&self, n: usize) -> Vec<Received> {
+        self.wait_until(|got| {
+            let ids: std::collections::HashSet<&str> = got
+                .iter()
+                .filter(|r| r.answered < 300)
+                .map(|r| r.id.as_str())
+                .collect();
+            ids.len() >= n
+        })
+    }
+
+    fn wait_until(&self, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let got = self.received();
-            if got.iter().filter(|r| r.answered < 300).count() >= n || Instant::now() > deadline {
+            if done(&got) || Instant::now() > deadline {
                 return got;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -324,7 +346,119 @@ fn two_instances_deliver_each_event_once(b: Backend) {
     assert_eq!(ids, unique, "each event once, in order");
 }
 
+fn admin_changes_during_a_batch_stick(b: Backend) {
+    let app = spawn(b, 10);
+    let tenant = scimitar::service::tenants::get(&app.db, "acme")
+        .expect("tenant")
+        .id;
+    let receiver = Receiver::with_delay(Vec::new(), Duration::from_millis(150));
+    let path = format!("/tenants/{tenant}/webhooks");
+    let first = admin(&app, "PUT", &path, Some(&json!({"url": receiver.url})));
+    let old_secret = first.body["secret"].as_str().expect("secret").to_owned();
+    for i in 0..12 {
+        app.create_user(&format!("u{i}@example.com"));
+    }
+    receiver.wait_for(2);
+    // Switched off in the middle of a batch: it stays off, and delivery stops.
+    assert_eq!(
+        admin(
+            &app,
+            "PUT",
+            &path,
+            Some(&json!({"url": receiver.url, "enabled": false}))
+        )
+        .body["enabled"],
+        false
+    );
+    let at_switch_off = receiver.received().len();
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        receiver.received().len() <= at_switch_off + 1,
+        "at most the one in flight"
+    );
+    assert_eq!(
+        admin(&app, "GET", &path, None).body["webhooks"][0]["enabled"],
+        false
+    );
+    // On again with a new secret, mid-batch too: the new secret is kept and signs what follows.
+    let rotated = admin(
+        &app,
+        "PUT",
+        &path,
+        Some(&json!({"url": receiver.url, "rotate_secret": true})),
+    );
+    let new_secret = rotated.body["secret"].as_str().expect("secret").to_owned();
+    assert_ne!(new_secret, old_secret);
+    let before = receiver.received().len();
+    receiver.wait_for(before + 2);
+    assert_eq!(
+        admin(&app, "PUT", &path, Some(&json!({"url": receiver.url})))
+            .body
+            .get("secret"),
+        None
+    );
+    let got = receiver.wait_for_distinct(12);
+    assert!(
+        verifies(&new_secret, got.last().expect("delivered")),
+        "signed with the new secret"
+    );
+    // At least once and in order: the one in flight at each change may come again, nothing is
+    // skipped and nothing goes back.
+    let mut seqs: Vec<i64> = events(&got)
+        .iter()
+        .filter_map(|e| e["seq"].as_i64())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] || w[1] == w[0] + 1),
+        "{seqs:?}"
+    );
+    seqs.dedup();
+    assert_eq!(seqs, (1..=12).collect::<Vec<_>>());
+}
+
+fn a_batch_longer_than_a_lease_is_delivered_once(b: Backend) {
+    // 50 events at 150 ms each take 7.5 s, longer than the 5.4 s lease: each delivery renews it.
+    let app = TestApp::spawn_with(b, |s| {
+        s.admin = Some(auth());
+        s.webhooks = DeliveryPolicy {
+            poll_interval: Duration::from_millis(20),
+            timeout: Duration::from_millis(200),
+            ..DeliveryPolicy::default()
+        };
+    });
+    app.another_instance();
+    let tenant = scimitar::service::tenants::get(&app.db, "acme")
+        .expect("tenant")
+        .id;
+    let receiver = Receiver::with_delay(Vec::new(), Duration::from_millis(150));
+    let path = format!("/tenants/{tenant}/webhooks");
+    admin(
+        &app,
+        "PUT",
+        &path,
+        Some(&json!({"url": receiver.url, "enabled": false})),
+    );
+    for i in 0..50 {
+        app.create_user(&format!("u{i}@example.com"));
+    }
+    admin(
+        &app,
+        "PUT",
+        &path,
+        Some(&json!({"url": receiver.url, "enabled": true})),
+    );
+    receiver.wait_for(50);
+    std::thread::sleep(Duration::from_millis(500));
+    let ids: Vec<String> = receiver.received().into_iter().map(|r| r.id).collect();
+    let mut distinct = ids.clone();
+    distinct.dedup();
+    assert_eq!(ids.len(), 50, "each event once");
+    assert_eq!(distinct.len(), 50);
+}
+
 on_both_backends!(
+    admin_changes_during_a_batch_stick,
+    a_batch_longer_than_a_lease_is_delivered_once,
     signed_in_order_and_retried,
     repeated_failure_switches_the_webhook_off,
     two_instances_deliver_each_event_once
