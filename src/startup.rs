@@ -19,7 +19,7 @@ use crate::scim::schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE};
 use crate::state::AppState;
 use crate::storage::Db;
 use crate::telemetry::ScimRootSpan;
-use crate::token::TokenCache;
+use crate::token::{Argon2Slots, TokenCache};
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -52,6 +52,7 @@ impl Application {
             log,
             db,
             tokens: Arc::new(TokenCache::new(settings.token_cache_capacity)),
+            argon2: Arc::new(Argon2Slots::per_core()),
             base_url: settings.scim_base_url(Some(addr)).into(),
             settings: Arc::new(settings),
         };

@@ -6,7 +6,7 @@ use crate::config::Settings;
 use crate::events::log::LogSender;
 use crate::http::admin_auth::AdminVerifier;
 use crate::storage::Db;
-use crate::token::TokenCache;
+use crate::token::{Argon2Slots, TokenCache};
 
 /// What every handler can reach; cheap to clone.
 #[derive(Clone)]
@@ -15,6 +15,8 @@ pub struct AppState {
     pub db: Db,
     /// Tokens already verified with argon2id.
     pub tokens: Arc<TokenCache>,
+    /// The bound on concurrent argon2id work.
+    pub argon2: Arc<Argon2Slots>,
     /// The absolute SCIM base URL, for `meta.location` and `$ref`.
     pub base_url: Arc<str>,
     /// The settings the service started with.

@@ -104,6 +104,31 @@ fn verify_password(secret: &str, stored_hash: &str) -> bool {
     })
 }
 
+/// Runs argon2id work (token checks, password hashes) on the blocking pool, a few at a time.
+///
+/// argon2id is slow and memory-hard by design (19 MiB and tens of milliseconds per run): without
+/// a bound, a burst of requests with wrong secrets or new passwords would take every core and as
+/// much memory as there are blocking threads.
+pub struct Argon2Slots(tokio::sync::Semaphore);
+
+impl Argon2Slots {
+    /// Allows as many concurrent runs as the machine has cores.
+    pub fn per_core() -> Self {
+        Self(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        ))
+    }
+
+    /// Runs `f` once a slot is free.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let _slot = self.0.acquire().await?;
+        Ok(tokio::task::spawn_blocking(f).await?)
+    }
+}
+
 /// A bounded cache of tokens already verified with argon2id.
 ///
 /// It skips only the argon2 computation: callers still read the credential row on every

@@ -44,6 +44,19 @@ impl RoleMap {
     }
 }
 
+/// Whether any of the tenant's mappings names a group by one of `names` (case-insensitively).
+pub fn names_group(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    names: &[String],
+) -> Result<bool, ScimError> {
+    let map = RoleMap::load(conn, tenant_id)?;
+    Ok(map
+        .mappings
+        .iter()
+        .any(|(g, _)| names.iter().any(|n| fold_case(g) == fold_case(n))))
+}
+
 /// Effective roles of each of `user_ids` under `map`.
 pub fn effective_roles(
     conn: &mut AnyConnection,

@@ -17,20 +17,26 @@ use crate::state::AppState;
 /// The claim value granting every tenant.
 pub const ALL_TENANTS: &str = "*";
 
-/// The claims Scimitar reads from an admin JWT.
-#[derive(Debug, Serialize, Deserialize)]
+/// The claims Scimitar reads from an admin JWT. `iss` and `aud` are checked by the validation
+/// itself, so `aud` may be a string or a list (RFC 7519 §4.1.3).
+#[derive(Debug, Deserialize)]
 pub struct AdminClaims {
-    /// Who the token was issued to, for the logs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sub: Option<String>,
     /// Expiry (seconds since the epoch); required.
     pub exp: u64,
     /// A tenant id, or `"*"` for every tenant.
     pub tenant: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iss: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+}
+
+/// The claims of a token `scimitar admin token` mints.
+#[derive(Debug, Serialize)]
+struct MintedClaims<'a> {
+    sub: &'a str,
+    exp: u64,
+    tenant: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
 }
 
 /// Checks admin tokens; built once at start so a bad key fails the start, not a request.
@@ -85,12 +91,12 @@ pub fn mint(auth: &AdminAuth, tenant: &str, ttl: Duration) -> anyhow::Result<Str
         );
     };
     let exp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + ttl.as_secs();
-    let claims = AdminClaims {
-        sub: Some("scimitar-cli".into()),
+    let claims = MintedClaims {
+        sub: "scimitar-cli",
         exp,
-        tenant: tenant.to_owned(),
-        iss: auth.issuer.clone(),
-        aud: auth.audience.clone(),
+        tenant,
+        iss: auth.issuer.as_deref(),
+        aud: auth.audience.as_deref(),
     };
     Ok(jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),

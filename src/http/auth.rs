@@ -91,28 +91,34 @@ async fn authenticate(state: &AppState, token: ScimToken) -> Result<TenantId, Sc
         .ok_or_else(rejected)?;
     if !state.tokens.contains(&token, &credential.secret_hash) {
         let hash = credential.secret_hash.clone();
-        let (token, ok) = tokio::task::spawn_blocking(move || {
-            let ok = token.verify(&hash);
-            (token, ok)
-        })
-        .await
-        .map_err(ScimError::internal)?;
+        let (token, ok) = state
+            .argon2
+            .run(move || {
+                let ok = token.verify(&hash);
+                (token, ok)
+            })
+            .await?;
         if !ok {
             return Err(rejected());
         }
         state.tokens.insert(&token, &credential.secret_hash);
     }
-    // Last use is kept to the minute: one write a minute per credential, not one per request.
+    // Last use is kept to the minute, written beside the request rather than in its way: a
+    // busy database delays the record, never the request.
     let now = now_millis();
     if credential
         .last_used_at
         .is_none_or(|t| now - t > LAST_USED_RESOLUTION_MS)
     {
-        let key_id = credential.id.clone();
-        state
-            .db
-            .run(move |c| Ok(storage::tenants::touch_credential(c, &key_id, now)?))
-            .await?;
+        let (db, key_id) = (state.db.clone(), credential.id.clone());
+        actix_web::rt::spawn(async move {
+            if let Err(e) = db
+                .run(move |c| Ok(storage::tenants::touch_credential(c, &key_id, now)?))
+                .await
+            {
+                tracing::debug!(error = %e, "the credential's last use was not recorded");
+            }
+        });
     }
     Ok(TenantId::from_stored(credential.tenant_id))
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::changes;
 use crate::error::ScimError;
-use crate::events::roles::RoleWatch;
+use crate::events::roles::{self, RoleWatch};
 use crate::scim::filter;
 use crate::scim::fold_case;
 use crate::scim::patch::{self, MemberChange};
@@ -41,21 +41,17 @@ pub async fn create(
     view: Projection,
 ) -> Result<Rendered, ScimError> {
     let input = validate::resource_body(rt, body)?;
-    let password_hash = hash(input.password.clone()).await?;
-    let now = now_millis();
-    let row = stored_row(
-        tenant,
-        rt,
-        uuid::Uuid::new_v4().to_string(),
-        &input.doc,
-        (now, now, 1),
-        password_hash,
-    )?;
+    let password_hash = hash(state, input.password.clone()).await?;
+    let id = uuid::Uuid::new_v4().to_string();
     let (tenant, base) = (tenant.clone(), state.base_url.clone());
     state
         .db
         .run(move |c| {
             tenant_tx(c, tenant.as_str(), |c| {
+                // Stamped under the tenant lock, so creation times follow commit order and a
+                // keyset cursor cannot pass a row that commits later with an earlier time.
+                let now = now_millis();
+                let row = stored_row(&tenant, rt, id, &input.doc, (now, now, 1), password_hash)?;
                 let scope = Scope::new(&tenant);
                 let member_ids = checked_members(&scope, c, &input.members, None)?;
                 let watch = RoleWatch::start(c, tenant.as_str(), &member_ids)?;
@@ -130,7 +126,7 @@ pub async fn replace(
 ) -> Result<Rendered, ScimError> {
     let rt = target.rt;
     let input = validate::resource_body(rt, body)?;
-    let password_hash = hash(input.password.clone()).await?;
+    let password_hash = hash(state, input.password.clone()).await?;
     let (tenant, base) = (tenant.clone(), state.base_url.clone());
     state
         .db
@@ -141,10 +137,28 @@ pub async fn replace(
                 validate::check_immutable(rt, &document(&old)?, &input.doc)?;
                 let member_ids = checked_members(&scope, c, &input.members, Some(&old.id))?;
                 let is_group = rt.id != USER_RESOURCE.id;
-                let touched = if is_group {
-                    [vec![old.id.clone()], member_ids.clone()].concat()
+                // Only the difference is written: members that stay are not touched.
+                let (gone, touched) = if is_group {
+                    let current = scope.member_ids(c, &old.id, None)?;
+                    let (before, after): (HashSet<&String>, HashSet<&String>) =
+                        (current.iter().collect(), member_ids.iter().collect());
+                    let gone: Vec<String> = current
+                        .iter()
+                        .filter(|m| !after.contains(m))
+                        .cloned()
+                        .collect();
+                    let mut touched: Vec<String> = member_ids
+                        .iter()
+                        .filter(|m| !before.contains(m))
+                        .cloned()
+                        .collect();
+                    touched.extend(gone.iter().cloned());
+                    if renamed_under_a_mapping(c, &tenant, &old, &input.doc)? {
+                        touched.push(old.id.clone());
+                    }
+                    (gone, touched)
                 } else {
-                    Vec::new()
+                    (Vec::new(), Vec::new())
                 };
                 let watch = RoleWatch::start(c, tenant.as_str(), &touched)?;
                 let row = next_version(
@@ -157,11 +171,6 @@ pub async fn replace(
                 )?;
                 changes::updated(c, rt, &base, &old, &row)?;
                 if is_group {
-                    // Only the difference is written: members that stay are not touched.
-                    let current = scope.member_ids(c, &row.id, None)?;
-                    let keep: HashSet<&String> = member_ids.iter().collect();
-                    let gone: Vec<String> =
-                        current.into_iter().filter(|m| !keep.contains(m)).collect();
                     let removed = scope.remove_members(c, &row.id, &gone)?;
                     let added = scope.add_members(c, &row.id, &member_ids)?;
                     changes::memberships(c, &row, &added, &removed)?;
@@ -188,7 +197,7 @@ pub async fn patch(
     // argon2 is slow by design: hash a new password before the write lock is taken.
     let current = get_row(state, tenant, rt, target.id.clone()).await?;
     let new_password = patch::apply(rt, &document(&current)?, &request)?.password;
-    let prehashed = hash(new_password.clone()).await?;
+    let prehashed = hash(state, new_password.clone()).await?;
     let (tenant, base) = (tenant.clone(), state.base_url.clone());
     state
         .db
@@ -202,7 +211,11 @@ pub async fn patch(
                     Some(p) => Some(hash_password(p)?),
                     None => old.password_hash.clone(),
                 };
-                let watch = RoleWatch::start(c, tenant.as_str(), &touched_by(&old, &patched)?)?;
+                let mut touched = touched_by(&patched, &old.id);
+                if renamed_under_a_mapping(c, &tenant, &old, &patched.doc)? {
+                    touched.push(old.id.clone());
+                }
+                let watch = RoleWatch::start(c, tenant.as_str(), &touched)?;
                 let (mut added, mut removed) = (Vec::new(), Vec::new());
                 for change in patched.members {
                     let (a, r) = apply_member_change(&scope, c, &old.id, change, &base)?;
@@ -252,27 +265,44 @@ fn next_version(
     Ok(row)
 }
 
-/// Whose roles a group PATCH may change: the members it adds or removes, or everyone under
-/// the group when it is renamed (mappings may name it) or loses members by a broad rule.
-fn touched_by(old: &ResourceRow, patched: &patch::Patched) -> Result<Vec<String>, ScimError> {
-    if old.resource_type == USER_RESOURCE.id {
-        return Ok(Vec::new());
-    }
-    let renamed = document(old)?.get("displayName") != patched.doc.get("displayName");
+/// Whose roles a group PATCH's membership changes may change: the members it adds or removes,
+/// or everyone under the group when it loses members by a broad rule.
+fn touched_by(patched: &patch::Patched, group_id: &str) -> Vec<String> {
     let mut ids = Vec::new();
     for change in &patched.members {
         match change {
             MemberChange::Add(refs) => ids.extend(refs.iter().map(|r| r.value.clone())),
             MemberChange::Remove(gone) => ids.extend(gone.iter().cloned()),
-            MemberChange::RemoveAll | MemberChange::RemoveMatching(_) => ids.push(old.id.clone()),
+            MemberChange::RemoveAll | MemberChange::RemoveMatching(_) => {
+                ids.push(group_id.to_owned())
+            }
         }
     }
-    if renamed {
-        ids.push(old.id.clone());
-    }
-    Ok(ids)
+    ids
 }
 
+/// Whether a group's new displayName changes which role mappings name it (mappings may name a
+/// group by displayName); only then do all users under it need their roles checked.
+fn renamed_under_a_mapping(
+    c: &mut AnyConnection,
+    tenant: &TenantId,
+    old: &ResourceRow,
+    doc: &Map<String, Value>,
+) -> Result<bool, ScimError> {
+    let name = |d: &Map<String, Value>| {
+        d.get("displayName")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let (before, after) = (name(&document(old)?), name(doc));
+    if old.resource_type == USER_RESOURCE.id || before == after {
+        return Ok(false);
+    }
+    let names: Vec<String> = [before, after].into_iter().flatten().collect();
+    roles::names_group(c, tenant.as_str(), &names)
+}
+
+/// Records the roles that changed, when roles were being watched.
 fn finish(
     watch: Option<RoleWatch>,
     c: &mut AnyConnection,
@@ -334,8 +364,27 @@ pub async fn delete(state: &AppState, tenant: &TenantId, target: Target) -> Resu
                     vec![row.id.clone()]
                 };
                 let watch = RoleWatch::start(c, tenant.as_str(), &touched)?;
+                // The groups it belonged to lose a member: they get a new version and an event.
+                let groups: Vec<String> = scope
+                    .groups_of(c, std::slice::from_ref(&row.id))?
+                    .into_iter()
+                    .map(|l| l.id)
+                    .collect();
                 scope.delete(c, target.rt.id, &row.id)?;
                 changes::deleted(c, target.rt, &row)?;
+                for gid in groups {
+                    if let Some(group) = scope.lock(c, GROUP_RESOURCE.id, &gid)? {
+                        let bumped = next_version(
+                            &scope,
+                            c,
+                            &GROUP_RESOURCE,
+                            &group,
+                            &document(&group)?,
+                            None,
+                        )?;
+                        changes::memberships(c, &bumped, &[], std::slice::from_ref(&row.id))?;
+                    }
+                }
                 finish(watch, c, &tenant)?;
                 Ok(())
             })
@@ -364,14 +413,13 @@ pub(super) fn document(row: &ResourceRow) -> Result<Map<String, Value>, ScimErro
     serde_json::from_str(&row.doc).map_err(ScimError::internal)
 }
 
-async fn hash(password: Option<String>) -> Result<Option<String>, ScimError> {
+async fn hash(state: &AppState, password: Option<String>) -> Result<Option<String>, ScimError> {
     let Some(password) = password else {
         return Ok(None);
     };
-    let hashed = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(ScimError::internal)??;
-    Ok(Some(hashed))
+    Ok(Some(
+        state.argon2.run(move || hash_password(&password)).await??,
+    ))
 }
 
 fn not_found(rt: &ResourceType, id: &str) -> ScimError {

@@ -522,6 +522,14 @@ fn public_key_tokens(b: Backend) {
     )
     .expect("jwt");
     assert_eq!(admin(&app, &wrong_aud, "GET", "/tenants", None).status, 401);
+    // RFC 7519 §4.1.3: aud may be a list.
+    let listed = jsonwebtoken::encode(
+        &es256,
+        &json!({"exp": now + 60, "tenant": "*", "aud": ["other", "scimitar"]}),
+        &key,
+    )
+    .expect("jwt");
+    assert_eq!(admin(&app, &listed, "GET", "/tenants", None).status, 200);
     // The server expects ES256: an HS256 token is refused.
     assert_eq!(
         admin(&app, &token(ALL_TENANTS), "GET", "/tenants", None).status,

@@ -202,7 +202,43 @@ fn deleting_a_user_removes_its_memberships(b: Backend) {
         .assert_error(404, None);
 }
 
+fn deleting_a_member_moves_the_group_on(b: Backend) {
+    let app = TestApp::spawn(b);
+    let (a, c) = (
+        app.create_user("a@example.com"),
+        app.create_user("c@example.com"),
+    );
+    let res = app.req(
+        "POST",
+        "/Groups",
+        Some(&json!({"displayName": "Eng", "members": [{"value": a}, {"value": c}]})),
+    );
+    let gid = res.body["id"].as_str().expect("id").to_owned();
+    assert_eq!(res.header("etag"), Some("W/\"1\""));
+    assert_eq!(app.req("DELETE", &format!("/Users/{a}"), None).status, 204);
+    let g = app.req("GET", &format!("/Groups/{gid}"), None);
+    assert_eq!(
+        g.header("etag"),
+        Some("W/\"2\""),
+        "the group changed, so its version moved on"
+    );
+    assert_eq!(ids(&g.body, "members"), vec![c.clone()]);
+    let tenant = scimitar::service::tenants::get(&app.db, "acme")
+        .expect("tenant")
+        .id;
+    let events = app
+        .db
+        .run_sync(move |conn| Ok(scimitar::storage::events::after(conn, &tenant, 0, 100)?))
+        .expect("events");
+    let last = events.last().expect("events");
+    assert_eq!(last.event_type, "group.member_removed");
+    let data: Value = serde_json::from_str(&last.data).expect("json");
+    assert_eq!(data["members"], json!([a]));
+    assert_eq!(data["group"]["id"], gid.as_str());
+}
+
 on_both_backends!(
+    deleting_a_member_moves_the_group_on,
     creates_a_group_with_members_and_computes_user_groups,
     unknown_members_are_rejected_and_nothing_changes,
     put_replaces_members_and_renames,
