@@ -43,29 +43,31 @@ pub async fn create(
     let input = validate::resource_body(rt, body)?;
     let password_hash = hash(state, input.password.clone()).await?;
     let id = uuid::Uuid::new_v4().to_string();
-    let (tenant, base) = (tenant.clone(), state.base_url.clone());
-    state
-        .db
-        .run(move |c| {
-            tenant_tx(c, tenant.as_str(), |c| {
-                // Stamped under the tenant lock, so creation times follow commit order and a
-                // keyset cursor cannot pass a row that commits later with an earlier time.
-                let now = now_millis();
-                let row = stored_row(&tenant, rt, id, &input.doc, (now, now, 1), password_hash)?;
-                let scope = Scope::new(&tenant);
-                let member_ids = checked_members(&scope, c, &input.members, None)?;
-                let watch = RoleWatch::start(c, tenant.as_str(), &member_ids)?;
-                scope
-                    .insert(c, &row)
-                    .map_err(|e| uniqueness(e, rt, &input.doc))?;
-                changes::created(c, rt, &base, &row)?;
-                let added = scope.add_members(c, &row.id, &member_ids)?;
-                changes::memberships(c, &row, &added, &[])?;
-                finish(watch, c, &tenant)?;
-                one(render_rows(&scope, c, rt, &base, vec![row], &view)?)
-            })
-        })
-        .await
+    let base = state.base_url.clone();
+    write(state, tenant, move |scope, c| {
+        // Stamped under the tenant lock, so creation times follow commit order and a
+        // keyset cursor cannot pass a row that commits later with an earlier time.
+        let now = now_millis();
+        let row = stored_row(
+            scope.tenant(),
+            rt,
+            id,
+            &input.doc,
+            (now, now, 1),
+            password_hash,
+        )?;
+        let member_ids = checked_members(scope, c, &input.members, None)?;
+        let watch = RoleWatch::start(c, scope.tenant().as_str(), &member_ids)?;
+        scope
+            .insert(c, &row)
+            .map_err(|e| uniqueness(e, rt, &input.doc))?;
+        changes::created(c, rt, &base, &row)?;
+        let added = scope.add_members(c, &row.id, &member_ids)?;
+        changes::memberships(c, &row, &added, &[])?;
+        finish(watch, c, scope.tenant())?;
+        one(render_rows(scope, c, rt, &base, vec![row], &view)?)
+    })
+    .await
 }
 
 /// Reads one resource.
@@ -127,59 +129,54 @@ pub async fn replace(
     let rt = target.rt;
     let input = validate::resource_body(rt, body)?;
     let password_hash = hash(state, input.password.clone()).await?;
-    let (tenant, base) = (tenant.clone(), state.base_url.clone());
-    state
-        .db
-        .run(move |c| {
-            tenant_tx(c, tenant.as_str(), |c| {
-                let scope = Scope::new(&tenant);
-                let old = target.lock(&scope, c)?;
-                validate::check_immutable(rt, &document(&old)?, &input.doc)?;
-                let member_ids = checked_members(&scope, c, &input.members, Some(&old.id))?;
-                let is_group = rt.id != USER_RESOURCE.id;
-                // Only the difference is written: members that stay are not touched.
-                let (gone, touched) = if is_group {
-                    let current = scope.member_ids(c, &old.id, None)?;
-                    let (before, after): (HashSet<&String>, HashSet<&String>) =
-                        (current.iter().collect(), member_ids.iter().collect());
-                    let gone: Vec<String> = current
-                        .iter()
-                        .filter(|m| !after.contains(m))
-                        .cloned()
-                        .collect();
-                    let mut touched: Vec<String> = member_ids
-                        .iter()
-                        .filter(|m| !before.contains(m))
-                        .cloned()
-                        .collect();
-                    touched.extend(gone.iter().cloned());
-                    if renamed_under_a_mapping(c, &tenant, &old, &input.doc)? {
-                        touched.push(old.id.clone());
-                    }
-                    (gone, touched)
-                } else {
-                    (Vec::new(), Vec::new())
-                };
-                let watch = RoleWatch::start(c, tenant.as_str(), &touched)?;
-                let row = next_version(
-                    &scope,
-                    c,
-                    rt,
-                    &old,
-                    &input.doc,
-                    password_hash.or(old.password_hash.clone()),
-                )?;
-                changes::updated(c, rt, &base, &old, &row)?;
-                if is_group {
-                    let removed = scope.remove_members(c, &row.id, &gone)?;
-                    let added = scope.add_members(c, &row.id, &member_ids)?;
-                    changes::memberships(c, &row, &added, &removed)?;
-                }
-                finish(watch, c, &tenant)?;
-                one(render_rows(&scope, c, rt, &base, vec![row], &view)?)
-            })
-        })
-        .await
+    let base = state.base_url.clone();
+    write(state, tenant, move |scope, c| {
+        let old = target.lock(scope, c)?;
+        validate::check_immutable(rt, &document(&old)?, &input.doc)?;
+        let member_ids = checked_members(scope, c, &input.members, Some(&old.id))?;
+        let is_group = rt.id != USER_RESOURCE.id;
+        // Only the difference is written: members that stay are not touched.
+        let (gone, touched) = if is_group {
+            let current = scope.member_ids(c, &old.id, None)?;
+            let (before, after): (HashSet<&String>, HashSet<&String>) =
+                (current.iter().collect(), member_ids.iter().collect());
+            let gone: Vec<String> = current
+                .iter()
+                .filter(|m| !after.contains(m))
+                .cloned()
+                .collect();
+            let mut touched: Vec<String> = member_ids
+                .iter()
+                .filter(|m| !before.contains(m))
+                .cloned()
+                .collect();
+            touched.extend(gone.iter().cloned());
+            if renamed_under_a_mapping(c, scope.tenant(), &old, &input.doc)? {
+                touched.push(old.id.clone());
+            }
+            (gone, touched)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let watch = RoleWatch::start(c, scope.tenant().as_str(), &touched)?;
+        let row = next_version(
+            scope,
+            c,
+            rt,
+            &old,
+            &input.doc,
+            password_hash.or(old.password_hash.clone()),
+        )?;
+        changes::updated(c, rt, &base, &old, &row)?;
+        if is_group {
+            let removed = scope.remove_members(c, &row.id, &gone)?;
+            let added = scope.add_members(c, &row.id, &member_ids)?;
+            changes::memberships(c, &row, &added, &removed)?;
+        }
+        finish(watch, c, scope.tenant())?;
+        one(render_rows(scope, c, rt, &base, vec![row], &view)?)
+    })
+    .await
 }
 
 /// Applies a PATCH body (RFC 7644 §3.5.2), all or nothing. Membership changes go straight to
@@ -198,49 +195,44 @@ pub async fn patch(
     let current = get_row(state, tenant, rt, target.id.clone()).await?;
     let new_password = patch::apply(rt, &document(&current)?, &request)?.password;
     let prehashed = hash(state, new_password.clone()).await?;
-    let (tenant, base) = (tenant.clone(), state.base_url.clone());
-    state
-        .db
-        .run(move |c| {
-            tenant_tx(c, tenant.as_str(), |c| {
-                let scope = Scope::new(&tenant);
-                let old = target.lock(&scope, c)?;
-                let patched = patch::apply(rt, &document(&old)?, &request)?;
-                let password_hash = match &patched.password {
-                    Some(p) if Some(p) == new_password.as_ref() => prehashed,
-                    Some(p) => Some(hash_password(p)?),
-                    None => old.password_hash.clone(),
-                };
-                let mut touched = touched_by(&patched, &old.id);
-                if renamed_under_a_mapping(c, &tenant, &old, &patched.doc)? {
-                    touched.push(old.id.clone());
-                }
-                let watch = RoleWatch::start(c, tenant.as_str(), &touched)?;
-                let (mut added, mut removed) = (Vec::new(), Vec::new());
-                for change in patched.members {
-                    let (a, r) = apply_member_change(&scope, c, &old.id, change, &base)?;
-                    added.extend(a);
-                    removed.extend(r);
-                }
-                let row = if patched.changed
-                    || patched.password.is_some()
-                    || !added.is_empty()
-                    || !removed.is_empty()
-                {
-                    let row = next_version(&scope, c, rt, &old, &patched.doc, password_hash)?;
-                    if patched.changed || patched.password.is_some() {
-                        changes::updated(c, rt, &base, &old, &row)?;
-                    }
-                    changes::memberships(c, &row, &added, &removed)?;
-                    row
-                } else {
-                    old
-                };
-                finish(watch, c, &tenant)?;
-                one(render_rows(&scope, c, rt, &base, vec![row], &view)?)
-            })
-        })
-        .await
+    let base = state.base_url.clone();
+    write(state, tenant, move |scope, c| {
+        let old = target.lock(scope, c)?;
+        let patched = patch::apply(rt, &document(&old)?, &request)?;
+        let password_hash = match &patched.password {
+            Some(p) if Some(p) == new_password.as_ref() => prehashed,
+            Some(p) => Some(hash_password(p)?),
+            None => old.password_hash.clone(),
+        };
+        let mut touched = touched_by(&patched, &old.id);
+        if renamed_under_a_mapping(c, scope.tenant(), &old, &patched.doc)? {
+            touched.push(old.id.clone());
+        }
+        let watch = RoleWatch::start(c, scope.tenant().as_str(), &touched)?;
+        let (mut added, mut removed) = (Vec::new(), Vec::new());
+        for change in patched.members {
+            let (a, r) = apply_member_change(scope, c, &old.id, change, &base)?;
+            added.extend(a);
+            removed.extend(r);
+        }
+        let row = if patched.changed
+            || patched.password.is_some()
+            || !added.is_empty()
+            || !removed.is_empty()
+        {
+            let row = next_version(scope, c, rt, &old, &patched.doc, password_hash)?;
+            if patched.changed || patched.password.is_some() {
+                changes::updated(c, rt, &base, &old, &row)?;
+            }
+            changes::memberships(c, &row, &added, &removed)?;
+            row
+        } else {
+            old
+        };
+        finish(watch, c, scope.tenant())?;
+        one(render_rows(scope, c, rt, &base, vec![row], &view)?)
+    })
+    .await
 }
 
 /// Stores `doc` as the next version of `old` (the caller holds the row lock).
@@ -257,8 +249,14 @@ fn next_version(
         now_millis().max(old.modified_at),
         old.version + 1,
     );
-    let tenant = TenantId::from_stored(old.tenant_id.clone());
-    let row = stored_row(&tenant, rt, old.id.clone(), doc, times, password_hash)?;
+    let row = stored_row(
+        scope.tenant(),
+        rt,
+        old.id.clone(),
+        doc,
+        times,
+        password_hash,
+    )?;
     scope
         .update(c, &row, old.version)
         .map_err(|e| uniqueness(e, rt, doc))?;
@@ -300,6 +298,20 @@ fn renamed_under_a_mapping(
     }
     let names: Vec<String> = [before, after].into_iter().flatten().collect();
     roles::names_group(c, tenant.as_str(), &names)
+}
+
+/// Runs `f` on the blocking pool in one write transaction holding the tenant's lock, with the
+/// tenant's storage scope: the frame of every write here.
+async fn write<R: Send + 'static>(
+    state: &AppState,
+    tenant: &TenantId,
+    f: impl FnOnce(&Scope<'_>, &mut AnyConnection) -> Result<R, ScimError> + Send + 'static,
+) -> Result<R, ScimError> {
+    let tenant = tenant.clone();
+    state
+        .db
+        .run(move |c| tenant_tx(c, tenant.as_str(), |c| f(&Scope::new(&tenant), c)))
+        .await
 }
 
 /// Records the roles that changed, when roles were being watched.
@@ -351,45 +363,33 @@ fn apply_member_change(
 
 /// Deletes a resource; a deleted User or Group also leaves every group it was a member of.
 pub async fn delete(state: &AppState, tenant: &TenantId, target: Target) -> Result<(), ScimError> {
-    let tenant = tenant.clone();
-    state
-        .db
-        .run(move |c| {
-            tenant_tx(c, tenant.as_str(), |c| {
-                let scope = Scope::new(&tenant);
-                let row = target.lock(&scope, c)?;
-                let touched = if target.rt.id == USER_RESOURCE.id {
-                    Vec::new()
-                } else {
-                    vec![row.id.clone()]
-                };
-                let watch = RoleWatch::start(c, tenant.as_str(), &touched)?;
-                // The groups it belonged to lose a member: they get a new version and an event.
-                let groups: Vec<String> = scope
-                    .groups_of(c, std::slice::from_ref(&row.id))?
-                    .into_iter()
-                    .map(|l| l.id)
-                    .collect();
-                scope.delete(c, target.rt.id, &row.id)?;
-                changes::deleted(c, target.rt, &row)?;
-                for gid in groups {
-                    if let Some(group) = scope.lock(c, GROUP_RESOURCE.id, &gid)? {
-                        let bumped = next_version(
-                            &scope,
-                            c,
-                            &GROUP_RESOURCE,
-                            &group,
-                            &document(&group)?,
-                            None,
-                        )?;
-                        changes::memberships(c, &bumped, &[], std::slice::from_ref(&row.id))?;
-                    }
-                }
-                finish(watch, c, &tenant)?;
-                Ok(())
-            })
-        })
-        .await
+    write(state, tenant, move |scope, c| {
+        let row = target.lock(scope, c)?;
+        let touched = if target.rt.id == USER_RESOURCE.id {
+            Vec::new()
+        } else {
+            vec![row.id.clone()]
+        };
+        let watch = RoleWatch::start(c, scope.tenant().as_str(), &touched)?;
+        // The groups it belonged to lose a member: they get a new version and an event.
+        let groups: Vec<String> = scope
+            .groups_of(c, std::slice::from_ref(&row.id))?
+            .into_iter()
+            .map(|l| l.id)
+            .collect();
+        scope.delete(c, target.rt.id, &row.id)?;
+        changes::deleted(c, target.rt, &row)?;
+        for gid in groups {
+            if let Some(group) = scope.lock(c, GROUP_RESOURCE.id, &gid)? {
+                let bumped =
+                    next_version(scope, c, &GROUP_RESOURCE, &group, &document(&group)?, None)?;
+                changes::memberships(c, &bumped, &[], std::slice::from_ref(&row.id))?;
+            }
+        }
+        finish(watch, c, scope.tenant())?;
+        Ok(())
+    })
+    .await
 }
 
 async fn get_row(

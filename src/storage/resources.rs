@@ -71,6 +71,11 @@ impl<'a> Scope<'a> {
         Self { tenant }
     }
 
+    /// The tenant this scope reaches.
+    pub fn tenant(&self) -> &'a TenantId {
+        self.tenant
+    }
+
     /// The one place where a resource query gets its tenant and type filter.
     fn of_type(&self, resource_type: &'a str) -> BoxedResources<'a> {
         resources::table
