@@ -7,7 +7,7 @@ use scimitar::config::{AdminAuth, AdminKey};
 use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Res, TestApp};
+use crate::helpers::{Backend, TestApp, patch_ops};
 use crate::on_both_backends;
 
 const SECRET: &str = "an-admin-secret-of-at-least-32-characters";
@@ -26,20 +26,6 @@ fn spawn(b: Backend) -> TestApp {
 
 fn token(tenant: &str) -> String {
     mint(&auth(), tenant, Duration::from_secs(300)).expect("mint")
-}
-
-/// Calls the admin API (paths start after `/admin/v1`).
-fn admin(app: &TestApp, jwt: &str, method: &str, path: &str, body: Option<&Value>) -> Res {
-    let url = format!("{}/admin/v1{path}", app.base.trim_end_matches("/scim/v2"));
-    let auth = format!("Bearer {jwt}");
-    let body = body.map(Value::to_string);
-    app.send_url(
-        method,
-        &url,
-        Some(&auth),
-        body.as_deref().map(|b| ("application/json", b)),
-        &[],
-    )
 }
 
 fn tenant_id(app: &TestApp) -> String {
@@ -61,13 +47,10 @@ fn admin_tokens_are_checked(b: Backend) {
     let app = spawn(b);
     let acme = tenant_id(&app);
     app.new_tenant("globex");
-    let res = admin(&app, "", "GET", "/tenants", None);
+    let res = app.admin("", "GET", "/tenants", None);
     assert_eq!(res.status, 401, "{:?}", res.body);
     assert_eq!(res.body["error"], "unauthorized");
-    assert_eq!(
-        admin(&app, "not.a.jwt", "GET", "/tenants", None).status,
-        401
-    );
+    assert_eq!(app.admin("not.a.jwt", "GET", "/tenants", None).status, 401);
     let wrong_key = mint(
         &AdminAuth {
             key: AdminKey::Hs256(b"another-secret-another-secret-another".to_vec()),
@@ -77,7 +60,7 @@ fn admin_tokens_are_checked(b: Backend) {
         Duration::from_secs(60),
     )
     .expect("mint");
-    assert_eq!(admin(&app, &wrong_key, "GET", "/tenants", None).status, 401);
+    assert_eq!(app.admin(&wrong_key, "GET", "/tenants", None).status, 401);
     let wrong_issuer = mint(
         &AdminAuth {
             issuer: Some("someone-else".into()),
@@ -88,44 +71,40 @@ fn admin_tokens_are_checked(b: Backend) {
     )
     .expect("mint");
     assert_eq!(
-        admin(&app, &wrong_issuer, "GET", "/tenants", None).status,
+        app.admin(&wrong_issuer, "GET", "/tenants", None).status,
         401
     );
     let scoped = token(&acme);
     assert_eq!(
-        admin(&app, &scoped, "GET", "/tenants", None).status,
+        app.admin(&scoped, "GET", "/tenants", None).status,
         403,
         "listing needs all tenants"
     );
     assert_eq!(
-        admin(
-            &app,
-            &scoped,
-            "POST",
-            "/tenants",
-            Some(&json!({"name": "x"}))
-        )
-        .status,
+        app.admin(&scoped, "POST", "/tenants", Some(&json!({"name": "x"})))
+            .status,
         403
     );
     assert_eq!(
-        admin(&app, &scoped, "GET", &format!("/tenants/{acme}"), None).status,
+        app.admin(&scoped, "GET", &format!("/tenants/{acme}"), None)
+            .status,
         200
     );
     let globex = scimitar::service::tenants::get(&app.db, "globex")
         .expect("globex")
         .id;
     assert_eq!(
-        admin(&app, &scoped, "GET", &format!("/tenants/{globex}"), None).status,
+        app.admin(&scoped, "GET", &format!("/tenants/{globex}"), None)
+            .status,
         403
     );
     assert_eq!(
-        admin(&app, &token(ALL_TENANTS), "GET", "/nope", None).status,
+        app.admin(&token(ALL_TENANTS), "GET", "/nope", None).status,
         404
     );
 
     let off = TestApp::spawn(b);
-    let res = admin(&off, &token(ALL_TENANTS), "GET", "/tenants", None);
+    let res = off.admin(&token(ALL_TENANTS), "GET", "/tenants", None);
     assert_eq!(res.status, 404);
     assert!(
         res.body["message"]
@@ -138,34 +117,23 @@ fn admin_tokens_are_checked(b: Backend) {
 fn tenants_and_secrets_through_the_api(b: Backend) {
     let app = spawn(b);
     let root = token(ALL_TENANTS);
-    let created = admin(
-        &app,
-        &root,
-        "POST",
-        "/tenants",
-        Some(&json!({"name": "Initech"})),
-    );
+    let created = app.admin(&root, "POST", "/tenants", Some(&json!({"name": "Initech"})));
     assert_eq!(created.status, 201, "{:?}", created.body);
     let id = created.body["id"].as_str().expect("id").to_owned();
     let first = created.body["token"].as_str().expect("token").to_owned();
     assert_eq!(created.body["scim_url"], app.base.as_str());
     assert_eq!(app.req_as(&first, "GET", "/Users", None).status, 200);
     assert_eq!(
-        admin(
-            &app,
-            &root,
-            "POST",
-            "/tenants",
-            Some(&json!({"name": "Initech"}))
-        )
-        .status,
+        app.admin(&root, "POST", "/tenants", Some(&json!({"name": "Initech"})))
+            .status,
         409
     );
     assert_eq!(
-        admin(&app, &root, "POST", "/tenants", Some(&json!({"nom": "x"}))).status,
+        app.admin(&root, "POST", "/tenants", Some(&json!({"nom": "x"})))
+            .status,
         400
     );
-    let names: Vec<Value> = admin(&app, &root, "GET", "/tenants", None).body["tenants"]
+    let names: Vec<Value> = app.admin(&root, "GET", "/tenants", None).body["tenants"]
         .as_array()
         .expect("list")
         .iter()
@@ -174,8 +142,7 @@ fn tenants_and_secrets_through_the_api(b: Backend) {
     assert_eq!(names, [json!("acme"), json!("Initech")]);
 
     // Regenerate with a grace period: both work until it ends.
-    let rotated = admin(
-        &app,
+    let rotated = app.admin(
         &root,
         "POST",
         &format!("/tenants/{id}/secret"),
@@ -190,21 +157,18 @@ fn tenants_and_secrets_through_the_api(b: Backend) {
     );
     assert_eq!(app.req_as(&second, "GET", "/Users", None).status, 200);
     // Without one, every earlier token stops at once.
-    let third = admin(&app, &root, "POST", &format!("/tenants/{id}/secret"), None).body["token"]
+    let third = app
+        .admin(&root, "POST", &format!("/tenants/{id}/secret"), None)
+        .body["token"]
         .as_str()
         .expect("token")
         .to_owned();
     assert_eq!(app.req_as(&first, "GET", "/Users", None).status, 401);
     assert_eq!(app.req_as(&second, "GET", "/Users", None).status, 401);
     assert_eq!(app.req_as(&third, "GET", "/Users", None).status, 200);
-    let creds = admin(
-        &app,
-        &root,
-        "GET",
-        &format!("/tenants/{id}/credentials"),
-        None,
-    )
-    .body;
+    let creds = app
+        .admin(&root, "GET", &format!("/tenants/{id}/credentials"), None)
+        .body;
     let creds = creds["credentials"].as_array().expect("credentials");
     assert_eq!(creds.len(), 3);
     assert_eq!(creds.iter().filter(|c| c["active"] == true).count(), 1);
@@ -220,18 +184,22 @@ fn tenants_and_secrets_through_the_api(b: Backend) {
             "a secret leaked into the credential list"
         );
     }
-    let feed = admin(&app, &root, "GET", &format!("/tenants/{id}/events"), None).body;
+    let feed = app
+        .admin(&root, "GET", &format!("/tenants/{id}/events"), None)
+        .body;
     assert_eq!(
         types(&feed),
         ["tenant.secret_rotated", "tenant.secret_rotated"]
     );
     assert_eq!(
-        admin(&app, &root, "DELETE", &format!("/tenants/{id}"), None).status,
+        app.admin(&root, "DELETE", &format!("/tenants/{id}"), None)
+            .status,
         204
     );
     assert_eq!(app.req_as(&third, "GET", "/Users", None).status, 401);
     assert_eq!(
-        admin(&app, &root, "GET", &format!("/tenants/{id}"), None).status,
+        app.admin(&root, "GET", &format!("/tenants/{id}"), None)
+            .status,
         404
     );
 }
@@ -240,7 +208,7 @@ fn scim_changes_become_events_in_order(b: Backend) {
     let app = spawn(b);
     let acme = tenant_id(&app);
     let uid = app.create_user("jdoe@example.com");
-    let ops = |o: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": o});
+    let ops = patch_ops;
     app.req(
         "PATCH",
         &format!("/Users/{uid}"),
@@ -283,7 +251,7 @@ fn scim_changes_become_events_in_order(b: Backend) {
     app.req("POST", "/Users", Some(&json!({"name": {}})));
 
     let scoped = token(&acme);
-    let feed = admin(&app, &scoped, "GET", "/events", None).body;
+    let feed = app.admin(&scoped, "GET", "/events", None).body;
     assert_eq!(
         types(&feed),
         [
@@ -319,23 +287,25 @@ fn scim_changes_become_events_in_order(b: Backend) {
             .is_some_and(|i| i.starts_with("evt_"))
     );
     // Paging with the cursor.
-    let page = admin(&app, &scoped, "GET", "/events?limit=5", None).body;
+    let page = app.admin(&scoped, "GET", "/events?limit=5", None).body;
     assert_eq!(page["events"].as_array().map(Vec::len), Some(5));
     let next = page["next_cursor"].as_str().expect("cursor").to_owned();
-    let rest = admin(&app, &scoped, "GET", &format!("/events?after={next}"), None).body;
+    let rest = app
+        .admin(&scoped, "GET", &format!("/events?after={next}"), None)
+        .body;
     assert_eq!(rest["events"][0]["seq"], 6);
     assert_eq!(
-        admin(&app, &scoped, "GET", "/events?after=zz", None).status,
+        app.admin(&scoped, "GET", "/events?after=zz", None).status,
         400
     );
     assert_eq!(
-        admin(&app, &token(ALL_TENANTS), "GET", "/events", None).status,
+        app.admin(&token(ALL_TENANTS), "GET", "/events", None)
+            .status,
         400,
         "needs a tenant-scoped token"
     );
     assert_eq!(
-        admin(
-            &app,
+        app.admin(
             &token(ALL_TENANTS),
             "GET",
             &format!("/tenants/{acme}/events?after=11"),
@@ -375,8 +345,7 @@ fn groups_map_to_roles(b: Backend) {
         .expect("id")
         .to_owned();
     let mappings = json!({"default_role": "member", "mappings": [{"group": "engineering", "role": "developer"}, {"group": leads, "role": "admin"}]});
-    let saved = admin(
-        &app,
+    let saved = app.admin(
         &root,
         "PUT",
         &format!("/tenants/{acme}/role-mappings"),
@@ -384,8 +353,7 @@ fn groups_map_to_roles(b: Backend) {
     );
     assert_eq!(saved.status, 200, "{:?}", saved.body);
     assert_eq!(
-        admin(
-            &app,
+        app.admin(
             &root,
             "GET",
             &format!("/tenants/{acme}/role-mappings"),
@@ -395,32 +363,28 @@ fn groups_map_to_roles(b: Backend) {
         "member"
     );
     let roles = |id: &str| {
-        admin(
-            &app,
-            &root,
-            "GET",
-            &format!("/tenants/{acme}/users/{id}"),
-            None,
-        )
-        .body["roles"]
+        app.admin(&root, "GET", &format!("/tenants/{acme}/users/{id}"), None)
+            .body["roles"]
             .clone()
     };
     // Nested: ann is in Engineering, which is in Leads.
     assert_eq!(roles(&ann), json!(["admin", "developer"]));
     assert_eq!(roles(&bob), json!(["member"]));
-    let users = admin(
-        &app,
-        &root,
-        "GET",
-        &format!("/tenants/{acme}/users?filter=userName%20sw%20%22b%22"),
-        None,
-    )
-    .body;
+    let users = app
+        .admin(
+            &root,
+            "GET",
+            &format!("/tenants/{acme}/users?filter=userName%20sw%20%22b%22"),
+            None,
+        )
+        .body;
     assert_eq!(users["totalResults"], 1);
     assert_eq!(users["users"][0]["roles"], json!(["member"]));
 
     // The mapping change recorded ann's and bob's new roles.
-    let feed = admin(&app, &root, "GET", &format!("/tenants/{acme}/events"), None).body;
+    let feed = app
+        .admin(&root, "GET", &format!("/tenants/{acme}/events"), None)
+        .body;
     let changed: Vec<&Value> = feed["events"]
         .as_array()
         .expect("events")
@@ -430,28 +394,27 @@ fn groups_map_to_roles(b: Backend) {
     assert_eq!(changed.len(), 2, "{changed:?}");
     let cursor = feed["next_cursor"].as_str().expect("cursor").to_owned();
     // A membership change does too.
-    let ops = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "add", "path": "members", "value": [{"value": bob}]}]});
+    let ops = patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": bob}]}]));
     assert_eq!(
         app.req("PATCH", &format!("/Groups/{eng}"), Some(&ops))
             .status,
         204
     );
-    let feed = admin(
-        &app,
-        &root,
-        "GET",
-        &format!("/tenants/{acme}/events?after={cursor}"),
-        None,
-    )
-    .body;
+    let feed = app
+        .admin(
+            &root,
+            "GET",
+            &format!("/tenants/{acme}/events?after={cursor}"),
+            None,
+        )
+        .body;
     assert_eq!(types(&feed), ["group.member_added", "user.roles_changed"]);
     assert_eq!(
         feed["events"][1]["data"],
         json!({"user": {"id": bob}, "roles": ["admin", "developer"], "previous_roles": ["member"]})
     );
     assert_eq!(
-        admin(
-            &app,
+        app.admin(
             &root,
             "PUT",
             &format!("/tenants/{acme}/role-mappings"),
@@ -514,14 +477,14 @@ fn public_key_tokens(b: Backend) {
         &key,
     )
     .expect("jwt");
-    assert_eq!(admin(&app, &good, "GET", "/tenants", None).status, 200);
+    assert_eq!(app.admin(&good, "GET", "/tenants", None).status, 200);
     let wrong_aud = jsonwebtoken::encode(
         &es256,
         &json!({"exp": now + 60, "tenant": "*", "aud": "other"}),
         &key,
     )
     .expect("jwt");
-    assert_eq!(admin(&app, &wrong_aud, "GET", "/tenants", None).status, 401);
+    assert_eq!(app.admin(&wrong_aud, "GET", "/tenants", None).status, 401);
     // RFC 7519 §4.1.3: aud may be a list.
     let listed = jsonwebtoken::encode(
         &es256,
@@ -529,10 +492,11 @@ fn public_key_tokens(b: Backend) {
         &key,
     )
     .expect("jwt");
-    assert_eq!(admin(&app, &listed, "GET", "/tenants", None).status, 200);
+    assert_eq!(app.admin(&listed, "GET", "/tenants", None).status, 200);
     // The server expects ES256: an HS256 token is refused.
     assert_eq!(
-        admin(&app, &token(ALL_TENANTS), "GET", "/tenants", None).status,
+        app.admin(&token(ALL_TENANTS), "GET", "/tenants", None)
+            .status,
         401
     );
 }
@@ -569,13 +533,7 @@ fn provisioning_log_records_requests(b: Backend) {
     let read = |q: &str| {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let res = admin(
-                &app,
-                &root,
-                "GET",
-                &format!("/tenants/{acme}/logs{q}"),
-                None,
-            );
+            let res = app.admin(&root, "GET", &format!("/tenants/{acme}/logs{q}"), None);
             assert_eq!(res.status, 200, "{:?}", res.body);
             let n = res.body["entries"].as_array().map_or(0, Vec::len);
             if (n >= 3 && !res.body.to_string().contains("/old"))
@@ -612,45 +570,39 @@ fn provisioning_log_records_requests(b: Backend) {
         !text.contains(password) && !text.contains(&app.token),
         "no secret in the log"
     );
-    let errors = admin(
-        &app,
-        &root,
-        "GET",
-        &format!("/tenants/{acme}/logs?status=4xx"),
-        None,
-    )
-    .body;
+    let errors = app
+        .admin(
+            &root,
+            "GET",
+            &format!("/tenants/{acme}/logs?status=4xx"),
+            None,
+        )
+        .body;
     assert_eq!(errors["entries"].as_array().map(Vec::len), Some(2));
-    let page = admin(
-        &app,
-        &root,
-        "GET",
-        &format!("/tenants/{acme}/logs?limit=1"),
-        None,
-    )
-    .body;
+    let page = app
+        .admin(&root, "GET", &format!("/tenants/{acme}/logs?limit=1"), None)
+        .body;
     let cursor = page["next_cursor"].as_str().expect("cursor");
-    let next = admin(
-        &app,
-        &root,
-        "GET",
-        &format!("/tenants/{acme}/logs?limit=1&before={cursor}"),
-        None,
-    )
-    .body;
+    let next = app
+        .admin(
+            &root,
+            "GET",
+            &format!("/tenants/{acme}/logs?limit=1&before={cursor}"),
+            None,
+        )
+        .body;
     assert_eq!(next["entries"][0]["status"], 400);
-    let future = admin(
-        &app,
-        &root,
-        "GET",
-        &format!("/tenants/{acme}/logs?since=2999-01-01T00:00:00Z"),
-        None,
-    )
-    .body;
+    let future = app
+        .admin(
+            &root,
+            "GET",
+            &format!("/tenants/{acme}/logs?since=2999-01-01T00:00:00Z"),
+            None,
+        )
+        .body;
     assert_eq!(future["entries"], json!([]));
     assert_eq!(
-        admin(
-            &app,
+        app.admin(
             &root,
             "GET",
             &format!("/tenants/{acme}/logs?status=teapot"),
@@ -660,8 +612,7 @@ fn provisioning_log_records_requests(b: Backend) {
         400
     );
     assert_eq!(
-        admin(
-            &app,
+        app.admin(
             &root,
             "GET",
             &format!("/tenants/{acme}/logs?since=yesterday"),

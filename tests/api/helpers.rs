@@ -231,6 +231,20 @@ impl TestApp {
         }
     }
 
+    /// Calls the admin API (`path` starts after `/admin/v1`) with an admin JWT.
+    pub fn admin(&self, jwt: &str, method: &str, path: &str, body: Option<&Value>) -> Res {
+        let url = format!("{}/admin/v1{path}", self.base.trim_end_matches("/scim/v2"));
+        let auth = format!("Bearer {jwt}");
+        let body = body.map(Value::to_string);
+        self.send_url(
+            method,
+            &url,
+            Some(&auth),
+            body.as_deref().map(|b| ("application/json", b)),
+            &[],
+        )
+    }
+
     /// Creates a user and returns its id.
     pub fn create_user(&self, user_name: &str) -> String {
         let res = self.req(
@@ -244,6 +258,11 @@ impl TestApp {
         assert_eq!(res.status, 201, "{:?}", res.body);
         res.body["id"].as_str().expect("id").to_owned()
     }
+}
+
+/// A PATCH request body (RFC 7644 §3.5.2) with these operations.
+pub fn patch_ops(operations: Value) -> Value {
+    serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})
 }
 
 /// Runs the app on its own thread and returns its SCIM base URL.

@@ -3,15 +3,11 @@
 use serde_json::{Value, json};
 
 use crate::filters::encode;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, patch_ops};
 use crate::on_both_backends;
 
 const OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-
-fn ops(operations: Value) -> Value {
-    json!({"schemas": [OP], "Operations": operations})
-}
 
 fn user(app: &TestApp) -> String {
     let res = app.req(
@@ -53,7 +49,7 @@ fn users_patch_in_every_dialect(b: Backend) {
         res
     };
     // JumpCloud: one replace per attribute, with a path (shared/idp-requests.md).
-    let res = patch(ops(
+    let res = patch(patch_ops(
         json!([{"op": "replace", "path": "name.givenName", "value": "Janet"}]),
     ));
     assert_eq!(
@@ -64,11 +60,14 @@ fn users_patch_in_every_dialect(b: Backend) {
     assert_eq!(res.header("etag"), Some("W/\"2\""));
     // Okta: deactivation is a path-less replace.
     assert_eq!(
-        patch(ops(json!([{"op": "replace", "value": {"active": false}}]))).body["active"],
+        patch(patch_ops(
+            json!([{"op": "replace", "value": {"active": false}}])
+        ))
+        .body["active"],
         false
     );
     // Entra: capitalised ops, string booleans, dotted and URN keys in a path-less value.
-    let res = patch(ops(json!([
+    let res = patch(patch_ops(json!([
         {"op": "Replace", "path": "active", "value": "True"},
         {"op": "Replace", "value": {"name.familyName": "Roe", format!("{ENT}:department"): "Sales"}},
         {"op": "Add", "path": "emails[type eq \"home\"].value", "value": "jane@home.example"},
@@ -86,7 +85,7 @@ fn users_patch_in_every_dialect(b: Backend) {
         json!({"type": "home", "value": "jane@home.example"})
     );
     // RFC 7644 §3.5.2.3: replace through a value filter; §3.5.2.2: remove through one.
-    let res = patch(ops(json!([
+    let res = patch(patch_ops(json!([
         {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "jane.roe@example.com"},
         {"op": "remove", "path": "emails[type eq \"home\"]"},
     ])));
@@ -95,18 +94,18 @@ fn users_patch_in_every_dialect(b: Backend) {
         json!([{"value": "jane.roe@example.com", "type": "work", "primary": true}])
     );
     // Adding an equal value again does not duplicate it.
-    let res = patch(ops(
+    let res = patch(patch_ops(
         json!([{"op": "add", "path": "emails", "value": [{"value": "jane.roe@example.com", "type": "work", "primary": true}]}]),
     ));
     assert_eq!(res.body["emails"].as_array().map(Vec::len), Some(1));
     // A request that changes nothing keeps the version.
     let before = app.req("GET", &path, None).body["meta"]["version"].clone();
-    let res = patch(ops(
+    let res = patch(patch_ops(
         json!([{"op": "replace", "path": "active", "value": true}]),
     ));
     assert_eq!(res.body["meta"]["version"], before);
     // The password is write-only: accepted, hashed, never returned.
-    let res = patch(ops(
+    let res = patch(patch_ops(
         json!([{"op": "replace", "path": "password", "value": "n3w-Secret!"}]),
     ));
     assert!(res.body.get("password").is_none());
@@ -119,39 +118,39 @@ fn patch_errors_are_clear_and_change_nothing(b: Backend) {
     let before = app.req("GET", &path, None).body;
     let cases = [
         (
-            ops(json!([{"op": "replace", "path": "shoeSize", "value": 44}])),
+            patch_ops(json!([{"op": "replace", "path": "shoeSize", "value": 44}])),
             "invalidPath",
         ),
         (
-            ops(json!([{"op": "replace", "path": "emails[type eq \"work\"", "value": "x"}])),
+            patch_ops(json!([{"op": "replace", "path": "emails[type eq \"work\"", "value": "x"}])),
             "invalidFilter",
         ),
-        (ops(json!([{"op": "remove"}])), "noTarget"),
+        (patch_ops(json!([{"op": "remove"}])), "noTarget"),
         (
-            ops(json!([{"op": "replace", "path": "id", "value": "mine"}])),
+            patch_ops(json!([{"op": "replace", "path": "id", "value": "mine"}])),
             "mutability",
         ),
         (
-            ops(json!([{"op": "replace", "path": "groups", "value": []}])),
+            patch_ops(json!([{"op": "replace", "path": "groups", "value": []}])),
             "mutability",
         ),
         (
-            ops(json!([{"op": "remove", "path": "userName"}])),
+            patch_ops(json!([{"op": "remove", "path": "userName"}])),
             "mutability",
         ),
         (
-            ops(json!([{"op": "replace", "path": "active", "value": "maybe"}])),
+            patch_ops(json!([{"op": "replace", "path": "active", "value": "maybe"}])),
             "invalidValue",
         ),
         (
-            ops(json!([{"op": "launch", "path": "active", "value": true}])),
+            patch_ops(json!([{"op": "launch", "path": "active", "value": true}])),
             "invalidSyntax",
         ),
         (json!({"schemas": [OP]}), "invalidSyntax"),
         (json!([1, 2]), "invalidSyntax"),
         // Atomic: the first operation is valid, the second is not, so neither is applied.
         (
-            ops(
+            patch_ops(
                 json!([{"op": "replace", "path": "name.givenName", "value": "X"}, {"op": "replace", "path": "nope", "value": 1}]),
             ),
             "invalidPath",
@@ -170,7 +169,7 @@ fn patch_errors_are_clear_and_change_nothing(b: Backend) {
     app.req(
         "PATCH",
         "/Users/no-such-id",
-        Some(&ops(
+        Some(&patch_ops(
             json!([{"op": "replace", "path": "active", "value": false}]),
         )),
     )
@@ -193,26 +192,26 @@ fn group_membership_patches(b: Backend) {
         assert!(res.header("etag").is_some());
     };
     // JumpCloud / Okta: add minimal member objects.
-    patch(ops(
+    patch(patch_ops(
         json!([{"op": "add", "path": "members", "value": [{"value": a}, {"value": c, "display": "c@example.com"}]}]),
     ));
     assert_eq!(member_ids(&app, &gid), sorted(vec![a.clone(), c.clone()]));
     // Entra / JumpCloud: remove with a value array and no filter removes only those.
-    patch(ops(
+    patch(patch_ops(
         json!([{"op": "Remove", "path": "members", "value": [{"value": a}]}]),
     ));
     assert_eq!(member_ids(&app, &gid), vec![c.clone()]);
     // Okta: remove through a filter; RFC 7644 §3.5.2.2.
-    patch(ops(
+    patch(patch_ops(
         json!([{"op": "add", "path": "members", "value": [{"value": a}]}, {"op": "remove", "path": format!("members[value eq \"{c}\"]")}]),
     ));
     assert_eq!(member_ids(&app, &gid), vec![a.clone()]);
     // Okta group push: replace all members; then rename with a path-less replace carrying id.
-    patch(ops(
+    patch(patch_ops(
         json!([{"op": "replace", "path": "members", "value": [{"value": c}, {"value": d}]}]),
     ));
     assert_eq!(member_ids(&app, &gid), sorted(vec![c.clone(), d.clone()]));
-    patch(ops(
+    patch(patch_ops(
         json!([{"op": "replace", "value": {"id": gid, "displayName": "Engineering"}}]),
     ));
     let g = app.req("GET", &path, None).body;
@@ -222,12 +221,12 @@ fn group_membership_patches(b: Backend) {
         "Engineering"
     );
     // A filter on another sub-attribute reads the members it needs.
-    patch(ops(
+    patch(patch_ops(
         json!([{"op": "remove", "path": "members[display eq \"d@example.com\"]"}]),
     ));
     assert_eq!(member_ids(&app, &gid), vec![c.clone()]);
     // Unknown members: 400 naming them, nothing changes.
-    let res = app.req("PATCH", &path, Some(&ops(json!([{"op": "add", "path": "members", "value": [{"value": a}, {"value": "ghost-1"}]}]))));
+    let res = app.req("PATCH", &path, Some(&patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": a}, {"value": "ghost-1"}]}]))));
     res.assert_error(400, Some("invalidValue"));
     assert!(
         res.body["detail"]
@@ -240,7 +239,7 @@ fn group_membership_patches(b: Backend) {
     let res = app.req(
         "PATCH",
         &format!("{path}?attributes=displayName"),
-        Some(&ops(
+        Some(&patch_ops(
             json!([{"op": "replace", "path": "displayName", "value": "Eng"}]),
         )),
     );
@@ -248,7 +247,7 @@ fn group_membership_patches(b: Backend) {
     assert_eq!(res.body["displayName"], "Eng");
     assert!(res.body.get("members").is_none());
     // Remove all members (RFC 7644 §3.5.2.2).
-    patch(ops(json!([{"op": "remove", "path": "members"}])));
+    patch(patch_ops(json!([{"op": "remove", "path": "members"}])));
     assert!(member_ids(&app, &gid).is_empty());
 }
 
@@ -265,7 +264,7 @@ fn etags_guard_writes(b: Backend) {
         app.send(method, &path, Some(&auth), body, &[("If-Match", header)])
             .status
     };
-    let deactivate = ops(json!([{"op": "replace", "path": "active", "value": false}]));
+    let deactivate = patch_ops(json!([{"op": "replace", "path": "active", "value": false}]));
     assert_eq!(with("PATCH", "W/\"9\"", Some(&deactivate)), 412);
     assert_eq!(with("PUT", "W/\"9\"", Some(&json!({"userName": "x"}))), 412);
     assert_eq!(with("DELETE", "W/\"9\"", None), 412);
@@ -313,9 +312,9 @@ fn concurrent_patches_lose_no_update(b: Backend) {
         for (i, m) in members.iter().enumerate() {
             let (app, id, gid) = (&app, &id, &gid);
             s.spawn(move || {
-                let e = ops(json!([{"op": "add", "path": "emails", "value": [{"value": format!("e{i}@example.com")}]}]));
+                let e = patch_ops(json!([{"op": "add", "path": "emails", "value": [{"value": format!("e{i}@example.com")}]}]));
                 assert_eq!(app.req("PATCH", &format!("/Users/{id}"), Some(&e)).status, 200);
-                let g = ops(json!([{"op": "add", "path": "members", "value": [{"value": m}]}]));
+                let g = patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": m}]}]));
                 assert_eq!(app.req("PATCH", &format!("/Groups/{gid}"), Some(&g)).status, 204);
             });
         }
@@ -349,7 +348,7 @@ fn mixed_concurrent_writers_all_succeed(b: Backend) {
                         Some(&json!({"displayName": format!("g{round}-{i}"), "members": others})),
                     );
                     assert_eq!(g.status, 201, "{:?}", g.body);
-                    let p = ops(
+                    let p = patch_ops(
                         json!([{"op": "replace", "path": "title", "value": format!("t{round}")}]),
                     );
                     let res = app.req("PATCH", &format!("/Users/{u}"), Some(&p));
@@ -408,7 +407,7 @@ fn large_groups_change_one_member_at_a_time(b: Backend) {
         app.req(
             "PATCH",
             &path,
-            Some(&ops(
+            Some(&patch_ops(
                 json!([{"op": "add", "path": "members", "value": [{"value": newcomer}]}])
             ))
         )
@@ -420,7 +419,7 @@ fn large_groups_change_one_member_at_a_time(b: Backend) {
         app.req(
             "PATCH",
             &path,
-            Some(&ops(
+            Some(&patch_ops(
                 json!([{"op": "remove", "path": format!("members[value eq \"bulk-u7\"]")}])
             ))
         )

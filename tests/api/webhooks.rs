@@ -17,7 +17,7 @@ use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::helpers::{Backend, Res, TestApp};
+use crate::helpers::{Backend, Res, TestApp, patch_ops};
 use crate::on_both_backends;
 
 /// One request the receiver got.
@@ -149,18 +149,11 @@ fn spawn(b: Backend, max_failures: i32) -> TestApp {
 }
 
 fn admin(app: &TestApp, method: &str, path: &str, body: Option<&Value>) -> Res {
-    let url = format!("{}/admin/v1{path}", app.base.trim_end_matches("/scim/v2"));
-    let jwt = format!(
-        "Bearer {}",
-        mint(&auth(), ALL_TENANTS, Duration::from_secs(300)).expect("mint")
-    );
-    let body = body.map(Value::to_string);
-    app.send_url(
+    app.admin(
+        &mint(&auth(), ALL_TENANTS, Duration::from_secs(300)).expect("mint"),
         method,
-        &url,
-        Some(&jwt),
-        body.as_deref().map(|b| ("application/json", b)),
-        &[],
+        path,
+        body,
     )
 }
 
@@ -201,7 +194,7 @@ fn signed_in_order_and_retried(b: Backend) {
         .to_owned();
 
     let uid = app.create_user("jdoe@example.com");
-    let ops = |o: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": o});
+    let ops = patch_ops;
     app.req(
         "PATCH",
         &format!("/Users/{uid}"),
