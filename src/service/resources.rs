@@ -191,9 +191,14 @@ pub async fn patch(
 ) -> Result<Rendered, ScimError> {
     let rt = target.rt;
     let request = patch::parse_request(body)?;
-    // argon2 is slow by design: hash a new password before the write lock is taken.
-    let current = get_row(state, tenant, rt, target.id.clone()).await?;
-    let new_password = patch::apply(rt, &document(&current)?, &request)?.password;
+    // argon2 is slow by design: hash a new password before the write lock is taken. Only a
+    // request that names a password pays for the extra read and trial run.
+    let new_password = if mentions_password(&request) {
+        let current = get_row(state, tenant, rt, target.id.clone()).await?;
+        patch::apply(rt, &document(&current)?, &request)?.password
+    } else {
+        None
+    };
     let prehashed = hash(state, new_password.clone()).await?;
     let base = state.base_url.clone();
     write(state, tenant, move |scope, c| {
@@ -321,6 +326,23 @@ fn finish(
     tenant: &TenantId,
 ) -> Result<(), ScimError> {
     watch.map_or(Ok(()), |w| w.finish(c, tenant.as_str()))
+}
+
+/// Whether a PATCH may set a password: a path or a path-less value key naming it.
+fn mentions_password(request: &patch::PatchRequest) -> bool {
+    request.operations.iter().any(|op| {
+        op.path
+            .as_ref()
+            .is_some_and(|p| p.attr.name.eq_ignore_ascii_case("password"))
+            || op
+                .value
+                .as_ref()
+                .and_then(Value::as_object)
+                .is_some_and(|m| {
+                    m.keys()
+                        .any(|k| k.to_ascii_lowercase().contains("password"))
+                })
+    })
 }
 
 /// Applies one membership change to a group; returns the ids added and removed.
