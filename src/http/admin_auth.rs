@@ -172,13 +172,10 @@ fn authenticate(req: &HttpRequest) -> Result<Admin, AdminError> {
                 "send an admin JWT as \"Authorization: Bearer <token>\"".into(),
             )
         })?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .ok_or_else(|| {
-            AdminError::Unauthorized("only Bearer authentication is supported".into())
-        })?;
-    let claims = verifier.verify(token.trim())?;
+    let token = super::bearer(header).ok_or_else(|| {
+        AdminError::Unauthorized("only Bearer authentication is supported".into())
+    })?;
+    let claims = verifier.verify(token)?;
     let tenant = (claims.tenant != ALL_TENANTS).then_some(claims.tenant);
     Ok(Admin { tenant })
 }

@@ -63,14 +63,9 @@ fn bearer_token(
     let header = header.ok_or_else(|| {
         ScimError::Unauthorized("missing credentials: send the tenant's SCIM token as \"Authorization: Bearer <token>\"".into())
     })?;
-    let value = header.to_str().unwrap_or_default().trim();
-    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ScimError::Unauthorized(
-            "only Bearer authentication is supported".into(),
-        ));
-    }
-    ScimToken::parse(token.trim()).ok_or_else(|| {
+    let token = super::bearer(header.to_str().unwrap_or_default())
+        .ok_or_else(|| ScimError::Unauthorized("only Bearer authentication is supported".into()))?;
+    ScimToken::parse(token).ok_or_else(|| {
         ScimError::Unauthorized("the bearer token is not a Scimitar SCIM token (scim_…)".into())
     })
 }
