@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::events::webhooks::DeliveryPolicy;
+use crate::scim::limits::Limits;
+use crate::storage::Waits;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -36,6 +38,12 @@ pub struct Settings {
     pub webhooks: DeliveryPolicy,
     /// How long provisioning log entries are kept.
     pub log_retention: Duration,
+    /// Bounds on the work one SCIM request may ask for.
+    pub limits: Limits,
+    /// How long database work may wait for a lock or a connection before it is answered 503.
+    pub db_waits: Waits,
+    /// Role mappings one tenant may have.
+    pub max_role_mappings: usize,
 }
 
 /// Verification of admin API JWTs.
@@ -81,6 +89,9 @@ impl Default for Settings {
             admin: None,
             webhooks: DeliveryPolicy::default(),
             log_retention: Duration::from_secs(30 * 86_400),
+            limits: Limits::default(),
+            db_waits: Waits::default(),
+            max_role_mappings: 1_000,
         }
     }
 }
@@ -102,6 +113,23 @@ impl Settings {
         }
         if self.max_page_size < 1 || !(0..=self.max_page_size).contains(&self.default_page_size) {
             return Err("the page sizes must satisfy 0 <= default <= max and max >= 1".into());
+        }
+        let l = &self.limits;
+        if [
+            l.max_operations,
+            l.max_values,
+            l.max_members,
+            l.max_depth,
+            l.max_string_bytes,
+            self.max_role_mappings,
+        ]
+        .contains(&0)
+        {
+            return Err("every request limit must be greater than zero".into());
+        }
+        // A SCIM document nests at least four levels: body, extension, complex value, array.
+        if l.max_depth < 4 {
+            return Err("the JSON depth limit must be at least 4".into());
         }
         Ok(self)
     }

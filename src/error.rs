@@ -44,6 +44,12 @@ pub enum ScimError {
     MethodNotAllowed(String),
     #[error("the request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
+    /// A request within the body limit that asks for more than another bound allows.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// The database is busy or unreachable: the client should retry after a pause.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{0}")]
@@ -69,6 +75,8 @@ impl ScimError {
             | Self::Unauthorized(_)
             | Self::MethodNotAllowed(_)
             | Self::PayloadTooLarge(_)
+            | Self::LimitExceeded(_)
+            | Self::Unavailable(_)
             | Self::UnsupportedMediaType(_)
             | Self::NotImplemented(_)
             | Self::Internal(_) => None,
@@ -96,7 +104,8 @@ impl ResponseError for ScimError {
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge(_) | Self::LimitExceeded(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -125,21 +134,37 @@ impl ResponseError for ScimError {
                 HeaderValue::from_static("Bearer realm=\"scim\""),
             ));
         }
+        if let Self::Unavailable(_) = self {
+            res.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+        }
         res.body(body.to_string())
     }
 }
 
+/// What a 503 asks the client to wait before it retries; IdPs retry on 503 (Entra and Okta
+/// both document retries with backoff for 5xx answers).
+const RETRY_AFTER_SECONDS: u32 = 2;
+
 impl From<diesel::result::Error> for ScimError {
     fn from(e: diesel::result::Error) -> Self {
+        if crate::storage::is_unavailable(&e) {
+            tracing::warn!(error = %e, "the database is busy or unreachable");
+            return Self::Unavailable(BUSY.into());
+        }
         Self::Internal(e.into())
     }
 }
 
 impl From<diesel::r2d2::PoolError> for ScimError {
     fn from(e: diesel::r2d2::PoolError) -> Self {
-        Self::Internal(e.into())
+        // The pool waited its whole timeout: every connection is busy, or none can be opened.
+        tracing::warn!(error = %e, "no database connection became available");
+        Self::Unavailable(BUSY.into())
     }
 }
+
+const BUSY: &str =
+    "the database is busy or unreachable right now; nothing was changed, retry in a few seconds";
 
 impl From<crate::scim::Violation> for ScimError {
     fn from(v: crate::scim::Violation) -> Self {
@@ -151,6 +176,7 @@ impl From<crate::scim::Violation> for ScimError {
             Violation::InvalidPath(d) => Self::InvalidPath(d),
             Violation::NoTarget(d) => Self::NoTarget(d),
             Violation::InvalidFilter(d) => Self::InvalidFilter(d),
+            Violation::LimitExceeded(d) => Self::LimitExceeded(d),
         }
     }
 }
@@ -174,6 +200,10 @@ pub enum AdminError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    Unavailable(String),
     #[error("the server could not complete the request; the details are in its log")]
     Internal(#[from] anyhow::Error),
 }
@@ -186,6 +216,8 @@ impl AdminError {
             Self::NotFound(_) => "not_found",
             Self::BadRequest(_) => "bad_request",
             Self::Conflict(_) => "conflict",
+            Self::TooLarge(_) => "too_large",
+            Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -198,6 +230,10 @@ impl From<ScimError> for AdminError {
             ScimError::Uniqueness(d) => Self::Conflict(d),
             ScimError::Unauthorized(d) => Self::Unauthorized(d),
             ScimError::Internal(e) => Self::Internal(e),
+            ScimError::PayloadTooLarge(_) | ScimError::LimitExceeded(_) => {
+                Self::TooLarge(e.to_string())
+            }
+            ScimError::Unavailable(d) => Self::Unavailable(d),
             other => Self::BadRequest(other.to_string()),
         }
     }
@@ -211,6 +247,8 @@ impl ResponseError for AdminError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -225,6 +263,9 @@ impl ResponseError for AdminError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"admin\""),
             ));
+        }
+        if let Self::Unavailable(_) = self {
+            res.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
         }
         res.json(json!({"error": self.code(), "message": self.to_string()}))
     }

@@ -11,9 +11,10 @@ use scimitar::config::{
 };
 use scimitar::conformance;
 use scimitar::http::admin_auth::{ALL_TENANTS, mint};
+use scimitar::scim::limits::Limits;
 use scimitar::service::tenants;
-use scimitar::storage::Db;
 use scimitar::storage::models::TenantRow;
+use scimitar::storage::{Db, Waits};
 use scimitar::{Application, telemetry};
 use serde_json::json;
 
@@ -91,6 +92,55 @@ impl AdminArgs {
     }
 }
 
+/// Bounds on the work one request may ask for (see SECURITY.md).
+#[derive(Args, Clone)]
+struct LimitArgs {
+    /// Operations in one PATCH request
+    #[arg(long, env = "SCIMITAR_MAX_PATCH_OPERATIONS", default_value_t = Limits::default().max_operations)]
+    max_patch_operations: usize,
+    /// Values of one multi-valued attribute (emails, roles, …)
+    #[arg(long, env = "SCIMITAR_MAX_VALUES_PER_ATTRIBUTE", default_value_t = Limits::default().max_values)]
+    max_values_per_attribute: usize,
+    /// Group members named in one request
+    #[arg(long, env = "SCIMITAR_MAX_MEMBERS_PER_REQUEST", default_value_t = Limits::default().max_members)]
+    max_members_per_request: usize,
+    /// Nesting depth of JSON arrays and objects in a body
+    #[arg(long, env = "SCIMITAR_MAX_JSON_DEPTH", default_value_t = Limits::default().max_depth)]
+    max_json_depth: usize,
+    /// Bytes of one JSON string in a body
+    #[arg(long, env = "SCIMITAR_MAX_STRING_BYTES", default_value_t = Limits::default().max_string_bytes)]
+    max_string_bytes: usize,
+    /// Role mappings one tenant may have
+    #[arg(long, env = "SCIMITAR_MAX_ROLE_MAPPINGS", default_value_t = Settings::default().max_role_mappings)]
+    max_role_mappings: usize,
+    /// How long a write waits for another writer's lock before it is answered 503
+    #[arg(long, env = "SCIMITAR_DB_LOCK_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    db_lock_timeout: Duration,
+    /// How long a request waits for a database connection before it is answered 503
+    #[arg(long, env = "SCIMITAR_DB_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    db_connect_timeout: Duration,
+}
+
+impl LimitArgs {
+    fn apply(self, s: Settings) -> Settings {
+        Settings {
+            limits: Limits {
+                max_operations: self.max_patch_operations,
+                max_values: self.max_values_per_attribute,
+                max_members: self.max_members_per_request,
+                max_depth: self.max_json_depth,
+                max_string_bytes: self.max_string_bytes,
+            },
+            max_role_mappings: self.max_role_mappings,
+            db_waits: Waits {
+                lock: self.db_lock_timeout,
+                connection: self.db_connect_timeout,
+            },
+            ..s
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the SCIM server (applies pending migrations first)
@@ -111,6 +161,8 @@ enum Command {
         /// How long provisioning log entries are kept
         #[arg(long, env = "SCIMITAR_LOG_RETENTION", default_value = "30d", value_parser = parse_duration)]
         log_retention: Duration,
+        #[command(flatten)]
+        limits: LimitArgs,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -255,17 +307,18 @@ fn run(command: Command) -> anyhow::Result<()> {
             default_page_size,
             max_page_size,
             log_retention,
+            limits,
             admin,
         } => {
             // Application::build validates the whole of it.
-            let settings = Settings {
+            let settings = limits.apply(Settings {
                 max_body_bytes,
                 default_page_size,
                 max_page_size,
                 admin: admin.auth()?,
                 log_retention,
                 ..settings(db, Some(url))?
-            };
+            });
             actix_web::rt::System::new().block_on(async {
                 Application::build(settings)
                     .await?

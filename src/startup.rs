@@ -34,8 +34,12 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let settings = settings.validated().map_err(anyhow::Error::msg)?;
         let db = {
-            let (url, size) = (settings.database_url.clone(), settings.db_pool_size);
-            tokio::task::spawn_blocking(move || Db::connect(&url, size)).await??
+            let (url, size, waits) = (
+                settings.database_url.clone(),
+                settings.db_pool_size,
+                settings.db_waits,
+            );
+            tokio::task::spawn_blocking(move || Db::open(&url, size, waits)).await??
         };
         let listener = TcpListener::bind(&settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;

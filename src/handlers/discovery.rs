@@ -14,10 +14,14 @@ use crate::scim::schema::{
 };
 use crate::state::AppState;
 
+/// Where ServiceProviderConfig advertises the request bounds SCIM has no attribute for.
+pub const LIMITS_URN: &str = "urn:scimitar:params:scim:limits";
+
 /// The ServiceProviderConfig document.
 pub fn service_provider_config(base: &str, settings: &Settings) -> Value {
+    let l = &settings.limits;
     json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig", LIMITS_URN],
         "patch": {"supported": true},
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": true, "maxResults": settings.max_page_size},
@@ -38,6 +42,15 @@ pub fn service_provider_config(base: &str, settings: &Settings) -> Value {
             "description": "Authentication with the tenant's SCIM bearer token (Authorization: Bearer scim_…).",
             "primary": true,
         }],
+        LIMITS_URN: {
+            "maxPayloadSize": settings.max_body_bytes,
+            "maxOperations": l.max_operations,
+            "maxValuesPerAttribute": l.max_values,
+            "maxMembersPerRequest": l.max_members,
+            "maxJsonDepth": l.max_depth,
+            "maxStringBytes": l.max_string_bytes,
+            "maxFilterBytes": crate::scim::filter::MAX_INPUT_LEN,
+        },
         "meta": {"resourceType": "ServiceProviderConfig", "location": format!("{base}/ServiceProviderConfig")},
     })
 }

@@ -11,9 +11,11 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, web
 use serde_json::Value;
 
 use crate::error::{SCIM_CONTENT_TYPE, ScimError};
+use crate::state::AppState;
 
 /// A JSON request body sent as `application/scim+json` or `application/json` (or with no
-/// content type, which some IdP clients omit).
+/// content type, which some IdP clients omit), within the structural bounds of
+/// [`Limits::check_body`](crate::scim::limits::Limits::check_body).
 #[derive(Debug)]
 pub struct ScimJson(pub Value);
 
@@ -40,8 +42,16 @@ impl FromRequest for ScimJson {
             )
             .into())));
         }
+        let limits = req
+            .app_data::<web::Data<AppState>>()
+            .map(|s| s.settings.limits.clone())
+            .unwrap_or_default();
         let body = web::Json::<Value>::from_request(req, payload);
-        Box::pin(async move { Ok(Self(body.await?.into_inner())) })
+        Box::pin(async move {
+            let body = body.await?.into_inner();
+            limits.check_body(&body).map_err(ScimError::from)?;
+            Ok(Self(body))
+        })
     }
 }
 

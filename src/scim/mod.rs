@@ -3,6 +3,7 @@
 
 pub mod compat;
 pub mod filter;
+pub mod limits;
 pub mod patch;
 pub mod path;
 pub mod project;
@@ -39,4 +40,7 @@ pub enum Violation {
     /// `invalidFilter`: the value filter in a PATCH path is malformed or does not fit the schema.
     #[error("{0}")]
     InvalidFilter(String),
+    /// The request asks for more work than a configured bound allows (answered 413).
+    #[error("{0}")]
+    LimitExceeded(String),
 }

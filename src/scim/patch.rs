@@ -7,6 +7,7 @@
 //! of them: operations on `members` become [`MemberChange`]s, in order, for the caller to apply
 //! to the membership table.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde_json::{Map, Value};
@@ -14,6 +15,7 @@ use serde_json::{Map, Value};
 use super::Violation;
 use super::compat;
 use super::filter::{self, CheckedFilter, CheckedNode, CompareOp, Filter, Operand};
+use super::limits::Limits;
 use super::path::{AttrPath, Owner, Resolved, resolve};
 use super::schema::{AttributeDef, GROUP, Mutability, ResourceType};
 use super::validate::{self, MemberRef};
@@ -271,9 +273,12 @@ pub fn apply(
     rt: &ResourceType,
     doc: &Map<String, Value>,
     req: &PatchRequest,
+    limits: &Limits,
 ) -> Result<Patched, Violation> {
+    limits.check_patch(req)?;
     let mut work = Work {
         rt,
+        limits,
         doc: doc.clone(),
         password: None,
         members: Vec::new(),
@@ -285,6 +290,7 @@ pub fn apply(
     // drops what the operations left empty (`[]`, `{}`), as RFC 7644 §3.5.2.2 makes those
     // unassigned.
     let valid = validate::resource_body(rt, Value::Object(work.doc))?;
+    limits.check_document(&valid.doc)?;
     Ok(Patched {
         changed: valid.doc != *doc,
         doc: valid.doc,
@@ -296,6 +302,7 @@ pub fn apply(
 /// The state of a PATCH between operations.
 struct Work<'a> {
     rt: &'a ResourceType,
+    limits: &'a Limits,
     doc: Map<String, Value>,
     password: Option<String>,
     members: Vec<MemberChange>,
@@ -437,11 +444,17 @@ impl Work<'_> {
         let value = value.unwrap_or(Value::Null);
         let holder = holder(&mut self.doc, t.at.owner);
         match (&t.filter, t.at.sub) {
-            (Some(filter), _) => selected(holder, kind, t, filter, value),
-            (None, None) => whole(holder, kind, t, value),
-            (None, Some(sub)) if attr.multi_valued => every_element(holder, kind, t, sub),
-            (None, Some(sub)) => sub_attribute(holder, kind, t, sub, value),
+            (Some(filter), _) => selected(holder, kind, t, filter, value)?,
+            (None, None) => whole(holder, kind, t, value)?,
+            (None, Some(sub)) if attr.multi_valued => every_element(holder, kind, t, sub)?,
+            (None, Some(sub)) => sub_attribute(holder, kind, t, sub, value)?,
         }
+        // Checked after every operation, so operations that each add a few values cannot grow
+        // an attribute past the bound that keeps the next operation's work small.
+        if let Some(Value::Array(items)) = holder.get(attr.name) {
+            self.limits.check_values(&t.text, items.len())?;
+        }
+        Ok(())
     }
 
     fn password(
@@ -678,23 +691,32 @@ fn selected(
     Ok(())
 }
 
-/// The items at the positions in `matched`.
+/// The items at the positions in `matched`, which holds ascending positions.
 fn chosen<'i>(items: &'i mut [Value], matched: &'i [usize]) -> impl Iterator<Item = &'i mut Value> {
+    let mut wanted = matched.iter().copied().peekable();
     items
         .iter_mut()
         .enumerate()
-        .filter_map(|(i, item)| matched.contains(&i).then_some(item))
+        .filter_map(move |(i, item)| wanted.next_if_eq(&i).map(|_| item))
 }
 
 /// Appends the values not already present (RFC 7644 §3.5.2.1: adding a value that is there
-/// changes nothing).
+/// changes nothing). Presence is found by the same key-order-free identity as validation
+/// uses, so the work is linear in the values, not their product.
 fn add_values(items: &mut Vec<Value>, values: Vec<Value>) {
+    let mut position: HashMap<String, usize> = items
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (validate::identity(e), i))
+        .collect();
     let mut touched = Vec::with_capacity(values.len());
     for value in values {
-        match items.iter().position(|e| *e == value) {
-            Some(i) => touched.push(i),
+        let key = validate::identity(&value);
+        match position.get(&key) {
+            Some(&i) => touched.push(i),
             None => {
                 items.push(value);
+                position.insert(key, items.len() - 1);
                 touched.push(items.len() - 1);
             }
         }
@@ -712,8 +734,14 @@ fn demote_primaries(items: &mut [Value], touched: &[usize]) {
     {
         return;
     }
-    for (i, item) in items.iter_mut().enumerate() {
-        if !touched.contains(&i)
+    let mut wrote = vec![false; items.len()];
+    for &i in touched {
+        if let Some(w) = wrote.get_mut(i) {
+            *w = true;
+        }
+    }
+    for (item, wrote) in items.iter_mut().zip(wrote) {
+        if !wrote
             && is_primary(item)
             && let Value::Object(item) = item
         {
@@ -825,6 +853,7 @@ mod tests {
             rt,
             doc.as_object().expect("test documents are objects"),
             &req,
+            &Limits::default(),
         )
     }
 
@@ -1293,6 +1322,7 @@ mod tests {
             Violation::InvalidPath(_) => "invalidPath",
             Violation::NoTarget(_) => "noTarget",
             Violation::InvalidFilter(_) => "invalidFilter",
+            Violation::LimitExceeded(_) => "(413)",
         }
     }
 
@@ -1675,7 +1705,7 @@ mod tests {
         ]}))
         .expect("parses");
         assert!(matches!(
-            apply(&USER_RESOURCE, doc, &req),
+            apply(&USER_RESOURCE, doc, &req, &Limits::default()),
             Err(Violation::Mutability(_))
         ));
         assert_eq!(stored, bjensen(), "the stored document is only read");
@@ -1685,7 +1715,12 @@ mod tests {
         ]}))
         .expect("parses");
         let group = tour_guides();
-        let err = apply(&GROUP_RESOURCE, group.as_object().expect("object"), &req);
+        let err = apply(
+            &GROUP_RESOURCE,
+            group.as_object().expect("object"),
+            &req,
+            &Limits::default(),
+        );
         assert!(
             matches!(err, Err(Violation::InvalidValue(d)) if d == "displayName must be a string, not a number")
         );
@@ -1785,7 +1820,7 @@ mod tests {
             for (rt, doc) in [(&USER_RESOURCE, bjensen()), (&GROUP_RESOURCE, tour_guides())] {
                 let Ok(req) = parse_request(body.clone()) else { continue };
                 let doc = doc.as_object().cloned().unwrap_or_default();
-                if let Ok(patched) = apply(rt, &doc, &req) {
+                if let Ok(patched) = apply(rt, &doc, &req, &Limits::default()) {
                     // Whatever succeeds is a canonical document: validating it again is a no-op.
                     let again = validate::resource_body(rt, Value::Object(patched.doc.clone()));
                     prop_assert_eq!(again.map(|v| v.doc), Ok(patched.doc));

@@ -271,7 +271,7 @@ pub(super) fn attribute_value(
 }
 
 /// A value's JSON with object keys in order, so equal values give equal text.
-fn identity(v: &Value) -> String {
+pub(super) fn identity(v: &Value) -> String {
     match v {
         Value::Object(m) => Value::from_iter(
             m.iter()

@@ -73,6 +73,14 @@ pub async fn set_role_mappings(
             "groups and roles must not be empty".into(),
         ));
     }
+    // Every SCIM write to a group consults the mappings, so their number is bounded.
+    let max = state.settings.max_role_mappings;
+    if new.mappings.len() > max {
+        return Err(ScimError::LimitExceeded(format!(
+            "the request has {} role mappings, more than this server's limit of {max} per tenant (max-role-mappings)",
+            new.mappings.len()
+        )));
+    }
     let pairs: Vec<(String, String)> = new
         .mappings
         .iter()

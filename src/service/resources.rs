@@ -41,6 +41,7 @@ pub async fn create(
     view: Projection,
 ) -> Result<Rendered, ScimError> {
     let input = validate::resource_body(rt, body)?;
+    state.settings.limits.check_resource(&input)?;
     let password_hash = hash(state, input.password.clone()).await?;
     let id = uuid::Uuid::new_v4().to_string();
     let base = state.base_url.clone();
@@ -128,6 +129,7 @@ pub async fn replace(
 ) -> Result<Rendered, ScimError> {
     let rt = target.rt;
     let input = validate::resource_body(rt, body)?;
+    state.settings.limits.check_resource(&input)?;
     let password_hash = hash(state, input.password.clone()).await?;
     let base = state.base_url.clone();
     write(state, tenant, move |scope, c| {
@@ -190,20 +192,41 @@ pub async fn patch(
     view: Projection,
 ) -> Result<Rendered, ScimError> {
     let rt = target.rt;
+    let limits = state.settings.limits.clone();
     let request = patch::parse_request(body)?;
-    // argon2 is slow by design: hash a new password before the write lock is taken. Only a
-    // request that names a password pays for the extra read and trial run.
-    let new_password = if mentions_password(&request) {
-        let current = get_row(state, tenant, rt, target.id.clone()).await?;
-        patch::apply(rt, &document(&current)?, &request)?.password
-    } else {
-        None
+    // The CPU work of a PATCH (apply, validate) is done here, before the write lock, on the
+    // version read now; under the lock it is redone only if another write came in between. A
+    // request that cannot apply is refused without taking the lock at all.
+    let request = std::sync::Arc::new(request);
+    let (read_version, trial) = {
+        let (tenant, id, request, limits) = (
+            tenant.clone(),
+            target.id.clone(),
+            request.clone(),
+            limits.clone(),
+        );
+        state
+            .db
+            .run(move |c| {
+                let row = Scope::new(&tenant)
+                    .get(c, rt.id, &id)?
+                    .ok_or_else(|| not_found(rt, &id))?;
+                let patched = patch::apply(rt, &document(&row)?, &request, &limits)?;
+                Ok((row.version, patched))
+            })
+            .await?
     };
+    // argon2 is slow by design: a new password is hashed before the write lock is taken.
+    let new_password = trial.password.clone();
     let prehashed = hash(state, new_password.clone()).await?;
     let base = state.base_url.clone();
     write(state, tenant, move |scope, c| {
         let old = target.lock(scope, c)?;
-        let patched = patch::apply(rt, &document(&old)?, &request)?;
+        let patched = if old.version == read_version {
+            trial
+        } else {
+            patch::apply(rt, &document(&old)?, &request, &limits)?
+        };
         let password_hash = match &patched.password {
             Some(p) if Some(p) == new_password.as_ref() => prehashed,
             Some(p) => Some(hash_password(p)?),
@@ -328,23 +351,6 @@ fn finish(
     watch.map_or(Ok(()), |w| w.finish(c, tenant.as_str()))
 }
 
-/// Whether a PATCH may set a password: a path or a path-less value key naming it.
-fn mentions_password(request: &patch::PatchRequest) -> bool {
-    request.operations.iter().any(|op| {
-        op.path
-            .as_ref()
-            .is_some_and(|p| p.attr.name.eq_ignore_ascii_case("password"))
-            || op
-                .value
-                .as_ref()
-                .and_then(Value::as_object)
-                .is_some_and(|m| {
-                    m.keys()
-                        .any(|k| k.to_ascii_lowercase().contains("password"))
-                })
-    })
-}
-
 /// Applies one membership change to a group; returns the ids added and removed.
 fn apply_member_change(
     scope: &Scope<'_>,
@@ -412,23 +418,6 @@ pub async fn delete(state: &AppState, tenant: &TenantId, target: Target) -> Resu
         Ok(())
     })
     .await
-}
-
-async fn get_row(
-    state: &AppState,
-    tenant: &TenantId,
-    rt: &'static ResourceType,
-    id: String,
-) -> Result<ResourceRow, ScimError> {
-    let tenant = tenant.clone();
-    state
-        .db
-        .run(move |c| {
-            Scope::new(&tenant)
-                .get(c, rt.id, &id)?
-                .ok_or_else(|| not_found(rt, &id))
-        })
-        .await
 }
 
 pub(super) fn document(row: &ResourceRow) -> Result<Map<String, Value>, ScimError> {

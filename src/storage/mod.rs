@@ -59,27 +59,77 @@ impl Backend {
     }
 }
 
-/// Opens connections for the pool and prepares each SQLite connection.
+/// How long database work may wait before the request is answered 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waits {
+    /// How long a statement waits for a lock another writer holds: SQLite's busy timeout,
+    /// PostgreSQL's `lock_timeout`.
+    pub lock: Duration,
+    /// How long a request waits for a pooled connection (and so for an unreachable server).
+    pub connection: Duration,
+}
+
+impl Default for Waits {
+    fn default() -> Self {
+        Self {
+            lock: Duration::from_secs(5),
+            connection: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Whether a database error means "busy or unreachable, retry later" rather than a bug: a lock
+/// wait that timed out, or a connection that broke. Diesel reports SQLite's SQLITE_BUSY and
+/// PostgreSQL's lock timeout only by their message.
+pub fn is_unavailable(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind as Kind, Error};
+    match e {
+        Error::DatabaseError(Kind::ClosedConnection | Kind::UnableToSendCommand, _)
+        | Error::DatabaseError(Kind::SerializationFailure, _)
+        | Error::BrokenTransactionManager => true,
+        Error::DatabaseError(_, info) => {
+            let m = info.message();
+            m.contains("database is locked")
+                || m.contains("database table is locked")
+                || m.contains("lock timeout")
+                || m.contains("terminating connection")
+                || m.contains("server closed the connection")
+                || m.contains("connection to server")
+        }
+        _ => false,
+    }
+}
+
+/// Opens connections for the pool and prepares each connection.
 #[derive(Debug)]
 struct Manager {
     backend: Backend,
+    lock_wait: Duration,
 }
 
 impl Manager {
     fn establish(&self) -> Result<AnyConnection, r2d2::Error> {
         match &self.backend {
-            Backend::Postgres(url) => Ok(AnyConnection::Postgresql(
-                PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?,
-            )),
+            Backend::Postgres(url) => {
+                let mut c = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                // A writer queued behind another on a tenant's lock gives up in bounded time.
+                c.batch_execute(&format!(
+                    "SET lock_timeout = {}",
+                    self.lock_wait.as_millis()
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Postgresql(c))
+            }
             Backend::Sqlite(path) => {
                 let mut c =
                     SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the writer; FULL makes each commit durable before it
                 // is acknowledged; the busy timeout queues writers instead of failing them.
-                c.batch_execute(
+                c.batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                )
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
+                    self.lock_wait.as_millis()
+                ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Sqlite(c))
             }
@@ -113,11 +163,19 @@ pub struct Db {
 impl Db {
     /// Connects to `url`, applies pending migrations and returns the pool.
     pub fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        Self::open(url, max_connections, Waits::default())
+    }
+
+    /// [`Db::connect`] with the given waits.
+    pub fn open(url: &str, max_connections: u32, waits: Waits) -> anyhow::Result<Self> {
         let backend = Backend::from_url(url).map_err(anyhow::Error::msg)?;
         let pool = r2d2::Pool::builder()
             .max_size(max_connections)
-            .connection_timeout(Duration::from_secs(10))
-            .build(Manager { backend })
+            .connection_timeout(waits.connection)
+            .build(Manager {
+                backend,
+                lock_wait: waits.lock,
+            })
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
         let mut conn = pool.get()?;
         migrate::run(&mut conn)?;
