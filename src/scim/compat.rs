@@ -78,13 +78,34 @@ pub fn values_to_remove(value: &Value) -> Option<Vec<String>> {
         .collect()
 }
 
-/// Entra ID adds and replaces through a value filter that matches nothing and expects the value
-/// to be created: `{"op":"Add","path":"emails[type eq \"work\"].value","value":"…"}` for a user
+/// Entra ID's delta sync also *replaces* through a type selector that matches nothing, for a
+/// user who had no such value before: `{"op":"Replace","path":"phoneNumbers[type eq
+/// \"work\"].value","value":"…"}` (reported with Entra's default attribute mappings in
+/// <https://github.com/better-auth/better-auth/pull/10682>; the mappings are listed in
+/// <https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups>).
+/// RFC 7644 §3.5.2.3 answers `noTarget`, and so does Scimitar for every other shape: only a
+/// single `type eq "…"` selector with a sub-attribute path creates the element it names.
+pub fn element_for_replace(filter: &CheckedFilter, has_sub: bool) -> Option<Map<String, Value>> {
+    let CheckedNode::ValuePath { filter: inner, .. } = filter.root() else {
+        return None;
+    };
+    let selects_type = matches!(
+        inner.as_ref(),
+        CheckedNode::Compare { attr, op: CompareOp::Eq, value: Operand::Str(_) } if attr.leaf().name == "type"
+    );
+    if has_sub && selects_type {
+        element_from_filter(filter)
+    } else {
+        None
+    }
+}
+
+/// Entra ID adds through a value filter that matches nothing and expects the value to be
+/// created: `{"op":"Add","path":"emails[type eq \"work\"].value","value":"…"}` for a user
 /// without a work email ([`ENTRA_COMPAT_DOC`]; the same request for an existing work email is
-/// quoted in <https://learn.microsoft.com/en-us/answers/questions/1684621>). RFC 7644 §3.5.2.3
-/// answers `noTarget` instead. Returns the element the filter describes when it is `eq`
-/// comparisons joined by `and` (`{"type":"work"}`); `None` for any other filter, which then gets
-/// the RFC's `noTarget`.
+/// quoted in <https://learn.microsoft.com/en-us/answers/questions/1684621>). RFC 7644 §3.5.2.1
+/// leaves this open. Returns the element the filter describes when it is `eq` comparisons
+/// joined by `and` (`{"type":"work"}`); `None` for any other filter, which then gets `noTarget`.
 pub fn element_from_filter(filter: &CheckedFilter) -> Option<Map<String, Value>> {
     fn collect(node: &CheckedNode, out: &mut Map<String, Value>) -> Option<()> {
         match node {

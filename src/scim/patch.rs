@@ -17,7 +17,7 @@ use super::compat;
 use super::filter::{self, CheckedFilter, CheckedNode, CompareOp, Filter, Operand};
 use super::limits::Limits;
 use super::path::{AttrPath, Owner, Resolved, resolve};
-use super::schema::{AttributeDef, GROUP, Mutability, ResourceType};
+use super::schema::{AttributeDef, GROUP, Mutability, ResourceType, Schema};
 use super::validate::{self, MemberRef};
 
 /// The message URN a PATCH body's `schemas` holds (RFC 7644 §3.5.2).
@@ -357,6 +357,9 @@ impl Target {
 
 impl Work<'_> {
     fn operation(&mut self, op: &PatchOp) -> Result<(), Violation> {
+        if let Some(ext) = op.path.as_ref().and_then(|p| whole_extension(self.rt, p)) {
+            return self.extension(op.op, ext, op.value.clone());
+        }
         if let Some(path) = &op.path {
             let target = Target::resolve(self.rt, path)?;
             return self.at(op.op, &target, op.value.clone(), Origin::Path);
@@ -372,6 +375,28 @@ impl Work<'_> {
                 "{kind} without a \"path\" needs a JSON object of attributes as its \"value\""
             ))),
         }
+    }
+
+    /// An operation whose path is an extension's URN alone: the extension object as a whole,
+    /// treated as a complex attribute. add and replace set the attributes given and leave the
+    /// others (RFC 7644 §3.5.2.1, §3.5.2.3); remove unassigns the whole object.
+    fn extension(
+        &mut self,
+        kind: OpKind,
+        ext: &'static Schema,
+        value: Option<Value>,
+    ) -> Result<(), Violation> {
+        if kind != OpKind::Remove {
+            return self.value_key(kind, ext.id, value.unwrap_or(Value::Null));
+        }
+        if let Some(required) = ext.attributes.iter().find(|a| a.required) {
+            return Err(Violation::Mutability(format!(
+                "{}:{} is required, so {} cannot be removed",
+                ext.id, required.name, ext.id
+            )));
+        }
+        self.doc.shift_remove(ext.id);
+        Ok(())
     }
 
     /// One attribute of a path-less add or replace value (RFC 7644 §3.5.2.1, §3.5.2.3).
@@ -524,6 +549,15 @@ impl Work<'_> {
     }
 }
 
+/// The extension a path names by its URN alone (`urn:…:enterprise:2.0:User`), if it does.
+fn whole_extension(rt: &ResourceType, path: &PatchPath) -> Option<&'static Schema> {
+    let attr = &path.attr;
+    if path.filter.is_some() || attr.sub.is_some() {
+        return None;
+    }
+    rt.extension(&format!("{}:{}", attr.urn.as_deref()?, attr.name))
+}
+
 /// The object holding `owner`'s attributes: the document, or its extension object.
 fn holder(doc: &mut Map<String, Value>, owner: Owner) -> &mut Map<String, Value> {
     match owner {
@@ -654,7 +688,14 @@ fn selected(
         return Ok(());
     };
     if matched.is_empty() {
-        let Some(mut element) = compat::element_from_filter(filter) else {
+        // RFC 7644 §3.5.2.3: a replace whose filter matches nothing is noTarget, except in the
+        // one shape Entra is documented to send.
+        let created = match kind {
+            OpKind::Add => compat::element_from_filter(filter),
+            OpKind::Replace => compat::element_for_replace(filter, t.at.sub.is_some()),
+            OpKind::Remove => None,
+        };
+        let Some(mut element) = created else {
             return Err(Violation::NoTarget(format!(
                 "no value of {} matches {}, so there is nothing to {kind}",
                 attr.name, t.text
@@ -832,6 +873,7 @@ mod tests {
 
     const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
     const ENTRA: &str = "Entra ID compatibility doc, learn.microsoft.com/azure/active-directory/app-provisioning/application-provisioning-config-problem-scim-compatibility";
+    const ENTRA_DELTA: &str = "Entra ID delta sync replacing through an unmatched type selector, github.com/better-auth/better-auth/pull/10682";
     const ENTRA_GUIDE: &str = "Entra ID, learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups";
     const ENTRA_QA: &str =
         "Entra ID request quoted in learn.microsoft.com/en-us/answers/questions/1684621";
@@ -1011,6 +1053,33 @@ mod tests {
                 vec![("/ENT", Value::Null)],
             ),
             (
+                "RFC 7644 §3.5.2.1, an extension URN alone as the path of add targets the extension object",
+                json!([{"op": "add", "path": ENT, "value": {"department": "Tours", "employeeNumber": "7"}}]),
+                vec![
+                    ("/ENT/department", json!("Tours")),
+                    ("/ENT/employeeNumber", json!("7")),
+                ],
+            ),
+            (
+                "RFC 7644 §3.5.2.3, replace at an extension URN sets what it names and keeps the rest",
+                json!([
+                    {"op": "add", "path": ENT, "value": {"department": "Tours", "employeeNumber": "7"}},
+                    {"op": "replace", "path": ENT.to_lowercase(), "value": {"department": "Sales"}},
+                ]),
+                vec![
+                    ("/ENT/department", json!("Sales")),
+                    ("/ENT/employeeNumber", json!("7")),
+                ],
+            ),
+            (
+                "RFC 7644 §3.5.2.2, remove at an extension URN unassigns the whole extension",
+                json!([
+                    {"op": "add", "path": ENT, "value": {"department": "Tours", "manager": {"value": "m1"}}},
+                    {"op": "remove", "path": ENT},
+                ]),
+                vec![("/ENT", Value::Null)],
+            ),
+            (
                 ENTRA,
                 json!([{"op": "Replace", "path": "active", "value": "False"}]),
                 vec![("/active", json!(false))],
@@ -1050,7 +1119,7 @@ mod tests {
                 )],
             ),
             (
-                ENTRA,
+                ENTRA_DELTA,
                 json!([{"op": "Replace", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555 0100"}]),
                 vec![(
                     "/phoneNumbers",
@@ -1058,7 +1127,7 @@ mod tests {
                 )],
             ),
             (
-                ENTRA,
+                ENTRA_DELTA,
                 json!([{"op": "Replace", "path": "addresses[type eq \"home\"].streetAddress", "value": "1 Main St"}]),
                 vec![
                     ("/addresses/0/type", json!("work")),
@@ -1345,6 +1414,34 @@ mod tests {
                 json!([{"op": "replace", "path": "emails[value co \"nowhere\"].type", "value": "home"}]),
                 "noTarget",
                 "no value of emails matches emails[value co \"nowhere\"].type, so there is nothing to replace",
+            ),
+            (
+                "RFC 7644 §3.5.2.3: replace through a value filter that matches nothing (Entra's type selector aside)",
+                user,
+                json!([{"op": "replace", "path": "phoneNumbers[value eq \"+1 555 0100\"].type", "value": "work"}]),
+                "noTarget",
+                "no value of phoneNumbers matches phoneNumbers[value eq \"+1 555 0100\"].type, so there is nothing to replace",
+            ),
+            (
+                "RFC 7644 §3.5.2.3: a whole value replaced through a selector that matches nothing",
+                user,
+                json!([{"op": "replace", "path": "phoneNumbers[type eq \"work\"]", "value": {"value": "+1 555 0100"}}]),
+                "noTarget",
+                "no value of phoneNumbers matches phoneNumbers[type eq \"work\"]",
+            ),
+            (
+                "RFC 7644 §3.5.2.3: a type selector joined with more than the type creates nothing on replace",
+                user,
+                json!([{"op": "replace", "path": "phoneNumbers[type eq \"work\" and primary eq true].value", "value": "+1 555 0100"}]),
+                "noTarget",
+                "so there is nothing to replace",
+            ),
+            (
+                "RFC 7644 §3.5.2.1: an extension URN path needs an object of its attributes",
+                user,
+                json!([{"op": "add", "path": ENT, "value": "Tours"}]),
+                "invalidValue",
+                "must be a JSON object of extension attributes",
             ),
             (
                 "RFC 7644 §3.5.2: unknown attribute in a path",

@@ -19,6 +19,8 @@ pub struct MemberRef {
     pub value: String,
     /// The member's resource type, when the client named it.
     pub resource_type: Option<String>,
+    /// The human-readable name the client sent with the membership, kept as sent.
+    pub display: Option<String>,
 }
 
 /// A resource body that passed validation.
@@ -224,6 +226,7 @@ pub(super) fn member_refs(members: Value) -> Vec<MemberRef> {
         refs.push(MemberRef {
             value: value.to_owned(),
             resource_type: m.get("type").and_then(Value::as_str).map(str::to_owned),
+            display: m.get("display").and_then(Value::as_str).map(str::to_owned),
         });
     }
     refs
@@ -552,11 +555,13 @@ mod tests {
             vec![
                 MemberRef {
                     value: "u1".into(),
-                    resource_type: None
+                    resource_type: None,
+                    display: Some("x".into()),
                 },
                 MemberRef {
                     value: "g2".into(),
-                    resource_type: Some("Group".into())
+                    resource_type: Some("Group".into()),
+                    display: None,
                 },
             ]
         );

@@ -63,7 +63,7 @@ pub async fn create(
             .insert(c, &row)
             .map_err(|e| uniqueness(e, rt, &input.doc))?;
         changes::created(c, rt, &base, &row)?;
-        let added = scope.add_members(c, &row.id, &member_ids)?;
+        let added = scope.add_members(c, &row.id, &member_ids, &input.members)?;
         changes::memberships(c, &row, &added, &[])?;
         finish(watch, c, scope.tenant())?;
         one(render_rows(scope, c, rt, &base, vec![row], &view)?)
@@ -172,7 +172,7 @@ pub async fn replace(
         changes::updated(c, rt, &base, &old, &row)?;
         if is_group {
             let removed = scope.remove_members(c, &row.id, &gone)?;
-            let added = scope.add_members(c, &row.id, &member_ids)?;
+            let added = scope.add_members(c, &row.id, &member_ids, &input.members)?;
             changes::memberships(c, &row, &added, &removed)?;
         }
         finish(watch, c, scope.tenant())?;
@@ -362,7 +362,7 @@ fn apply_member_change(
     Ok(match change {
         MemberChange::Add(refs) => {
             let ids = checked_members(scope, c, &refs, Some(group_id))?;
-            (scope.add_members(c, group_id, &ids)?, Vec::new())
+            (scope.add_members(c, group_id, &ids, &refs)?, Vec::new())
         }
         MemberChange::Remove(ids) => (Vec::new(), scope.remove_members(c, group_id, &ids)?),
         MemberChange::RemoveAll => (Vec::new(), scope.clear_members(c, group_id)?),

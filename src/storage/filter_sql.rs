@@ -222,7 +222,9 @@ impl<'a> Compiler<'a> {
             (Elem::Link(Links::Members), "type") => "l.resource_type".into(),
             (Elem::Link(Links::Groups), "value") => "m.group_id".into(),
             (Elem::Link(Links::Groups), "type") => "'direct'".into(),
-            (Elem::Link(_), "display") => "l.display".into(),
+            // A member's display is the one stored with the membership; a group's is its name.
+            (Elem::Link(Links::Members), "display") => "m.display".into(),
+            (Elem::Link(Links::Groups), "display") => "l.display".into(),
             (Elem::Link(links), _) => {
                 // $ref: the base URL is configuration, spliced as a quoted literal like a name.
                 let id = match links {

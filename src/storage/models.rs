@@ -53,4 +53,6 @@ pub struct MemberRow {
     pub tenant_id: String,
     pub group_id: String,
     pub member_id: String,
+    /// The `display` the client sent with this membership.
+    pub display: Option<String>,
 }

@@ -3,7 +3,7 @@
 //! Every query here starts from [`Scope`], which carries the tenant id: there is no function in
 //! this module that can reach another tenant's rows.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 
@@ -11,6 +11,7 @@ use super::AnyConnection;
 use super::models::{MemberRow, ResourceRow};
 use super::schema::{members, resources};
 use super::sql::{Dialect, RawQuery, SortKey, SqlFragment};
+use crate::scim::validate::MemberRef;
 use crate::tenant::TenantId;
 
 /// Bound parameters per statement stay well below SQLite's and PostgreSQL's limits.
@@ -312,7 +313,7 @@ impl<'a> Scope<'a> {
                         members::group_id,
                         members::member_id,
                         resources::resource_type,
-                        resources::display,
+                        members::display,
                     ))
                     .load::<Link>(conn)?,
             );
@@ -385,7 +386,12 @@ impl<'a> Scope<'a> {
         conn: &mut AnyConnection,
         group_id: &str,
         member_ids: &[String],
+        refs: &[MemberRef],
     ) -> QueryResult<Vec<String>> {
+        let display: HashMap<&str, &str> = refs
+            .iter()
+            .filter_map(|r| Some((r.value.as_str(), r.display.as_deref()?)))
+            .collect();
         let present: HashSet<String> = self
             .member_ids(conn, group_id, Some(member_ids))?
             .into_iter()
@@ -403,6 +409,7 @@ impl<'a> Scope<'a> {
                     tenant_id: self.tenant.as_str().to_owned(),
                     group_id: group_id.to_owned(),
                     member_id: m.clone(),
+                    display: display.get(m.as_str()).map(|d| (*d).to_owned()),
                 })
                 .collect();
             // Multi-row inserts are written per backend: diesel's MultiBackend has no DEFAULT keyword.

@@ -47,6 +47,7 @@ diesel::table! {
         tenant_id -> Text,
         group_id -> Text,
         member_id -> Text,
+        display -> Nullable<Text>,
     }
 }
 

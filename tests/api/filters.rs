@@ -33,7 +33,7 @@ fn seed(app: &TestApp) -> (Vec<String>, String) {
     let group = app.req(
         "POST",
         "/Groups",
-        Some(&json!({"displayName": "Tour Guides", "members": [{"value": ids[0]}, {"value": ids[2]}]})),
+        Some(&json!({"displayName": "Tour Guides", "members": [{"value": ids[0], "display": "Babs Jensen"}, {"value": ids[2]}]})),
     );
     assert_eq!(group.status, 201);
     let gid = group.body["id"].as_str().expect("id").to_owned();

@@ -208,7 +208,7 @@ fn group_membership_patches(b: Backend) {
     assert_eq!(member_ids(&app, &gid), vec![a.clone()]);
     // Okta group push: replace all members; then rename with a path-less replace carrying id.
     patch(patch_ops(
-        json!([{"op": "replace", "path": "members", "value": [{"value": c}, {"value": d}]}]),
+        json!([{"op": "replace", "path": "members", "value": [{"value": c}, {"value": d, "display": "d@example.com"}]}]),
     ));
     assert_eq!(member_ids(&app, &gid), sorted(vec![c.clone(), d.clone()]));
     patch(patch_ops(
@@ -434,8 +434,53 @@ fn large_groups_change_one_member_at_a_time(b: Backend) {
     );
 }
 
+/// RFC 7644 §3.5.2 at an extension URN alone, and §3.5.2.3's noTarget for a replace through a
+/// filter that matches nothing.
+fn extension_urn_paths_and_unmatched_replaces(b: Backend) {
+    let app = TestApp::spawn(b);
+    let id = user(&app);
+    let path = format!("/Users/{id}");
+    let res = app.req(
+        "PATCH",
+        &path,
+        Some(&patch_ops(json!([
+            {"op": "add", "path": ENT, "value": {"department": "Tours", "employeeNumber": "7"}},
+            {"op": "replace", "path": ENT, "value": {"department": "Sales"}},
+        ]))),
+    );
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(
+        res.body[ENT],
+        json!({"department": "Sales", "employeeNumber": "7"})
+    );
+    let res = app.req(
+        "PATCH",
+        &path,
+        Some(&patch_ops(json!([{"op": "remove", "path": ENT}]))),
+    );
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(res.body.get(ENT), None, "{:?}", res.body);
+
+    let before = app.req("GET", &path, None);
+    let res = app.req(
+        "PATCH",
+        &path,
+        Some(&patch_ops(json!([
+            {"op": "replace", "path": "displayName", "value": "changed"},
+            {"op": "replace", "path": "emails[value eq \"nobody@example.com\"].type", "value": "home"},
+        ]))),
+    );
+    res.assert_error(400, Some("noTarget"));
+    assert_eq!(
+        app.req("GET", &path, None).body,
+        before.body,
+        "all or nothing"
+    );
+}
+
 on_both_backends!(
     users_patch_in_every_dialect,
+    extension_urn_paths_and_unmatched_replaces,
     patch_errors_are_clear_and_change_nothing,
     group_membership_patches,
     etags_guard_writes,

@@ -195,7 +195,12 @@ const MEMBERS: &[A] = &[
     A::string("type", "The type of the member resource.")
         .canonical(&["User", "Group"])
         .mutability(Immutable),
-    A::string("display", "A human-readable name for the member.").mutability(ReadOnly),
+    // Stored with the membership as the client sent it, never derived (RFC 7644 §3.5.2.1's
+    // examples send it with each member).
+    A::string(
+        "display",
+        "A human-readable name for the member, as the client sent it.",
+    ),
 ];
 
 const GROUP_ATTRIBUTES: &[A] = &[
