@@ -15,6 +15,22 @@ pub const ERROR_URN: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 /// The media type of every SCIM response (RFC 7644 §3.1).
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
+/// A request refused by a rate limit or a full work queue: which limit, and when to retry.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{limit}; retry after {retry_after} second(s)")]
+pub struct Throttled {
+    /// The limit that was reached, in words a person understands.
+    pub limit: String,
+    /// Whole seconds until a retry can succeed; at least 1.
+    pub retry_after: u64,
+}
+
+impl Throttled {
+    fn retry_after_header(&self) -> (header::HeaderName, HeaderValue) {
+        (header::RETRY_AFTER, HeaderValue::from(self.retry_after))
+    }
+}
+
 /// A failure answered as an RFC 7644 §3.12 error response.
 #[derive(Debug, thiserror::Error)]
 pub enum ScimError {
@@ -48,6 +64,9 @@ pub enum ScimError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     NotImplemented(String),
+    /// RFC 7644 §3.12 lists 429 without a scimType.
+    #[error("{0}")]
+    TooManyRequests(#[from] Throttled),
     #[error("the server could not complete the request; the details are in its log")]
     Internal(#[from] anyhow::Error),
 }
@@ -71,6 +90,7 @@ impl ScimError {
             | Self::PayloadTooLarge(_)
             | Self::UnsupportedMediaType(_)
             | Self::NotImplemented(_)
+            | Self::TooManyRequests(_)
             | Self::Internal(_) => None,
         }
     }
@@ -99,6 +119,7 @@ impl ResponseError for ScimError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -124,6 +145,9 @@ impl ResponseError for ScimError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"scim\""),
             ));
+        }
+        if let Self::TooManyRequests(t) = self {
+            res.insert_header(t.retry_after_header());
         }
         res.body(body.to_string())
     }
@@ -174,6 +198,8 @@ pub enum AdminError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    TooManyRequests(#[from] Throttled),
     #[error("the server could not complete the request; the details are in its log")]
     Internal(#[from] anyhow::Error),
 }
@@ -186,6 +212,7 @@ impl AdminError {
             Self::NotFound(_) => "not_found",
             Self::BadRequest(_) => "bad_request",
             Self::Conflict(_) => "conflict",
+            Self::TooManyRequests(_) => "too_many_requests",
             Self::Internal(_) => "internal",
         }
     }
@@ -197,6 +224,7 @@ impl From<ScimError> for AdminError {
             ScimError::NotFound(d) => Self::NotFound(d),
             ScimError::Uniqueness(d) => Self::Conflict(d),
             ScimError::Unauthorized(d) => Self::Unauthorized(d),
+            ScimError::TooManyRequests(t) => Self::TooManyRequests(t),
             ScimError::Internal(e) => Self::Internal(e),
             other => Self::BadRequest(other.to_string()),
         }
@@ -211,6 +239,7 @@ impl ResponseError for AdminError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -225,6 +254,9 @@ impl ResponseError for AdminError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"admin\""),
             ));
+        }
+        if let Self::TooManyRequests(t) = self {
+            res.insert_header(t.retry_after_header());
         }
         res.json(json!({"error": self.code(), "message": self.to_string()}))
     }

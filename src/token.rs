@@ -14,6 +14,9 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tokio::sync::{Semaphore, TryAcquireError};
+
+use crate::error::{ScimError, Throttled};
 
 const PREFIX: &str = "scim_";
 const KEY_ID_LEN: usize = 12;
@@ -104,28 +107,55 @@ fn verify_password(secret: &str, stored_hash: &str) -> bool {
     })
 }
 
-/// Runs argon2id work (token checks, password hashes) on the blocking pool, a few at a time.
+/// Runs argon2id work (token checks, password hashes) on the blocking pool, a few at a time,
+/// with a bounded queue.
 ///
 /// argon2id is slow and memory-hard by design (19 MiB and tens of milliseconds per run): without
 /// a bound, a burst of requests with wrong secrets or new passwords would take every core and as
-/// much memory as there are blocking threads.
-pub struct Argon2Slots(tokio::sync::Semaphore);
+/// much memory as there are blocking threads, and an unbounded queue would make every request
+/// behind it wait. What finds neither a slot nor a waiting place is refused at once.
+pub struct Argon2Slots {
+    /// Runs and waiting places together.
+    admitted: Semaphore,
+    running: Semaphore,
+    slots: usize,
+    queue: usize,
+}
 
 impl Argon2Slots {
-    /// Allows as many concurrent runs as the machine has cores.
-    pub fn per_core() -> Self {
-        Self(tokio::sync::Semaphore::new(
-            std::thread::available_parallelism().map_or(2, |n| n.get()),
-        ))
+    /// `slots` concurrent runs (0: one per core) and `queue` more waiting for one.
+    pub fn new(slots: usize, queue: usize) -> Self {
+        let slots = match slots {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        Self {
+            admitted: Semaphore::new(slots + queue),
+            running: Semaphore::new(slots),
+            slots,
+            queue,
+        }
     }
 
-    /// Runs `f` once a slot is free.
+    /// Runs `f` once a slot is free; 429 at once when every slot and waiting place is taken.
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let _slot = self.0.acquire().await?;
-        Ok(tokio::task::spawn_blocking(f).await?)
+    ) -> Result<T, ScimError> {
+        let _admitted = self.admitted.try_acquire().map_err(|e| match e {
+            TryAcquireError::NoPermits => ScimError::TooManyRequests(Throttled {
+                limit: format!(
+                    "the server's argon2id work queue is full ({} running, {} waiting)",
+                    self.slots, self.queue
+                ),
+                retry_after: 1,
+            }),
+            TryAcquireError::Closed => ScimError::internal(e),
+        })?;
+        let _slot = self.running.acquire().await.map_err(ScimError::internal)?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(ScimError::internal)
     }
 }
 
@@ -148,12 +178,25 @@ impl TokenCache {
         }
     }
 
-    /// Whether `token` was verified against exactly `stored_hash` before.
-    pub fn contains(&self, token: &ScimToken, stored_hash: &str) -> bool {
+    /// Whether `token` was verified before, against whatever hash was stored then.
+    pub fn knows(&self, token: &ScimToken) -> bool {
         let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        verified
-            .get(&token.digest())
-            .is_some_and(|h| bool::from(h.as_bytes().ct_eq(stored_hash.as_bytes())))
+        verified.contains_key(&token.digest())
+    }
+
+    /// Whether `token` was verified against exactly `stored_hash` before. An entry for an older
+    /// hash is dropped, so a token whose secret was regenerated counts as never verified.
+    pub fn contains(&self, token: &ScimToken, stored_hash: &str) -> bool {
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        let digest = token.digest();
+        match verified.get(&digest) {
+            Some(h) if bool::from(h.as_bytes().ct_eq(stored_hash.as_bytes())) => true,
+            Some(_) => {
+                verified.remove(&digest);
+                false
+            }
+            None => false,
+        }
     }
 
     /// Remembers that `token` matches `stored_hash`.
@@ -220,6 +263,37 @@ mod tests {
             cache.insert(t, "h");
         }
         assert_eq!(tokens.iter().filter(|t| cache.contains(t, "h")).count(), 2);
-        assert!(!cache.contains(&tokens[2], "other hash"));
+        let kept = tokens
+            .iter()
+            .find(|t| cache.knows(t))
+            .expect("a kept token");
+        assert!(!cache.contains(kept, "other hash"));
+        assert!(!cache.knows(kept), "a stale entry is dropped");
+    }
+
+    #[tokio::test]
+    async fn argon2_work_beyond_the_queue_is_refused_at_once() {
+        let slots = std::sync::Arc::new(Argon2Slots::new(1, 1));
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let running = {
+            let slots = slots.clone();
+            tokio::spawn(async move { slots.run(move || wait.recv().is_ok()).await })
+        };
+        let waiting = {
+            let slots = slots.clone();
+            tokio::spawn(async move { slots.run(|| true).await })
+        };
+        // The first holds the slot and the second the waiting place once both were admitted.
+        while slots.admitted.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = slots.run(|| true).await;
+        assert!(
+            matches!(&refused, Err(ScimError::TooManyRequests(t)) if t.retry_after == 1),
+            "{refused:?}"
+        );
+        release.send(()).expect("release");
+        assert!(running.await.expect("join").expect("ran"));
+        assert!(waiting.await.expect("join").expect("ran"));
     }
 }

@@ -10,6 +10,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use tracing_actix_web::RootSpan;
 
 use crate::error::ScimError;
+use crate::http::throttle::ClientKey;
 use crate::state::AppState;
 use crate::storage::{self, now_millis};
 use crate::tenant::TenantId;
@@ -38,8 +39,12 @@ impl FromRequest for TenantCtx {
     }
 }
 
-/// Middleware for the SCIM resource routes: authenticates the bearer token and attaches the
-/// tenant to the request and to its log span.
+/// Middleware for the SCIM resource routes: authenticates the bearer token, counts the request
+/// against its tenant's rate limit and attaches the tenant to the request and to its log span.
+///
+/// The tenant's bucket counts only requests whose token was verified: a wrong secret for a
+/// tenant's key id must not use up that tenant's budget. Tokens not yet verified count against
+/// their client address and key id instead, before any argon2id work.
 pub async fn require_tenant(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -48,8 +53,19 @@ pub async fn require_tenant(
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ScimError::internal(anyhow::anyhow!("AppState is not registered")))?;
-    let token = bearer_token(req.headers().get(AUTHORIZATION))?;
-    let tenant_id = authenticate(&state, token).await?;
+    let client = state.throttle.client(req.request());
+    let token = match bearer_token(req.headers().get(AUTHORIZATION)) {
+        Ok(token) => token,
+        Err(e) => {
+            state
+                .throttle
+                .unverified_from(&client)
+                .map_err(ScimError::from)?;
+            return Err(e.into());
+        }
+    };
+    let tenant_id = authenticate(&state, &client, token).await?;
+    state.throttle.tenant(&tenant_id).map_err(ScimError::from)?;
     if let Some(span) = req.extensions().get::<RootSpan>() {
         span.record("tenant_id", tracing::field::display(&tenant_id));
     }
@@ -71,7 +87,19 @@ fn bearer_token(
 }
 
 /// Resolves a token to its tenant: one primary-key read always, argon2id only on a cache miss.
-async fn authenticate(state: &AppState, token: ScimToken) -> Result<TenantId, ScimError> {
+///
+/// A token the cache does not know costs its client address one attempt before the read, and,
+/// when its key id exists, that key id one attempt before argon2id; over either limit it gets
+/// 429 and costs nothing more. A verified token in the cache is never held up by these limits,
+/// so nobody can lock a working IdP out by spraying wrong secrets at its key id.
+async fn authenticate(
+    state: &AppState,
+    client: &ClientKey,
+    token: ScimToken,
+) -> Result<TenantId, ScimError> {
+    if !state.tokens.knows(&token) {
+        state.throttle.unverified_from(client)?;
+    }
     let key_id = token.key_id().to_owned();
     let credential = state
         .db
@@ -85,6 +113,7 @@ async fn authenticate(state: &AppState, token: ScimToken) -> Result<TenantId, Sc
         .await?
         .ok_or_else(rejected)?;
     if !state.tokens.contains(&token, &credential.secret_hash) {
+        state.throttle.unverified_key(&credential.id)?;
         let hash = credential.secret_hash.clone();
         let (token, ok) = state
             .argon2

@@ -12,6 +12,7 @@ mod filters;
 mod groups;
 mod patch;
 mod queries;
+mod rate_limits;
 mod tenancy;
 mod users;
 mod webhooks;
