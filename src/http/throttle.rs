@@ -172,7 +172,8 @@ impl Throttle {
     }
 }
 
-/// Prunes `throttle` once a minute, for as long as the service runs.
+/// Prunes `throttle` once a minute, for as long as the service runs. `Application` runs it; a
+/// host app that mounts Scimitar with its own [`crate::AppState`] spawns it beside its server.
 pub async fn prune_every_minute(throttle: Arc<Throttle>) {
     let mut every = tokio::time::interval(Duration::from_secs(60));
     loop {
