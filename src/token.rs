@@ -17,6 +17,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::{Semaphore, TryAcquireError};
 
 use crate::error::{ScimError, Throttled};
+use crate::tenant::TenantId;
 
 const PREFIX: &str = "scim_";
 const KEY_ID_LEN: usize = 12;
@@ -159,14 +160,19 @@ impl Argon2Slots {
     }
 }
 
-/// A bounded cache of tokens already verified with argon2id.
+/// A bounded cache of tokens already verified with argon2id, and the tenant each belongs to.
 ///
 /// It skips only the argon2 computation: callers still read the credential row on every
 /// request, and an entry counts only while that row still holds the same hash, so a rotated or
 /// revoked secret stops working at once, on every instance.
 pub struct TokenCache {
     capacity: usize,
-    verified: Mutex<HashMap<[u8; 32], String>>,
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
+}
+
+struct Verified {
+    hash: String,
+    tenant: TenantId,
 }
 
 impl TokenCache {
@@ -178,10 +184,10 @@ impl TokenCache {
         }
     }
 
-    /// Whether `token` was verified before, against whatever hash was stored then.
-    pub fn knows(&self, token: &ScimToken) -> bool {
+    /// The tenant of `token` if it was verified before, against whatever hash was stored then.
+    pub fn tenant_of(&self, token: &ScimToken) -> Option<TenantId> {
         let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        verified.contains_key(&token.digest())
+        verified.get(&token.digest()).map(|v| v.tenant.clone())
     }
 
     /// Whether `token` was verified against exactly `stored_hash` before. An entry for an older
@@ -190,7 +196,7 @@ impl TokenCache {
         let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         let digest = token.digest();
         match verified.get(&digest) {
-            Some(h) if bool::from(h.as_bytes().ct_eq(stored_hash.as_bytes())) => true,
+            Some(v) if bool::from(v.hash.as_bytes().ct_eq(stored_hash.as_bytes())) => true,
             Some(_) => {
                 verified.remove(&digest);
                 false
@@ -199,8 +205,8 @@ impl TokenCache {
         }
     }
 
-    /// Remembers that `token` matches `stored_hash`.
-    pub fn insert(&self, token: &ScimToken, stored_hash: &str) {
+    /// Remembers that `token` matches `stored_hash` and belongs to `tenant`.
+    pub fn insert(&self, token: &ScimToken, stored_hash: &str, tenant: &TenantId) {
         let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         if verified.len() >= self.capacity {
             // Bounded without bookkeeping: dropping an arbitrary entry costs at most one argon2.
@@ -208,7 +214,11 @@ impl TokenCache {
                 verified.remove(&k);
             }
         }
-        verified.insert(token.digest(), stored_hash.to_owned());
+        let entry = Verified {
+            hash: stored_hash.to_owned(),
+            tenant: tenant.clone(),
+        };
+        verified.insert(token.digest(), entry);
     }
 }
 
@@ -258,17 +268,18 @@ mod tests {
     #[test]
     fn cache_is_bounded_and_bound_to_the_stored_hash() {
         let cache = TokenCache::new(2);
+        let tenant = TenantId::generate();
         let tokens: Vec<ScimToken> = (0..3).map(|_| ScimToken::generate()).collect();
         for t in &tokens {
-            cache.insert(t, "h");
+            cache.insert(t, "h", &tenant);
         }
         assert_eq!(tokens.iter().filter(|t| cache.contains(t, "h")).count(), 2);
         let kept = tokens
             .iter()
-            .find(|t| cache.knows(t))
+            .find(|t| cache.tenant_of(t).as_ref() == Some(&tenant))
             .expect("a kept token");
         assert!(!cache.contains(kept, "other hash"));
-        assert!(!cache.knows(kept), "a stale entry is dropped");
+        assert!(cache.tenant_of(kept).is_none(), "a stale entry is dropped");
     }
 
     #[tokio::test]

@@ -41,10 +41,6 @@ impl FromRequest for TenantCtx {
 
 /// Middleware for the SCIM resource routes: authenticates the bearer token, counts the request
 /// against its tenant's rate limit and attaches the tenant to the request and to its log span.
-///
-/// The tenant's bucket counts only requests whose token was verified: a wrong secret for a
-/// tenant's key id must not use up that tenant's budget. Tokens not yet verified count against
-/// their client address and key id instead, before any argon2id work.
 pub async fn require_tenant(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -65,7 +61,6 @@ pub async fn require_tenant(
         }
     };
     let tenant_id = authenticate(&state, &client, token).await?;
-    state.throttle.tenant(&tenant_id).map_err(ScimError::from)?;
     if let Some(span) = req.extensions().get::<RootSpan>() {
         span.record("tenant_id", tracing::field::display(&tenant_id));
     }
@@ -86,20 +81,31 @@ fn bearer_token(
     })
 }
 
-/// Resolves a token to its tenant: one primary-key read always, argon2id only on a cache miss.
+/// Resolves a token to its tenant and counts the request against that tenant's rate limit: one
+/// primary-key read always, argon2id only on a cache miss.
 ///
-/// A token the cache does not know costs its client address one attempt before the read, and,
-/// when its key id exists, that key id one attempt before argon2id; over either limit it gets
-/// 429 and costs nothing more. A verified token in the cache is never held up by these limits,
-/// so nobody can lock a working IdP out by spraying wrong secrets at its key id.
+/// A token verified before counts against its tenant before the read, so a tenant over its
+/// limit costs nothing more. Only verified tokens count against a tenant: wrong secrets sent
+/// with a tenant's key id must not use up the tenant's budget. A token the cache does not know
+/// costs its client address one attempt before the read and, when its key id exists, that key
+/// id one attempt before argon2id; over either limit it gets 429 and costs nothing more. These
+/// never hold up a token in the cache, so nobody can lock a working IdP out by spraying wrong
+/// secrets at its key id.
 async fn authenticate(
     state: &AppState,
     client: &ClientKey,
     token: ScimToken,
 ) -> Result<TenantId, ScimError> {
-    if !state.tokens.knows(&token) {
-        state.throttle.unverified_from(client)?;
-    }
+    let counted = match state.tokens.tenant_of(&token) {
+        Some(tenant) => {
+            state.throttle.tenant(&tenant)?;
+            true
+        }
+        None => {
+            state.throttle.unverified_from(client)?;
+            false
+        }
+    };
     let key_id = token.key_id().to_owned();
     let credential = state
         .db
@@ -125,7 +131,11 @@ async fn authenticate(
         if !ok {
             return Err(rejected());
         }
-        state.tokens.insert(&token, &credential.secret_hash);
+        state.tokens.insert(
+            &token,
+            &credential.secret_hash,
+            &TenantId::from_stored(credential.tenant_id.clone()),
+        );
     }
     // Last use is kept to the minute, written beside the request rather than in its way: a
     // busy database delays the record, never the request.
@@ -144,7 +154,11 @@ async fn authenticate(
             }
         });
     }
-    Ok(TenantId::from_stored(credential.tenant_id))
+    let tenant = TenantId::from_stored(credential.tenant_id);
+    if !counted {
+        state.throttle.tenant(&tenant)?;
+    }
+    Ok(tenant)
 }
 
 fn rejected() -> ScimError {
