@@ -64,7 +64,7 @@ pub enum ScimError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     NotImplemented(String),
-    /// RFC 7644 §3.12 lists 429 without a scimType.
+    /// 429 (RFC 6585 §4) with `Retry-After`; RFC 7644 has no scimType for it.
     #[error("{0}")]
     TooManyRequests(#[from] Throttled),
     #[error("the server could not complete the request; the details are in its log")]

@@ -4,7 +4,8 @@
 //! Every bucket lives in memory, one per key. Keys come only from things that are bounded or
 //! expensive to multiply: tenants and key ids that exist, and client addresses (an IPv6 client
 //! counts by its /64, the block one subscriber usually holds). [`Throttle::prune`] drops every
-//! bucket that has refilled, so memory follows the keys seen in the last minute, not all time.
+//! bucket that has refilled, so memory follows the keys seen in the last minute or two, not
+//! all time.
 
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
