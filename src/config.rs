@@ -44,6 +44,49 @@ pub struct Settings {
     pub db_waits: Waits,
     /// Role mappings one tenant may have.
     pub max_role_mappings: usize,
+    /// Request rate limits and the bound on queued argon2id work.
+    pub rate_limits: RateLimits,
+}
+
+/// Request rate limits (token buckets) and the argon2id work bound; a rate of 0 switches that
+/// limit off.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    /// SCIM requests per second per tenant, counted after authentication; bursts of twice that.
+    pub tenant_per_second: u32,
+    /// Admin API requests per second per client address; bursts of twice that.
+    pub admin_per_second: u32,
+    /// SCIM credential checks that need argon2id (a token not yet verified: every wrong
+    /// secret, and a right one's first use) per minute per key id.
+    pub auth_per_key_per_minute: u32,
+    /// SCIM authentication attempts with a token not yet verified per minute per client address.
+    pub auth_per_address_per_minute: u32,
+    /// argon2id runs at once; 0 means one per core.
+    pub argon2_slots: usize,
+    /// argon2id runs that may wait for a slot; any beyond get 429 at once.
+    pub argon2_queue: usize,
+    /// Take the client address from the last `X-Forwarded-For` entry, which the reverse proxy
+    /// in front appends; only for a server that nothing reaches except through that proxy.
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            // Microsoft asks SCIM endpoints to take 25 requests per second per tenant
+            // (learn.microsoft.com, "Develop and plan provisioning for a SCIM endpoint");
+            // Okta honours 429 with Retry-After and retries (support.okta.com, "Slack
+            // provisioning jobs failed with error: API rate limit exceeded"). Four times
+            // Entra's rate leaves room for both and for a host app's own scripts.
+            tenant_per_second: 100,
+            admin_per_second: 100,
+            auth_per_key_per_minute: 20,
+            auth_per_address_per_minute: 60,
+            argon2_slots: 0,
+            argon2_queue: 8,
+            trust_forwarded_for: false,
+        }
+    }
 }
 
 /// Verification of admin API JWTs.
@@ -92,6 +135,7 @@ impl Default for Settings {
             limits: Limits::default(),
             db_waits: Waits::default(),
             max_role_mappings: 1_000,
+            rate_limits: RateLimits::default(),
         }
     }
 }

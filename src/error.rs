@@ -15,6 +15,22 @@ pub const ERROR_URN: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 /// The media type of every SCIM response (RFC 7644 §3.1).
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
+/// A request refused by a rate limit or a full work queue: which limit, and when to retry.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{limit}; retry after {retry_after} second(s)")]
+pub struct Throttled {
+    /// The limit that was reached, in words a person understands.
+    pub limit: String,
+    /// Whole seconds until a retry can succeed; at least 1.
+    pub retry_after: u64,
+}
+
+impl Throttled {
+    fn retry_after_header(&self) -> (header::HeaderName, HeaderValue) {
+        (header::RETRY_AFTER, HeaderValue::from(self.retry_after))
+    }
+}
+
 /// A failure answered as an RFC 7644 §3.12 error response.
 #[derive(Debug, thiserror::Error)]
 pub enum ScimError {
@@ -54,6 +70,9 @@ pub enum ScimError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     NotImplemented(String),
+    /// 429 (RFC 6585 §4) with `Retry-After`; RFC 7644 has no scimType for it.
+    #[error("{0}")]
+    TooManyRequests(#[from] Throttled),
     #[error("the server could not complete the request; the details are in its log")]
     Internal(#[from] anyhow::Error),
 }
@@ -79,6 +98,7 @@ impl ScimError {
             | Self::Unavailable(_)
             | Self::UnsupportedMediaType(_)
             | Self::NotImplemented(_)
+            | Self::TooManyRequests(_)
             | Self::Internal(_) => None,
         }
     }
@@ -108,6 +128,7 @@ impl ResponseError for ScimError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -134,8 +155,14 @@ impl ResponseError for ScimError {
                 HeaderValue::from_static("Bearer realm=\"scim\""),
             ));
         }
-        if let Self::Unavailable(_) = self {
-            res.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+        match self {
+            Self::Unavailable(_) => {
+                res.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+            }
+            Self::TooManyRequests(t) => {
+                res.insert_header(t.retry_after_header());
+            }
+            _ => {}
         }
         res.body(body.to_string())
     }
@@ -204,6 +231,8 @@ pub enum AdminError {
     TooLarge(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    TooManyRequests(#[from] Throttled),
     #[error("the server could not complete the request; the details are in its log")]
     Internal(#[from] anyhow::Error),
 }
@@ -218,6 +247,7 @@ impl AdminError {
             Self::Conflict(_) => "conflict",
             Self::TooLarge(_) => "too_large",
             Self::Unavailable(_) => "unavailable",
+            Self::TooManyRequests(_) => "too_many_requests",
             Self::Internal(_) => "internal",
         }
     }
@@ -229,6 +259,7 @@ impl From<ScimError> for AdminError {
             ScimError::NotFound(d) => Self::NotFound(d),
             ScimError::Uniqueness(d) => Self::Conflict(d),
             ScimError::Unauthorized(d) => Self::Unauthorized(d),
+            ScimError::TooManyRequests(t) => Self::TooManyRequests(t),
             ScimError::Internal(e) => Self::Internal(e),
             ScimError::PayloadTooLarge(_) | ScimError::LimitExceeded(_) => {
                 Self::TooLarge(e.to_string())
@@ -249,6 +280,7 @@ impl ResponseError for AdminError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -264,8 +296,14 @@ impl ResponseError for AdminError {
                 HeaderValue::from_static("Bearer realm=\"admin\""),
             ));
         }
-        if let Self::Unavailable(_) = self {
-            res.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+        match self {
+            Self::Unavailable(_) => {
+                res.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+            }
+            Self::TooManyRequests(t) => {
+                res.insert_header(t.retry_after_header());
+            }
+            _ => {}
         }
         res.json(json!({"error": self.code(), "message": self.to_string()}))
     }

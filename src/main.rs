@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use scimitar::config::{
-    AdminAuth, AdminKey, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, Settings, parse_duration,
+    AdminAuth, AdminKey, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, RateLimits, Settings, parse_duration,
 };
 use scimitar::conformance;
 use scimitar::http::admin_auth::{ALL_TENANTS, mint};
@@ -141,6 +141,46 @@ impl LimitArgs {
     }
 }
 
+/// Request rate limits and the argon2id work bound (see SECURITY.md).
+#[derive(Args, Clone)]
+struct RateLimitArgs {
+    /// SCIM requests per second per tenant (bursts of twice that); 0 switches the limit off
+    #[arg(long, env = "SCIMITAR_TENANT_RATE_LIMIT", default_value_t = RateLimits::default().tenant_per_second)]
+    tenant_rate_limit: u32,
+    /// Admin API requests per second per client address (bursts of twice that); 0: off
+    #[arg(long, env = "SCIMITAR_ADMIN_RATE_LIMIT", default_value_t = RateLimits::default().admin_per_second)]
+    admin_rate_limit: u32,
+    /// Checks of not yet verified SCIM tokens per minute per key id; 0: off
+    #[arg(long, env = "SCIMITAR_AUTH_ATTEMPTS_PER_KEY", default_value_t = RateLimits::default().auth_per_key_per_minute)]
+    auth_attempts_per_key: u32,
+    /// Requests with not yet verified SCIM tokens per minute per client address; 0: off
+    #[arg(long, env = "SCIMITAR_AUTH_ATTEMPTS_PER_ADDRESS", default_value_t = RateLimits::default().auth_per_address_per_minute)]
+    auth_attempts_per_address: u32,
+    /// argon2id runs at once; 0: one per core
+    #[arg(long, env = "SCIMITAR_ARGON2_SLOTS", default_value_t = RateLimits::default().argon2_slots)]
+    argon2_slots: usize,
+    /// argon2id runs that may wait for a slot; more get 429 at once
+    #[arg(long, env = "SCIMITAR_ARGON2_QUEUE", default_value_t = RateLimits::default().argon2_queue)]
+    argon2_queue: usize,
+    /// Count clients by the last X-Forwarded-For entry (only behind a proxy that sets it)
+    #[arg(long, env = "SCIMITAR_TRUST_X_FORWARDED_FOR")]
+    trust_x_forwarded_for: bool,
+}
+
+impl From<RateLimitArgs> for RateLimits {
+    fn from(a: RateLimitArgs) -> Self {
+        Self {
+            tenant_per_second: a.tenant_rate_limit,
+            admin_per_second: a.admin_rate_limit,
+            auth_per_key_per_minute: a.auth_attempts_per_key,
+            auth_per_address_per_minute: a.auth_attempts_per_address,
+            argon2_slots: a.argon2_slots,
+            argon2_queue: a.argon2_queue,
+            trust_forwarded_for: a.trust_x_forwarded_for,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the SCIM server (applies pending migrations first)
@@ -165,6 +205,8 @@ enum Command {
         limits: LimitArgs,
         #[command(flatten)]
         admin: AdminArgs,
+        #[command(flatten)]
+        rate_limits: RateLimitArgs,
     },
     /// Admin API helpers
     Admin {
@@ -309,6 +351,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             log_retention,
             limits,
             admin,
+            rate_limits,
         } => {
             // Application::build validates the whole of it.
             let settings = limits.apply(Settings {
@@ -317,6 +360,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 max_page_size,
                 admin: admin.auth()?,
                 log_retention,
+                rate_limits: rate_limits.into(),
                 ..settings(db, Some(url))?
             });
             actix_web::rt::System::new().block_on(async {

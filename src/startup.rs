@@ -14,6 +14,7 @@ use crate::events::log::{self, LogWriter};
 use crate::events::webhooks::Deliverer;
 use crate::handlers::{self, admin, discovery, resources};
 use crate::http::admin_auth::AdminVerifier;
+use crate::http::throttle::{self, Throttle};
 use crate::http::{auth, content, log as request_log};
 use crate::scim::schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE};
 use crate::state::AppState;
@@ -56,7 +57,11 @@ impl Application {
             log,
             db,
             tokens: Arc::new(TokenCache::new(settings.token_cache_capacity)),
-            argon2: Arc::new(Argon2Slots::per_core()),
+            argon2: Arc::new(Argon2Slots::new(
+                settings.rate_limits.argon2_slots,
+                settings.rate_limits.argon2_queue,
+            )),
+            throttle: Arc::new(Throttle::new(&settings.rate_limits)),
             base_url: settings.scim_base_url(Some(addr)).into(),
             settings: Arc::new(settings),
         };
@@ -96,6 +101,7 @@ impl Application {
         let workers = [
             actix_web::rt::spawn(deliverer.run()),
             actix_web::rt::spawn(self.log_writer.run()),
+            actix_web::rt::spawn(throttle::prune_every_minute(self.state.throttle.clone())),
         ];
         let served = self.server.await;
         for w in workers {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::events::log::LogSender;
 use crate::http::admin_auth::AdminVerifier;
+use crate::http::throttle::Throttle;
 use crate::storage::Db;
 use crate::token::{Argon2Slots, TokenCache};
 
@@ -17,6 +18,8 @@ pub struct AppState {
     pub tokens: Arc<TokenCache>,
     /// The bound on concurrent argon2id work.
     pub argon2: Arc<Argon2Slots>,
+    /// The request rate limits.
+    pub throttle: Arc<Throttle>,
     /// The absolute SCIM base URL, for `meta.location` and `$ref`.
     pub base_url: Arc<str>,
     /// The settings the service started with.

@@ -14,6 +14,10 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tokio::sync::{Semaphore, TryAcquireError};
+
+use crate::error::{ScimError, Throttled};
+use crate::tenant::TenantId;
 
 const PREFIX: &str = "scim_";
 const KEY_ID_LEN: usize = 12;
@@ -104,39 +108,71 @@ fn verify_password(secret: &str, stored_hash: &str) -> bool {
     })
 }
 
-/// Runs argon2id work (token checks, password hashes) on the blocking pool, a few at a time.
+/// Runs argon2id work (token checks, password hashes) on the blocking pool, a few at a time,
+/// with a bounded queue.
 ///
 /// argon2id is slow and memory-hard by design (19 MiB and tens of milliseconds per run): without
 /// a bound, a burst of requests with wrong secrets or new passwords would take every core and as
-/// much memory as there are blocking threads.
-pub struct Argon2Slots(tokio::sync::Semaphore);
+/// much memory as there are blocking threads, and an unbounded queue would make every request
+/// behind it wait. What finds neither a slot nor a waiting place is refused at once.
+pub struct Argon2Slots {
+    /// Runs and waiting places together.
+    admitted: Semaphore,
+    running: Semaphore,
+    slots: usize,
+    queue: usize,
+}
 
 impl Argon2Slots {
-    /// Allows as many concurrent runs as the machine has cores.
-    pub fn per_core() -> Self {
-        Self(tokio::sync::Semaphore::new(
-            std::thread::available_parallelism().map_or(2, |n| n.get()),
-        ))
+    /// `slots` concurrent runs (0: one per core) and `queue` more waiting for one.
+    pub fn new(slots: usize, queue: usize) -> Self {
+        let slots = match slots {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        Self {
+            admitted: Semaphore::new(slots + queue),
+            running: Semaphore::new(slots),
+            slots,
+            queue,
+        }
     }
 
-    /// Runs `f` once a slot is free.
+    /// Runs `f` once a slot is free; 429 at once when every slot and waiting place is taken.
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let _slot = self.0.acquire().await?;
-        Ok(tokio::task::spawn_blocking(f).await?)
+    ) -> Result<T, ScimError> {
+        let _admitted = self.admitted.try_acquire().map_err(|e| match e {
+            TryAcquireError::NoPermits => ScimError::TooManyRequests(Throttled {
+                limit: format!(
+                    "the server's argon2id work queue is full ({} running, {} waiting)",
+                    self.slots, self.queue
+                ),
+                retry_after: 1,
+            }),
+            TryAcquireError::Closed => ScimError::internal(e),
+        })?;
+        let _slot = self.running.acquire().await.map_err(ScimError::internal)?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(ScimError::internal)
     }
 }
 
-/// A bounded cache of tokens already verified with argon2id.
+/// A bounded cache of tokens already verified with argon2id, and the tenant each belongs to.
 ///
 /// It skips only the argon2 computation: callers still read the credential row on every
 /// request, and an entry counts only while that row still holds the same hash, so a rotated or
 /// revoked secret stops working at once, on every instance.
 pub struct TokenCache {
     capacity: usize,
-    verified: Mutex<HashMap<[u8; 32], String>>,
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
+}
+
+struct Verified {
+    hash: String,
+    tenant: TenantId,
 }
 
 impl TokenCache {
@@ -148,16 +184,29 @@ impl TokenCache {
         }
     }
 
-    /// Whether `token` was verified against exactly `stored_hash` before.
-    pub fn contains(&self, token: &ScimToken, stored_hash: &str) -> bool {
+    /// The tenant of `token` if it was verified before, against whatever hash was stored then.
+    pub fn tenant_of(&self, token: &ScimToken) -> Option<TenantId> {
         let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        verified
-            .get(&token.digest())
-            .is_some_and(|h| bool::from(h.as_bytes().ct_eq(stored_hash.as_bytes())))
+        verified.get(&token.digest()).map(|v| v.tenant.clone())
     }
 
-    /// Remembers that `token` matches `stored_hash`.
-    pub fn insert(&self, token: &ScimToken, stored_hash: &str) {
+    /// Whether `token` was verified against exactly `stored_hash` before. An entry for an older
+    /// hash is dropped, so a token whose secret was regenerated counts as never verified.
+    pub fn contains(&self, token: &ScimToken, stored_hash: &str) -> bool {
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        let digest = token.digest();
+        match verified.get(&digest) {
+            Some(v) if bool::from(v.hash.as_bytes().ct_eq(stored_hash.as_bytes())) => true,
+            Some(_) => {
+                verified.remove(&digest);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Remembers that `token` matches `stored_hash` and belongs to `tenant`.
+    pub fn insert(&self, token: &ScimToken, stored_hash: &str, tenant: &TenantId) {
         let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         if verified.len() >= self.capacity {
             // Bounded without bookkeeping: dropping an arbitrary entry costs at most one argon2.
@@ -165,7 +214,11 @@ impl TokenCache {
                 verified.remove(&k);
             }
         }
-        verified.insert(token.digest(), stored_hash.to_owned());
+        let entry = Verified {
+            hash: stored_hash.to_owned(),
+            tenant: tenant.clone(),
+        };
+        verified.insert(token.digest(), entry);
     }
 }
 
@@ -215,11 +268,43 @@ mod tests {
     #[test]
     fn cache_is_bounded_and_bound_to_the_stored_hash() {
         let cache = TokenCache::new(2);
+        let tenant = TenantId::generate();
         let tokens: Vec<ScimToken> = (0..3).map(|_| ScimToken::generate()).collect();
         for t in &tokens {
-            cache.insert(t, "h");
+            cache.insert(t, "h", &tenant);
         }
         assert_eq!(tokens.iter().filter(|t| cache.contains(t, "h")).count(), 2);
-        assert!(!cache.contains(&tokens[2], "other hash"));
+        let kept = tokens
+            .iter()
+            .find(|t| cache.tenant_of(t).as_ref() == Some(&tenant))
+            .expect("a kept token");
+        assert!(!cache.contains(kept, "other hash"));
+        assert!(cache.tenant_of(kept).is_none(), "a stale entry is dropped");
+    }
+
+    #[tokio::test]
+    async fn argon2_work_beyond_the_queue_is_refused_at_once() {
+        let slots = std::sync::Arc::new(Argon2Slots::new(1, 1));
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let running = {
+            let slots = slots.clone();
+            tokio::spawn(async move { slots.run(move || wait.recv().is_ok()).await })
+        };
+        let waiting = {
+            let slots = slots.clone();
+            tokio::spawn(async move { slots.run(|| true).await })
+        };
+        // The first holds the slot and the second the waiting place once both were admitted.
+        while slots.admitted.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = slots.run(|| true).await;
+        assert!(
+            matches!(&refused, Err(ScimError::TooManyRequests(t)) if t.retry_after == 1),
+            "{refused:?}"
+        );
+        release.send(()).expect("release");
+        assert!(running.await.expect("join").expect("ran"));
+        assert!(waiting.await.expect("join").expect("ran"));
     }
 }

@@ -157,6 +157,8 @@ fn authenticate(req: &HttpRequest) -> Result<Admin, AdminError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| AdminError::Internal(anyhow::anyhow!("AppState is not registered")))?;
+    // Counted before the token is checked, so floods with bad tokens are limited too.
+    state.throttle.admin(&state.throttle.client(req))?;
     let verifier = state.admin.as_ref().ok_or_else(|| {
         AdminError::NotFound(
             "the admin API is off: set SCIMITAR_ADMIN_JWT_SECRET or SCIMITAR_ADMIN_JWT_PUBLIC_KEY"

@@ -10,6 +10,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use tracing_actix_web::RootSpan;
 
 use crate::error::ScimError;
+use crate::http::throttle::ClientKey;
 use crate::state::AppState;
 use crate::storage::{self, now_millis};
 use crate::tenant::TenantId;
@@ -38,8 +39,8 @@ impl FromRequest for TenantCtx {
     }
 }
 
-/// Middleware for the SCIM resource routes: authenticates the bearer token and attaches the
-/// tenant to the request and to its log span.
+/// Middleware for the SCIM resource routes: authenticates the bearer token, counts the request
+/// against its tenant's rate limit and attaches the tenant to the request and to its log span.
 pub async fn require_tenant(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -48,8 +49,18 @@ pub async fn require_tenant(
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ScimError::internal(anyhow::anyhow!("AppState is not registered")))?;
-    let token = bearer_token(req.headers().get(AUTHORIZATION))?;
-    let tenant_id = authenticate(&state, token).await?;
+    let client = state.throttle.client(req.request());
+    let token = match bearer_token(req.headers().get(AUTHORIZATION)) {
+        Ok(token) => token,
+        Err(e) => {
+            state
+                .throttle
+                .unverified_from(&client)
+                .map_err(ScimError::from)?;
+            return Err(e.into());
+        }
+    };
+    let tenant_id = authenticate(&state, &client, token).await?;
     if let Some(span) = req.extensions().get::<RootSpan>() {
         span.record("tenant_id", tracing::field::display(&tenant_id));
     }
@@ -70,8 +81,31 @@ fn bearer_token(
     })
 }
 
-/// Resolves a token to its tenant: one primary-key read always, argon2id only on a cache miss.
-async fn authenticate(state: &AppState, token: ScimToken) -> Result<TenantId, ScimError> {
+/// Resolves a token to its tenant and counts the request against that tenant's rate limit: one
+/// primary-key read always, argon2id only on a cache miss.
+///
+/// A token verified before counts against its tenant before the read, so a tenant over its
+/// limit costs nothing more. Only verified tokens count against a tenant: wrong secrets sent
+/// with a tenant's key id must not use up the tenant's budget. A token the cache does not know
+/// costs its client address one attempt before the read and, when its key id exists, that key
+/// id one attempt before argon2id; over either limit it gets 429 and costs nothing more. These
+/// never hold up a token in the cache, so nobody can lock a working IdP out by spraying wrong
+/// secrets at its key id.
+async fn authenticate(
+    state: &AppState,
+    client: &ClientKey,
+    token: ScimToken,
+) -> Result<TenantId, ScimError> {
+    let counted = match state.tokens.tenant_of(&token) {
+        Some(tenant) => {
+            state.throttle.tenant(&tenant)?;
+            true
+        }
+        None => {
+            state.throttle.unverified_from(client)?;
+            false
+        }
+    };
     let key_id = token.key_id().to_owned();
     let credential = state
         .db
@@ -85,6 +119,7 @@ async fn authenticate(state: &AppState, token: ScimToken) -> Result<TenantId, Sc
         .await?
         .ok_or_else(rejected)?;
     if !state.tokens.contains(&token, &credential.secret_hash) {
+        state.throttle.unverified_key(&credential.id)?;
         let hash = credential.secret_hash.clone();
         let (token, ok) = state
             .argon2
@@ -96,7 +131,11 @@ async fn authenticate(state: &AppState, token: ScimToken) -> Result<TenantId, Sc
         if !ok {
             return Err(rejected());
         }
-        state.tokens.insert(&token, &credential.secret_hash);
+        state.tokens.insert(
+            &token,
+            &credential.secret_hash,
+            &TenantId::from_stored(credential.tenant_id.clone()),
+        );
     }
     // Last use is kept to the minute, written beside the request rather than in its way: a
     // busy database delays the record, never the request.
@@ -115,7 +154,11 @@ async fn authenticate(state: &AppState, token: ScimToken) -> Result<TenantId, Sc
             }
         });
     }
-    Ok(TenantId::from_stored(credential.tenant_id))
+    let tenant = TenantId::from_stored(credential.tenant_id);
+    if !counted {
+        state.throttle.tenant(&tenant)?;
+    }
+    Ok(tenant)
 }
 
 fn rejected() -> ScimError {

@@ -4,6 +4,7 @@ pub mod admin_auth;
 pub mod auth;
 pub mod content;
 pub mod log;
+pub mod throttle;
 
 /// The credentials of an `Authorization: Bearer <credentials>` value; the scheme is
 /// case-insensitive (RFC 7235 §2.1). `None` for any other scheme.

@@ -13,6 +13,7 @@ mod groups;
 mod limits;
 mod patch;
 mod queries;
+mod rate_limits;
 mod tenancy;
 mod users;
 mod webhooks;
