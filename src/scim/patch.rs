@@ -16,6 +16,7 @@ use super::compat;
 use super::filter::{self, CheckedFilter, CheckedNode, CompareOp, Filter, Operand};
 use super::path::{AttrPath, Owner, Resolved, resolve};
 use super::schema::{AttributeDef, GROUP, Mutability, ResourceType};
+use super::text;
 use super::validate::{self, MemberRef};
 
 /// The message URN a PATCH body's `schemas` holds (RFC 7644 §3.5.2).
@@ -185,6 +186,9 @@ impl fmt::Display for PatchPath {
 /// URN is rejected, as it names some other message), `Operations` and the operation members
 /// match in any case, and members this server does not know are ignored.
 pub fn parse_request(body: Value) -> Result<PatchRequest, Violation> {
+    // The whole body: member ids and paths reach storage and logs without passing
+    // [`validate::resource_body`].
+    text::check_json(&body)?;
     let syntax = |detail: &str| Violation::InvalidSyntax(detail.to_owned());
     let Value::Object(body) = body else {
         return Err(syntax(

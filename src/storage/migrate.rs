@@ -1,8 +1,17 @@
 //! Embedded migrations, one set per backend, applied by `serve` and `migrate`.
 
+use diesel::prelude::*;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use serde_json::Value;
 
-use super::AnyConnection;
+use super::schema::resources;
+use super::sql::RawQuery;
+use super::{AnyConnection, write_tx};
+use crate::error::ScimError;
+use crate::scim::user_name;
+
+/// Users given their userName key per transaction by [`backfill_user_name_keys`].
+const BACKFILL_BATCH: i64 = 500;
 
 const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -13,8 +22,95 @@ pub fn run(conn: &mut AnyConnection) -> anyhow::Result<usize> {
         AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE),
         AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES),
     }
-    .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
-    Ok(applied.len())
+    .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?
+    .len();
+    backfill_user_name_keys(conn).map_err(|e| e.context("computing userName keys failed"))?;
+    Ok(applied)
+}
+
+#[derive(QueryableByName)]
+struct Pending {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    tenant_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    doc: String,
+}
+
+/// Gives every User stored before the userName key existed its key, in batches of
+/// [`BACKFILL_BATCH`], before the server serves (the key is computed in Rust: SQL has no
+/// PRECIS mappings). Once done, the check is one probe of an empty partial index. Returns how
+/// many users got a key.
+///
+/// Users that the old, ASCII-only comparison kept apart can share a key (“Alice” and
+/// “ＡＬＩＣＥ”): the first by id keeps the key, each other one gets the key followed by U+FFFF
+/// and its id, which no userName can produce (U+FFFF is refused in input), so nothing is lost
+/// and the server starts; a warning names them so the IdP's admin can rename one.
+pub fn backfill_user_name_keys(conn: &mut AnyConnection) -> anyhow::Result<usize> {
+    let mut done = 0;
+    let mut after: Option<(String, String)> = None;
+    loop {
+        // Literal conditions, so both planners see that the partial index covers the query.
+        let mut q = RawQuery::raw(
+            "SELECT tenant_id, id, doc FROM resources \
+             WHERE resource_type = 'User' AND user_name_key IS NULL",
+        );
+        if let Some((tenant, id)) = &after {
+            q.sql(" AND (tenant_id > ")
+                .text(tenant.clone())
+                .sql(" OR (tenant_id = ")
+                .text(tenant.clone())
+                .sql(" AND id > ")
+                .text(id.clone())
+                .sql("))");
+        }
+        q.sql(" ORDER BY tenant_id, id LIMIT ").int(BACKFILL_BATCH);
+        let batch: Vec<Pending> = q.load(conn)?;
+        let Some(last) = batch.last() else {
+            return Ok(done);
+        };
+        after = Some((last.tenant_id.clone(), last.id.clone()));
+        done += write_tx(conn, |c| {
+            let mut keyed = 0;
+            for row in &batch {
+                let doc: Value = serde_json::from_str(&row.doc).unwrap_or_default();
+                // A User without a userName string (never written by this server) keeps none.
+                let Some(name) = doc.get("userName").and_then(Value::as_str) else {
+                    continue;
+                };
+                let mut key = user_name::key(name);
+                let taken: i64 = resources::table
+                    .filter(resources::tenant_id.eq(&row.tenant_id))
+                    .filter(resources::user_name_key.eq(&key))
+                    .count()
+                    .get_result(c)?;
+                if taken > 0 {
+                    tracing::warn!(
+                        tenant_id = %row.tenant_id,
+                        user_id = %row.id,
+                        "this user's userName equals another user's when compared ignoring case, \
+                         width and normalisation; it is kept, but `userName eq` finds only the \
+                         other one until one of them is renamed"
+                    );
+                    key = format!("{key}\u{FFFF}{}", row.id);
+                }
+                diesel::update(
+                    resources::table
+                        .filter(resources::tenant_id.eq(&row.tenant_id))
+                        .filter(resources::id.eq(&row.id)),
+                )
+                .set(resources::user_name_key.eq(key))
+                .execute(c)?;
+                keyed += 1;
+            }
+            Ok(keyed)
+        })
+        .map_err(|e| match e {
+            ScimError::Internal(inner) => inner,
+            other => anyhow::anyhow!("{other}"),
+        })?;
+    }
 }
 
 #[cfg(test)]
