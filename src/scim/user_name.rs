@@ -37,6 +37,31 @@ pub fn key(user_name: &str) -> String {
     }
 }
 
+/// Marks the key of a user stored before keys existed whose name shares its key with another
+/// user's: U+FFFF is refused in input, so no userName's key can contain it.
+const SHARED: char = '\u{FFFF}';
+
+/// The key given to user `id` when `key` is already another user's (see [`SHARED`]).
+pub fn shared_key(key: &str, id: &str) -> String {
+    format!("{key}{SHARED}{id}")
+}
+
+/// The key a user's next version stores: a user holding a [`shared_key`] keeps it while its
+/// userName still maps to the same key, so the IdP can still update or deactivate it; a rename
+/// to anything else takes the new name's key.
+pub fn next_key(old: Option<&str>, new: String) -> String {
+    match old {
+        Some(old)
+            if old
+                .strip_prefix(new.as_str())
+                .is_some_and(|rest| rest.starts_with(SHARED)) =>
+        {
+            old.to_owned()
+        }
+        _ => new,
+    }
+}
+
 /// Whether a filter path is the User's `userName`, whose equality compares [`key`]s.
 pub fn is_user_name(attr: &Resolved) -> bool {
     matches!(attr.owner, Owner::Core(s) if s.id == USER.id)
@@ -96,6 +121,18 @@ mod tests {
             let enforced = UsernameCaseMapped::enforce(s).expect("the profile accepts it");
             assert_eq!(key(s), enforced, "{s:?}");
         }
+    }
+
+    #[test]
+    fn a_shared_key_is_kept_until_a_rename() {
+        let shared = shared_key("dave", "legacy-2");
+        assert_ne!(shared, key("dave"));
+        assert_eq!(next_key(Some(&shared), key("ＤＡＶＥ")), shared);
+        assert_eq!(next_key(Some(&shared), key("dave2")), "dave2");
+        assert_eq!(next_key(Some("dave"), key("DAVE")), "dave");
+        assert_eq!(next_key(None, key("Dave")), "dave");
+        // A plain key that merely starts with the new one is not a shared key.
+        assert_eq!(next_key(Some("daveX"), key("dave")), "dave");
     }
 
     #[test]

@@ -255,7 +255,7 @@ fn next_version(
         now_millis().max(old.modified_at),
         old.version + 1,
     );
-    let row = stored_row(
+    let mut row = stored_row(
         scope.tenant(),
         rt,
         old.id.clone(),
@@ -263,6 +263,9 @@ fn next_version(
         times,
         password_hash,
     )?;
+    row.user_name_key = row
+        .user_name_key
+        .map(|new| user_name::next_key(old.user_name_key.as_deref(), new));
     scope
         .update(c, &row, old.version)
         .map_err(|e| uniqueness(e, rt, doc))?;

@@ -1,11 +1,11 @@
 //! Compiles a checked SCIM filter to a SQL predicate over `resources`.
 //!
 //! Hot attributes (id, externalId, userName, displayName, active, meta.*) use their extracted,
-//! indexed columns (`userName eq`/`ne` its comparison key, as uniqueness does); everything else reads the stored JSON; memberships read the `members`
-//! table. Client values only ever become bind parameters: the SQL text holds nothing but
-//! schema-defined names. Every predicate is two-valued (never NULL), so `not` means what it
-//! means in memory ([`crate::scim::filter::matches`]), and the property tests hold both to the
-//! same answers.
+//! indexed columns (`userName eq`/`ne` its comparison key, as uniqueness does); everything else
+//! reads the stored JSON; memberships read the `members` table. Client values only ever become
+//! bind parameters: the SQL text holds nothing but schema-defined names. Every predicate is
+//! two-valued (never NULL), so `not` means what it means in memory
+//! ([`crate::scim::filter::matches`]), and the property tests hold both to the same answers.
 
 use super::sql::{Part, SortKey, SqlFragment};
 

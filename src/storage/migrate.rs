@@ -43,10 +43,12 @@ struct Pending {
 /// PRECIS mappings). Once done, the check is one probe of an empty partial index. Returns how
 /// many users got a key.
 ///
-/// Users that the old, ASCII-only comparison kept apart can share a key (“Alice” and
-/// “ＡＬＩＣＥ”): the first by id keeps the key, each other one gets the key followed by U+FFFF
-/// and its id, which no userName can produce (U+FFFF is refused in input), so nothing is lost
-/// and the server starts; a warning names them so the IdP's admin can rename one.
+/// Users that the old, ASCII-only comparison kept apart can share a key ("Alice" and
+/// "ＡＬＩＣＥ"): the first to get it (by tenant and id) keeps it, each other one gets a
+/// [`user_name::shared_key`], which no userName maps to, so nothing is lost, the server starts,
+/// and the IdP can still update or deactivate it; a warning names each one so an admin can
+/// rename it. Two instances starting at once on one PostgreSQL database may both backfill; at
+/// worst one of them stops on a uniqueness error and starts cleanly when run again.
 pub fn backfill_user_name_keys(conn: &mut AnyConnection) -> anyhow::Result<usize> {
     let mut done = 0;
     let mut after: Option<(String, String)> = None;
@@ -93,7 +95,7 @@ pub fn backfill_user_name_keys(conn: &mut AnyConnection) -> anyhow::Result<usize
                          width and normalisation; it is kept, but `userName eq` finds only the \
                          other one until one of them is renamed"
                     );
-                    key = format!("{key}\u{FFFF}{}", row.id);
+                    key = user_name::shared_key(&key, &row.id);
                 }
                 diesel::update(
                     resources::table

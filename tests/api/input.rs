@@ -263,6 +263,25 @@ fn users_stored_before_the_key_get_one_at_start(b: Backend) {
     assert_eq!(body["totalResults"], 1, "{body}");
     let (status, body) = get("/Users/legacy-2");
     assert_eq!((status, &body["userName"]), (200, &json!("ＤＡＶＥ")));
+    // The other one can still be updated and deactivated, and renamed to a name of its own.
+    let deactivate = patch_ops(json!([{"op": "replace", "path": "active", "value": false}]));
+    assert_eq!(
+        app.req("PATCH", "/Users/legacy-2", Some(&deactivate))
+            .status,
+        200
+    );
+    let rename = patch_ops(json!([{"op": "replace", "path": "userName", "value": "dave.two"}]));
+    assert_eq!(
+        app.req("PATCH", "/Users/legacy-2", Some(&rename)).status,
+        200
+    );
+    assert_eq!(
+        total(
+            &app,
+            &format!("filter={}", encode("userName eq \"DAVE.TWO\""))
+        ),
+        1
+    );
     app.req("POST", "/Users", Some(&json!({"userName": "ERIN"})))
         .assert_error(409, Some("uniqueness"));
     app.req("POST", "/Users", Some(&json!({"userName": "dave"})))
