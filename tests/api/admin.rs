@@ -679,6 +679,13 @@ fn refused_characters_reach_no_table(b: Backend) {
     assert!(!entries[0].to_string().contains("\\u0000"), "{entries:?}");
     assert_eq!(entries[1]["status"], 404);
     assert_eq!(entries[1]["resource_id"], Value::Null);
+    let res = app.admin(
+        &root,
+        "GET",
+        &format!("/tenants/{acme}/logs?before=x%00"),
+        None,
+    );
+    assert_eq!(res.status, 400, "{:?}", res.body);
 }
 
 on_both_backends!(
