@@ -1,5 +1,7 @@
 //! Embedded migrations, one set per backend, applied by `serve` and `migrate`.
 
+use std::collections::HashSet;
+
 use diesel::prelude::*;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use serde_json::Value;
@@ -58,14 +60,14 @@ pub fn backfill_user_name_keys(conn: &mut AnyConnection) -> anyhow::Result<usize
             "SELECT tenant_id, id, doc FROM resources \
              WHERE resource_type = 'User' AND user_name_key IS NULL",
         );
+        // A row value, which both planners turn into an index range: the keys just written
+        // leave dead entries in PostgreSQL's index until vacuum, and this skips them.
         if let Some((tenant, id)) = &after {
-            q.sql(" AND (tenant_id > ")
+            q.sql(" AND (tenant_id, id) > (")
                 .text(tenant.clone())
-                .sql(" OR (tenant_id = ")
-                .text(tenant.clone())
-                .sql(" AND id > ")
+                .sql(", ")
                 .text(id.clone())
-                .sql("))");
+                .sql(")");
         }
         q.sql(" ORDER BY tenant_id, id LIMIT ").int(BACKFILL_BATCH);
         let batch: Vec<Pending> = q.load(conn)?;
@@ -75,36 +77,9 @@ pub fn backfill_user_name_keys(conn: &mut AnyConnection) -> anyhow::Result<usize
         after = Some((last.tenant_id.clone(), last.id.clone()));
         done += write_tx(conn, |c| {
             let mut keyed = 0;
-            for row in &batch {
-                let doc: Value = serde_json::from_str(&row.doc).unwrap_or_default();
-                // A User without a userName string (never written by this server) keeps none.
-                let Some(name) = doc.get("userName").and_then(Value::as_str) else {
-                    continue;
-                };
-                let mut key = user_name::key(name);
-                let taken: i64 = resources::table
-                    .filter(resources::tenant_id.eq(&row.tenant_id))
-                    .filter(resources::user_name_key.eq(&key))
-                    .count()
-                    .get_result(c)?;
-                if taken > 0 {
-                    tracing::warn!(
-                        tenant_id = %row.tenant_id,
-                        user_id = %row.id,
-                        "this user's userName equals another user's when compared ignoring case, \
-                         width and normalisation; it is kept, but `userName eq` finds only the \
-                         other one until one of them is renamed"
-                    );
-                    key = user_name::shared_key(&key, &row.id);
-                }
-                diesel::update(
-                    resources::table
-                        .filter(resources::tenant_id.eq(&row.tenant_id))
-                        .filter(resources::id.eq(&row.id)),
-                )
-                .set(resources::user_name_key.eq(key))
-                .execute(c)?;
-                keyed += 1;
+            // Batches are ordered by tenant: key one tenant's run of rows at a time.
+            for run in batch.chunk_by(|a, b| a.tenant_id == b.tenant_id) {
+                keyed += key_run(c, run)?;
             }
             Ok(keyed)
         })
@@ -113,6 +88,60 @@ pub fn backfill_user_name_keys(conn: &mut AnyConnection) -> anyhow::Result<usize
             other => anyhow::anyhow!("{other}"),
         })?;
     }
+}
+
+/// Keys one tenant's pending users: one query for the keys already taken, one update for all.
+fn key_run(c: &mut AnyConnection, run: &[Pending]) -> Result<usize, ScimError> {
+    let Some(tenant) = run.first().map(|r| r.tenant_id.as_str()) else {
+        return Ok(0);
+    };
+    let named: Vec<(&str, String)> = run
+        .iter()
+        .filter_map(|row| {
+            let doc: Value = serde_json::from_str(&row.doc).ok()?;
+            // A User without a userName string (never written by this server) keeps none.
+            let name = doc.get("userName")?.as_str()?;
+            Some((row.id.as_str(), user_name::key(name)))
+        })
+        .collect();
+    if named.is_empty() {
+        return Ok(0);
+    }
+    let wanted: Vec<&String> = named.iter().map(|(_, k)| k).collect();
+    let mut taken: HashSet<String> = resources::table
+        .filter(resources::tenant_id.eq(tenant))
+        .filter(resources::user_name_key.eq_any(wanted))
+        .select(resources::user_name_key)
+        .load::<Option<String>>(c)?
+        .into_iter()
+        .flatten()
+        .collect();
+    // One statement; the IN list lets both planners find the rows by primary key.
+    let mut update = RawQuery::raw("UPDATE resources SET user_name_key = CASE id");
+    let mut ids = Vec::with_capacity(named.len());
+    for (id, key) in &named {
+        let key = if taken.insert(key.clone()) {
+            key.clone()
+        } else {
+            tracing::warn!(
+                tenant_id = %tenant,
+                user_id = %id,
+                "this user's userName equals another user's when compared ignoring case, width \
+                 and normalisation; it is kept, but `userName eq` finds only the other one until \
+                 one of them is renamed"
+            );
+            user_name::shared_key(key, id)
+        };
+        update.sql(" WHEN ").text(*id).sql(" THEN ").text(key);
+        ids.push((*id).to_owned());
+    }
+    update
+        .sql(" END WHERE tenant_id = ")
+        .text(tenant)
+        .sql(" AND id IN ")
+        .text_list(&ids);
+    update.execute(c)?;
+    Ok(named.len())
 }
 
 #[cfg(test)]
