@@ -288,7 +288,7 @@ pub fn apply(
     // The rules of a PUT body: types, required attributes, at most one primary value. This also
     // drops what the operations left empty (`[]`, `{}`), as RFC 7644 §3.5.2.2 makes those
     // unassigned.
-    let valid = validate::resource_body(rt, Value::Object(work.doc))?;
+    let valid = validate::patched_body(rt, Value::Object(work.doc))?;
     Ok(Patched {
         changed: valid.doc != *doc,
         doc: valid.doc,

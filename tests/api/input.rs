@@ -296,3 +296,37 @@ on_both_backends!(
     user_names_are_unique_by_their_precis_key,
     users_stored_before_the_key_get_one_at_start,
 );
+
+/// SQLite stored a NUL before it was refused; such a user can still be deactivated by PATCH
+/// (the PATCH body is checked, not what was stored before), and renamed to a clean name.
+#[test]
+fn sqlite_user_stored_with_a_nul_can_still_be_deactivated() {
+    let app = TestApp::spawn(Backend::Sqlite);
+    let tenant = scimitar::service::tenants::list(&app.db).expect("tenants")[0]
+        .id
+        .clone();
+    let doc = json!({"userName": "old\u{0}name"}).to_string();
+    let sql = format!(
+        "INSERT INTO resources (tenant_id, id, resource_type, user_name_lc, user_name_key, created_at, modified_at, version, doc) \
+         VALUES ('{tenant}', 'legacy-nul', 'User', 'old' || char(0) || 'name', 'old' || char(0) || 'name', 1, 1, 1, '{doc}')"
+    );
+    app.db
+        .run_sync(move |c| Ok(diesel::RunQueryDsl::execute(diesel::sql_query(&sql), c)?))
+        .expect("legacy row");
+    let deactivate = patch_ops(json!([{"op": "replace", "path": "active", "value": false}]));
+    let res = app.req("PATCH", "/Users/legacy-nul", Some(&deactivate));
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(res.body["active"], false);
+    let rename = patch_ops(json!([{"op": "replace", "path": "userName", "value": "new.name"}]));
+    assert_eq!(
+        app.req("PATCH", "/Users/legacy-nul", Some(&rename)).status,
+        200
+    );
+    assert_eq!(
+        total(
+            &app,
+            &format!("filter={}", encode("userName eq \"NEW.NAME\""))
+        ),
+        1
+    );
+}
