@@ -11,6 +11,7 @@ use crate::error::{AdminError, ScimError};
 use crate::events::rfc3339;
 use crate::http::admin_auth::Admin;
 use crate::scim::query::SearchRequest;
+use crate::scim::text;
 use crate::service::admin::{self as service, RoleMappings, WebhookInput};
 use crate::service::tenants::{self, Issued};
 use crate::state::AppState;
@@ -331,6 +332,16 @@ fn status_filter(v: Option<&str>) -> Result<Option<StatusFilter>> {
     .transpose()
 }
 
+/// The `before` cursor of a log page: an entry id, which never holds a NUL or a control character.
+fn log_cursor(v: Option<&str>) -> Result<Option<String>> {
+    match v {
+        Some(c) if !text::plausible_id(c) => Err(AdminError::BadRequest(
+            "before must be the next_cursor of a previous page".into(),
+        )),
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
 /// `GET /admin/v1/tenants/{id}/logs?status=4xx&since=…&until=…&before=CURSOR`: the provisioning log.
 pub async fn logs(
     state: web::Data<AppState>,
@@ -343,7 +354,7 @@ pub async fn logs(
         status: status_filter(q.status.as_deref())?,
         since: instant("since", q.since.as_deref())?,
         until: instant("until", q.until.as_deref())?,
-        before: q.before.clone(),
+        before: log_cursor(q.before.as_deref())?,
         limit: q.limit.unwrap_or(FEED_PAGE).clamp(1, 1000),
     };
     Ok(HttpResponse::Ok().json(service::logs(&state, &TenantId::from_stored(t.id), query).await?))

@@ -11,6 +11,7 @@ use crate::scim::project::Projection;
 use crate::scim::query::SearchRequest;
 use crate::scim::resource::ETagMatch;
 use crate::scim::schema::{ResourceType, USER_RESOURCE};
+use crate::scim::text;
 use crate::service::resources::{self as service, Target};
 use crate::service::search;
 use crate::state::AppState;
@@ -102,7 +103,8 @@ pub async fn get(
     id: web::Path<String>,
     q: Params,
 ) -> Result<HttpResponse, ScimError> {
-    let r = service::get(&state, &ctx.tenant_id, &rt, id.into_inner(), view(&rt, &q)?).await?;
+    let id = resource_id(&rt, id)?;
+    let r = service::get(&state, &ctx.tenant_id, &rt, id, view(&rt, &q)?).await?;
     if etag_header(&req, IF_NONE_MATCH).is_some_and(|m| m.matches(r.version)) {
         return Ok(HttpResponse::NotModified()
             .insert_header((ETAG, r.etag))
@@ -122,7 +124,7 @@ pub async fn replace(
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
     let view = view(&rt, &q)?;
-    let r = service::replace(&state, &ctx.tenant_id, target(&req, &rt, id), body.0, view).await?;
+    let r = service::replace(&state, &ctx.tenant_id, target(&req, &rt, id)?, body.0, view).await?;
     Ok(resource_response(StatusCode::OK, &r.body, &r.etag, None))
 }
 
@@ -145,7 +147,7 @@ pub async fn patch(
     } else {
         Projection::new(&rt, &[], &["members".to_owned()])?
     };
-    let r = service::patch(&state, &ctx.tenant_id, target(&req, &rt, id), body.0, view).await?;
+    let r = service::patch(&state, &ctx.tenant_id, target(&req, &rt, id)?, body.0, view).await?;
     if wants_body {
         Ok(resource_response(StatusCode::OK, &r.body, &r.etag, None))
     } else {
@@ -163,15 +165,29 @@ pub async fn delete(
     rt: Rt,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
-    service::delete(&state, &ctx.tenant_id, target(&req, &rt, id)).await?;
+    service::delete(&state, &ctx.tenant_id, target(&req, &rt, id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn target(req: &HttpRequest, rt: &Rt, id: web::Path<String>) -> Target {
-    Target {
+fn target(req: &HttpRequest, rt: &Rt, id: web::Path<String>) -> Result<Target, ScimError> {
+    Ok(Target {
         rt: rt.get_ref(),
-        id: id.into_inner(),
+        id: resource_id(rt, id)?,
         if_match: etag_header(req, IF_MATCH),
+    })
+}
+
+/// The id in the URL, or 404 without asking the database when it cannot name a resource (a
+/// NUL, a non-character, a control character, far too long). The detail does not quote it.
+fn resource_id(rt: &ResourceType, id: web::Path<String>) -> Result<String, ScimError> {
+    let id = id.into_inner();
+    if text::plausible_id(&id) {
+        Ok(id)
+    } else {
+        Err(ScimError::NotFound(format!(
+            "no {} has the id in this URL",
+            rt.name
+        )))
     }
 }
 

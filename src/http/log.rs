@@ -13,6 +13,7 @@ use actix_web::{HttpMessage, web};
 use crate::error::ScimError;
 use crate::http::auth::TenantCtx;
 use crate::scim::schema::ResourceType;
+use crate::scim::text;
 use crate::state::AppState;
 use crate::storage::log::LogRow;
 use crate::storage::now_millis;
@@ -50,6 +51,8 @@ pub async fn record(
         .request()
         .match_info()
         .get("id")
+        // An id that names nothing (a NUL, say) is not kept: the log must stay storable.
+        .filter(|id| text::plausible_id(id))
         .map(str::to_owned)
         .or_else(|| {
             res.headers()
@@ -69,7 +72,8 @@ pub async fn record(
         resource_id,
         latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
         scim_type: error.and_then(ScimError::scim_type).map(str::to_owned),
-        detail: error.map(ToString::to_string),
+        // Details quote what the client sent; PostgreSQL cannot store a NUL.
+        detail: error.map(|e| text::scrub(&e.to_string()).into_owned()),
         user_agent,
     });
     Ok(res)

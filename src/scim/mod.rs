@@ -1,5 +1,6 @@
-//! The SCIM protocol core: pure data in, pure data out (serde_json, nom and thiserror only; no
-//! web or database code), so it can be tested, fuzzed and reused on its own.
+//! The SCIM protocol core: pure data in, pure data out (serde_json, nom, thiserror and the
+//! PRECIS tables of precis-profiles only; no web or database code), so it can be tested, fuzzed
+//! and reused on its own.
 
 pub mod compat;
 pub mod filter;
@@ -10,6 +11,8 @@ pub mod project;
 pub mod query;
 pub mod resource;
 pub mod schema;
+pub mod text;
+pub mod user_name;
 pub mod validate;
 
 /// Folds case for attributes that are not `caseExact` (RFC 7643 §2.1). ASCII folding, because

@@ -18,6 +18,7 @@ use super::filter::{self, CheckedFilter, CheckedNode, CompareOp, Filter, Operand
 use super::limits::Limits;
 use super::path::{AttrPath, Owner, Resolved, resolve};
 use super::schema::{AttributeDef, GROUP, Mutability, ResourceType, Schema};
+use super::text;
 use super::validate::{self, MemberRef};
 
 /// The message URN a PATCH body's `schemas` holds (RFC 7644 §3.5.2).
@@ -187,6 +188,9 @@ impl fmt::Display for PatchPath {
 /// URN is rejected, as it names some other message), `Operations` and the operation members
 /// match in any case, and members this server does not know are ignored.
 pub fn parse_request(body: Value) -> Result<PatchRequest, Violation> {
+    // The whole body: member ids and paths reach storage and logs without passing
+    // [`validate::resource_body`].
+    text::check_json(&body)?;
     let syntax = |detail: &str| Violation::InvalidSyntax(detail.to_owned());
     let Value::Object(body) = body else {
         return Err(syntax(
@@ -289,7 +293,7 @@ pub fn apply(
     // The rules of a PUT body: types, required attributes, at most one primary value. This also
     // drops what the operations left empty (`[]`, `{}`), as RFC 7644 §3.5.2.2 makes those
     // unassigned.
-    let valid = validate::resource_body(rt, Value::Object(work.doc))?;
+    let valid = validate::patched_body(rt, Value::Object(work.doc))?;
     limits.check_document(&valid.doc)?;
     Ok(Patched {
         changed: valid.doc != *doc,

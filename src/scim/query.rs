@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::Violation;
+use super::text;
 
 /// The `SearchRequest` message URN.
 pub const SEARCH_REQUEST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
@@ -197,10 +198,13 @@ pub fn encode_cursor(position: &Map<String, Value>) -> String {
     hex(Value::Object(position.clone()).to_string().as_bytes())
 }
 
-/// Decodes a cursor made by [`encode_cursor`]; `None` when it is not one.
+/// Decodes a cursor made by [`encode_cursor`]; `None` when it is not one (a forged cursor
+/// holding a NUL or a non-character is not one: its id would reach the database).
 pub fn decode_cursor(cursor: &str) -> Option<Map<String, Value>> {
     let bytes = unhex(cursor)?;
-    match serde_json::from_slice(&bytes).ok()? {
+    let value: Value = serde_json::from_slice(&bytes).ok()?;
+    text::check_json(&value).ok()?;
+    match value {
         Value::Object(m) => Some(m),
         _ => None,
     }
@@ -288,9 +292,12 @@ mod tests {
         pos.insert("c".into(), json!(1700000000000_i64));
         pos.insert("i".into(), json!("abc"));
         let c = encode_cursor(&pos);
-        assert_eq!(decode_cursor(&c), Some(pos));
+        assert_eq!(decode_cursor(&c), Some(pos.clone()));
         for bad in ["", "zz", "abc", "5b315d", "é"] {
             assert_eq!(decode_cursor(bad), None, "{bad}");
         }
+        // A forged cursor whose id holds a NUL.
+        pos.insert("i".into(), json!("a\u{0}"));
+        assert_eq!(decode_cursor(&encode_cursor(&pos)), None);
     }
 }

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::Violation;
 use super::compat;
 use super::schema::{AttrType, AttributeDef, Mutability, ResourceType, Schema, common};
+use super::text;
 
 /// A member reference taken from a Group's `members` (RFC 7643 §4.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +38,16 @@ pub struct Validated {
 
 /// Validates a full resource body, as sent with POST (create) or PUT (replace).
 pub fn resource_body(rt: &ResourceType, body: Value) -> Result<Validated, Violation> {
+    // Every string and key, before anything else: unknown attributes are refused below, but
+    // their error messages would quote the offending text.
+    text::check_json(&body)?;
+    patched_body(rt, body)
+}
+
+/// Validates a document a PATCH produced, by the rules of a PUT body except the character
+/// check: the PATCH body was checked whole when parsed, and the stored part may predate the
+/// check (an SQLite row with a NUL), which must not stop the IdP from deactivating that user.
+pub(super) fn patched_body(rt: &ResourceType, body: Value) -> Result<Validated, Violation> {
     let Value::Object(input) = body else {
         return Err(Violation::InvalidSyntax(format!(
             "the request body must be a JSON object holding a {}",

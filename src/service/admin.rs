@@ -10,6 +10,7 @@ use crate::events::roles::{RoleMap, RoleWatch, effective_roles};
 use crate::events::{self, webhooks};
 use crate::scim::query::SearchRequest;
 use crate::scim::schema::USER_RESOURCE;
+use crate::scim::text;
 use crate::service::search;
 use crate::state::AppState;
 use crate::storage::events as store;
@@ -79,6 +80,16 @@ pub async fn set_role_mappings(
         return Err(ScimError::LimitExceeded(format!(
             "the request has {} role mappings, more than this server's limit of {max} per tenant (max-role-mappings)",
             new.mappings.len()
+        )));
+    }
+    let names = new
+        .default_role
+        .iter()
+        .chain(new.mappings.iter().flat_map(|m| [&m.group, &m.role]));
+    if let Some(c) = names.filter_map(|n| text::first_refused(n)).next() {
+        return Err(ScimError::InvalidValue(format!(
+            "groups and roles may not contain {} (U+0000 and Unicode non-characters are refused)",
+            text::code_point(c)
         )));
     }
     let pairs: Vec<(String, String)> = new

@@ -15,6 +15,7 @@ use crate::scim::patch::{self, MemberChange};
 use crate::scim::project::Projection;
 use crate::scim::resource::{self, ETagMatch, LinkView, Meta};
 use crate::scim::schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE};
+use crate::scim::user_name;
 use crate::scim::validate::{self, MemberRef};
 use crate::state::AppState;
 use crate::storage::models::ResourceRow;
@@ -277,7 +278,7 @@ fn next_version(
         now_millis().max(old.modified_at),
         old.version + 1,
     );
-    let row = stored_row(
+    let mut row = stored_row(
         scope.tenant(),
         rt,
         old.id.clone(),
@@ -285,6 +286,9 @@ fn next_version(
         times,
         password_hash,
     )?;
+    row.user_name_key = row
+        .user_name_key
+        .map(|new| user_name::next_key(old.user_name_key.as_deref(), new));
     scope
         .update(c, &row, old.version)
         .map_err(|e| uniqueness(e, rt, doc))?;
@@ -445,7 +449,8 @@ fn uniqueness(e: DieselError, rt: &ResourceType, doc: &Map<String, Value>) -> Sc
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             ScimError::Uniqueness(format!(
-                "a {} with userName {name:?} already exists in this tenant",
+                "a {} with userName {name:?} already exists in this tenant (userNames are \
+                 compared ignoring case, fullwidth forms and Unicode normalisation)",
                 rt.name
             ))
         }
@@ -534,6 +539,11 @@ fn stored_row(
         version,
         password_hash,
         doc: serde_json::to_string(doc).map_err(ScimError::internal)?,
+        user_name_key: if is_user {
+            text("userName").map(user_name::key)
+        } else {
+            None
+        },
     })
 }
 

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::error::ScimError;
 use crate::events::{self, EventType, rfc3339};
+use crate::scim::text;
 use crate::storage::models::{CredentialRow, TenantRow};
 use crate::storage::{self, AnyConnection, Db, now_millis, write_tx};
 use crate::tenant::TenantId;
@@ -25,6 +26,12 @@ pub fn create(db: &Db, name: &str) -> Result<Issued, ScimError> {
         return Err(ScimError::InvalidValue(
             "a tenant name must have 1 to 200 characters".into(),
         ));
+    }
+    if let Some(c) = text::first_refused(name) {
+        return Err(ScimError::InvalidValue(format!(
+            "a tenant name may not contain {} (U+0000 and Unicode non-characters are refused)",
+            text::code_point(c)
+        )));
     }
     let token = ScimToken::generate();
     let hash = token.hash_secret()?;
@@ -108,8 +115,12 @@ pub fn delete(db: &Db, id_or_name: &str) -> Result<TenantRow, ScimError> {
 }
 
 fn find(c: &mut AnyConnection, id_or_name: &str) -> Result<TenantRow, ScimError> {
-    storage::tenants::find(c, id_or_name)?
-        .ok_or_else(|| ScimError::NotFound(format!("no tenant has the id or name {id_or_name:?}")))
+    // No tenant can be named with a refused character, and PostgreSQL cannot compare one.
+    let found = match text::first_refused(id_or_name) {
+        Some(_) => None,
+        None => storage::tenants::find(c, id_or_name)?,
+    };
+    found.ok_or_else(|| ScimError::NotFound(format!("no tenant has the id or name {id_or_name:?}")))
 }
 
 fn credential(tenant_id: &str, token: &ScimToken, secret_hash: String, now: i64) -> CredentialRow {

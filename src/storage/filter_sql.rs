@@ -1,11 +1,11 @@
 //! Compiles a checked SCIM filter to a SQL predicate over `resources`.
 //!
 //! Hot attributes (id, externalId, userName, displayName, active, meta.*) use their extracted,
-//! indexed columns; everything else reads the stored JSON; memberships read the `members`
-//! table. Client values only ever become bind parameters: the SQL text holds nothing but
-//! schema-defined names. Every predicate is two-valued (never NULL), so `not` means what it
-//! means in memory ([`crate::scim::filter::matches`]), and the property tests hold both to the
-//! same answers.
+//! indexed columns (`userName eq`/`ne` its comparison key, as uniqueness does); everything else
+//! reads the stored JSON; memberships read the `members` table. Client values only ever become
+//! bind parameters: the SQL text holds nothing but schema-defined names. Every predicate is
+//! two-valued (never NULL), so `not` means what it means in memory
+//! ([`crate::scim::filter::matches`]), and the property tests hold both to the same answers.
 
 use super::sql::{Part, SortKey, SqlFragment};
 
@@ -13,6 +13,7 @@ use crate::scim::filter::{CheckedFilter, CheckedNode, CompareOp, Operand};
 use crate::scim::fold_case;
 use crate::scim::path::{Owner, Resolved};
 use crate::scim::schema::{AttrType, AttributeDef, GROUP_RESOURCE, ResourceType, USER_RESOURCE};
+use crate::scim::user_name;
 
 /// Where a group membership is read from, seen from the resource being filtered.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +31,9 @@ struct Scalar {
     folded: bool,
     /// The value is JSON text (PostgreSQL's `->>`), so booleans and numbers need a cast.
     json: bool,
+    /// The column of the value's comparison key, which `eq` and `ne` compare instead
+    /// (userName: [`user_name::key`]).
+    key: Option<&'static str>,
 }
 
 impl Scalar {
@@ -38,6 +42,7 @@ impl Scalar {
             expr: expr.into(),
             folded,
             json: false,
+            key: None,
         }
     }
 
@@ -46,6 +51,7 @@ impl Scalar {
             expr,
             folded: false,
             json: true,
+            key: None,
         }
     }
 }
@@ -247,9 +253,10 @@ impl<'a> Compiler<'a> {
             (Owner::Common, "id", _) => column("resources.id", false),
             (Owner::Common, "externalId", _) => column("resources.external_id", false),
             (Owner::Common, "meta", Some(sub)) => Some(Special::Meta(sub)),
-            (Owner::Core(_), "userName", None) if self.rt.id == USER_RESOURCE.id => {
-                column("resources.user_name_lc", true)
-            }
+            _ if user_name::is_user_name(attr) => Some(Special::Column(Scalar {
+                key: Some("resources.user_name_key"),
+                ..Scalar::column("resources.user_name_lc", true)
+            })),
             (Owner::Core(_), "displayName", None) => column("resources.display_name_lc", true),
             (Owner::Core(_), "active", None) if self.rt.id == USER_RESOURCE.id => {
                 column("resources.active", false)
@@ -375,6 +382,12 @@ impl<'a> Compiler<'a> {
         out: &mut SqlFragment,
     ) {
         let e = &s.expr;
+        if let (Some(key), Operand::Str(want), CompareOp::Eq | CompareOp::Ne) = (s.key, value, op) {
+            out.sql(format!("({key} IS NOT NULL AND {key} {} ", sql_op(op)))
+                .text(user_name::key(want))
+                .sql(")");
+            return;
+        }
         match value {
             Operand::Str(want) => {
                 let (x, want) = if def.case_exact {

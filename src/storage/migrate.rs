@@ -1,8 +1,19 @@
 //! Embedded migrations, one set per backend, applied by `serve` and `migrate`.
 
-use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::collections::HashSet;
 
-use super::AnyConnection;
+use diesel::prelude::*;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use serde_json::Value;
+
+use super::schema::resources;
+use super::sql::RawQuery;
+use super::{AnyConnection, write_tx};
+use crate::error::ScimError;
+use crate::scim::user_name;
+
+/// Users given their userName key per transaction by [`backfill_user_name_keys`].
+const BACKFILL_BATCH: i64 = 500;
 
 const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -13,8 +24,124 @@ pub fn run(conn: &mut AnyConnection) -> anyhow::Result<usize> {
         AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE),
         AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES),
     }
-    .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
-    Ok(applied.len())
+    .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?
+    .len();
+    backfill_user_name_keys(conn).map_err(|e| e.context("computing userName keys failed"))?;
+    Ok(applied)
+}
+
+#[derive(QueryableByName)]
+struct Pending {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    tenant_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    doc: String,
+}
+
+/// Gives every User stored before the userName key existed its key, in batches of
+/// [`BACKFILL_BATCH`], before the server serves (the key is computed in Rust: SQL has no
+/// PRECIS mappings). Once done, the check is one probe of an empty partial index. Returns how
+/// many users got a key.
+///
+/// Users that the old, ASCII-only comparison kept apart can share a key ("Alice" and
+/// "ＡＬＩＣＥ"): the first to get it (by tenant and id) keeps it, each other one gets a
+/// [`user_name::shared_key`], which no userName maps to, so nothing is lost, the server starts,
+/// and the IdP can still update or deactivate it; a warning names each one so an admin can
+/// rename it. Two instances starting at once on one PostgreSQL database may both backfill; at
+/// worst one of them stops on a uniqueness error and starts cleanly when run again.
+pub fn backfill_user_name_keys(conn: &mut AnyConnection) -> anyhow::Result<usize> {
+    let mut done = 0;
+    let mut after: Option<(String, String)> = None;
+    loop {
+        // Literal conditions, so both planners see that the partial index covers the query.
+        let mut q = RawQuery::raw(
+            "SELECT tenant_id, id, doc FROM resources \
+             WHERE resource_type = 'User' AND user_name_key IS NULL",
+        );
+        // A row value, which both planners turn into an index range: the keys just written
+        // leave dead entries in PostgreSQL's index until vacuum, and this skips them.
+        if let Some((tenant, id)) = &after {
+            q.sql(" AND (tenant_id, id) > (")
+                .text(tenant.clone())
+                .sql(", ")
+                .text(id.clone())
+                .sql(")");
+        }
+        q.sql(" ORDER BY tenant_id, id LIMIT ").int(BACKFILL_BATCH);
+        let batch: Vec<Pending> = q.load(conn)?;
+        let Some(last) = batch.last() else {
+            return Ok(done);
+        };
+        after = Some((last.tenant_id.clone(), last.id.clone()));
+        done += write_tx(conn, |c| {
+            let mut keyed = 0;
+            // Batches are ordered by tenant: key one tenant's run of rows at a time.
+            for run in batch.chunk_by(|a, b| a.tenant_id == b.tenant_id) {
+                keyed += key_run(c, run)?;
+            }
+            Ok(keyed)
+        })
+        .map_err(|e| match e {
+            ScimError::Internal(inner) => inner,
+            other => anyhow::anyhow!("{other}"),
+        })?;
+    }
+}
+
+/// Keys one tenant's pending users: one query for the keys already taken, one update for all.
+fn key_run(c: &mut AnyConnection, run: &[Pending]) -> Result<usize, ScimError> {
+    let Some(tenant) = run.first().map(|r| r.tenant_id.as_str()) else {
+        return Ok(0);
+    };
+    let named: Vec<(&str, String)> = run
+        .iter()
+        .filter_map(|row| {
+            let doc: Value = serde_json::from_str(&row.doc).ok()?;
+            // A User without a userName string (never written by this server) keeps none.
+            let name = doc.get("userName")?.as_str()?;
+            Some((row.id.as_str(), user_name::key(name)))
+        })
+        .collect();
+    if named.is_empty() {
+        return Ok(0);
+    }
+    let wanted: Vec<&String> = named.iter().map(|(_, k)| k).collect();
+    let mut taken: HashSet<String> = resources::table
+        .filter(resources::tenant_id.eq(tenant))
+        .filter(resources::user_name_key.eq_any(wanted))
+        .select(resources::user_name_key)
+        .load::<Option<String>>(c)?
+        .into_iter()
+        .flatten()
+        .collect();
+    // One statement; the IN list lets both planners find the rows by primary key.
+    let mut update = RawQuery::raw("UPDATE resources SET user_name_key = CASE id");
+    let mut ids = Vec::with_capacity(named.len());
+    for (id, key) in &named {
+        let key = if taken.insert(key.clone()) {
+            key.clone()
+        } else {
+            tracing::warn!(
+                tenant_id = %tenant,
+                user_id = %id,
+                "this user's userName equals another user's when compared ignoring case, width \
+                 and normalisation; it is kept, but `userName eq` finds only the other one until \
+                 one of them is renamed"
+            );
+            user_name::shared_key(key, id)
+        };
+        update.sql(" WHEN ").text(*id).sql(" THEN ").text(key);
+        ids.push((*id).to_owned());
+    }
+    update
+        .sql(" END WHERE tenant_id = ")
+        .text(tenant)
+        .sql(" AND id IN ")
+        .text_list(&ids);
+    update.execute(c)?;
+    Ok(named.len())
 }
 
 #[cfg(test)]

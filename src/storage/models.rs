@@ -44,6 +44,8 @@ pub struct ResourceRow {
     pub version: i64,
     pub password_hash: Option<String>,
     pub doc: String,
+    /// The userName's comparison key ([`crate::scim::user_name::key`]); unique per tenant.
+    pub user_name_key: Option<String>,
 }
 
 /// One membership of a group.

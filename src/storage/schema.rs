@@ -39,6 +39,7 @@ diesel::table! {
         version -> BigInt,
         password_hash -> Nullable<Text>,
         doc -> Text,
+        user_name_key -> Nullable<Text>,
     }
 }
 

@@ -633,11 +633,77 @@ fn provisioning_log_records_requests(b: Backend) {
     );
 }
 
+/// U+0000 and non-characters in the admin API and in what the provisioning log keeps.
+fn refused_characters_reach_no_table(b: Backend) {
+    let app = spawn(b);
+    let acme = tenant_id(&app);
+    let root = token(ALL_TENANTS);
+    for name in ["a\u{0}b", "a\u{FFFE}"] {
+        let res = app.admin(&root, "POST", "/tenants", Some(&json!({"name": name})));
+        assert_eq!(res.status, 400, "{:?}", res.body);
+        let res = app.admin(
+            &root,
+            "GET",
+            &format!("/tenants/{}", crate::filters::encode(name)),
+            None,
+        );
+        assert_eq!(res.status, 404, "{:?}", res.body);
+        let mappings = json!({"mappings": [{"group": name, "role": "admin"}]});
+        let res = app.admin(
+            &root,
+            "PUT",
+            &format!("/tenants/{acme}/role-mappings"),
+            Some(&mappings),
+        );
+        assert_eq!(res.status, 400, "{:?}", res.body);
+    }
+    assert_eq!(
+        app.admin(&root, "GET", "/tenants", None).body["tenants"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    // Requests whose id or error detail would quote a NUL are still logged.
+    app.req("GET", "/Users/x%00", None).assert_error(404, None);
+    app.req(
+        "GET",
+        &format!(
+            "/Users?filter={}",
+            crate::filters::encode("userName\u{0} pr")
+        ),
+        None,
+    )
+    .assert_error(400, Some("invalidFilter"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let entries = loop {
+        let res = app.admin(&root, "GET", &format!("/tenants/{acme}/logs"), None);
+        assert_eq!(res.status, 200, "{:?}", res.body);
+        let entries = res.body["entries"].as_array().cloned().unwrap_or_default();
+        if entries.len() >= 2 || std::time::Instant::now() > deadline {
+            break entries;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[0]["status"], 400);
+    assert!(!entries[0].to_string().contains("\\u0000"), "{entries:?}");
+    assert_eq!(entries[1]["status"], 404);
+    assert_eq!(entries[1]["resource_id"], Value::Null);
+    let res = app.admin(
+        &root,
+        "GET",
+        &format!("/tenants/{acme}/logs?before=x%00"),
+        None,
+    );
+    assert_eq!(res.status, 400, "{:?}", res.body);
+}
+
 on_both_backends!(
     public_key_tokens,
     provisioning_log_records_requests,
     admin_tokens_are_checked,
     tenants_and_secrets_through_the_api,
     scim_changes_become_events_in_order,
-    groups_map_to_roles
+    groups_map_to_roles,
+    refused_characters_reach_no_table,
 );

@@ -10,6 +10,7 @@ mod errors;
 mod filter_props;
 mod filters;
 mod groups;
+mod input;
 mod limits;
 mod patch;
 mod queries;

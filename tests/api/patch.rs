@@ -377,8 +377,8 @@ fn large_groups_change_one_member_at_a_time(b: Backend) {
     let series = "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 20000)";
     let bulk = [
         format!(
-            "{series} INSERT INTO resources (tenant_id, id, resource_type, user_name_lc, created_at, modified_at, version, doc) \
-                 SELECT '{tenant}', 'bulk-u' || i, 'User', 'bulk' || i, i, i, 1, '{{\"userName\":\"bulk' || i || '\"}}' FROM s"
+            "{series} INSERT INTO resources (tenant_id, id, resource_type, user_name_lc, user_name_key, created_at, modified_at, version, doc) \
+                 SELECT '{tenant}', 'bulk-u' || i, 'User', 'bulk' || i, 'bulk' || i, i, i, 1, '{{\"userName\":\"bulk' || i || '\"}}' FROM s"
         ),
         format!(
             "{series} INSERT INTO members (tenant_id, group_id, member_id) SELECT '{tenant}', '{gid}', 'bulk-u' || i FROM s"

@@ -354,8 +354,8 @@ fn idp_lookups_use_an_index(b: Backend) {
     let series = "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 5000)";
     let bulk = [
         format!(
-            "{series} INSERT INTO resources (tenant_id, id, resource_type, user_name_lc, created_at, modified_at, version, doc) \
-                 SELECT '{tenant}', 'bulk-u' || i, 'User', 'bulk' || i, i, i, 1, '{{}}' FROM s"
+            "{series} INSERT INTO resources (tenant_id, id, resource_type, user_name_lc, user_name_key, created_at, modified_at, version, doc) \
+                 SELECT '{tenant}', 'bulk-u' || i, 'User', 'bulk' || i, 'bulk' || i, i, i, 1, '{{}}' FROM s"
         ),
         format!(
             "{series} INSERT INTO resources (tenant_id, id, resource_type, display_name_lc, external_id, created_at, modified_at, version, doc) \
@@ -374,11 +374,16 @@ fn idp_lookups_use_an_index(b: Backend) {
             Ok(())
         })
         .expect("bulk rows");
-    let cases: [(&'static ResourceType, String, &str); 5] = [
+    let cases: [(&'static ResourceType, String, &str); 6] = [
         (
             &USER_RESOURCE,
             "userName eq \"a@example.com\"".into(),
-            "resources_user_name",
+            "resources_user_name_key",
+        ),
+        (
+            &USER_RESOURCE,
+            "userName eq \"Ａ@EXAMPLE.COM\"".into(),
+            "resources_user_name_key",
         ),
         (
             &USER_RESOURCE,

@@ -83,6 +83,11 @@ pub enum ErrorKind {
     /// A raw control character inside a string literal (JSON requires it escaped).
     #[error("unescaped control character in a string")]
     ControlCharacter,
+    /// A string literal holding U+0000 or a non-character, which no stored value can hold.
+    #[error(
+        "the string holds {code_point}, which SCIM strings may not contain (U+0000 and Unicode non-characters are refused)"
+    )]
+    RefusedCharacter { code_point: String },
     /// A number JSON does not allow (leading zeros, trailing letters) or cannot represent.
     #[error("invalid number {text}")]
     InvalidNumber { text: String },

@@ -9,6 +9,8 @@
 //! - `pr` is false for a missing attribute, `null`, `""`, `[]` and `{}` (RFC 7643 §2.5).
 //! - Strings compare case-insensitively unless the schema says caseExact; `gt`/`lt` on strings
 //!   are lexicographic by code point, on dateTime by instant, on numbers numerically.
+//! - `userName eq` and `ne` compare [`user_name::key`]s (width, case and normalisation
+//!   mapped), the key uniqueness is enforced on; its other operators fold ASCII case only.
 //! - A value of the wrong JSON type (a number in a string attribute) matches nothing.
 //! - JSON keys are looked up case-insensitively, like attribute names (RFC 7643 §2.1).
 
@@ -23,6 +25,7 @@ use super::datetime::DateTime;
 use crate::scim::fold_case;
 use crate::scim::path::{Owner, Resolved};
 use crate::scim::schema::AttributeDef;
+use crate::scim::user_name;
 
 /// Whether `resource` (a rendered SCIM resource, keys in any case) matches `filter`.
 pub fn matches(filter: &CheckedFilter, resource: &Value) -> bool {
@@ -61,9 +64,19 @@ fn eval(node: &CheckedNode, scope: Scope<'_>) -> bool {
                 present
             }
         }
-        CheckedNode::Compare { attr, op, value } => values(scope, attr)
-            .into_iter()
-            .any(|v| compare(attr.leaf(), v, *op, value)),
+        CheckedNode::Compare { attr, op, value } => {
+            // userName equality compares keys, as the key column does in SQL.
+            let keyed =
+                user_name::is_user_name(attr) && matches!(op, CompareOp::Eq | CompareOp::Ne);
+            values(scope, attr)
+                .into_iter()
+                .any(|v| match (keyed, value, v) {
+                    (true, Operand::Str(want), Value::String(have)) => {
+                        ordering_fits(*op, user_name::key(have).cmp(&user_name::key(want)))
+                    }
+                    _ => compare(attr.leaf(), v, *op, value),
+                })
+        }
         CheckedNode::Not(inner) => !eval(inner, scope),
         CheckedNode::And(l, r) => eval(l, scope) && eval(r, scope),
         CheckedNode::Or(l, r) => eval(l, scope) || eval(r, scope),
@@ -411,6 +424,25 @@ mod tests {
                 *want,
                 "{source}: {filter}"
             );
+        }
+    }
+
+    #[test]
+    fn user_name_equality_compares_keys() {
+        let user = json!({"userName": "Amélie"});
+        let rows = [
+            (r#"userName eq "amélie""#, true),
+            (r#"userName eq "AME\u0301LIE""#, true),
+            (r#"userName ne "AME\u0301LIE""#, false),
+            (r#"userName eq "ａｍéｌｉｅ""#, true),
+            (r#"userName eq "amelie""#, false),
+            (r#"userName ne "amelie""#, true),
+            // Other operators fold ASCII only, as their SQL does.
+            (r#"userName sw "AMÉ""#, false),
+            (r#"userName sw "AMé""#, true),
+        ];
+        for (filter, want) in rows {
+            assert_eq!(eval(&USER_RESOURCE, filter, &user), want, "{filter}");
         }
     }
 

@@ -24,6 +24,7 @@ use super::ast::{CompValue, CompareOp, Filter};
 use super::error::{ErrorKind, FilterError};
 use super::{MAX_DEPTH, MAX_INPUT_LEN, MAX_NODES};
 use crate::scim::path::AttrPath;
+use crate::scim::text;
 
 /// Parses a filter into its AST. Paths are not checked against a schema here; see
 /// [`super::check`].
@@ -259,6 +260,15 @@ impl<'a> Parser<'a> {
                     let decoded = serde_json::from_str::<String>(literal)
                         // Only a lone UTF-16 surrogate (`"\ud800"`) gets past the scan.
                         .map_err(|_| self.error(i, ErrorKind::InvalidEscape))?;
+                    // Checked after decoding, so "\u0000" is caught as well as a raw U+FFFE.
+                    if let Some(c) = text::first_refused(&decoded) {
+                        return Err(self.error(
+                            i,
+                            ErrorKind::RefusedCharacter {
+                                code_point: text::code_point(c),
+                            },
+                        ));
+                    }
                     return Ok((rest, decoded));
                 }
                 '\\' => {
@@ -742,6 +752,22 @@ mod tests {
             "a eq \"x\ny\"",
             "unescaped control character in a string at offset 7",
         ),
+        (
+            r#"userName eq "x\u0000""#,
+            "the string holds U+0000, which SCIM strings may not contain (U+0000 and Unicode non-characters are refused) at offset 12",
+        ),
+        (
+            "a eq \"x\u{FFFE}\"",
+            "the string holds U+FFFE, which SCIM strings may not contain (U+0000 and Unicode non-characters are refused) at offset 5",
+        ),
+        (
+            r#"emails[value eq "\uFDD0"]"#,
+            "the string holds U+FDD0, which SCIM strings may not contain (U+0000 and Unicode non-characters are refused) at offset 16",
+        ),
+        (
+            r#"a eq "\uffff""#,
+            "the string holds U+FFFF, which SCIM strings may not contain (U+0000 and Unicode non-characters are refused) at offset 5",
+        ),
         ("a eq 012", "invalid number 012 at offset 5"),
         ("a eq 1.", "invalid number 1. at offset 5"),
         ("a eq 1.5x", "invalid number 1.5x at offset 5"),
@@ -921,7 +947,12 @@ mod tests {
             any::<i64>().prop_map(|n| CompValue::Num(n.into())),
             any::<u64>().prop_map(|n| CompValue::Num(n.into())),
             any::<f64>().prop_filter_map("finite", |f| Number::from_f64(f).map(CompValue::Num)),
-            any::<String>().prop_map(CompValue::Str),
+            // Strings the parser accepts: refused characters are an error, tested in error_rows.
+            any::<String>().prop_map(|s| CompValue::Str(
+                s.chars()
+                    .filter(|&c| crate::scim::text::is_allowed(c))
+                    .collect()
+            )),
         ]
     }
 
