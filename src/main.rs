@@ -10,6 +10,7 @@ use scimitar::config::{
     AdminAuth, AdminKey, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, Settings, parse_duration,
 };
 use scimitar::conformance;
+use scimitar::events::egress::Egress;
 use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 use scimitar::service::tenants;
 use scimitar::storage::Db;
@@ -111,6 +112,12 @@ enum Command {
         /// How long provisioning log entries are kept
         #[arg(long, env = "SCIMITAR_LOG_RETENTION", default_value = "30d", value_parser = parse_duration)]
         log_retention: Duration,
+        /// Deliver webhooks to loopback, private and CGNAT addresses (on-premises receivers)
+        #[arg(long, env = "SCIMITAR_WEBHOOK_ALLOW_PRIVATE")]
+        webhook_allow_private: bool,
+        /// Accept and deliver to plain http webhook URLs (https only by default)
+        #[arg(long, env = "SCIMITAR_WEBHOOK_ALLOW_HTTP")]
+        webhook_allow_http: bool,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -255,16 +262,22 @@ fn run(command: Command) -> anyhow::Result<()> {
             default_page_size,
             max_page_size,
             log_retention,
+            webhook_allow_private,
+            webhook_allow_http,
             admin,
         } => {
             // Application::build validates the whole of it.
-            let settings = Settings {
+            let mut settings = Settings {
                 max_body_bytes,
                 default_page_size,
                 max_page_size,
                 admin: admin.auth()?,
                 log_retention,
                 ..settings(db, Some(url))?
+            };
+            settings.webhooks.egress = Egress {
+                allow_http: webhook_allow_http,
+                allow_private: webhook_allow_private,
             };
             actix_web::rt::System::new().block_on(async {
                 Application::build(settings)
