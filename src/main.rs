@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use scimitar::config::{
     AdminAuth, AdminKey, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, Settings, parse_duration,
@@ -113,10 +114,10 @@ enum Command {
         #[arg(long, env = "SCIMITAR_LOG_RETENTION", default_value = "30d", value_parser = parse_duration)]
         log_retention: Duration,
         /// Deliver webhooks to loopback, private and CGNAT addresses (on-premises receivers)
-        #[arg(long, env = "SCIMITAR_WEBHOOK_ALLOW_PRIVATE")]
+        #[arg(long, env = "SCIMITAR_WEBHOOK_ALLOW_PRIVATE", value_parser = BoolishValueParser::new())]
         webhook_allow_private: bool,
         /// Accept and deliver to plain http webhook URLs (https only by default)
-        #[arg(long, env = "SCIMITAR_WEBHOOK_ALLOW_HTTP")]
+        #[arg(long, env = "SCIMITAR_WEBHOOK_ALLOW_HTTP", value_parser = BoolishValueParser::new())]
         webhook_allow_http: bool,
         #[command(flatten)]
         admin: AdminArgs,

@@ -106,13 +106,75 @@ impl Egress {
                 "the webhook url's port {port:?} is not a valid port"
             ));
         }
-        let literal = host.trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = literal.parse::<IpAddr>() {
-            self.check(ip)
-                .map_err(|r| format!("the webhook url's host {host} is a {r}"))?;
-        }
-        Ok(())
+        let ip = match literal_address(host) {
+            Literal::Address(ip) => ip,
+            // RFC 6761 §6.3: these names are loopback wherever they are resolved.
+            Literal::Name(name) if name == "localhost" || name.ends_with(".localhost") => {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            }
+            Literal::Name(_) => return Ok(()),
+            Literal::Invalid => {
+                return Err(format!("the webhook url's host {host} is not a valid host"));
+            }
+        };
+        self.check(ip)
+            .map_err(|r| format!("the webhook url's host {host} is a {r}"))
     }
+}
+
+/// What a URL's host is, read as the system resolver would read it.
+enum Literal {
+    Address(IpAddr),
+    /// A name to resolve, lowercased and without a trailing dot.
+    Name(String),
+    /// Numeric, but no address.
+    Invalid,
+}
+
+/// Reads a host as an address where the system resolver would: besides `a.b.c.d` and `[v6]`,
+/// inet_aton's shorthand (`127.1`, `2130706433`, `0x7f.0.0.1`, octal `0177.0.0.1`), which
+/// getaddrinfo turns into an address without asking DNS. Like the WHATWG URL parser, a host
+/// whose last label is numeric is an IPv4 address or nothing.
+fn literal_address(host: &str) -> Literal {
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse().map_or(Literal::Invalid, Literal::Address);
+    }
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    let parts: Vec<&str> = name.split('.').collect();
+    let last = parts.last().copied().unwrap_or_default();
+    let numeric = |p: &str| {
+        p.strip_prefix("0x").map_or(
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()),
+            |h| h.bytes().all(|b| b.is_ascii_hexdigit()),
+        )
+    };
+    if !numeric(last) {
+        return Literal::Name(name);
+    }
+    let number = |p: &str| match p.strip_prefix("0x") {
+        Some("") => Some(0),
+        Some(h) => u32::from_str_radix(h, 16).ok(),
+        None if p.len() > 1 && p.starts_with('0') => u32::from_str_radix(&p[1..], 8).ok(),
+        None => p.parse().ok(),
+    };
+    let Some(values) = parts
+        .iter()
+        .map(|p| number(p))
+        .collect::<Option<Vec<u32>>>()
+    else {
+        return Literal::Invalid;
+    };
+    // Each leading part is one byte; the last fills the bytes that remain.
+    let (leading, last) = values.split_at(values.len() - 1);
+    let room = 8 * (4 - leading.len().min(4)) as u32;
+    if leading.len() > 3 || leading.iter().any(|&v| v > 255) || u64::from(last[0]) >= 1 << room {
+        return Literal::Invalid;
+    }
+    let high = leading
+        .iter()
+        .enumerate()
+        .fold(0u32, |acc, (i, &v)| acc | (v << (24 - 8 * i)));
+    Literal::Address(IpAddr::V4(Ipv4Addr::from(high | last[0])))
 }
 
 /// The refusal an address falls under regardless of operator settings, `None` for a public one.
@@ -278,6 +340,9 @@ mod tests {
             "https://93.184.216.34/hook",
             "https://[2606:4700::1111]/hook",
             "https://[2606:4700::1111]:8443/hook",
+            "https://0x7f.example.com/hook",
+            "https://8.8.2056/hook",
+            "https://hooks.localhost.example.com/",
         ];
         for u in ok {
             assert_eq!(strict.check_url(u), Ok(()), "{u}");
@@ -294,6 +359,18 @@ mod tests {
             ("https://10.0.0.1:443/", "private address"),
             ("https://not a url/", "not a valid URL"),
             ("https://hooks.example.com:99999/", "port"),
+            ("https://localhost:8443/", "loopback address"),
+            ("https://api.LOCALHOST./", "loopback address"),
+            ("https://127.1/", "loopback address"),
+            ("https://2130706433/", "loopback address"),
+            ("https://0x7f.0.0.1/", "loopback address"),
+            ("https://0177.0.0.1/", "loopback address"),
+            ("https://10.1/", "private address"),
+            ("https://0/", "unspecified address"),
+            ("https://1.2.3.4.5/", "not a valid host"),
+            ("https://256.1.1.1/", "not a valid host"),
+            ("https://1.2.65536/", "not a valid host"),
+            ("https://[fe80::1%25eth0]/", "not a valid"),
             ("https://hooks.example.com:0/", "port"),
         ];
         for (u, reason) in refused {

@@ -341,18 +341,27 @@ impl Resolver for CheckedResolver {
                 ureq::Error::Io(_) => ureq::Error::HostNotFound,
                 e => e,
             })?;
-        let mut kept = self.inner.empty();
-        let mut refused = None;
-        for addr in found.iter() {
-            match self.egress.check(addr.ip()) {
-                Ok(()) => kept.push(*addr),
-                Err(r) => refused = refused.or(Some(r)),
-            }
+        keep_allowed(&self.egress, &found, self.inner.empty())
+            .map_err(|r| ureq::Error::Other(Box::new(r)))
+    }
+}
+
+/// The resolved addresses delivery may connect to, added to `kept`, or why there are none.
+fn keep_allowed(
+    egress: &Egress,
+    found: &ResolvedSocketAddrs,
+    mut kept: ResolvedSocketAddrs,
+) -> Result<ResolvedSocketAddrs, Refusal> {
+    let mut refused = None;
+    for addr in found.iter() {
+        match egress.check(addr.ip()) {
+            Ok(()) => kept.push(*addr),
+            Err(r) => refused = refused.or(Some(r)),
         }
-        match refused {
-            Some(r) if kept.is_empty() => Err(ureq::Error::Other(Box::new(r))),
-            _ => Ok(kept),
-        }
+    }
+    match refused {
+        Some(r) if kept.is_empty() => Err(r),
+        _ => Ok(kept),
     }
 }
 
@@ -424,6 +433,35 @@ mod tests {
         assert_eq!(
             plain_words(&ureq::Error::Tls("bad certificate")),
             "TLS error"
+        );
+    }
+
+    #[test]
+    fn only_allowed_addresses_are_connected_to() {
+        let addrs = |list: &[&str]| {
+            let mut v = DefaultResolver::default().empty();
+            for a in list {
+                v.push(a.parse().expect("socket address"));
+            }
+            v
+        };
+        let empty = || DefaultResolver::default().empty();
+        let strict = Egress::default();
+        let mixed = addrs(&["10.0.0.1:443", "93.184.216.34:443", "[::1]:443"]);
+        let kept = keep_allowed(&strict, &mixed, empty()).expect("one public address");
+        assert_eq!(&kept[..], &addrs(&["93.184.216.34:443"])[..]);
+        let inward = addrs(&["127.0.0.1:443", "[::1]:443"]);
+        assert_eq!(
+            keep_allowed(&strict, &inward, empty()),
+            Err(Refusal::Loopback)
+        );
+        let open = Egress {
+            allow_http: true,
+            allow_private: true,
+        };
+        assert_eq!(
+            keep_allowed(&open, &inward, empty()).map(|k| k.len()),
+            Ok(2)
         );
     }
 

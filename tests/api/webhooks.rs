@@ -16,6 +16,7 @@ use scimitar::config::{AdminAuth, AdminKey};
 use scimitar::events::egress::Egress;
 use scimitar::events::webhooks::DeliveryPolicy;
 use scimitar::http::admin_auth::{ALL_TENANTS, mint};
+use scimitar::storage::webhooks as hooks;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -562,6 +563,9 @@ fn set_time_refusals_name_the_reason(b: Backend) {
         ("https://127.0.0.1/hook", "loopback address"),
         ("https://[::1]:8443/hook", "loopback address"),
         ("https://[::ffff:127.0.0.1]/hook", "loopback address"),
+        ("https://localhost/hook", "loopback address"),
+        ("https://127.1/hook", "loopback address"),
+        ("https://2130706433/hook", "loopback address"),
         ("https://10.0.0.7/hook", "private address"),
         ("https://192.168.1.1/hook", "private address"),
         ("https://[fd00::1]/hook", "private address"),
@@ -596,15 +600,29 @@ fn delivery_refuses_what_resolves_to_loopback(b: Backend) {
     let app = spawn_http_only(b);
     let tenant = tenant_id(&app, "acme");
     let receiver = Receiver::start(Vec::new());
-    // Allowed when set (a name, not an address), refused once resolved.
-    let url = receiver.url.replace("127.0.0.1", "localhost");
+    let path = format!("/tenants/{tenant}/webhooks");
     let res = admin(
         &app,
         "PUT",
-        &format!("/tenants/{tenant}/webhooks"),
-        Some(&json!({"url": url})),
+        &path,
+        Some(&json!({"url": "http://hooks.example.com/scim"})),
     );
     assert_eq!(res.status, 200, "{:?}", res.body);
+    // A name that resolved to a public address when it was set and now resolves to loopback,
+    // as DNS rebinding makes it: `localhost` stands in for it, written where the admin API would
+    // refuse it.
+    let url = receiver.url.replace("127.0.0.1", "localhost");
+    assert_eq!(
+        admin(&app, "PUT", &path, Some(&json!({"url": url}))).status,
+        400
+    );
+    app.db
+        .run_sync(|c| {
+            let mut hook = hooks::get(c, &tenant)?.expect("webhook");
+            hook.url = url.clone();
+            Ok(hooks::update_settings(c, &hook)?)
+        })
+        .expect("rebind");
     app.create_user("a@example.com");
     let attempt = first_attempt(&app, &tenant);
     assert_eq!(attempt["error"], "refused: loopback address", "{attempt}");
