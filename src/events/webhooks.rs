@@ -389,6 +389,16 @@ fn plain_words(e: &ureq::Error) -> String {
             ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
                 "connection reset"
             }
+            // rustls reports a failed handshake or certificate as invalid data; a certificate
+            // problem is worth naming, as it is the endpoint owner's to fix.
+            ErrorKind::InvalidData => {
+                return match io.get_ref().map(ToString::to_string) {
+                    Some(m) if m.starts_with("invalid peer certificate") => {
+                        format!("TLS error: {m}")
+                    }
+                    _ => "TLS error".into(),
+                };
+            }
             ErrorKind::UnexpectedEof => "connection closed before an answer",
             ErrorKind::TimedOut | ErrorKind::WouldBlock => "timeout",
             ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => "host unreachable",

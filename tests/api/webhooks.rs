@@ -669,6 +669,23 @@ fn a_closed_port_reads_in_plain_words(b: Backend) {
     assert_eq!(attempt["error"], "connection refused", "{attempt}");
 }
 
+fn a_tls_failure_reads_in_plain_words(b: Backend) {
+    let app = spawn(b, 10);
+    let tenant = tenant_id(&app, "acme");
+    // Plain http where the URL says https: the handshake fails.
+    let receiver = Receiver::start(Vec::new());
+    let url = receiver.url.replace("http://", "https://");
+    admin(
+        &app,
+        "PUT",
+        &format!("/tenants/{tenant}/webhooks"),
+        Some(&json!({"url": url})),
+    );
+    app.create_user("a@example.com");
+    let attempt = first_attempt(&app, &tenant);
+    assert_eq!(attempt["error"], "TLS error", "{attempt}");
+}
+
 fn a_hanging_endpoint_does_not_delay_another_tenant(b: Backend) {
     let app = spawn(b, 10);
     let acme = tenant_id(&app, "acme");
@@ -721,5 +738,6 @@ on_both_backends!(
     delivery_refuses_what_resolves_to_loopback,
     redirects_are_not_followed,
     a_closed_port_reads_in_plain_words,
+    a_tls_failure_reads_in_plain_words,
     a_hanging_endpoint_does_not_delay_another_tenant
 );
