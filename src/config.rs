@@ -155,6 +155,9 @@ impl Settings {
         if self.max_body_bytes == 0 || self.db_pool_size == 0 {
             return Err("the body limit and the pool size must be greater than zero".into());
         }
+        if self.webhooks.concurrency == 0 {
+            return Err("the webhook delivery concurrency must be greater than zero".into());
+        }
         if self.max_page_size < 1 || !(0..=self.max_page_size).contains(&self.default_page_size) {
             return Err("the page sizes must satisfy 0 <= default <= max and max >= 1".into());
         }

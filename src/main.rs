@@ -5,11 +5,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use scimitar::config::{
     AdminAuth, AdminKey, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, RateLimits, Settings, parse_duration,
 };
 use scimitar::conformance;
+use scimitar::events::egress::Egress;
 use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 use scimitar::scim::limits::Limits;
 use scimitar::service::tenants;
@@ -201,6 +203,12 @@ enum Command {
         /// How long provisioning log entries are kept
         #[arg(long, env = "SCIMITAR_LOG_RETENTION", default_value = "30d", value_parser = parse_duration)]
         log_retention: Duration,
+        /// Deliver webhooks to loopback, private and CGNAT addresses (on-premises receivers)
+        #[arg(long, env = "SCIMITAR_WEBHOOK_ALLOW_PRIVATE", value_parser = BoolishValueParser::new())]
+        webhook_allow_private: bool,
+        /// Accept and deliver to plain http webhook URLs (https only by default)
+        #[arg(long, env = "SCIMITAR_WEBHOOK_ALLOW_HTTP", value_parser = BoolishValueParser::new())]
+        webhook_allow_http: bool,
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]
@@ -350,11 +358,13 @@ fn run(command: Command) -> anyhow::Result<()> {
             max_page_size,
             log_retention,
             limits,
+            webhook_allow_private,
+            webhook_allow_http,
             admin,
             rate_limits,
         } => {
             // Application::build validates the whole of it.
-            let settings = limits.apply(Settings {
+            let mut settings = limits.apply(Settings {
                 max_body_bytes,
                 default_page_size,
                 max_page_size,
@@ -363,6 +373,10 @@ fn run(command: Command) -> anyhow::Result<()> {
                 rate_limits: rate_limits.into(),
                 ..settings(db, Some(url))?
             });
+            settings.webhooks.egress = Egress {
+                allow_http: webhook_allow_http,
+                allow_private: webhook_allow_private,
+            };
             actix_web::rt::System::new().block_on(async {
                 Application::build(settings)
                     .await?

@@ -2,6 +2,7 @@
 //! they describe, read back as a pull feed or pushed as signed webhooks, plus group-to-role
 //! mapping and the provisioning log.
 
+pub mod egress;
 pub mod log;
 pub mod roles;
 pub mod webhooks;

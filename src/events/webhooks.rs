@@ -2,8 +2,12 @@
 //! (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`), in order
 //! per tenant, at least once, retried with exponential backoff and jitter, and switched off after
 //! repeated failure. With several instances on one PostgreSQL database, a lease on each tenant's
-//! webhook makes one instance at a time deliver its events.
+//! webhook makes one instance at a time deliver its events. Tenants are delivered to side by
+//! side, so a slow endpoint holds up only its own tenant, and only to addresses the egress policy
+//! allows, checked after resolution.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -11,7 +15,13 @@ use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
+use super::egress::{Egress, Refusal};
 use super::render;
 use crate::error::ScimError;
 use crate::storage::webhooks::{self as store, AttemptRow, Outcome, WebhookRow};
@@ -46,6 +56,11 @@ pub struct DeliveryPolicy {
     pub max_failures: i32,
     /// Time allowed for one delivery.
     pub timeout: Duration,
+    /// Where deliveries may go beyond public https endpoints.
+    pub egress: Egress,
+    /// Tenants one instance delivers to at the same time. Each takes a blocking thread for as
+    /// long as its endpoint takes to answer, so this bounds the threads slow endpoints can hold.
+    pub concurrency: usize,
 }
 
 impl Default for DeliveryPolicy {
@@ -56,6 +71,8 @@ impl Default for DeliveryPolicy {
             max_backoff: Duration::from_secs(3600),
             max_failures: 12,
             timeout: Duration::from_secs(10),
+            egress: Egress::default(),
+            concurrency: 16,
         }
     }
 }
@@ -66,10 +83,18 @@ pub struct Deliverer {
     policy: DeliveryPolicy,
     owner: String,
     agent: ureq::Agent,
+    /// One permit per tenant being delivered to.
+    slots: Arc<Semaphore>,
+    /// Tenants this instance is delivering to. Their lease already keeps other rounds away;
+    /// this also covers a lease that lapsed while its delivery is still running here.
+    busy: Arc<Mutex<HashSet<String>>>,
 }
 
-/// Events delivered per claim, so one busy tenant does not hold a worker for long.
+/// Events delivered per claim, so one busy tenant does not hold a slot for long.
 const BATCH: i64 = 50;
+
+/// Due webhooks read per round; more than the slots, as some are claimed by other instances.
+const DUE_PER_ROUND: i64 = 100;
 
 /// Slack added to a lease beyond the slowest delivery.
 const LEASE_MARGIN_MS: i64 = 5_000;
@@ -77,53 +102,72 @@ const LEASE_MARGIN_MS: i64 = 5_000;
 impl Deliverer {
     /// A deliverer with a fresh instance identity.
     pub fn new(db: Db, policy: DeliveryPolicy) -> Self {
-        let agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .timeout_global(Some(policy.timeout))
             .http_status_as_error(false)
-            .build()
-            .into();
+            // A redirect could point anywhere, inward included: a 3xx is a failed attempt.
+            .max_redirects(0)
+            .https_only(!policy.egress.allow_http)
+            // A proxy would resolve the host itself, past the address check.
+            .proxy(None)
+            .build();
+        let resolver = CheckedResolver {
+            egress: policy.egress,
+            inner: DefaultResolver::default(),
+        };
         Self {
             db,
-            policy,
             owner: uuid::Uuid::new_v4().to_string(),
-            agent,
+            agent: ureq::Agent::with_parts(config, DefaultConnector::default(), resolver),
+            slots: Arc::new(Semaphore::new(policy.concurrency)),
+            busy: Arc::default(),
+            policy,
         }
     }
 
     /// Polls and delivers forever.
     pub async fn run(self) {
-        let this = std::sync::Arc::new(self);
+        let this = Arc::new(self);
         loop {
-            let worker = this.clone();
-            if let Err(e) = tokio::task::spawn_blocking(move || worker.tick())
-                .await
-                .map_err(ScimError::internal)
-                .and_then(|r| r)
-            {
+            if let Err(e) = this.start_due().await {
                 tracing::warn!(error = %e, "webhook delivery round failed");
             }
             tokio::time::sleep(this.policy.poll_interval).await;
         }
     }
 
-    /// One round: every due webhook whose lease this instance wins gets a batch.
-    fn tick(&self) -> Result<(), ScimError> {
+    /// One round: each due webhook whose lease this instance wins, while slots are free, gets
+    /// a batch delivered on its own blocking thread, so the round does not wait for any endpoint.
+    async fn start_due(self: &Arc<Self>) -> Result<(), ScimError> {
+        if self.slots.available_permits() == 0 {
+            return Ok(());
+        }
         let due = self
             .db
-            .run_sync(|c| Ok(store::due(c, now_millis(), 100)?))?;
+            .run(|c| Ok(store::due(c, now_millis(), DUE_PER_ROUND)?))
+            .await?;
         for tenant in due {
-            // The time is read per claim: delivering earlier tenants takes time.
-            let now = now_millis();
-            if self.db.run_sync(|c| {
-                Ok(store::claim(
-                    c,
-                    &tenant,
-                    &self.owner,
-                    now,
-                    now + self.lease(),
-                )?)
-            })? {
-                self.deliver(&tenant)?;
+            let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+                break;
+            };
+            let Some(turn) = Turn::start(&self.busy, tenant, slot) else {
+                continue;
+            };
+            let (owner, lease, tenant) = (self.owner.clone(), self.lease(), turn.tenant.clone());
+            let claimed = self
+                .db
+                .run(move |c| {
+                    let now = now_millis();
+                    Ok(store::claim(c, &tenant, &owner, now, now + lease)?)
+                })
+                .await?;
+            if claimed {
+                let this = self.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = this.deliver(&turn.tenant) {
+                        tracing::warn!(tenant = %turn.tenant, error = %e, "webhook delivery failed");
+                    }
+                });
             }
         }
         Ok(())
@@ -150,7 +194,10 @@ impl Deliverer {
             let outcome = self.post(&hook, &event.id, &body);
             let error = match &outcome {
                 Ok(s) if (200..300).contains(s) => None,
-                Ok(s) => Some(format!("the endpoint answered {s}")),
+                Ok(s) if (300..400).contains(s) => {
+                    Some(format!("HTTP {s} (redirects are not followed)"))
+                }
+                Ok(s) => Some(format!("HTTP {s}")),
                 Err(e) => Some(e.clone()),
             };
             let attempt = AttemptRow {
@@ -226,7 +273,139 @@ impl Deliverer {
             .header("webhook-signature", signature)
             .send(body)
             .map(|res| res.status().as_u16())
-            .map_err(|e| e.to_string())
+            .map_err(|e| {
+                // The tenant sees plain words; the operator's log keeps the detail.
+                tracing::debug!(tenant = %hook.tenant_id, error = %e, "webhook delivery failed");
+                plain_words(&e)
+            })
+    }
+}
+
+/// A delivery turn: holds a slot and marks its tenant busy until it is dropped, whichever way
+/// the turn ends.
+struct Turn {
+    busy: Arc<Mutex<HashSet<String>>>,
+    tenant: String,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Turn {
+    /// A turn for `tenant`, or `None` when this instance is already delivering to it.
+    fn start(
+        busy: &Arc<Mutex<HashSet<String>>>,
+        tenant: String,
+        slot: OwnedSemaphorePermit,
+    ) -> Option<Self> {
+        let fresh = busy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(tenant.clone());
+        fresh.then(|| Self {
+            busy: busy.clone(),
+            tenant,
+            _slot: slot,
+        })
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.busy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.tenant);
+    }
+}
+
+/// Resolves a webhook's host and keeps only the addresses the egress policy allows, so the
+/// connection goes to an address that was checked: a name that resolves to a public address
+/// when set and to an internal one later (DNS rebinding) is refused at delivery.
+#[derive(Debug)]
+struct CheckedResolver {
+    egress: Egress,
+    inner: DefaultResolver,
+}
+
+impl Resolver for CheckedResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let found = self
+            .inner
+            .resolve(uri, config, timeout)
+            .map_err(|e| match e {
+                // The system resolver's failures come as I/O errors.
+                ureq::Error::Io(_) => ureq::Error::HostNotFound,
+                e => e,
+            })?;
+        keep_allowed(&self.egress, &found, self.inner.empty())
+            .map_err(|r| ureq::Error::Other(Box::new(r)))
+    }
+}
+
+/// The resolved addresses delivery may connect to, added to `kept`, or why there are none.
+fn keep_allowed(
+    egress: &Egress,
+    found: &ResolvedSocketAddrs,
+    mut kept: ResolvedSocketAddrs,
+) -> Result<ResolvedSocketAddrs, Refusal> {
+    let mut refused = None;
+    for addr in found.iter() {
+        match egress.check(addr.ip()) {
+            Ok(()) => kept.push(*addr),
+            Err(r) => refused = refused.or(Some(r)),
+        }
+    }
+    match refused {
+        Some(r) if kept.is_empty() => Err(r),
+        _ => Ok(kept),
+    }
+}
+
+/// What an attempt's failure says in the attempts list: plain words, never an OS error, which
+/// would tell a tenant admin more about the network than a webhook needs.
+fn plain_words(e: &ureq::Error) -> String {
+    use std::io::ErrorKind;
+    match e {
+        ureq::Error::Other(inner) => match inner.downcast_ref::<Refusal>() {
+            Some(r) => format!("refused: {r}"),
+            None => "connection failed".into(),
+        },
+        ureq::Error::RequireHttpsOnly(_) => "refused: http is not allowed, use https".into(),
+        ureq::Error::Timeout(_) => "timeout".into(),
+        ureq::Error::HostNotFound => "host not found".into(),
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => "TLS error".into(),
+        ureq::Error::Protocol(_) | ureq::Error::LargeResponseHeader(..) => {
+            "the answer is not valid HTTP".into()
+        }
+        ureq::Error::TooManyRedirects | ureq::Error::RedirectFailed => {
+            "redirects are not followed".into()
+        }
+        ureq::Error::Io(io) => match io.kind() {
+            ErrorKind::ConnectionRefused => "connection refused",
+            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
+                "connection reset"
+            }
+            // rustls reports a failed handshake or certificate as invalid data; a certificate
+            // problem is worth naming, as it is the endpoint owner's to fix.
+            ErrorKind::InvalidData => {
+                return match io.get_ref().map(ToString::to_string) {
+                    Some(m) if m.starts_with("invalid peer certificate") => {
+                        format!("TLS error: {m}")
+                    }
+                    _ => "TLS error".into(),
+                };
+            }
+            ErrorKind::UnexpectedEof => "connection closed before an answer",
+            ErrorKind::TimedOut | ErrorKind::WouldBlock => "timeout",
+            ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => "host unreachable",
+            _ => "connection failed",
+        }
+        .into(),
+        _ => "delivery failed".into(),
     }
 }
 
@@ -246,6 +425,54 @@ mod tests {
         let body = r#"{"test": 2432232314}"#;
         let sig = sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body).expect("sign");
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn failures_read_in_plain_words() {
+        let refused = std::io::Error::from_raw_os_error(111);
+        assert!(refused.to_string().contains("os error"));
+        assert_eq!(plain_words(&ureq::Error::Io(refused)), "connection refused");
+        assert_eq!(
+            plain_words(&ureq::Error::Other(Box::new(Refusal::Private))),
+            "refused: private address"
+        );
+        assert_eq!(
+            plain_words(&ureq::Error::Timeout(ureq::Timeout::Global)),
+            "timeout"
+        );
+        assert_eq!(
+            plain_words(&ureq::Error::Tls("bad certificate")),
+            "TLS error"
+        );
+    }
+
+    #[test]
+    fn only_allowed_addresses_are_connected_to() {
+        let addrs = |list: &[&str]| {
+            let mut v = DefaultResolver::default().empty();
+            for a in list {
+                v.push(a.parse().expect("socket address"));
+            }
+            v
+        };
+        let empty = || DefaultResolver::default().empty();
+        let strict = Egress::default();
+        let mixed = addrs(&["10.0.0.1:443", "93.184.216.34:443", "[::1]:443"]);
+        let kept = keep_allowed(&strict, &mixed, empty()).expect("one public address");
+        assert_eq!(&kept[..], &addrs(&["93.184.216.34:443"])[..]);
+        let inward = addrs(&["127.0.0.1:443", "[::1]:443"]);
+        assert_eq!(
+            keep_allowed(&strict, &inward, empty()),
+            Err(Refusal::Loopback)
+        );
+        let open = Egress {
+            allow_http: true,
+            allow_private: true,
+        };
+        assert_eq!(
+            keep_allowed(&open, &inward, empty()).map(|k| k.len()),
+            Ok(2)
+        );
     }
 
     #[test]

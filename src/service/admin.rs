@@ -241,11 +241,12 @@ pub async fn put_webhook(
     input: WebhookInput,
 ) -> Result<Value, ScimError> {
     let url = input.url.trim().to_owned();
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(ScimError::InvalidValue(
-            "the webhook url must start with https:// or http://".into(),
-        ));
-    }
+    state
+        .settings
+        .webhooks
+        .egress
+        .check_url(&url)
+        .map_err(ScimError::InvalidValue)?;
     let tenant = tenant.clone();
     state
         .db

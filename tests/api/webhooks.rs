@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,8 +13,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use scimitar::config::{AdminAuth, AdminKey};
+use scimitar::events::egress::Egress;
 use scimitar::events::webhooks::DeliveryPolicy;
 use scimitar::http::admin_auth::{ALL_TENANTS, mint};
+use scimitar::storage::webhooks as hooks;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -43,6 +46,20 @@ impl Receiver {
 
     /// A receiver that takes `delay` to answer each request.
     fn with_delay(script: Vec<u16>, delay: Duration) -> Self {
+        Self::serve(script, delay, String::new())
+    }
+
+    /// A receiver answering every request 302 to `location`.
+    fn redirecting(location: &str) -> Self {
+        Self::serve(
+            vec![302; 1000],
+            Duration::ZERO,
+            format!("location: {location}\r\n"),
+        )
+    }
+
+    /// Answers the scripted statuses after `delay`, with `extra` header lines.
+    fn serve(script: Vec<u16>, delay: Duration, extra: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -85,7 +102,7 @@ impl Receiver {
                 });
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    "HTTP/1.1 {status} X\r\n{extra}content-length: 0\r\nconnection: close\r\n\r\n"
                 );
             }
         });
@@ -135,7 +152,18 @@ fn auth() -> AdminAuth {
     }
 }
 
+/// The receivers here listen on plain http on loopback: the operator settings for on-premises
+/// installs allow that.
+const LOOPBACK_RECEIVERS: Egress = Egress {
+    allow_http: true,
+    allow_private: true,
+};
+
 fn spawn(b: Backend, max_failures: i32) -> TestApp {
+    spawn_egress(b, max_failures, LOOPBACK_RECEIVERS)
+}
+
+fn spawn_egress(b: Backend, max_failures: i32, egress: Egress) -> TestApp {
     TestApp::spawn_with(b, |s| {
         s.admin = Some(auth());
         s.webhooks = DeliveryPolicy {
@@ -144,8 +172,27 @@ fn spawn(b: Backend, max_failures: i32) -> TestApp {
             max_backoff: Duration::from_millis(200),
             max_failures,
             timeout: Duration::from_secs(5),
+            egress,
+            ..DeliveryPolicy::default()
         };
     })
+}
+
+/// The defaults: public https endpoints only.
+fn spawn_strict(b: Backend) -> TestApp {
+    spawn_egress(b, 10, Egress::default())
+}
+
+/// Plain http allowed, internal addresses not.
+fn spawn_http_only(b: Backend) -> TestApp {
+    spawn_egress(
+        b,
+        10,
+        Egress {
+            allow_http: true,
+            allow_private: false,
+        },
+    )
 }
 
 fn admin(app: &TestApp, method: &str, path: &str, body: Option<&Value>) -> Res {
@@ -416,6 +463,7 @@ fn a_batch_longer_than_a_lease_is_delivered_once(b: Backend) {
         s.webhooks = DeliveryPolicy {
             poll_interval: Duration::from_millis(20),
             timeout: Duration::from_millis(200),
+            egress: LOOPBACK_RECEIVERS,
             ..DeliveryPolicy::default()
         };
     });
@@ -449,10 +497,247 @@ fn a_batch_longer_than_a_lease_is_delivered_once(b: Backend) {
     assert_eq!(distinct.len(), 50);
 }
 
+/// An endpoint that reads a request and never answers, counting the connections it holds open.
+struct Hanging {
+    url: String,
+    seen: Arc<AtomicUsize>,
+    open: Arc<AtomicUsize>,
+}
+
+impl Hanging {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let (seen, open) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (s, o) = (seen.clone(), open.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                s.fetch_add(1, Ordering::SeqCst);
+                o.fetch_add(1, Ordering::SeqCst);
+                let o = o.clone();
+                // Read until the client gives up and closes the connection.
+                std::thread::spawn(move || {
+                    let mut buf = [0; 4096];
+                    while stream.read(&mut buf).is_ok_and(|n| n > 0) {}
+                    o.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        Self { url, seen, open }
+    }
+}
+
+fn tenant_id(app: &TestApp, name: &str) -> String {
+    scimitar::service::tenants::get(&app.db, name)
+        .expect("tenant")
+        .id
+}
+
+/// Waits for the first delivery attempt of a tenant's webhook and returns it.
+fn first_attempt(app: &TestApp, tenant: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let hook = admin(app, "GET", &format!("/tenants/{tenant}/webhooks"), None).body["webhooks"]
+            [0]
+        .clone();
+        let attempts = hook["attempts"].as_array().cloned().unwrap_or_default();
+        if let Some(first) = attempts.last() {
+            return first.clone();
+        }
+        assert!(Instant::now() < deadline, "no attempt: {hook}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn set_time_refusals_name_the_reason(b: Backend) {
+    let app = spawn_strict(b);
+    let tenant = tenant_id(&app, "acme");
+    let path = format!("/tenants/{tenant}/webhooks");
+    let good = "https://hooks.example.com/scim";
+    assert_eq!(
+        admin(&app, "PUT", &path, Some(&json!({"url": good}))).status,
+        200
+    );
+    for (url, reason) in [
+        ("https://127.0.0.1/hook", "loopback address"),
+        ("https://[::1]:8443/hook", "loopback address"),
+        ("https://[::ffff:127.0.0.1]/hook", "loopback address"),
+        ("https://localhost/hook", "loopback address"),
+        ("https://127.1/hook", "loopback address"),
+        ("https://2130706433/hook", "loopback address"),
+        ("https://10.0.0.7/hook", "private address"),
+        ("https://192.168.1.1/hook", "private address"),
+        ("https://[fd00::1]/hook", "private address"),
+        (
+            "https://169.254.169.254/latest/meta-data",
+            "link-local address",
+        ),
+        ("https://[::ffff:a9fe:a9fe]/latest", "link-local address"),
+        ("https://100.64.0.1/hook", "shared (CGNAT) address"),
+        ("https://0.0.0.0/hook", "unspecified address"),
+        ("https://203.0.113.9/hook", "documentation address"),
+        ("https://[2001:db8::1]/hook", "documentation address"),
+        ("https://224.0.0.1/hook", "multicast address"),
+        ("http://hooks.example.com/scim", "https"),
+        ("https:///hook", "host"),
+    ] {
+        let res = admin(&app, "PUT", &path, Some(&json!({"url": url})));
+        assert_eq!(res.status, 400, "{url}: {:?}", res.body);
+        assert!(
+            res.body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(reason)),
+            "{url}: {:?}",
+            res.body
+        );
+    }
+    let hook = &admin(&app, "GET", &path, None).body["webhooks"][0];
+    assert_eq!(hook["url"], good, "a refused URL changes nothing");
+}
+
+fn delivery_refuses_what_resolves_to_loopback(b: Backend) {
+    let app = spawn_http_only(b);
+    let tenant = tenant_id(&app, "acme");
+    let receiver = Receiver::start(Vec::new());
+    let path = format!("/tenants/{tenant}/webhooks");
+    let res = admin(
+        &app,
+        "PUT",
+        &path,
+        Some(&json!({"url": "http://hooks.example.com/scim"})),
+    );
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    // A name that resolved to a public address when it was set and now resolves to loopback,
+    // as DNS rebinding makes it: `localhost` stands in for it, written where the admin API would
+    // refuse it.
+    let url = receiver.url.replace("127.0.0.1", "localhost");
+    assert_eq!(
+        admin(&app, "PUT", &path, Some(&json!({"url": url}))).status,
+        400
+    );
+    app.db
+        .run_sync(|c| {
+            let mut hook = hooks::get(c, &tenant)?.expect("webhook");
+            hook.url = url.clone();
+            Ok(hooks::update_settings(c, &hook)?)
+        })
+        .expect("rebind");
+    app.create_user("a@example.com");
+    let attempt = first_attempt(&app, &tenant);
+    assert_eq!(attempt["error"], "refused: loopback address", "{attempt}");
+    assert_eq!(attempt["status_code"], Value::Null);
+    assert!(receiver.received().is_empty(), "nothing reached loopback");
+}
+
+fn redirects_are_not_followed(b: Backend) {
+    let app = spawn(b, 10);
+    let tenant = tenant_id(&app, "acme");
+    let inside = Receiver::start(Vec::new());
+    let bouncer = Receiver::redirecting(&inside.url);
+    admin(
+        &app,
+        "PUT",
+        &format!("/tenants/{tenant}/webhooks"),
+        Some(&json!({"url": bouncer.url})),
+    );
+    app.create_user("a@example.com");
+    let attempt = first_attempt(&app, &tenant);
+    assert_eq!(attempt["status_code"], 302, "{attempt}");
+    assert_eq!(attempt["error"], "HTTP 302 (redirects are not followed)");
+    assert!(
+        inside.received().is_empty(),
+        "the redirect was not followed"
+    );
+}
+
+fn a_closed_port_reads_in_plain_words(b: Backend) {
+    let app = spawn(b, 10);
+    let tenant = tenant_id(&app, "acme");
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    admin(
+        &app,
+        "PUT",
+        &format!("/tenants/{tenant}/webhooks"),
+        Some(&json!({"url": format!("http://{closed}/hook")})),
+    );
+    app.create_user("a@example.com");
+    let attempt = first_attempt(&app, &tenant);
+    assert_eq!(attempt["error"], "connection refused", "{attempt}");
+}
+
+fn a_tls_failure_reads_in_plain_words(b: Backend) {
+    let app = spawn(b, 10);
+    let tenant = tenant_id(&app, "acme");
+    // Plain http where the URL says https: the handshake fails.
+    let receiver = Receiver::start(Vec::new());
+    let url = receiver.url.replace("http://", "https://");
+    admin(
+        &app,
+        "PUT",
+        &format!("/tenants/{tenant}/webhooks"),
+        Some(&json!({"url": url})),
+    );
+    app.create_user("a@example.com");
+    let attempt = first_attempt(&app, &tenant);
+    assert_eq!(attempt["error"], "TLS error", "{attempt}");
+}
+
+fn a_hanging_endpoint_does_not_delay_another_tenant(b: Backend) {
+    let app = spawn(b, 10);
+    let acme = tenant_id(&app, "acme");
+    let globex_token = app.new_tenant("globex");
+    let globex = tenant_id(&app, "globex");
+    let hanging = Hanging::start();
+    let receiver = Receiver::start(Vec::new());
+    for (tenant, url) in [(&acme, &hanging.url), (&globex, &receiver.url)] {
+        let res = admin(
+            &app,
+            "PUT",
+            &format!("/tenants/{tenant}/webhooks"),
+            Some(&json!({"url": url})),
+        );
+        assert_eq!(res.status, 200, "{:?}", res.body);
+    }
+    app.create_user("a@example.com");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while hanging.seen.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "acme's delivery never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let res = app.req_as(
+        &globex_token,
+        "POST",
+        "/Users",
+        Some(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "b@example.com",
+        })),
+    );
+    assert_eq!(res.status, 201, "{:?}", res.body);
+    let got = receiver.wait_for(1);
+    let acme_still_hanging = hanging.open.load(Ordering::SeqCst) > 0;
+    assert_eq!(events(&got).len(), 1, "globex's event arrived");
+    assert_eq!(events(&got)[0]["type"], "user.created");
+    assert!(
+        acme_still_hanging,
+        "globex's event arrived while acme's delivery was still hanging"
+    );
+}
+
 on_both_backends!(
     admin_changes_during_a_batch_stick,
     a_batch_longer_than_a_lease_is_delivered_once,
     signed_in_order_and_retried,
     repeated_failure_switches_the_webhook_off,
-    two_instances_deliver_each_event_once
+    two_instances_deliver_each_event_once,
+    set_time_refusals_name_the_reason,
+    delivery_refuses_what_resolves_to_loopback,
+    redirects_are_not_followed,
+    a_closed_port_reads_in_plain_words,
+    a_tls_failure_reads_in_plain_words,
+    a_hanging_endpoint_does_not_delay_another_tenant
 );
