@@ -9,6 +9,8 @@ use crate::events::webhooks::DeliveryPolicy;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default database: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://scimitar.db";
+/// The default longest lifetime of an admin token: a working day.
+pub const DEFAULT_ADMIN_TOKEN_MAX_TTL: Duration = Duration::from_secs(86_400);
 
 /// Everything `serve` and the CLI need to know.
 #[derive(Debug, Clone)]
@@ -32,10 +34,18 @@ pub struct Settings {
     pub token_cache_capacity: usize,
     /// How admin API tokens are verified; `None` leaves the admin API switched off.
     pub admin: Option<AdminAuth>,
+    /// The longest lifetime an admin token may have (`exp - iat`, or `exp - now` without `iat`).
+    pub admin_token_max_ttl: Duration,
+    /// A separate address for the admin API; when set, the admin API is served only there, so
+    /// only the SCIM API has to face the internet.
+    pub admin_listen: Option<String>,
     /// How webhooks are delivered.
     pub webhooks: DeliveryPolicy,
     /// How long provisioning log entries are kept.
     pub log_retention: Duration,
+    /// How long events are kept; an enabled webhook's undelivered events are kept longer,
+    /// until it delivers them or is switched off.
+    pub event_retention: Duration,
 }
 
 /// Verification of admin API JWTs.
@@ -79,8 +89,11 @@ impl Default for Settings {
             max_page_size: 1000,
             token_cache_capacity: 10_000,
             admin: None,
+            admin_token_max_ttl: DEFAULT_ADMIN_TOKEN_MAX_TTL,
+            admin_listen: None,
             webhooks: DeliveryPolicy::default(),
             log_retention: Duration::from_secs(30 * 86_400),
+            event_retention: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -102,6 +115,20 @@ impl Settings {
         }
         if self.max_page_size < 1 || !(0..=self.max_page_size).contains(&self.default_page_size) {
             return Err("the page sizes must satisfy 0 <= default <= max and max >= 1".into());
+        }
+        if let Some(AdminAuth {
+            key: AdminKey::PublicKeyPem(_),
+            issuer,
+            audience,
+        }) = &self.admin
+            && (issuer.is_none() || audience.is_none())
+        {
+            // Without both, any token the key's owner signs for any purpose, with a `tenant`
+            // claim, would be an admin token.
+            return Err("with an admin JWT public key (SCIMITAR_ADMIN_JWT_PUBLIC_KEY), set the issuer (SCIMITAR_ADMIN_JWT_ISSUER) and the audience (SCIMITAR_ADMIN_JWT_AUDIENCE) admin tokens must carry".into());
+        }
+        if self.admin_token_max_ttl.is_zero() {
+            return Err("the admin token maximum lifetime must be greater than zero".into());
         }
         Ok(self)
     }

@@ -64,6 +64,9 @@ struct AdminArgs {
     /// Required audience (aud) of admin API tokens
     #[arg(long, global = true, env = "SCIMITAR_ADMIN_JWT_AUDIENCE")]
     admin_jwt_audience: Option<String>,
+    /// Longest lifetime of an admin API token (exp - iat, or exp - now without iat)
+    #[arg(long, global = true, env = "SCIMITAR_ADMIN_TOKEN_MAX_TTL", default_value = "24h", value_parser = parse_duration)]
+    admin_token_max_ttl: Duration,
 }
 
 impl AdminArgs {
@@ -111,6 +114,12 @@ enum Command {
         /// How long provisioning log entries are kept
         #[arg(long, env = "SCIMITAR_LOG_RETENTION", default_value = "30d", value_parser = parse_duration)]
         log_retention: Duration,
+        /// How long events are kept (an enabled webhook's undelivered events stay until delivered)
+        #[arg(long, env = "SCIMITAR_EVENT_RETENTION", default_value = "30d", value_parser = parse_duration)]
+        event_retention: Duration,
+        /// Serve the admin API only on this address (e.g. 127.0.0.1:8081), not on --listen
+        #[arg(long, env = "SCIMITAR_ADMIN_LISTEN")]
+        admin_listen: Option<String>,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -206,7 +215,7 @@ enum TenantCommand {
     /// Issue a new SCIM token; the old one stops working at once, or after --grace
     RotateSecret {
         id_or_name: String,
-        /// Keep the old token working this long (e.g. 1h) while the IdP is switched over
+        /// Keep the old token working this long (e.g. 1h, at most 7d) while the IdP is switched over
         #[arg(long, value_parser = parse_duration)]
         grace: Option<Duration>,
         #[arg(long)]
@@ -255,6 +264,8 @@ fn run(command: Command) -> anyhow::Result<()> {
             default_page_size,
             max_page_size,
             log_retention,
+            event_retention,
+            admin_listen,
             admin,
         } => {
             // Application::build validates the whole of it.
@@ -263,7 +274,10 @@ fn run(command: Command) -> anyhow::Result<()> {
                 default_page_size,
                 max_page_size,
                 admin: admin.auth()?,
+                admin_token_max_ttl: admin.admin_token_max_ttl,
+                admin_listen,
                 log_retention,
+                event_retention,
                 ..settings(db, Some(url))?
             };
             actix_web::rt::System::new().block_on(async {
@@ -289,6 +303,13 @@ fn run(command: Command) -> anyhow::Result<()> {
             let auth = admin
                 .auth()?
                 .context("set SCIMITAR_ADMIN_JWT_SECRET to mint admin tokens")?;
+            if ttl > admin.admin_token_max_ttl {
+                anyhow::bail!(
+                    "--ttl {}s is longer than the {}s an admin token may live (--admin-token-max-ttl / SCIMITAR_ADMIN_TOKEN_MAX_TTL)",
+                    ttl.as_secs(),
+                    admin.admin_token_max_ttl.as_secs()
+                );
+            }
             let claim = match tenant {
                 Some(t) => {
                     tenants::get(&Db::connect(&settings(db, None)?.database_url, 1)?, &t)?.id

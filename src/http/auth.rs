@@ -10,6 +10,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use tracing_actix_web::RootSpan;
 
 use crate::error::ScimError;
+use crate::http::log as request_log;
 use crate::state::AppState;
 use crate::storage::{self, now_millis};
 use crate::tenant::TenantId;
@@ -49,7 +50,15 @@ pub async fn require_tenant(
         .cloned()
         .ok_or_else(|| ScimError::internal(anyhow::anyhow!("AppState is not registered")))?;
     let token = bearer_token(req.headers().get(AUTHORIZATION))?;
-    let tenant_id = authenticate(&state, token).await?;
+    let key_id = token.key_id().to_owned();
+    let tenant_id = match authenticate(&state, token).await {
+        Ok(t) => t,
+        Err(e @ ScimError::Unauthorized(_)) => {
+            request_log::rejected_token(&state, &req, key_id);
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     if let Some(span) = req.extensions().get::<RootSpan>() {
         span.record("tenant_id", tracing::field::display(&tenant_id));
     }

@@ -72,6 +72,24 @@ pub fn after(
         .load(conn)
 }
 
+/// Deletes up to `limit` events older than `cutoff`, oldest first, except those an enabled
+/// webhook has not delivered yet; returns how many. The age index finds the candidates and the
+/// webhook's primary key decides each, so a batch never reads the whole outbox.
+pub fn prune(conn: &mut AnyConnection, cutoff: i64, limit: i64) -> QueryResult<usize> {
+    let mut q = RawQuery::raw(
+        "DELETE FROM events WHERE (tenant_id, seq) IN (SELECT e.tenant_id, e.seq FROM events e \
+         WHERE e.occurred_at < ",
+    );
+    q.int(cutoff)
+        .sql(
+            " AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.tenant_id = e.tenant_id \
+             AND w.enabled AND w.delivered_seq < e.seq) ORDER BY e.occurred_at LIMIT ",
+        )
+        .int(limit)
+        .sql(")");
+    q.execute(conn)
+}
+
 /// Group references (id or displayName) and the roles they map to.
 pub type Mappings = Vec<(String, String)>;
 

@@ -127,6 +127,16 @@ fn tenant_commands_follow_the_contract(b: Backend) {
     .expect("valid JWT")
     .claims;
     assert_eq!(claims["tenant"], created["id"]);
+    let too_long = cli
+        .command(&["admin", "token", "--ttl", "2d"])
+        .env("SCIMITAR_ADMIN_JWT_SECRET", secret)
+        .output()
+        .expect("admin token");
+    assert!(
+        !too_long.status.success(),
+        "a ttl above the 24h default maximum"
+    );
+    assert!(String::from_utf8_lossy(&too_long.stderr).contains("--admin-token-max-ttl"));
     let no_secret = cli.run(&["admin", "token"]);
     assert!(!no_secret.status.success());
     assert!(String::from_utf8_lossy(&no_secret.stderr).contains("SCIMITAR_ADMIN_JWT_SECRET"));
