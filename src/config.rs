@@ -130,6 +130,9 @@ impl Settings {
         if self.admin_token_max_ttl.is_zero() {
             return Err("the admin token maximum lifetime must be greater than zero".into());
         }
+        if self.event_retention.is_zero() {
+            return Err("the event retention must be greater than zero".into());
+        }
         Ok(self)
     }
 

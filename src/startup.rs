@@ -10,7 +10,8 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::error::AdminError;
-use crate::events::log::{self, LogWriter, Retention};
+use crate::events::log::{self, LogWriter};
+use crate::events::retention::EventPruner;
 use crate::events::webhooks::Deliverer;
 use crate::handlers::{self, admin, discovery, resources};
 use crate::http::admin_auth::AdminVerifier;
@@ -58,13 +59,7 @@ impl Application {
             .map(|a| AdminVerifier::new(a, settings.admin_token_max_ttl))
             .transpose()?
             .map(Arc::new);
-        let (log, log_writer) = log::channel(
-            db.clone(),
-            Retention {
-                log: settings.log_retention,
-                events: settings.event_retention,
-            },
-        );
+        let (log, log_writer) = log::channel(db.clone(), settings.log_retention);
         let state = AppState {
             admin,
             log,
@@ -142,6 +137,9 @@ impl Application {
         let workers = [
             actix_web::rt::spawn(deliverer.run()),
             actix_web::rt::spawn(self.log_writer.run()),
+            actix_web::rt::spawn(
+                EventPruner::new(self.state.db.clone(), self.state.settings.event_retention).run(),
+            ),
         ];
         let served = match self.admin_server {
             Some(admin) => tokio::try_join!(self.server, admin).map(drop),

@@ -1,42 +1,20 @@
 //! The provisioning log writer: requests are queued without waiting and written in batches, so
 //! logging never adds a database round trip to a SCIM request. Old entries are pruned, and so
-//! are old webhook delivery attempts and old events (which carry whole user documents, so a
-//! deleted user's data leaves the feed with them).
+//! are old webhook delivery attempts.
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use crate::storage::log::{self as store, LogRow};
-use crate::storage::{Db, events, now_millis, webhooks};
+use crate::storage::{Db, now_millis, webhooks};
 
 /// Entries waiting to be written; past this, new entries are dropped (and counted in the logs).
 const QUEUE: usize = 10_000;
 /// How often queued entries are written.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
-/// How often old entries are pruned (more often when a retention is shorter than this).
+/// How often old entries are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
-/// Events deleted per statement, so pruning holds the write lock only briefly; a full batch
-/// means more are due, and the next one follows after the next flush.
-const EVENT_BATCH: i64 = 1000;
-
-/// How long the log and the events are kept.
-#[derive(Debug, Clone, Copy)]
-pub struct Retention {
-    pub log: Duration,
-    pub events: Duration,
-}
-
-impl Retention {
-    /// Pruning runs at least four times per retention, so nothing outlives it by much more.
-    fn prune_every(self) -> Duration {
-        PRUNE_EVERY.min(self.log.min(self.events) / 4)
-    }
-}
-
-fn cutoff(retention: Duration) -> i64 {
-    now_millis().saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX))
-}
 
 /// The sending side, kept in the app state.
 #[derive(Clone)]
@@ -55,11 +33,11 @@ impl LogSender {
 pub struct LogWriter {
     rx: mpsc::Receiver<LogRow>,
     db: Db,
-    retention: Retention,
+    retention: Duration,
 }
 
 /// A connected sender and writer.
-pub fn channel(db: Db, retention: Retention) -> (LogSender, LogWriter) {
+pub fn channel(db: Db, retention: Duration) -> (LogSender, LogWriter) {
     let (tx, rx) = mpsc::channel(QUEUE);
     (LogSender(tx), LogWriter { rx, db, retention })
 }
@@ -68,7 +46,6 @@ impl LogWriter {
     /// Writes batches until every sender is gone.
     pub async fn run(mut self) {
         let mut last_prune: Option<tokio::time::Instant> = None;
-        let mut events_behind = false;
         loop {
             let mut batch = Vec::new();
             let open = tokio::time::timeout(FLUSH_EVERY, self.rx.recv_many(&mut batch, 500))
@@ -79,9 +56,10 @@ impl LogWriter {
             {
                 tracing::warn!(error = %e, "provisioning log entries were not written");
             }
-            if last_prune.is_none_or(|t| t.elapsed() > self.retention.prune_every()) {
+            if last_prune.is_none_or(|t| t.elapsed() > PRUNE_EVERY) {
                 last_prune = Some(tokio::time::Instant::now());
-                let cutoff = cutoff(self.retention.log);
+                let cutoff =
+                    now_millis() - i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
                 let pruned = self
                     .db
                     .run(move |c| {
@@ -93,21 +71,6 @@ impl LogWriter {
                     .await;
                 if let Err(e) = pruned {
                     tracing::warn!(error = %e, "old provisioning log entries and webhook attempts were not pruned");
-                }
-                events_behind = true;
-            }
-            if events_behind {
-                let cutoff = cutoff(self.retention.events);
-                match self
-                    .db
-                    .run(move |c| Ok(events::prune(c, cutoff, EVENT_BATCH)?))
-                    .await
-                {
-                    Ok(n) => events_behind = i64::try_from(n).is_ok_and(|n| n >= EVENT_BATCH),
-                    Err(e) => {
-                        events_behind = false;
-                        tracing::warn!(error = %e, "old events were not pruned");
-                    }
                 }
             }
             if !open {

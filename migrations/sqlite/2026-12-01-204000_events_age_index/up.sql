@@ -1,3 +1,3 @@
--- Event retention prunes the oldest events first, in batches; this index finds them without
--- reading the whole outbox.
-CREATE INDEX events_age ON events (occurred_at);
+-- Event retention finds each tenant's newest event older than the retention with this index,
+-- then deletes by primary-key range, so pruning never reads the whole outbox.
+CREATE INDEX events_age ON events (tenant_id, occurred_at);
