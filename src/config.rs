@@ -178,6 +178,44 @@ mod tests {
     }
 
     #[test]
+    fn a_public_key_needs_issuer_and_audience() {
+        let with = |issuer: Option<&str>, audience: Option<&str>| Settings {
+            admin: Some(AdminAuth {
+                key: AdminKey::PublicKeyPem(Vec::new()),
+                issuer: issuer.map(str::to_owned),
+                audience: audience.map(str::to_owned),
+            }),
+            ..Settings::default()
+        };
+        assert!(
+            with(Some("https://idp"), Some("scimitar"))
+                .validated()
+                .is_ok()
+        );
+        for (i, a) in [(None, None), (Some("https://idp"), None), (None, Some("s"))] {
+            let e = with(i, a).validated().expect_err("refused");
+            assert!(e.contains("SCIMITAR_ADMIN_JWT_ISSUER"), "{e}");
+        }
+        let hs256 = Settings {
+            admin: Some(AdminAuth {
+                key: AdminKey::Hs256(vec![1; 32]),
+                issuer: None,
+                audience: None,
+            }),
+            ..Settings::default()
+        };
+        assert!(
+            hs256.validated().is_ok(),
+            "a shared secret names its own audience"
+        );
+        let no_events = Settings {
+            event_retention: Duration::ZERO,
+            ..Settings::default()
+        };
+        assert!(no_events.validated().is_err());
+    }
+
+    #[test]
     fn public_url_wins_and_is_normalised() {
         let s = Settings {
             public_url: Some("https://id.example.com/".into()),

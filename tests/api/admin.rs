@@ -166,9 +166,19 @@ fn tenants_and_secrets_through_the_api(b: Backend) {
     assert_eq!(app.req_as(&first, "GET", "/Users", None).status, 401);
     assert_eq!(app.req_as(&second, "GET", "/Users", None).status, 401);
     assert_eq!(app.req_as(&third, "GET", "/Users", None).status, 200);
-    let creds = app
-        .admin(&root, "GET", &format!("/tenants/{id}/credentials"), None)
-        .body;
+    // Last use is written beside the request, so it is waited for.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let creds = loop {
+        let body = app
+            .admin(&root, "GET", &format!("/tenants/{id}/credentials"), None)
+            .body;
+        if body["credentials"][0]["last_used_at"].is_string()
+            || std::time::Instant::now() > deadline
+        {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let creds = creds["credentials"].as_array().expect("credentials");
     assert_eq!(creds.len(), 3);
     assert_eq!(creds.iter().filter(|c| c["active"] == true).count(), 1);
