@@ -11,6 +11,8 @@ use crate::storage::Waits;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default database: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://scimitar.db";
+/// The default longest lifetime of an admin token: a working day.
+pub const DEFAULT_ADMIN_TOKEN_MAX_TTL: Duration = Duration::from_secs(86_400);
 
 /// Everything `serve` and the CLI need to know.
 #[derive(Debug, Clone)]
@@ -34,6 +36,11 @@ pub struct Settings {
     pub token_cache_capacity: usize,
     /// How admin API tokens are verified; `None` leaves the admin API switched off.
     pub admin: Option<AdminAuth>,
+    /// The longest lifetime an admin token may have (`exp - iat`, or `exp - now` without `iat`).
+    pub admin_token_max_ttl: Duration,
+    /// A separate address for the admin API; when set, the admin API is served only there, so
+    /// only the SCIM API has to face the internet.
+    pub admin_listen: Option<String>,
     /// How webhooks are delivered.
     pub webhooks: DeliveryPolicy,
     /// How long provisioning log entries are kept.
@@ -46,6 +53,9 @@ pub struct Settings {
     pub max_role_mappings: usize,
     /// Request rate limits and the bound on queued argon2id work.
     pub rate_limits: RateLimits,
+    /// How long events are kept; an enabled webhook's undelivered events are kept longer,
+    /// until it delivers them or is switched off.
+    pub event_retention: Duration,
 }
 
 /// Request rate limits (token buckets) and the argon2id work bound; a rate of 0 switches that
@@ -130,12 +140,15 @@ impl Default for Settings {
             max_page_size: 1000,
             token_cache_capacity: 10_000,
             admin: None,
+            admin_token_max_ttl: DEFAULT_ADMIN_TOKEN_MAX_TTL,
+            admin_listen: None,
             webhooks: DeliveryPolicy::default(),
             log_retention: Duration::from_secs(30 * 86_400),
             limits: Limits::default(),
             db_waits: Waits::default(),
             max_role_mappings: 1_000,
             rate_limits: RateLimits::default(),
+            event_retention: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -177,6 +190,23 @@ impl Settings {
         // A SCIM document nests at least four levels: body, extension, complex value, array.
         if l.max_depth < 4 {
             return Err("the JSON depth limit must be at least 4".into());
+        }
+        if let Some(AdminAuth {
+            key: AdminKey::PublicKeyPem(_),
+            issuer,
+            audience,
+        }) = &self.admin
+            && (issuer.is_none() || audience.is_none())
+        {
+            // Without both, any token the key's owner signs for any purpose, with a `tenant`
+            // claim, would be an admin token.
+            return Err("with an admin JWT public key (SCIMITAR_ADMIN_JWT_PUBLIC_KEY), set the issuer (SCIMITAR_ADMIN_JWT_ISSUER) and the audience (SCIMITAR_ADMIN_JWT_AUDIENCE) admin tokens must carry".into());
+        }
+        if self.admin_token_max_ttl.is_zero() {
+            return Err("the admin token maximum lifetime must be greater than zero".into());
+        }
+        if self.event_retention.is_zero() {
+            return Err("the event retention must be greater than zero".into());
         }
         Ok(self)
     }
@@ -220,6 +250,44 @@ mod tests {
         assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn a_public_key_needs_issuer_and_audience() {
+        let with = |issuer: Option<&str>, audience: Option<&str>| Settings {
+            admin: Some(AdminAuth {
+                key: AdminKey::PublicKeyPem(Vec::new()),
+                issuer: issuer.map(str::to_owned),
+                audience: audience.map(str::to_owned),
+            }),
+            ..Settings::default()
+        };
+        assert!(
+            with(Some("https://idp"), Some("scimitar"))
+                .validated()
+                .is_ok()
+        );
+        for (i, a) in [(None, None), (Some("https://idp"), None), (None, Some("s"))] {
+            let e = with(i, a).validated().expect_err("refused");
+            assert!(e.contains("SCIMITAR_ADMIN_JWT_ISSUER"), "{e}");
+        }
+        let hs256 = Settings {
+            admin: Some(AdminAuth {
+                key: AdminKey::Hs256(vec![1; 32]),
+                issuer: None,
+                audience: None,
+            }),
+            ..Settings::default()
+        };
+        assert!(
+            hs256.validated().is_ok(),
+            "a shared secret names its own audience"
+        );
+        let no_events = Settings {
+            event_retention: Duration::ZERO,
+            ..Settings::default()
+        };
+        assert!(no_events.validated().is_err());
     }
 
     #[test]

@@ -67,6 +67,9 @@ struct AdminArgs {
     /// Required audience (aud) of admin API tokens
     #[arg(long, global = true, env = "SCIMITAR_ADMIN_JWT_AUDIENCE")]
     admin_jwt_audience: Option<String>,
+    /// Longest lifetime of an admin API token (exp - iat, or exp - now without iat)
+    #[arg(long, global = true, env = "SCIMITAR_ADMIN_TOKEN_MAX_TTL", default_value = "24h", value_parser = parse_duration)]
+    admin_token_max_ttl: Duration,
 }
 
 impl AdminArgs {
@@ -211,6 +214,12 @@ enum Command {
         webhook_allow_http: bool,
         #[command(flatten)]
         limits: LimitArgs,
+        /// How long events are kept (an enabled webhook's undelivered events stay until delivered)
+        #[arg(long, env = "SCIMITAR_EVENT_RETENTION", default_value = "30d", value_parser = parse_duration)]
+        event_retention: Duration,
+        /// Serve the admin API only on this address (e.g. 127.0.0.1:8081), not on --listen
+        #[arg(long, env = "SCIMITAR_ADMIN_LISTEN")]
+        admin_listen: Option<String>,
         #[command(flatten)]
         admin: AdminArgs,
         #[command(flatten)]
@@ -308,7 +317,7 @@ enum TenantCommand {
     /// Issue a new SCIM token; the old one stops working at once, or after --grace
     RotateSecret {
         id_or_name: String,
-        /// Keep the old token working this long (e.g. 1h) while the IdP is switched over
+        /// Keep the old token working this long (e.g. 1h, at most 7d) while the IdP is switched over
         #[arg(long, value_parser = parse_duration)]
         grace: Option<Duration>,
         #[arg(long)]
@@ -360,6 +369,8 @@ fn run(command: Command) -> anyhow::Result<()> {
             limits,
             webhook_allow_private,
             webhook_allow_http,
+            event_retention,
+            admin_listen,
             admin,
             rate_limits,
         } => {
@@ -369,8 +380,11 @@ fn run(command: Command) -> anyhow::Result<()> {
                 default_page_size,
                 max_page_size,
                 admin: admin.auth()?,
+                admin_token_max_ttl: admin.admin_token_max_ttl,
+                admin_listen,
                 log_retention,
                 rate_limits: rate_limits.into(),
+                event_retention,
                 ..settings(db, Some(url))?
             });
             settings.webhooks.egress = Egress {
@@ -400,6 +414,13 @@ fn run(command: Command) -> anyhow::Result<()> {
             let auth = admin
                 .auth()?
                 .context("set SCIMITAR_ADMIN_JWT_SECRET to mint admin tokens")?;
+            if ttl > admin.admin_token_max_ttl {
+                anyhow::bail!(
+                    "--ttl {}s is longer than the {}s an admin token may live (--admin-token-max-ttl / SCIMITAR_ADMIN_TOKEN_MAX_TTL)",
+                    ttl.as_secs(),
+                    admin.admin_token_max_ttl.as_secs()
+                );
+            }
             let claim = match tenant {
                 Some(t) => {
                     tenants::get(&Db::connect(&settings(db, None)?.database_url, 1)?, &t)?.id

@@ -1,6 +1,6 @@
 //! Builds and runs the server: database, state, listener and the route table.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
@@ -11,6 +11,7 @@ use tracing_actix_web::TracingLogger;
 use crate::config::Settings;
 use crate::error::AdminError;
 use crate::events::log::{self, LogWriter};
+use crate::events::retention::EventPruner;
 use crate::events::webhooks::Deliverer;
 use crate::handlers::{self, admin, discovery, resources};
 use crate::http::admin_auth::AdminVerifier;
@@ -27,6 +28,10 @@ pub struct Application {
     port: u16,
     state: AppState,
     server: Server,
+    /// The admin API's own server, when `admin_listen` is set.
+    admin_server: Option<Server>,
+    /// Where the admin API answers: the admin listener, or the SCIM listener.
+    admin_addr: SocketAddr,
     log_writer: LogWriter,
 }
 
@@ -45,10 +50,18 @@ impl Application {
         let listener = TcpListener::bind(&settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let addr = listener.local_addr()?;
+        let admin_listener = settings
+            .admin_listen
+            .as_ref()
+            .map(|a| {
+                TcpListener::bind(a)
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {a} for the admin API: {e}"))
+            })
+            .transpose()?;
         let admin = settings
             .admin
             .as_ref()
-            .map(AdminVerifier::new)
+            .map(|a| AdminVerifier::new(a, settings.admin_token_max_ttl))
             .transpose()?
             .map(Arc::new);
         let (log, log_writer) = log::channel(db.clone(), settings.log_retention);
@@ -66,23 +79,55 @@ impl Application {
             settings: Arc::new(settings),
         };
         let app_state = state.clone();
+        // With an admin listener, the SCIM listener does not serve the admin API at all.
+        let admin_here = admin_listener.is_none();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(TracingLogger::<ScimRootSpan>::new())
                 .configure(|cfg| configure(cfg, app_state.clone()))
-                .configure(|cfg| configure_admin(cfg, app_state.clone()))
+                .configure(|cfg| {
+                    if admin_here {
+                        configure_admin(cfg, app_state.clone());
+                    }
+                })
                 .default_service(web::to(handlers::not_found))
         })
         .listen(listener)?
         .run();
+        let (admin_server, admin_addr) = match admin_listener {
+            Some(l) => {
+                let admin_addr = l.local_addr()?;
+                let app_state = state.clone();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .wrap(NormalizePath::new(TrailingSlash::Trim))
+                        .wrap(TracingLogger::<ScimRootSpan>::new())
+                        .configure(|cfg| configure_admin(cfg, app_state.clone()))
+                        .default_service(web::to(admin::not_found))
+                })
+                .listen(l)?
+                .run();
+                tracing::info!(%admin_addr, "admin API listening");
+                (Some(server), admin_addr)
+            }
+            None => (None, addr),
+        };
         tracing::info!(%addr, scim_base_url = %state.base_url, "listening");
         Ok(Self {
             port: addr.port(),
             state,
             server,
+            admin_server,
+            admin_addr,
             log_writer,
         })
+    }
+
+    /// The origin (`http://ADDR`) the admin API answers on: the admin listener when one is
+    /// set, else the SCIM listener.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin_addr)
     }
 
     /// The port the server listens on (useful with port 0).
@@ -102,8 +147,14 @@ impl Application {
             actix_web::rt::spawn(deliverer.run()),
             actix_web::rt::spawn(self.log_writer.run()),
             actix_web::rt::spawn(throttle::prune_every_minute(self.state.throttle.clone())),
+            actix_web::rt::spawn(
+                EventPruner::new(self.state.db.clone(), self.state.settings.event_retention).run(),
+            ),
         ];
-        let served = self.server.await;
+        let served = match self.admin_server {
+            Some(admin) => tokio::try_join!(self.server, admin).map(drop),
+            None => self.server.await,
+        };
         for w in workers {
             w.abort();
         }

@@ -1,9 +1,10 @@
 //! What the host app hears: events written to the outbox in the same transaction as the change
 //! they describe, read back as a pull feed or pushed as signed webhooks, plus group-to-role
-//! mapping and the provisioning log.
+//! mapping, the provisioning log, and event retention.
 
 pub mod egress;
 pub mod log;
+pub mod retention;
 pub mod roles;
 pub mod webhooks;
 

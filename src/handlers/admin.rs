@@ -40,12 +40,15 @@ fn issued_json(i: &Issued, state: &AppState) -> Value {
     v
 }
 
-/// Resolves `{id}` (an id or a name) to a tenant the caller may manage.
+/// Resolves `{id}` (an id or a name) to a tenant the caller may manage. A tenant-scoped token
+/// gets one answer for every other tenant, existing or not, so it cannot probe which exist.
 async fn tenant(state: &AppState, admin: &Admin, id: String) -> Result<TenantRow> {
     let db = state.db.clone();
-    let t = blocking(move || tenants::get(&db, &id)).await?;
-    admin.require(&t.id)?;
-    Ok(t)
+    match blocking(move || tenants::get(&db, &id)).await {
+        Ok(t) => admin.require(&t.id).map(|()| t),
+        Err(AdminError::NotFound(_)) if admin.own_tenant().is_ok() => Err(admin.elsewhere()),
+        Err(e) => Err(e),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,9 +103,30 @@ pub async fn delete_tenant(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rotation {
-    /// How long earlier tokens keep working; none by default.
+    /// How long earlier tokens keep working; none by default, at most [`tenants::MAX_GRACE`].
     #[serde(default)]
     grace_period_seconds: Option<u64>,
+}
+
+impl Rotation {
+    /// An empty body asks for no grace period; anything else must be a valid `Rotation`, so a
+    /// typo is refused instead of cutting the IdP off at once.
+    fn parse(body: &[u8]) -> Result<Self> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::default());
+        }
+        let bad = |e: &dyn std::fmt::Display| {
+            AdminError::BadRequest(format!(
+                "the body must be {{\"grace_period_seconds\": N}} with N a whole number of seconds from 0 to {}: {e}",
+                tenants::MAX_GRACE.as_secs()
+            ))
+        };
+        // Parsed as a value first: serde would also take a struct from a JSON array.
+        match serde_json::from_slice(body).map_err(|e| bad(&e))? {
+            v @ Value::Object(_) => serde_json::from_value(v).map_err(|e| bad(&e)),
+            _ => Err(bad(&"it is not a JSON object")),
+        }
+    }
 }
 
 /// `POST /admin/v1/tenants/{id}/secret`: a new token, shown once.
@@ -110,12 +134,12 @@ pub async fn rotate_secret(
     state: web::Data<AppState>,
     admin: Admin,
     id: web::Path<String>,
-    body: Option<web::Json<Rotation>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let t = tenant(&state, &admin, id.into_inner()).await?;
-    let grace = body
-        .and_then(|b| b.grace_period_seconds)
+    let grace = Rotation::parse(&body)?
+        .grace_period_seconds
         .map(Duration::from_secs);
+    let t = tenant(&state, &admin, id.into_inner()).await?;
     let db = state.db.clone();
     let issued = blocking(move || tenants::rotate_secret(&db, &t.id, grace)).await?;
     Ok(HttpResponse::Ok().json(issued_json(&issued, &state)))

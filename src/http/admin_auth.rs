@@ -1,5 +1,7 @@
 //! Admin API authentication: a JWT (HS256 secret, or RS256/ES256 public key) whose `tenant`
-//! claim grants one tenant, or every tenant with `"*"`.
+//! claim grants one tenant, or every tenant with `"*"`. `exp` is required, `nbf` is honoured,
+//! a configured `iss` or `aud` must be present and match, and a token may live at most the
+//! configured maximum: `exp - iat`, or `exp - now` when it has no `iat`.
 
 use std::future::{Ready, ready};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,6 +25,9 @@ pub const ALL_TENANTS: &str = "*";
 pub struct AdminClaims {
     /// Expiry (seconds since the epoch); required.
     pub exp: u64,
+    /// Issue time (seconds since the epoch), which the lifetime is measured from when present.
+    #[serde(default)]
+    pub iat: Option<u64>,
     /// A tenant id, or `"*"` for every tenant.
     pub tenant: String,
 }
@@ -31,6 +36,7 @@ pub struct AdminClaims {
 #[derive(Debug, Serialize)]
 struct MintedClaims<'a> {
     sub: &'a str,
+    iat: u64,
     exp: u64,
     tenant: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,11 +49,12 @@ struct MintedClaims<'a> {
 pub struct AdminVerifier {
     key: DecodingKey,
     validation: Validation,
+    max_ttl: u64,
 }
 
 impl AdminVerifier {
-    /// Prepares the key and the validation rules.
-    pub fn new(auth: &AdminAuth) -> anyhow::Result<Self> {
+    /// Prepares the key and the validation rules; `max_ttl` bounds a token's lifetime.
+    pub fn new(auth: &AdminAuth, max_ttl: Duration) -> anyhow::Result<Self> {
         let (key, alg) = match &auth.key {
             AdminKey::Hs256(secret) => (DecodingKey::from_secret(secret), Algorithm::HS256),
             AdminKey::PublicKeyPem(pem) => match DecodingKey::from_rsa_pem(pem) {
@@ -63,24 +70,67 @@ impl AdminVerifier {
             },
         };
         let mut validation = Validation::new(alg);
-        validation.set_required_spec_claims(&["exp"]);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY;
+        validation.validate_nbf = true;
+        // jsonwebtoken checks iss and aud only when the token has them: a configured one must
+        // also be required, or a token that leaves it out passes.
+        let mut required = vec!["exp"];
         match &auth.issuer {
-            Some(iss) => validation.set_issuer(&[iss]),
+            Some(iss) => {
+                validation.set_issuer(&[iss]);
+                required.push("iss");
+            }
             None => validation.iss = None,
         }
         match &auth.audience {
-            Some(aud) => validation.set_audience(&[aud]),
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
-        Ok(Self { key, validation })
+        validation.set_required_spec_claims(&required);
+        Ok(Self {
+            key,
+            validation,
+            max_ttl: max_ttl.as_secs(),
+        })
     }
 
     fn verify(&self, token: &str) -> Result<AdminClaims, AdminError> {
-        jsonwebtoken::decode::<AdminClaims>(token, &self.key, &self.validation)
+        let claims = jsonwebtoken::decode::<AdminClaims>(token, &self.key, &self.validation)
             .map(|d| d.claims)
-            .map_err(|e| AdminError::Unauthorized(format!("the admin token is not valid: {e}")))
+            .map_err(|e| AdminError::Unauthorized(format!("the admin token is not valid: {e}")))?;
+        lifetime_ok(&claims, now_secs(), self.max_ttl)?;
+        Ok(claims)
     }
+}
+
+/// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
+const LEEWAY: u64 = 30;
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A token lives from its `iat` (or from now, without one) to its `exp`; longer than `max_ttl`
+/// is refused, so a leaked token cannot be one that never ends. An `iat` in the future would
+/// shorten the measured lifetime, so it is refused too.
+fn lifetime_ok(claims: &AdminClaims, now: u64, max_ttl: u64) -> Result<(), AdminError> {
+    let issued = claims.iat.unwrap_or(now);
+    if issued > now.saturating_add(LEEWAY) {
+        return Err(AdminError::Unauthorized(
+            "the admin token is not valid: it was issued in the future (iat)".into(),
+        ));
+    }
+    if claims.exp.saturating_sub(issued) > max_ttl.saturating_add(LEEWAY) {
+        return Err(AdminError::Unauthorized(format!(
+            "the admin token is not valid: it lives longer than the {max_ttl} seconds this server allows (exp - iat)"
+        )));
+    }
+    Ok(())
 }
 
 /// Mints a token with the HS256 secret (for `scimitar admin token`).
@@ -90,10 +140,11 @@ pub fn mint(auth: &AdminAuth, tenant: &str, ttl: Duration) -> anyhow::Result<Str
             "minting needs SCIMITAR_ADMIN_JWT_SECRET; with a public key, tokens come from your identity system"
         );
     };
-    let exp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + ttl.as_secs();
+    let iat = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let claims = MintedClaims {
         sub: "scimitar-cli",
-        exp,
+        iat,
+        exp: iat.saturating_add(ttl.as_secs()),
         tenant,
         iss: auth.issuer.as_deref(),
         aud: auth.audience.as_deref(),
@@ -126,11 +177,14 @@ impl Admin {
     /// Passes tokens that grant `tenant_id`.
     pub fn require(&self, tenant_id: &str) -> Result<(), AdminError> {
         match &self.tenant {
-            Some(t) if t != tenant_id => Err(AdminError::Forbidden(
-                "this token is for another tenant".into(),
-            )),
+            Some(t) if t != tenant_id => Err(self.elsewhere()),
             _ => Ok(()),
         }
+    }
+
+    /// What a tenant-scoped token hears about any tenant but its own, whether it exists or not.
+    pub fn elsewhere(&self) -> AdminError {
+        AdminError::Forbidden("this token grants one tenant only, and not this one".into())
     }
 
     /// The one tenant a tenant-scoped token grants.
@@ -180,4 +234,28 @@ fn authenticate(req: &HttpRequest) -> Result<Admin, AdminError> {
     let claims = verifier.verify(token)?;
     let tenant = (claims.tenant != ALL_TENANTS).then_some(claims.tenant);
     Ok(Admin { tenant })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(iat: Option<u64>, exp: u64) -> AdminClaims {
+        AdminClaims {
+            exp,
+            iat,
+            tenant: ALL_TENANTS.into(),
+        }
+    }
+
+    #[test]
+    fn lifetime_is_exp_minus_iat_or_now() {
+        let (now, max) = (1_000_000, 3600);
+        assert!(lifetime_ok(&claims(Some(now - 100), now + 3000), now, max).is_ok());
+        assert!(lifetime_ok(&claims(Some(now - 3000), now + 3000), now, max).is_err());
+        assert!(lifetime_ok(&claims(None, now + 3600), now, max).is_ok());
+        assert!(lifetime_ok(&claims(None, now + 7200), now, max).is_err());
+        assert!(lifetime_ok(&claims(Some(now + 3000), now + 3600), now, max).is_err());
+        assert!(lifetime_ok(&claims(None, u64::MAX), u64::MAX - 1, u64::MAX).is_ok());
+    }
 }

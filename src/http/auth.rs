@@ -10,6 +10,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use tracing_actix_web::RootSpan;
 
 use crate::error::ScimError;
+use crate::http::log as request_log;
 use crate::http::throttle::ClientKey;
 use crate::state::AppState;
 use crate::storage::{self, now_millis};
@@ -60,7 +61,15 @@ pub async fn require_tenant(
             return Err(e.into());
         }
     };
-    let tenant_id = authenticate(&state, &client, token).await?;
+    let key_id = token.key_id().to_owned();
+    let tenant_id = match authenticate(&state, &client, token).await {
+        Ok(t) => t,
+        Err(e @ ScimError::Unauthorized(_)) => {
+            request_log::rejected_token(&state, &req, key_id);
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     if let Some(span) = req.extensions().get::<RootSpan>() {
         span.record("tenant_id", tracing::field::display(&tenant_id));
     }

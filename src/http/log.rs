@@ -1,6 +1,8 @@
 //! Records each authenticated SCIM request in the tenant's provisioning log: what an admin opens
 //! when "my user did not sync". Method, path, status, resource, latency, and for errors the
-//! scimType and detail; never a header, a body, a token or a password.
+//! scimType and detail; never a header, a body, a token or a password. A token refused for a key
+//! id the tenant really has is logged too, with why in plain words: "your IdP is sending a
+//! revoked token" is the entry an admin most needs.
 
 use std::time::Instant;
 
@@ -16,7 +18,7 @@ use crate::scim::schema::ResourceType;
 use crate::scim::text;
 use crate::state::AppState;
 use crate::storage::log::LogRow;
-use crate::storage::now_millis;
+use crate::storage::{self, now_millis};
 
 /// Middleware for the SCIM resource routes; wraps authentication so it sees the tenant.
 pub async fn record(
@@ -77,4 +79,60 @@ pub async fn record(
         user_agent,
     });
     Ok(res)
+}
+
+/// Logs a refused SCIM token in the provisioning log of the tenant whose key id it carries, if
+/// there is one. The credential is read beside the request, not in its way; the entry names the
+/// key id (which is public) and never the secret.
+pub fn rejected_token(state: &AppState, req: &ServiceRequest, key_id: String) {
+    let at = now_millis();
+    let rt = req
+        .app_data::<web::Data<&'static ResourceType>>()
+        .map(|rt| rt.id.to_owned());
+    let method = req.method().to_string();
+    let path = req.uri().to_string();
+    let user_agent = req
+        .headers()
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        let lookup = key_id.clone();
+        let credential = match state
+            .db
+            .run(move |c| Ok(storage::tenants::credential(c, &lookup)?))
+            .await
+        {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "a refused token was not logged");
+                return;
+            }
+        };
+        let detail = match (credential.revoked_at, credential.expires_at) {
+            (Some(_), _) => format!(
+                "rejected: this token's secret was regenerated (key id {key_id}); the identity provider is still sending the old token"
+            ),
+            (None, Some(end)) if end <= at => format!(
+                "rejected: this token's grace period after a secret regeneration has ended (key id {key_id}); the identity provider is still sending the old token"
+            ),
+            _ => format!("rejected: wrong secret for key id {key_id}"),
+        };
+        state.log.send(LogRow {
+            tenant_id: credential.tenant_id,
+            id: format!("{at:013}-{}", uuid::Uuid::new_v4().simple()),
+            at,
+            method,
+            path,
+            status: 401,
+            resource_type: rt,
+            resource_id: None,
+            latency_ms: 0,
+            scim_type: None,
+            detail: Some(detail),
+            user_agent,
+        });
+    });
 }

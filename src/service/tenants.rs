@@ -12,6 +12,10 @@ use crate::storage::{self, AnyConnection, Db, now_millis, write_tx};
 use crate::tenant::TenantId;
 use crate::token::ScimToken;
 
+/// The longest grace period a rotation may give earlier tokens: long enough to switch an IdP
+/// over, short enough that a leaked token does not outlive its rotation by more than a week.
+pub const MAX_GRACE: Duration = Duration::from_secs(7 * 86_400);
+
 /// A tenant and the token just issued for it; the token is shown once and never stored.
 #[derive(Debug)]
 pub struct Issued {
@@ -63,9 +67,16 @@ pub fn rotate_secret(
     id_or_name: &str,
     grace: Option<Duration>,
 ) -> Result<Issued, ScimError> {
+    if grace.is_some_and(|g| g > MAX_GRACE) {
+        return Err(ScimError::InvalidValue(format!(
+            "the grace period can be at most {} seconds (7 days)",
+            MAX_GRACE.as_secs()
+        )));
+    }
     let token = ScimToken::generate();
     let hash = token.hash_secret()?;
     let now = now_millis();
+    // Bounded by MAX_GRACE above, so neither the conversion nor `now + grace` can overflow.
     let grace_ms = grace.map(|g| i64::try_from(g.as_millis()).unwrap_or(i64::MAX));
     let tenant = db.run_sync(|c| {
         write_tx(c, |c| {

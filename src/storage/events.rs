@@ -72,6 +72,56 @@ pub fn after(
         .load(conn)
 }
 
+/// Deletes up to `limit` of a tenant's events older than `cutoff`, oldest first, except those
+/// its enabled webhook has not delivered yet; returns how many. Three index seeks bound a range
+/// of sequence numbers, and only that range is read: the newest old event (by the age index),
+/// the webhook's position, and the oldest event still kept. Events are numbered in the order
+/// they are written, so the old ones are the lowest.
+pub fn prune(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    cutoff: i64,
+    limit: i64,
+) -> QueryResult<usize> {
+    use super::schema::webhooks;
+    let Some(newest_old) = events::table
+        .filter(events::tenant_id.eq(tenant_id))
+        .filter(events::occurred_at.lt(cutoff))
+        .order(events::occurred_at.desc())
+        .select(events::seq)
+        .first::<i64>(conn)
+        .optional()?
+    else {
+        return Ok(0);
+    };
+    let owed_from = webhooks::table
+        .find(tenant_id)
+        .filter(webhooks::enabled.eq(true))
+        .select(webhooks::delivered_seq)
+        .first::<i64>(conn)
+        .optional()?;
+    let Some(oldest) = events::table
+        .filter(events::tenant_id.eq(tenant_id))
+        .order(events::seq)
+        .select(events::seq)
+        .first::<i64>(conn)
+        .optional()?
+    else {
+        return Ok(0);
+    };
+    let upto = newest_old
+        .min(owed_from.unwrap_or(i64::MAX))
+        .min(oldest.saturating_add(limit - 1));
+    // The age test again, in case another instance's clock wrote a younger event lower down.
+    diesel::delete(
+        events::table
+            .filter(events::tenant_id.eq(tenant_id))
+            .filter(events::seq.le(upto))
+            .filter(events::occurred_at.lt(cutoff)),
+    )
+    .execute(conn)
+}
+
 /// Group references (id or displayName) and the roles they map to.
 pub type Mappings = Vec<(String, String)>;
 

@@ -93,6 +93,15 @@ pub fn active_credential(
         .optional()
 }
 
+/// The credential with this key id, working or not.
+pub fn credential(conn: &mut AnyConnection, key_id: &str) -> QueryResult<Option<CredentialRow>> {
+    credentials::table
+        .find(key_id)
+        .select(CredentialRow::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// Records that a credential was used at `now`.
 pub fn touch_credential(conn: &mut AnyConnection, key_id: &str, now: i64) -> QueryResult<usize> {
     diesel::update(credentials::table.filter(credentials::id.eq(key_id)))

@@ -469,7 +469,7 @@ fn public_key_tokens(b: Backend) {
     let app = TestApp::spawn_with(b, |s| {
         s.admin = Some(AdminAuth {
             key: AdminKey::PublicKeyPem(pem),
-            issuer: None,
+            issuer: Some("https://idp.example.com".into()),
             audience: Some("scimitar".into()),
         })
     });
@@ -483,14 +483,14 @@ fn public_key_tokens(b: Backend) {
     let es256 = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     let good = jsonwebtoken::encode(
         &es256,
-        &json!({"exp": now + 60, "tenant": "*", "aud": "scimitar"}),
+        &json!({"exp": now + 60, "tenant": "*", "iss": "https://idp.example.com", "aud": "scimitar"}),
         &key,
     )
     .expect("jwt");
     assert_eq!(app.admin(&good, "GET", "/tenants", None).status, 200);
     let wrong_aud = jsonwebtoken::encode(
         &es256,
-        &json!({"exp": now + 60, "tenant": "*", "aud": "other"}),
+        &json!({"exp": now + 60, "tenant": "*", "iss": "https://idp.example.com", "aud": "other"}),
         &key,
     )
     .expect("jwt");
@@ -498,11 +498,24 @@ fn public_key_tokens(b: Backend) {
     // RFC 7519 §4.1.3: aud may be a list.
     let listed = jsonwebtoken::encode(
         &es256,
-        &json!({"exp": now + 60, "tenant": "*", "aud": ["other", "scimitar"]}),
+        &json!({"exp": now + 60, "tenant": "*", "iss": "https://idp.example.com", "aud": ["other", "scimitar"]}),
         &key,
     )
     .expect("jwt");
     assert_eq!(app.admin(&listed, "GET", "/tenants", None).status, 200);
+    // With a public key, iss and aud are required, not only checked when present.
+    for claims in [
+        json!({"exp": now + 60, "tenant": "*", "aud": "scimitar"}),
+        json!({"exp": now + 60, "tenant": "*", "iss": "https://idp.example.com"}),
+        json!({"exp": now + 60, "tenant": "*", "iss": "https://other.example.com", "aud": "scimitar"}),
+    ] {
+        let token = jsonwebtoken::encode(&es256, &claims, &key).expect("jwt");
+        assert_eq!(
+            app.admin(&token, "GET", "/tenants", None).status,
+            401,
+            "{claims}"
+        );
+    }
     // The server expects ES256: an HS256 token is refused.
     assert_eq!(
         app.admin(&token(ALL_TENANTS), "GET", "/tenants", None)

@@ -127,6 +127,16 @@ fn tenant_commands_follow_the_contract(b: Backend) {
     .expect("valid JWT")
     .claims;
     assert_eq!(claims["tenant"], created["id"]);
+    let too_long = cli
+        .command(&["admin", "token", "--ttl", "2d"])
+        .env("SCIMITAR_ADMIN_JWT_SECRET", secret)
+        .output()
+        .expect("admin token");
+    assert!(
+        !too_long.status.success(),
+        "a ttl above the 24h default maximum"
+    );
+    assert!(String::from_utf8_lossy(&too_long.stderr).contains("--admin-token-max-ttl"));
     let no_secret = cli.run(&["admin", "token"]);
     assert!(!no_secret.status.success());
     assert!(String::from_utf8_lossy(&no_secret.stderr).contains("SCIMITAR_ADMIN_JWT_SECRET"));
@@ -207,7 +217,75 @@ fn serve_logs_requests_without_secrets(b: Backend) {
     }
 }
 
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+}
+
+fn serve_takes_the_admin_listener_and_retention_flags(b: Backend) {
+    let cli = Cli::new(b);
+    let (scim, admin) = (free_port(), free_port());
+    let mut server = cli
+        .command(&["serve", "--listen", &format!("127.0.0.1:{scim}")])
+        .env("SCIMITAR_ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
+        .env(
+            "SCIMITAR_ADMIN_JWT_SECRET",
+            "an-admin-secret-of-at-least-32-characters",
+        )
+        .args(["--event-retention", "7d"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut log = BufReader::new(server.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    while !seen.contains("scim_base_url") {
+        let mut line = String::new();
+        assert!(
+            log.read_line(&mut line).expect("log") > 0,
+            "serve exited before listening: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let status = |port: u16, path: &str| {
+        agent
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .call()
+            .expect("GET")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        status(admin, "/admin/v1/tenants"),
+        401,
+        "admin API, no token"
+    );
+    assert_eq!(
+        status(scim, "/admin/v1/tenants"),
+        404,
+        "not on the SCIM listener"
+    );
+    assert_eq!(status(scim, "/scim/v2/Users"), 401);
+    assert_eq!(
+        status(admin, "/scim/v2/Users"),
+        404,
+        "no SCIM on the admin listener"
+    );
+    server.kill().expect("stop");
+    let _ = server.wait();
+
+    let zero = cli.run(&["serve", "--event-retention", "0"]);
+    assert!(!zero.status.success());
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("event retention"));
+}
+
 on_both_backends!(
     tenant_commands_follow_the_contract,
-    serve_logs_requests_without_secrets
+    serve_logs_requests_without_secrets,
+    serve_takes_the_admin_listener_and_retention_flags
 );

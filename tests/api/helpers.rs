@@ -55,6 +55,8 @@ macro_rules! on_both_backends {
 /// A running Scimitar and a tenant with its token.
 pub struct TestApp {
     pub base: String,
+    /// The origin the admin API answers on (the admin listener, when one is set).
+    pub admin_base: String,
     pub token: String,
     pub db: Db,
     agent: ureq::Agent,
@@ -112,7 +114,7 @@ impl TestApp {
             ..Settings::default()
         };
         adjust(&mut settings);
-        let base = start(settings.clone());
+        let (base, admin_base) = start(settings.clone());
         let db = Db::connect(&database_url, 2).expect("test pool");
         let token = tenants::create(&db, "acme").expect("tenant").token.reveal();
         let agent = ureq::Agent::config_builder()
@@ -121,6 +123,7 @@ impl TestApp {
             .into();
         Self {
             base,
+            admin_base,
             token,
             db,
             agent,
@@ -132,7 +135,7 @@ impl TestApp {
     /// Starts another instance on the same database, as a load balancer would have; returns its
     /// SCIM base URL.
     pub fn another_instance(&self) -> String {
-        start(self.settings.clone())
+        start(self.settings.clone()).0
     }
 
     /// Creates another tenant and returns its token.
@@ -233,7 +236,7 @@ impl TestApp {
 
     /// Calls the admin API (`path` starts after `/admin/v1`) with an admin JWT.
     pub fn admin(&self, jwt: &str, method: &str, path: &str, body: Option<&Value>) -> Res {
-        let url = format!("{}/admin/v1{path}", self.base.trim_end_matches("/scim/v2"));
+        let url = format!("{}/admin/v1{path}", self.admin_base);
         let auth = format!("Bearer {jwt}");
         let body = body.map(Value::to_string);
         self.send_url(
@@ -265,14 +268,15 @@ pub fn patch_ops(operations: Value) -> Value {
     serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})
 }
 
-/// Runs the app on its own thread and returns its SCIM base URL.
-fn start(settings: Settings) -> String {
+/// Runs the app on its own thread and returns its SCIM base URL and admin API origin.
+fn start(settings: Settings) -> (String, String) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             match Application::build(settings).await {
                 Ok(app) => {
-                    tx.send(Ok(app.scim_base_url().to_owned())).expect("report");
+                    tx.send(Ok((app.scim_base_url().to_owned(), app.admin_url())))
+                        .expect("report");
                     app.run_until_stopped().await.expect("server");
                 }
                 Err(e) => tx.send(Err(e)).expect("report"),

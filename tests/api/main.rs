@@ -3,6 +3,7 @@
 mod helpers;
 
 mod admin;
+mod admin_bounds;
 mod cli;
 mod conformance;
 mod discovery;
