@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
+use tokio::sync::watch;
 
 use super::render;
 use crate::error::ScimError;
@@ -60,12 +61,13 @@ impl Default for DeliveryPolicy {
     }
 }
 
-/// Delivers the outbox to tenants' webhooks until the process stops.
+/// Delivers the outbox to tenants' webhooks until it is told to stop.
 pub struct Deliverer {
     db: Db,
     policy: DeliveryPolicy,
     owner: String,
     agent: ureq::Agent,
+    stop: watch::Receiver<bool>,
 }
 
 /// Events delivered per claim, so one busy tenant does not hold a worker for long.
@@ -75,8 +77,9 @@ const BATCH: i64 = 50;
 const LEASE_MARGIN_MS: i64 = 5_000;
 
 impl Deliverer {
-    /// A deliverer with a fresh instance identity.
-    pub fn new(db: Db, policy: DeliveryPolicy) -> Self {
+    /// A deliverer with a fresh instance identity; it stops when `stop` turns true or its
+    /// sender is dropped.
+    pub fn new(db: Db, policy: DeliveryPolicy, stop: watch::Receiver<bool>) -> Self {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(policy.timeout))
             .http_status_as_error(false)
@@ -87,13 +90,15 @@ impl Deliverer {
             policy,
             owner: uuid::Uuid::new_v4().to_string(),
             agent,
+            stop,
         }
     }
 
-    /// Polls and delivers forever.
+    /// Polls and delivers until stopped; a stop takes effect after the event being sent.
     pub async fn run(self) {
         let this = std::sync::Arc::new(self);
-        loop {
+        let mut stop = this.stop.clone();
+        while !this.stopping() {
             let worker = this.clone();
             if let Err(e) = tokio::task::spawn_blocking(move || worker.tick())
                 .await
@@ -102,8 +107,17 @@ impl Deliverer {
             {
                 tracing::warn!(error = %e, "webhook delivery round failed");
             }
-            tokio::time::sleep(this.policy.poll_interval).await;
+            tokio::select! {
+                () = tokio::time::sleep(this.policy.poll_interval) => {}
+                _ = stop.changed() => {}
+            }
         }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop
+            .has_changed()
+            .map_or(true, |_| *self.stop.borrow())
     }
 
     /// One round: every due webhook whose lease this instance wins gets a batch.
@@ -112,6 +126,9 @@ impl Deliverer {
             .db
             .run_sync(|c| Ok(store::due(c, now_millis(), 100)?))?;
         for tenant in due {
+            if self.stopping() {
+                break;
+            }
             // The time is read per claim: delivering earlier tenants takes time.
             let now = now_millis();
             if self.db.run_sync(|c| {
@@ -145,6 +162,10 @@ impl Deliverer {
             return Ok(());
         };
         for event in &events {
+            // Stopping ends the batch here, and the lease with it, so another instance can go on.
+            if self.stopping() {
+                break;
+            }
             let body = render(event).to_string();
             let started = Instant::now();
             let outcome = self.post(&hook, &event.id, &body);

@@ -6,13 +6,13 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::helpers::Backend;
+use crate::helpers::{Backend, TestDatabase};
 use crate::on_both_backends;
 
 const BIN: &str = env!("CARGO_BIN_EXE_scimitar");
 
 struct Cli {
-    database_url: String,
+    database: TestDatabase,
     public_url: String,
     _dir: tempfile::TempDir,
 }
@@ -21,7 +21,7 @@ impl Cli {
     fn new(b: Backend) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         Self {
-            database_url: b.fresh_database_url(dir.path()),
+            database: b.fresh_database(dir.path()),
             public_url: "https://scim.example.com".into(),
             _dir: dir,
         }
@@ -30,7 +30,7 @@ impl Cli {
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.args(args)
-            .env("DATABASE_URL", &self.database_url)
+            .env("DATABASE_URL", &self.database.url)
             .env("SCIMITAR_PUBLIC_URL", &self.public_url)
             .env_remove("SCIMITAR_LISTEN")
             .env_remove("SCIMITAR_ADMIN_JWT_SECRET")

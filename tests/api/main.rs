@@ -10,6 +10,7 @@ mod errors;
 mod filter_props;
 mod filters;
 mod groups;
+mod lifecycle;
 mod patch;
 mod queries;
 mod tenancy;
