@@ -6,6 +6,7 @@ mod admin;
 mod cli;
 mod conformance;
 mod discovery;
+mod durability;
 mod errors;
 mod filter_props;
 mod filters;
