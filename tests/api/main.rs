@@ -11,6 +11,7 @@ mod errors;
 mod filter_props;
 mod filters;
 mod groups;
+mod isolation;
 mod lifecycle;
 mod patch;
 mod queries;
