@@ -15,6 +15,7 @@ mod isolation;
 mod lifecycle;
 mod patch;
 mod queries;
+mod secrets;
 mod tenancy;
 mod users;
 mod webhooks;
