@@ -1,12 +1,10 @@
 //! The command line contract (DESIGN.md) and the server's logs, through the real binary.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestDatabase};
+use crate::helpers::{Backend, TestDatabase, serve};
 use crate::on_both_backends;
 
 const BIN: &str = env!("CARGO_BIN_EXE_scimitar");
@@ -147,29 +145,12 @@ fn serve_logs_requests_without_secrets(b: Backend) {
     let cli = Cli::new(b);
     let created = cli.json(&["tenant", "create", "--name", "acme", "--json"]);
     let token = created["token"].as_str().expect("token");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let mut server = cli
-        .command(&["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut log = BufReader::new(server.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    while !line.contains("listening") {
-        line.clear();
-        assert!(
-            log.read_line(&mut line).expect("log") > 0,
-            "serve exited before listening"
-        );
-    }
+    let server = serve(cli.command(&[]));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
-    let url = format!("http://127.0.0.1:{port}/scim/v2/Users");
+    let url = format!("{}/scim/v2/Users", server.origin);
     let password = "Tr0ub4dor&3-never-logged";
     let res = agent
         .post(&url)
@@ -186,10 +167,7 @@ fn serve_logs_requests_without_secrets(b: Backend) {
         .call()
         .expect("GET");
     assert_eq!(res.status().as_u16(), 401);
-    server.kill().expect("stop");
-    let _ = server.wait();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut log, &mut rest).expect("log");
+    let rest = server.kill();
     assert!(rest.contains("request_id="), "{rest}");
     assert!(
         rest.contains(&format!(

@@ -4,8 +4,7 @@
 //! in the event log, no event of a resource that neither exists nor has a delete event.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +15,7 @@ use scimitar::service::tenants;
 use scimitar::storage::{Db, events, webhooks};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, eventually, patch_ops};
+use crate::helpers::{Backend, Served, eventually, patch_ops, serve};
 use crate::on_both_backends;
 
 const BIN: &str = env!("CARGO_BIN_EXE_scimitar");
@@ -45,49 +44,23 @@ enum Op {
     Delete(String),
 }
 
-/// A `scimitar serve` process on a database.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(database_url: &str, log: &std::path::Path) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("server log");
-        let child = Command::new(BIN)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("DATABASE_URL", database_url)
-            .env("RUST_LOG", "warn")
-            .env_remove("SCIMITAR_ADMIN_JWT_SECRET")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start scimitar serve");
-        let base = format!("http://127.0.0.1:{port}/scim/v2");
-        let probe = agent();
-        eventually(Duration::from_secs(30), "the server answers", || {
-            probe
-                .get(format!("{base}/ServiceProviderConfig"))
-                .call()
-                .ok()
-                .filter(|r| r.status() == 200)
-        });
-        Self { child, base }
-    }
-
-    fn kill(mut self) {
-        // std's Child::kill is SIGKILL on Unix: no shutdown code runs.
-        self.child.kill().expect("SIGKILL");
-        let _ = self.child.wait();
-    }
+/// `scimitar serve` on a database, answering.
+fn start(database_url: &str) -> (Served, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "info")
+        .env_remove("SCIMITAR_ADMIN_JWT_SECRET");
+    let server = serve(cmd);
+    let base = format!("{}/scim/v2", server.origin);
+    let probe = agent();
+    eventually(Duration::from_secs(30), "the server answers", || {
+        probe
+            .get(format!("{base}/ServiceProviderConfig"))
+            .call()
+            .ok()
+            .filter(|r| r.status() == 200)
+    });
+    (server, base)
 }
 
 fn agent() -> ureq::Agent {
@@ -361,11 +334,10 @@ fn acknowledged_writes_survive_kill_9(b: Backend) {
     let issued = tenants::create(&db, "acme").expect("tenant");
     let tenant = issued.tenant.id.clone();
     let auth = format!("Bearer {}", issued.token.reveal());
-    let log = dir.path().join("server.log");
     let models: Vec<Arc<Mutex<Model>>> = (0..CLIENTS).map(|_| Arc::default()).collect();
     let mut rng = StdRng::seed_from_u64(16);
     for round in 0..KILLS {
-        let server = Server::start(&database.url, &log);
+        let (server, base) = start(&database.url);
         let acks = Arc::new(AtomicUsize::new(0));
         let writers: Vec<_> = models
             .iter()
@@ -374,7 +346,7 @@ fn acknowledged_writes_survive_kill_9(b: Backend) {
                 let (model, acks) = (model.clone(), acks.clone());
                 let c = Client {
                     agent: agent(),
-                    base: server.base.clone(),
+                    base: base.clone(),
                     auth: auth.clone(),
                 };
                 std::thread::spawn(move || {
@@ -388,15 +360,16 @@ fn acknowledged_writes_survive_kill_9(b: Backend) {
         eventually(Duration::from_secs(60), "writes are acknowledged", || {
             (acks.load(Ordering::SeqCst) >= kill_after).then_some(())
         });
+        // SIGKILL: no shutdown code runs.
         server.kill();
         for w in writers {
             w.join().expect("writer");
         }
 
-        let server = Server::start(&database.url, &log);
+        let (server, base) = start(&database.url);
         let c = Client {
             agent: agent(),
-            base: server.base.clone(),
+            base,
             auth: auth.clone(),
         };
         for model in &models {

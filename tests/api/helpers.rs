@@ -2,11 +2,11 @@
 //! in a throwaway cluster made for this test run. Every app a test starts is stopped, and its
 //! database dropped, when the test ends.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -104,6 +104,81 @@ pub fn holds_for(window: Duration, what: &str, mut check: impl FnMut() -> bool) 
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(check(), "{what}");
+}
+
+/// A `scimitar serve` process on a port it chose itself, with its log collected.
+pub struct Served {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub origin: String,
+    log: Arc<Mutex<String>>,
+    drain: JoinHandle<()>,
+}
+
+/// Starts `scimitar serve` from `cmd` (arguments and environment set, `RUST_LOG` at `info` or
+/// more verbose) on `127.0.0.1:0` and waits for it to say where it listens. A port picked
+/// before the start could be taken by another test's app in between.
+pub fn serve(mut cmd: Command) -> Served {
+    let mut child = cmd
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start scimitar serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log = Arc::new(Mutex::new(String::new()));
+    let sink = log.clone();
+    // Read to the end, so the server never blocks on a full pipe.
+    let drain = std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(addr) = line
+                .split_once("listening addr=")
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(addr.to_owned());
+            }
+            let mut log = sink
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(60));
+    let Ok(addr) = addr else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = drain.join();
+        let log = log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        panic!("scimitar serve did not start listening:\n{log}");
+    };
+    Served {
+        child,
+        origin: format!("http://{addr}"),
+        log,
+        drain,
+    }
+}
+
+impl Served {
+    /// Kills the process with SIGKILL (no shutdown code runs) and returns its log.
+    pub fn kill(mut self) -> String {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+        let _ = self.drain.join();
+        std::mem::take(
+            &mut *self
+                .log
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
 }
 
 /// A running Scimitar and a tenant with its token. Dropping it stops every instance it started

@@ -4,15 +4,14 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, eventually, patch_ops};
+use crate::helpers::{Backend, eventually, patch_ops, serve};
 use crate::on_both_backends;
 
 const BIN: &str = env!("CARGO_BIN_EXE_scimitar");
@@ -95,23 +94,6 @@ impl Http {
     }
 }
 
-fn serve(database_url: &str, log_file: &Path) -> (std::process::Child, String) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let log = std::fs::File::create(log_file).expect("log file");
-    let child = scimitar(
-        database_url,
-        &["serve", "--listen", &format!("127.0.0.1:{port}")],
-    )
-    .stdout(Stdio::null())
-    .stderr(log)
-    .spawn()
-    .expect("serve");
-    (child, format!("http://127.0.0.1:{port}"))
-}
-
 fn logs_at_trace_level_hold_no_secret(b: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
     let database = b.fresh_database(dir.path());
@@ -126,14 +108,13 @@ fn logs_at_trace_level_hold_no_secret(b: Backend) {
     let first_token = created["token"].as_str().expect("token").to_owned();
     let jwt = output(scimitar(url, &["admin", "token", "--ttl", "5m"]), &mut log);
 
-    let log_file = dir.path().join("serve.log");
-    let (mut server, origin) = serve(url, &log_file);
+    let server = serve(scimitar(url, &[]));
     let http = Http {
         agent: ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
             .into(),
-        origin,
+        origin: server.origin.clone(),
     };
     eventually(Duration::from_secs(30), "the server answers", || {
         http.agent
@@ -224,9 +205,7 @@ fn logs_at_trace_level_hold_no_secret(b: Backend) {
             (logs["entries"].as_array().map_or(0, Vec::len) >= 5).then_some(())
         },
     );
-    server.kill().expect("stop");
-    let _ = server.wait();
-    log.push_str(&std::fs::read_to_string(&log_file).expect("log"));
+    log.push_str(&server.kill());
 
     assert!(
         log.matches("request completed").count() >= 12,
