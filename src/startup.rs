@@ -98,7 +98,7 @@ impl Application {
     /// Serves, and delivers webhooks, until the process gets SIGINT or SIGTERM or a
     /// [`StopHandle`] stops it. Before it returns, the webhook deliverer has finished the event
     /// it was sending (and given up its lease), the queued provisioning log is written and the
-    /// database pool is closed.
+    /// application's database pool is dropped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Self {
             state,

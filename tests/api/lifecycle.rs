@@ -1,12 +1,19 @@
-//! Stopping an app: its port closes, its queued provisioning log is written, and its database
-//! connections close (so the test cluster does not fill up with the pools of finished tests).
+//! Stopping an app: its port closes, its queued provisioning log is written, its webhook
+//! deliverer finishes the delivery in flight and frees its lease, and its database connections
+//! close (so the test cluster does not fill up with the pools of finished tests).
 
 use std::net::TcpStream;
 use std::time::Duration;
 
-use scimitar::storage::log::{self, LogQuery};
+use std::sync::atomic::Ordering;
 
-use crate::helpers::{Backend, TestApp, eventually};
+use scimitar::config::{AdminAuth, AdminKey};
+use scimitar::http::admin_auth::{ALL_TENANTS, mint};
+use scimitar::storage::log::{self, LogQuery};
+use scimitar::storage::webhooks as hooks;
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp, eventually, webhook_receiver};
 use crate::on_both_backends;
 
 fn stopping_closes_the_port_the_log_and_the_pools(b: Backend) {
@@ -58,4 +65,63 @@ fn stopping_closes_the_port_the_log_and_the_pools(b: Backend) {
     }
 }
 
-on_both_backends!(stopping_closes_the_port_the_log_and_the_pools);
+fn stopping_mid_batch_finishes_the_delivery_in_flight_and_frees_the_lease(b: Backend) {
+    let auth = AdminAuth {
+        key: AdminKey::Hs256(b"an-admin-secret-of-at-least-32-characters".to_vec()),
+        issuer: None,
+        audience: None,
+    };
+    let jwt = mint(&auth, ALL_TENANTS, Duration::from_secs(300)).expect("mint");
+    let app = TestApp::spawn_with(b, |s| {
+        s.admin = Some(auth);
+        s.webhooks.poll_interval = Duration::from_millis(20);
+    });
+    let tenant = scimitar::service::tenants::get(&app.db, "acme")
+        .expect("tenant")
+        .id;
+    let (url, delivered) = webhook_receiver(Duration::from_millis(100));
+    let hook = app.admin(
+        &jwt,
+        "PUT",
+        &format!("/tenants/{tenant}/webhooks"),
+        Some(&json!({"url": url})),
+    );
+    assert_eq!(hook.status, 200, "{:?}", hook.body);
+    for i in 0..30 {
+        app.create_user(&format!("u{i}@example.com"));
+    }
+    eventually(Duration::from_secs(20), "deliveries start", || {
+        (delivered.load(Ordering::SeqCst) >= 3).then_some(())
+    });
+
+    app.stop();
+    let arrived = delivered.load(Ordering::SeqCst);
+    let state = app
+        .db
+        .run_sync(move |c| {
+            Ok((
+                hooks::get(c, &tenant)?.expect("webhook"),
+                hooks::attempts(c, &tenant, 1000)?.len(),
+            ))
+        })
+        .expect("webhook state");
+    let (hook, attempts) = state;
+    assert_eq!(
+        attempts, arrived,
+        "the delivery in flight was answered and recorded"
+    );
+    assert_eq!(
+        hook.lease_owner, None,
+        "the lease is free for another instance"
+    );
+    assert!(
+        hook.delivered_seq < 30,
+        "the stop cut the batch: {}",
+        hook.delivered_seq
+    );
+}
+
+on_both_backends!(
+    stopping_closes_the_port_the_log_and_the_pools,
+    stopping_mid_batch_finishes_the_delivery_in_flight_and_frees_the_lease
+);

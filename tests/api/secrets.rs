@@ -2,55 +2,17 @@
 //! creation, SCIM writes with passwords, admin JWT calls, secret rotation, a webhook with its
 //! signing secret and a delivery. The logs contain none of the secrets that went by.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, eventually, patch_ops, serve};
+use crate::helpers::{Backend, eventually, patch_ops, serve, webhook_receiver};
 use crate::on_both_backends;
 
 const BIN: &str = env!("CARGO_BIN_EXE_scimitar");
 const ADMIN_SECRET: &str = "a-debug-level-admin-secret-of-32-chars-or-more";
-
-/// A webhook endpoint on loopback that answers 200 and counts deliveries.
-fn receiver() -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((k, v)) = line.split_once(':')
-                    && k.eq_ignore_ascii_case("content-length")
-                {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            if reader.read_exact(&mut body).is_ok() {
-                seen.fetch_add(1, Ordering::SeqCst);
-            }
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-            );
-        }
-    });
-    (url, count)
-}
 
 /// The binary with this database, the admin secret and the most verbose logging there is.
 fn scimitar(database_url: &str, args: &[&str]) -> Command {
@@ -140,7 +102,7 @@ fn logs_at_trace_level_hold_no_secret(b: Backend) {
     );
     assert_eq!(status, 200, "{rotated}");
     let token = rotated["token"].as_str().expect("token").to_owned();
-    let (hook_url, delivered) = receiver();
+    let (hook_url, delivered) = webhook_receiver(Duration::ZERO);
     let (status, hook) = http.send(
         "PUT",
         &format!("/admin/v1/tenants/{acme}/webhooks"),
