@@ -18,5 +18,5 @@ pub mod tenant;
 pub mod token;
 
 pub use config::Settings;
-pub use startup::{Application, configure, configure_admin};
+pub use startup::{Application, StopHandle, configure, configure_admin};
 pub use state::AppState;

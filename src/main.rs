@@ -186,45 +186,49 @@ impl From<RateLimitArgs> for RateLimits {
     }
 }
 
+/// The flags of `serve`.
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(flatten)]
+    url: UrlArgs,
+    /// Largest accepted request body in bytes
+    #[arg(long, env = "SCIMITAR_MAX_BODY_BYTES", default_value_t = Settings::default().max_body_bytes)]
+    max_body_bytes: usize,
+    /// Page size of a query that sends no count
+    #[arg(long, env = "SCIMITAR_DEFAULT_PAGE_SIZE", default_value_t = Settings::default().default_page_size)]
+    default_page_size: i64,
+    /// Largest page a query gets
+    #[arg(long, env = "SCIMITAR_MAX_PAGE_SIZE", default_value_t = Settings::default().max_page_size)]
+    max_page_size: i64,
+    /// How long provisioning log entries are kept
+    #[arg(long, env = "SCIMITAR_LOG_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    log_retention: Duration,
+    /// Deliver webhooks to loopback, private and CGNAT addresses (on-premises receivers)
+    #[arg(long, env = "SCIMITAR_WEBHOOK_ALLOW_PRIVATE", value_parser = BoolishValueParser::new())]
+    webhook_allow_private: bool,
+    /// Accept and deliver to plain http webhook URLs (https only by default)
+    #[arg(long, env = "SCIMITAR_WEBHOOK_ALLOW_HTTP", value_parser = BoolishValueParser::new())]
+    webhook_allow_http: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+    /// How long events are kept (an enabled webhook's undelivered events stay until delivered)
+    #[arg(long, env = "SCIMITAR_EVENT_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    event_retention: Duration,
+    /// Serve the admin API only on this address (e.g. 127.0.0.1:8081), not on --listen
+    #[arg(long, env = "SCIMITAR_ADMIN_LISTEN")]
+    admin_listen: Option<String>,
+    #[command(flatten)]
+    admin: AdminArgs,
+    #[command(flatten)]
+    rate_limits: RateLimitArgs,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the SCIM server (applies pending migrations first)
-    Serve {
-        #[command(flatten)]
-        db: DbArgs,
-        #[command(flatten)]
-        url: UrlArgs,
-        /// Largest accepted request body in bytes
-        #[arg(long, env = "SCIMITAR_MAX_BODY_BYTES", default_value_t = Settings::default().max_body_bytes)]
-        max_body_bytes: usize,
-        /// Page size of a query that sends no count
-        #[arg(long, env = "SCIMITAR_DEFAULT_PAGE_SIZE", default_value_t = Settings::default().default_page_size)]
-        default_page_size: i64,
-        /// Largest page a query gets
-        #[arg(long, env = "SCIMITAR_MAX_PAGE_SIZE", default_value_t = Settings::default().max_page_size)]
-        max_page_size: i64,
-        /// How long provisioning log entries are kept
-        #[arg(long, env = "SCIMITAR_LOG_RETENTION", default_value = "30d", value_parser = parse_duration)]
-        log_retention: Duration,
-        /// Deliver webhooks to loopback, private and CGNAT addresses (on-premises receivers)
-        #[arg(long, env = "SCIMITAR_WEBHOOK_ALLOW_PRIVATE", value_parser = BoolishValueParser::new())]
-        webhook_allow_private: bool,
-        /// Accept and deliver to plain http webhook URLs (https only by default)
-        #[arg(long, env = "SCIMITAR_WEBHOOK_ALLOW_HTTP", value_parser = BoolishValueParser::new())]
-        webhook_allow_http: bool,
-        #[command(flatten)]
-        limits: LimitArgs,
-        /// How long events are kept (an enabled webhook's undelivered events stay until delivered)
-        #[arg(long, env = "SCIMITAR_EVENT_RETENTION", default_value = "30d", value_parser = parse_duration)]
-        event_retention: Duration,
-        /// Serve the admin API only on this address (e.g. 127.0.0.1:8081), not on --listen
-        #[arg(long, env = "SCIMITAR_ADMIN_LISTEN")]
-        admin_listen: Option<String>,
-        #[command(flatten)]
-        admin: AdminArgs,
-        #[command(flatten)]
-        rate_limits: RateLimitArgs,
-    },
+    Serve(Box<ServeArgs>),
     /// Admin API helpers
     Admin {
         #[command(subcommand)]
@@ -359,21 +363,22 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve {
-            db,
-            url,
-            max_body_bytes,
-            default_page_size,
-            max_page_size,
-            log_retention,
-            limits,
-            webhook_allow_private,
-            webhook_allow_http,
-            event_retention,
-            admin_listen,
-            admin,
-            rate_limits,
-        } => {
+        Command::Serve(args) => {
+            let ServeArgs {
+                db,
+                url,
+                max_body_bytes,
+                default_page_size,
+                max_page_size,
+                log_retention,
+                limits,
+                webhook_allow_private,
+                webhook_allow_http,
+                event_retention,
+                admin_listen,
+                admin,
+                rate_limits,
+            } = *args;
             // Application::build validates the whole of it.
             let mut settings = limits.apply(Settings {
                 max_body_bytes,

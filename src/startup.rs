@@ -2,8 +2,9 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
@@ -22,6 +23,9 @@ use crate::state::AppState;
 use crate::storage::Db;
 use crate::telemetry::ScimRootSpan;
 use crate::token::{Argon2Slots, TokenCache};
+
+/// How long a stopping application waits for the provisioning log to write what is queued.
+const LOG_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -140,25 +144,83 @@ impl Application {
         &self.state.base_url
     }
 
-    /// Serves, and delivers webhooks, until the process is asked to stop.
+    /// A handle that stops this application (both listeners) from any thread or task.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(
+            std::iter::once(&self.server)
+                .chain(&self.admin_server)
+                .map(Server::handle)
+                .collect(),
+        )
+    }
+
+    /// Serves, and delivers webhooks, until the process gets SIGINT or SIGTERM or a
+    /// [`StopHandle`] stops it. Before it returns, the webhook deliverer has finished the event
+    /// it was sending (and given up its lease), the queued provisioning log is written and the
+    /// application's database pool is dropped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let deliverer = Deliverer::new(self.state.db.clone(), self.state.settings.webhooks.clone());
-        let workers = [
-            actix_web::rt::spawn(deliverer.run()),
-            actix_web::rt::spawn(self.log_writer.run()),
-            actix_web::rt::spawn(throttle::prune_every_minute(self.state.throttle.clone())),
+        let Self {
+            state,
+            server,
+            admin_server,
+            log_writer,
+            ..
+        } = self;
+        let (stop_delivery, stopped) = tokio::sync::watch::channel(false);
+        let deliverer = Deliverer::new(state.db.clone(), state.settings.webhooks.clone(), stopped);
+        let delivering = actix_web::rt::spawn(deliverer.run());
+        let logging = actix_web::rt::spawn(log_writer.run());
+        let background = [
+            actix_web::rt::spawn(throttle::prune_every_minute(state.throttle.clone())),
             actix_web::rt::spawn(
-                EventPruner::new(self.state.db.clone(), self.state.settings.event_retention).run(),
+                EventPruner::new(state.db.clone(), state.settings.event_retention).run(),
             ),
         ];
-        let served = match self.admin_server {
-            Some(admin) => tokio::try_join!(self.server, admin).map(drop),
-            None => self.server.await,
+        let served = match admin_server {
+            Some(admin) => {
+                let (scim, admin) = tokio::join!(server, admin);
+                scim.and(admin)
+            }
+            None => server.await,
         };
-        for w in workers {
-            w.abort();
+        for task in background {
+            task.abort();
+            // Awaited so that what the task holds (a pool handle) is dropped before returning.
+            let _ = task.await;
         }
+        stop_delivery.send_replace(true);
+        // The log writer ends once every sender is gone: this state's and the server workers'.
+        drop(state);
+        if delivering.await.is_err() {
+            tracing::warn!("the webhook deliverer ended abnormally");
+        }
+        let flushing = logging.abort_handle();
+        if tokio::time::timeout(LOG_FLUSH_TIMEOUT, logging)
+            .await
+            .is_err()
+        {
+            flushing.abort();
+            tracing::warn!("queued provisioning log entries were not all written before the stop");
+        }
+        tracing::info!("stopped");
         served
+    }
+}
+
+/// Stops a running [`Application`]; cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct StopHandle(Vec<ServerHandle>);
+
+impl StopHandle {
+    /// Asks the application to stop accepting connections. With `graceful`, requests in flight
+    /// are answered first (for up to 30 seconds); without it, open connections are closed at
+    /// once. [`Application::run_until_stopped`] returns once everything has stopped.
+    pub fn stop(&self, graceful: bool) {
+        for server in &self.0 {
+            // The command is sent here; the future would only report the server's end, which
+            // run_until_stopped waits for anyway.
+            drop(server.stop(graceful));
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
@@ -77,7 +77,7 @@ impl Default for DeliveryPolicy {
     }
 }
 
-/// Delivers the outbox to tenants' webhooks until the process stops.
+/// Delivers the outbox to tenants' webhooks until it is told to stop.
 pub struct Deliverer {
     db: Db,
     policy: DeliveryPolicy,
@@ -88,6 +88,7 @@ pub struct Deliverer {
     /// Tenants this instance is delivering to. Their lease already keeps other rounds away;
     /// this also covers a lease that lapsed while its delivery is still running here.
     busy: Arc<Mutex<HashSet<String>>>,
+    stop: watch::Receiver<bool>,
 }
 
 /// Events delivered per claim, so one busy tenant does not hold a slot for long.
@@ -100,8 +101,9 @@ const DUE_PER_ROUND: i64 = 100;
 const LEASE_MARGIN_MS: i64 = 5_000;
 
 impl Deliverer {
-    /// A deliverer with a fresh instance identity.
-    pub fn new(db: Db, policy: DeliveryPolicy) -> Self {
+    /// A deliverer with a fresh instance identity; it stops when `stop` turns true or its
+    /// sender is dropped.
+    pub fn new(db: Db, policy: DeliveryPolicy, stop: watch::Receiver<bool>) -> Self {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(policy.timeout))
             .http_status_as_error(false)
@@ -122,18 +124,34 @@ impl Deliverer {
             slots: Arc::new(Semaphore::new(policy.concurrency)),
             busy: Arc::default(),
             policy,
+            stop,
         }
     }
 
-    /// Polls and delivers forever.
+    /// Polls and delivers until stopped. A stop takes effect after the event each delivery is
+    /// sending, and `run` returns once every delivery in flight has ended (and so let go of its
+    /// lease).
     pub async fn run(self) {
         let this = Arc::new(self);
-        loop {
+        let mut stop = this.stop.clone();
+        while !this.stopping() {
             if let Err(e) = this.start_due().await {
                 tracing::warn!(error = %e, "webhook delivery round failed");
             }
-            tokio::time::sleep(this.policy.poll_interval).await;
+            tokio::select! {
+                () = tokio::time::sleep(this.policy.poll_interval) => {}
+                _ = stop.changed() => {}
+            }
         }
+        let all = u32::try_from(this.policy.concurrency).unwrap_or(u32::MAX);
+        // Every delivery holds a slot until it ends.
+        let _ = this.slots.acquire_many(all).await;
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop
+            .has_changed()
+            .map_or(true, |_| *self.stop.borrow())
     }
 
     /// One round: each due webhook whose lease this instance wins, while slots are free, gets
@@ -147,6 +165,9 @@ impl Deliverer {
             .run(|c| Ok(store::due(c, now_millis(), DUE_PER_ROUND)?))
             .await?;
         for tenant in due {
+            if self.stopping() {
+                break;
+            }
             let Ok(slot) = self.slots.clone().try_acquire_owned() else {
                 break;
             };
@@ -189,6 +210,10 @@ impl Deliverer {
             return Ok(());
         };
         for event in &events {
+            // Stopping ends the batch here, and the lease with it, so another instance can go on.
+            if self.stopping() {
+                break;
+            }
             let body = render(event).to_string();
             let started = Instant::now();
             let outcome = self.post(&hook, &event.id, &body);

@@ -434,7 +434,7 @@ fn a_public_key_needs_an_issuer_and_an_audience() {
     ] {
         let settings = Settings {
             listen: "127.0.0.1:0".into(),
-            database_url: Backend::Sqlite.fresh_database_url(dir.path()),
+            database_url: Backend::Sqlite.fresh_database(dir.path()).url.clone(),
             admin: Some(AdminAuth {
                 key: AdminKey::PublicKeyPem(b"not read before the check".to_vec()),
                 issuer: issuer.map(str::to_owned),

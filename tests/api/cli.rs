@@ -1,18 +1,16 @@
 //! The command line contract (DESIGN.md) and the server's logs, through the real binary.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-use crate::helpers::Backend;
+use crate::helpers::{Backend, TestDatabase, serve};
 use crate::on_both_backends;
 
 const BIN: &str = env!("CARGO_BIN_EXE_scimitar");
 
 struct Cli {
-    database_url: String,
+    database: TestDatabase,
     public_url: String,
     _dir: tempfile::TempDir,
 }
@@ -21,7 +19,7 @@ impl Cli {
     fn new(b: Backend) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         Self {
-            database_url: b.fresh_database_url(dir.path()),
+            database: b.fresh_database(dir.path()),
             public_url: "https://scim.example.com".into(),
             _dir: dir,
         }
@@ -30,7 +28,7 @@ impl Cli {
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.args(args)
-            .env("DATABASE_URL", &self.database_url)
+            .env("DATABASE_URL", &self.database.url)
             .env("SCIMITAR_PUBLIC_URL", &self.public_url)
             .env_remove("SCIMITAR_LISTEN")
             .env_remove("SCIMITAR_ADMIN_JWT_SECRET")
@@ -157,29 +155,12 @@ fn serve_logs_requests_without_secrets(b: Backend) {
     let cli = Cli::new(b);
     let created = cli.json(&["tenant", "create", "--name", "acme", "--json"]);
     let token = created["token"].as_str().expect("token");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let mut server = cli
-        .command(&["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut log = BufReader::new(server.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    while !line.contains("listening") {
-        line.clear();
-        assert!(
-            log.read_line(&mut line).expect("log") > 0,
-            "serve exited before listening"
-        );
-    }
+    let server = serve(cli.command(&[]));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
-    let url = format!("http://127.0.0.1:{port}/scim/v2/Users");
+    let url = format!("{}/scim/v2/Users", server.origin);
     let password = "Tr0ub4dor&3-never-logged";
     let res = agent
         .post(&url)
@@ -196,10 +177,7 @@ fn serve_logs_requests_without_secrets(b: Backend) {
         .call()
         .expect("GET");
     assert_eq!(res.status().as_u16(), 401);
-    server.kill().expect("stop");
-    let _ = server.wait();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut log, &mut rest).expect("log");
+    let rest = server.kill();
     assert!(rest.contains("request_id="), "{rest}");
     assert!(
         rest.contains(&format!(
@@ -217,37 +195,33 @@ fn serve_logs_requests_without_secrets(b: Backend) {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port()
-}
-
 fn serve_takes_the_admin_listener_and_retention_flags(b: Backend) {
     let cli = Cli::new(b);
-    let (scim, admin) = (free_port(), free_port());
-    let mut server = cli
-        .command(&["serve", "--listen", &format!("127.0.0.1:{scim}")])
-        .env("SCIMITAR_ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
+    let mut cmd = cli.command(&[]);
+    cmd.env("SCIMITAR_EVENT_RETENTION", "7d")
+        .env("SCIMITAR_ADMIN_LISTEN", "127.0.0.1:0")
         .env(
             "SCIMITAR_ADMIN_JWT_SECRET",
             "an-admin-secret-of-at-least-32-characters",
-        )
-        .args(["--event-retention", "7d"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut log = BufReader::new(server.stderr.take().expect("stderr"));
-    let mut seen = String::new();
-    while !seen.contains("scim_base_url") {
-        let mut line = String::new();
-        assert!(
-            log.read_line(&mut line).expect("log") > 0,
-            "serve exited before listening: {seen}"
         );
-        seen.push_str(&line);
-    }
+    let server = serve(cmd);
+    let port_of = |origin: &str| -> u16 {
+        origin
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .expect("port")
+    };
+    let scim = port_of(&server.origin);
+    // The admin listener is announced before the SCIM one, which serve() waited for.
+    let admin = server
+        .log()
+        .lines()
+        .find_map(|l| {
+            l.split_once("admin_addr=")
+                .map(|(_, a)| a.split_whitespace().next().unwrap_or_default().to_owned())
+        })
+        .map(|a| port_of(&a))
+        .expect("the admin listener is logged");
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -276,8 +250,7 @@ fn serve_takes_the_admin_listener_and_retention_flags(b: Backend) {
         404,
         "no SCIM on the admin listener"
     );
-    server.kill().expect("stop");
-    let _ = server.wait();
+    server.kill();
 
     let zero = cli.run(&["serve", "--event-retention", "0"]);
     assert!(!zero.status.success());

@@ -20,7 +20,7 @@ use scimitar::storage::webhooks as hooks;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::helpers::{Backend, Res, TestApp, patch_ops};
+use crate::helpers::{Backend, Res, TestApp, eventually, holds_for, patch_ops};
 use crate::on_both_backends;
 
 /// One request the receiver got.
@@ -131,14 +131,33 @@ impl Receiver {
     }
 
     fn wait_until(&self, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        eventually(Duration::from_secs(20), "the expected deliveries", || {
             let got = self.received();
-            if done(&got) || Instant::now() > deadline {
-                return got;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            done(&got).then_some(got)
+        })
+    }
+
+    /// Waits until no delivery is in flight or due: every request this receiver got has its
+    /// attempt recorded, no instance holds the lease, and the webhook has delivered the
+    /// tenant's last event. Nothing can arrive after that.
+    fn settled(&self, app: &TestApp, tenant: &str) -> Vec<Received> {
+        eventually(Duration::from_secs(20), "delivery settles", || {
+            let got = self.received();
+            let tenant = tenant.to_owned();
+            let (hook, attempts, last) = app
+                .db
+                .run_sync(move |c| {
+                    Ok((
+                        hooks::get(c, &tenant)?,
+                        hooks::attempts(c, &tenant, 10_000)?.len(),
+                        hooks::current_seq(c, &tenant)?,
+                    ))
+                })
+                .expect("webhook state");
+            let hook = hook.expect("webhook");
+            (attempts == got.len() && hook.lease_owner.is_none() && hook.delivered_seq == last)
+                .then_some(got)
+        })
     }
 }
 
@@ -154,7 +173,8 @@ fn auth() -> AdminAuth {
 
 /// The receivers here listen on plain http on loopback: the operator settings for on-premises
 /// installs allow that.
-const LOOPBACK_RECEIVERS: Egress = Egress {
+/// The test receivers listen on loopback over plain http, which operators must allow.
+pub const LOOPBACK_RECEIVERS: Egress = Egress {
     allow_http: true,
     allow_private: true,
 };
@@ -322,16 +342,17 @@ fn repeated_failure_switches_the_webhook_off(b: Backend) {
         Some(&json!({"url": receiver.url})),
     );
     app.create_user("a@example.com");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let hook = loop {
-        let hook =
-            admin(&app, "GET", &format!("/tenants/{tenant}/webhooks"), None).body["webhooks"][0]
+    let hook = eventually(
+        Duration::from_secs(20),
+        "the webhook is switched off",
+        || {
+            let hook =
+                admin(&app, "GET", &format!("/tenants/{tenant}/webhooks"), None).body["webhooks"]
+                    [0]
                 .clone();
-        if hook["enabled"] == false || Instant::now() > deadline {
-            break hook;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+            (hook["enabled"] == false).then_some(hook)
+        },
+    );
     assert_eq!(hook["enabled"], false, "{hook}");
     assert!(
         hook["disabled_reason"]
@@ -377,9 +398,9 @@ fn two_instances_deliver_each_event_once(b: Backend) {
     for i in 0..20 {
         app.create_user(&format!("u{i}@example.com"));
     }
-    let got = receiver.wait_for(20);
-    std::thread::sleep(Duration::from_millis(300));
-    let ids: Vec<String> = receiver.received().iter().map(|r| r.id.clone()).collect();
+    receiver.wait_for(20);
+    let got = receiver.settled(&app, &tenant);
+    let ids: Vec<String> = got.iter().map(|r| r.id.clone()).collect();
     let mut unique = ids.clone();
     unique.dedup();
     assert_eq!(unique.len(), 20, "{} deliveries for 20 events", got.len());
@@ -411,10 +432,11 @@ fn admin_changes_during_a_batch_stick(b: Backend) {
         false
     );
     let at_switch_off = receiver.received().len();
-    std::thread::sleep(Duration::from_millis(800));
-    assert!(
-        receiver.received().len() <= at_switch_off + 1,
-        "at most the one in flight"
+    // Five more deliveries would take this long: at most the one in flight comes.
+    holds_for(
+        Duration::from_millis(800),
+        "at most the one in flight",
+        || receiver.received().len() <= at_switch_off + 1,
     );
     assert_eq!(
         admin(&app, "GET", &path, None).body["webhooks"][0]["enabled"],
@@ -457,12 +479,14 @@ fn admin_changes_during_a_batch_stick(b: Backend) {
 }
 
 fn a_batch_longer_than_a_lease_is_delivered_once(b: Backend) {
-    // 50 events at 150 ms each take 7.5 s, longer than the 5.4 s lease: each delivery renews it.
+    // 50 events at 150 ms each take 7.5 s or more, longer than the 7 s lease (twice the 1 s
+    // timeout, and 5 s): each delivery renews it. The timeout is well above the receiver's
+    // 150 ms, so a loaded machine does not turn slow answers into retries.
     let app = TestApp::spawn_with(b, |s| {
         s.admin = Some(auth());
         s.webhooks = DeliveryPolicy {
             poll_interval: Duration::from_millis(20),
-            timeout: Duration::from_millis(200),
+            timeout: Duration::from_secs(1),
             egress: LOOPBACK_RECEIVERS,
             ..DeliveryPolicy::default()
         };
@@ -489,8 +513,11 @@ fn a_batch_longer_than_a_lease_is_delivered_once(b: Backend) {
         Some(&json!({"url": receiver.url, "enabled": true})),
     );
     receiver.wait_for(50);
-    std::thread::sleep(Duration::from_millis(500));
-    let ids: Vec<String> = receiver.received().into_iter().map(|r| r.id).collect();
+    let ids: Vec<String> = receiver
+        .settled(&app, &tenant)
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     let mut distinct = ids.clone();
     distinct.dedup();
     assert_eq!(ids.len(), 50, "each event once");
