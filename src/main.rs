@@ -492,12 +492,14 @@ fn tenant(command: TenantCommand, s: &Settings) -> anyhow::Result<()> {
             json,
         } => {
             let issued = tenants::rotate_secret(&db, &id_or_name, grace)?;
-            print_issued(
-                &issued,
-                &scim_url,
-                json,
-                "New SCIM secret issued; the previous token no longer works.",
-            );
+            let headline = match grace {
+                Some(g) if !g.is_zero() => format!(
+                    "New SCIM secret issued; the previous token keeps working for {}s.",
+                    g.as_secs()
+                ),
+                _ => "New SCIM secret issued; the previous token no longer works.".to_owned(),
+            };
+            print_issued(&issued, &scim_url, json, &headline);
         }
         TenantCommand::List { json } => {
             let all = tenants::list(&db)?;

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -31,7 +31,7 @@ pub struct ScimToken {
 }
 
 impl ScimToken {
-    /// A fresh token: a 12-character key id and a 40-character secret (about 238 bits).
+    /// A fresh token: a 12-character key id and a 40-character secret (lower-case letters and digits: about 206 bits).
     pub fn generate() -> Self {
         let mut rng = rand::rng();
         let mut pick = |n: usize| -> String {
@@ -121,6 +121,9 @@ pub struct Argon2Slots {
     running: Semaphore,
     slots: usize,
     queue: usize,
+    /// Runs and waiting places each tenant holds now: no tenant may hold more than half, so
+    /// one tenant's password writes or wrong secrets cannot refuse everyone else's.
+    held: Mutex<HashMap<TenantId, usize>>,
 }
 
 impl Argon2Slots {
@@ -135,7 +138,20 @@ impl Argon2Slots {
             running: Semaphore::new(slots),
             slots,
             queue,
+            held: Mutex::default(),
         }
+    }
+
+    /// Runs `f` for `tenant` as [`Argon2Slots::run`] does, within the tenant's share: half of
+    /// the runs and waiting places, at least one.
+    pub async fn run_for<T: Send + 'static>(
+        &self,
+        tenant: &TenantId,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ScimError> {
+        let share = ((self.slots + self.queue) / 2).max(1);
+        let _held = Held::take(self, tenant, share)?;
+        self.run(f).await
     }
 
     /// Runs `f` once a slot is free; 429 at once when every slot and waiting place is taken.
@@ -157,6 +173,49 @@ impl Argon2Slots {
         tokio::task::spawn_blocking(f)
             .await
             .map_err(ScimError::internal)
+    }
+}
+
+/// One tenant's claim on its share of the argon2id queue, given back on drop.
+struct Held<'a> {
+    slots: &'a Argon2Slots,
+    tenant: TenantId,
+}
+
+impl<'a> Held<'a> {
+    fn take(slots: &'a Argon2Slots, tenant: &TenantId, share: usize) -> Result<Self, ScimError> {
+        let mut held = slots.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = held.entry(tenant.clone()).or_default();
+        if *n >= share {
+            return Err(ScimError::TooManyRequests(Throttled {
+                limit: format!(
+                    "this tenant already holds its share of the server's argon2id work queue ({share} of {} places)",
+                    slots.slots + slots.queue
+                ),
+                retry_after: 1,
+            }));
+        }
+        *n += 1;
+        Ok(Self {
+            slots,
+            tenant: tenant.clone(),
+        })
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let mut held = self
+            .slots
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = held.get_mut(&self.tenant) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.tenant);
+            }
+        }
     }
 }
 
@@ -237,6 +296,54 @@ mod tests {
         let dbg = format!("{t:?}");
         assert!(!dbg.contains(&t.secret), "{dbg}");
         assert!(dbg.ends_with("_***"));
+    }
+
+    #[test]
+    fn argon2_work_is_bounded_in_all_and_per_tenant() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            // One slot and three waiting places: each tenant may hold two of the four.
+            let slots = std::sync::Arc::new(Argon2Slots::new(1, 3));
+            let (a, b, c) = (
+                TenantId::from_stored("a".into()),
+                TenantId::from_stored("b".into()),
+                TenantId::from_stored("c".into()),
+            );
+            let (release, wait) = std::sync::mpsc::channel::<()>();
+            let wait = std::sync::Arc::new(Mutex::new(wait));
+            let mut running = Vec::new();
+            for t in [&a, &a, &b, &b] {
+                let (slots, t, wait) = (slots.clone(), t.clone(), wait.clone());
+                running.push(tokio::spawn(async move {
+                    slots
+                        .run_for(&t, move || {
+                            let _ = wait.lock().map(|w| w.recv());
+                        })
+                        .await
+                }));
+                tokio::task::yield_now().await;
+            }
+            while slots.admitted.available_permits() > 0 {
+                tokio::task::yield_now().await;
+            }
+            let refused = |r: Result<(), ScimError>| match r {
+                Err(ScimError::TooManyRequests(t)) => t.limit,
+                other => panic!("not refused: {other:?}"),
+            };
+            assert!(refused(slots.run_for(&a, || ()).await).contains("its share"));
+            assert!(refused(slots.run_for(&c, || ()).await).contains("queue is full"));
+            for _ in 0..4 {
+                release.send(()).expect("release");
+            }
+            for r in running {
+                r.await.expect("task").expect("ran");
+            }
+            slots.run_for(&c, || ()).await.expect("room again");
+            assert!(slots.held.lock().expect("held").is_empty());
+        });
     }
 
     #[test]

@@ -97,7 +97,7 @@ fn bearer_token(
 /// limit costs nothing more. Only verified tokens count against a tenant: wrong secrets sent
 /// with a tenant's key id must not use up the tenant's budget. A token the cache does not know
 /// costs its client address one attempt before the read and, when its key id exists, that key
-/// id one attempt before argon2id; over either limit it gets 429 and costs nothing more. These
+/// id from that address one attempt before argon2id; over either limit it gets 429 and costs nothing more. These
 /// never hold up a token in the cache, so nobody can lock a working IdP out by spraying wrong
 /// secrets at its key id.
 async fn authenticate(
@@ -128,11 +128,12 @@ async fn authenticate(
         .await?
         .ok_or_else(rejected)?;
     if !state.tokens.contains(&token, &credential.secret_hash) {
-        state.throttle.unverified_key(&credential.id)?;
+        state.throttle.unverified_key(&credential.id, client)?;
         let hash = credential.secret_hash.clone();
+        let owner = TenantId::from_stored(credential.tenant_id.clone());
         let (token, ok) = state
             .argon2
-            .run(move || {
+            .run_for(&owner, move || {
                 let ok = token.verify(&hash);
                 (token, ok)
             })

@@ -89,7 +89,9 @@ fn per_minute<K: Hash + Eq + Clone>(per_minute: u32, what: &str) -> Option<Bucke
 pub struct Throttle {
     tenant: Option<Bucket<TenantId>>,
     admin: Option<Bucket<ClientKey>>,
-    auth_key: Option<Bucket<String>>,
+    /// Keyed by key id *and* client address: a key id is public (it begins the token), so a
+    /// bucket per key id alone would let anyone who knows it lock the IdP out after a restart.
+    auth_key: Option<Bucket<(String, ClientKey)>>,
     auth_address: Option<Bucket<ClientKey>>,
     trust_forwarded_for: bool,
 }
@@ -149,11 +151,11 @@ impl Throttle {
             .map_or(Ok(()), |b| b.check(client))
     }
 
-    /// Counts one argon2id check of a token with this existing key id.
-    pub fn unverified_key(&self, key_id: &str) -> Result<(), Throttled> {
+    /// Counts one argon2id check of a token with this existing key id from `client`.
+    pub fn unverified_key(&self, key_id: &str, client: &ClientKey) -> Result<(), Throttled> {
         self.auth_key
             .as_ref()
-            .map_or(Ok(()), |b| b.check(&key_id.to_owned()))
+            .map_or(Ok(()), |b| b.check(&(key_id.to_owned(), *client)))
     }
 
     /// Drops the buckets that have refilled: they are indistinguishable from new ones.
@@ -241,9 +243,28 @@ mod tests {
     }
 
     #[test]
+    fn wrong_secrets_from_elsewhere_do_not_lock_out_the_idp() {
+        let t = Throttle::new(&RateLimits {
+            auth_per_key_per_minute: 2,
+            ..limits()
+        });
+        let (attacker, idp) = (
+            ClientKey::of(IpAddr::from([198, 51, 100, 7])),
+            ClientKey::of(IpAddr::from([203, 0, 113, 9])),
+        );
+        for _ in 0..2 {
+            t.unverified_key("aaaaaaaaaaaa", &attacker).expect("within");
+        }
+        assert!(t.unverified_key("aaaaaaaaaaaa", &attacker).is_err());
+        t.unverified_key("aaaaaaaaaaaa", &idp)
+            .expect("the key id's own IdP still gets its check");
+    }
+
+    #[test]
     fn refilled_buckets_are_pruned() {
         let t = Throttle::new(&limits());
-        t.unverified_key("aaaaaaaaaaaa").expect("first");
+        t.unverified_key("aaaaaaaaaaaa", &ClientKey::of(IpAddr::from([192, 0, 2, 1])))
+            .expect("first");
         assert_eq!(t.tracked(), 1);
         t.prune();
         assert_eq!(t.tracked(), 1, "a bucket that has not refilled is kept");
@@ -251,7 +272,8 @@ mod tests {
             auth_per_key_per_minute: 60_000,
             ..limits()
         });
-        t.unverified_key("aaaaaaaaaaaa").expect("first");
+        t.unverified_key("aaaaaaaaaaaa", &ClientKey::of(IpAddr::from([192, 0, 2, 1])))
+            .expect("first");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while t.tracked() > 0 && std::time::Instant::now() < deadline {
             t.prune();

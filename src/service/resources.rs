@@ -43,7 +43,7 @@ pub async fn create(
 ) -> Result<Rendered, ScimError> {
     let input = validate::resource_body(rt, body)?;
     state.settings.limits.check_resource(&input)?;
-    let password_hash = hash(state, input.password.clone()).await?;
+    let password_hash = hash(state, tenant, input.password.clone()).await?;
     let id = uuid::Uuid::new_v4().to_string();
     let base = state.base_url.clone();
     write(state, tenant, move |scope, c| {
@@ -131,7 +131,7 @@ pub async fn replace(
     let rt = target.rt;
     let input = validate::resource_body(rt, body)?;
     state.settings.limits.check_resource(&input)?;
-    let password_hash = hash(state, input.password.clone()).await?;
+    let password_hash = hash(state, tenant, input.password.clone()).await?;
     let base = state.base_url.clone();
     write(state, tenant, move |scope, c| {
         let old = target.lock(scope, c)?;
@@ -219,7 +219,7 @@ pub async fn patch(
     };
     // argon2 is slow by design: a new password is hashed before the write lock is taken.
     let new_password = trial.password.clone();
-    let prehashed = hash(state, new_password.clone()).await?;
+    let prehashed = hash(state, tenant, new_password.clone()).await?;
     let base = state.base_url.clone();
     write(state, tenant, move |scope, c| {
         let old = target.lock(scope, c)?;
@@ -428,12 +428,19 @@ pub(super) fn document(row: &ResourceRow) -> Result<Map<String, Value>, ScimErro
     serde_json::from_str(&row.doc).map_err(ScimError::internal)
 }
 
-async fn hash(state: &AppState, password: Option<String>) -> Result<Option<String>, ScimError> {
+async fn hash(
+    state: &AppState,
+    tenant: &TenantId,
+    password: Option<String>,
+) -> Result<Option<String>, ScimError> {
     let Some(password) = password else {
         return Ok(None);
     };
     Ok(Some(
-        state.argon2.run(move || hash_password(&password)).await??,
+        state
+            .argon2
+            .run_for(tenant, move || hash_password(&password))
+            .await??,
     ))
 }
 

@@ -144,7 +144,11 @@ fn wrong_secrets_beyond_the_argon2_queue_get_429_at_once(b: Backend) {
     let refused: Vec<&Res> = responses.iter().filter(|r| r.status == 429).collect();
     assert!(!refused.is_empty(), "no 429 among 50 concurrent checks");
     for res in refused {
-        assert_throttled(res, "argon2id work queue is full");
+        // One tenant's checks meet its share (half the queue) before the queue is full.
+        assert_throttled(
+            res,
+            "this tenant already holds its share of the server's argon2id work queue",
+        );
     }
     assert!(
         responses.iter().all(|r| matches!(r.status, 401 | 429)),
