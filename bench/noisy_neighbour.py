@@ -4,7 +4,7 @@ creates users. Prints how long the big PATCH took, and the latency and status of
 tenant's creates sent meanwhile.
 
     cargo build --release
-    python3 bench/noisy_neighbour.py [--values N] [--database-url URL]
+    python3 bench/noisy_neighbour.py [--values N] [--database-url URL] [--binary PATH]
 
 Runs target/release/scimitar on a fresh SQLite file (or the given database) on a free loopback
 port, and stops it at the end. Standard library only.
@@ -60,7 +60,11 @@ def main():
                     help="e-mail values in the PATCH (default: the server's advertised limit)")
     ap.add_argument("--database-url")
     ap.add_argument("--creates", type=int, default=20)
+    ap.add_argument("--binary", default=BINARY,
+                    help="the scimitar binary to measure (default: target/release/scimitar)")
     args = ap.parse_args()
+    global BINARY
+    BINARY = args.binary
 
     work = tempfile.mkdtemp(prefix="scimitar-bench")
     port = free_port()

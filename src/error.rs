@@ -25,12 +25,6 @@ pub struct Throttled {
     pub retry_after: u64,
 }
 
-impl Throttled {
-    fn retry_after_header(&self) -> (header::HeaderName, HeaderValue) {
-        (header::RETRY_AFTER, HeaderValue::from(self.retry_after))
-    }
-}
-
 /// A failure answered as an RFC 7644 §3.12 error response.
 #[derive(Debug, thiserror::Error)]
 pub enum ScimError {
@@ -155,14 +149,13 @@ impl ResponseError for ScimError {
                 HeaderValue::from_static("Bearer realm=\"scim\""),
             ));
         }
-        match self {
-            Self::Unavailable(_) => {
-                res.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
-            }
-            Self::TooManyRequests(t) => {
-                res.insert_header(t.retry_after_header());
-            }
-            _ => {}
+        let wait = match self {
+            Self::Unavailable(_) => Some(RETRY_AFTER_SECONDS),
+            Self::TooManyRequests(t) => Some(t.retry_after),
+            _ => None,
+        };
+        if let Some(seconds) = wait {
+            res.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
         }
         res.body(body.to_string())
     }
@@ -170,7 +163,7 @@ impl ResponseError for ScimError {
 
 /// What a 503 asks the client to wait before it retries; IdPs retry on 503 (Entra and Okta
 /// both document retries with backoff for 5xx answers).
-const RETRY_AFTER_SECONDS: u32 = 2;
+const RETRY_AFTER_SECONDS: u64 = 2;
 
 impl From<diesel::result::Error> for ScimError {
     fn from(e: diesel::result::Error) -> Self {
@@ -296,14 +289,13 @@ impl ResponseError for AdminError {
                 HeaderValue::from_static("Bearer realm=\"admin\""),
             ));
         }
-        match self {
-            Self::Unavailable(_) => {
-                res.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
-            }
-            Self::TooManyRequests(t) => {
-                res.insert_header(t.retry_after_header());
-            }
-            _ => {}
+        let wait = match self {
+            Self::Unavailable(_) => Some(RETRY_AFTER_SECONDS),
+            Self::TooManyRequests(t) => Some(t.retry_after),
+            _ => None,
+        };
+        if let Some(seconds) = wait {
+            res.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
         }
         res.json(json!({"error": self.code(), "message": self.to_string()}))
     }

@@ -26,18 +26,8 @@ pub async fn record(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let at = now_millis();
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let rt = req
-        .app_data::<web::Data<&'static ResourceType>>()
-        .map(|rt| rt.id);
-    let method = req.method().to_string();
-    let path = req.uri().to_string();
-    let user_agent = req
-        .headers()
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let seen = Seen::of(&req);
     let res = next.call(req).await?;
     let (Some(state), Some(tenant)) = (
         state,
@@ -64,38 +54,68 @@ pub async fn record(
                 .map(str::to_owned)
         });
     state.log.send(LogRow {
-        tenant_id: tenant.tenant_id.as_str().to_owned(),
-        id: format!("{at:013}-{}", uuid::Uuid::new_v4().simple()),
-        at,
-        method,
-        path,
         status: i32::from(res.status().as_u16()),
-        resource_type: rt.map(str::to_owned),
         resource_id,
         latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
         scim_type: error.and_then(ScimError::scim_type).map(str::to_owned),
         // Details quote what the client sent; PostgreSQL cannot store a NUL.
         detail: error.map(|e| text::scrub(&e.to_string()).into_owned()),
-        user_agent,
+        ..seen.row(tenant.tenant_id.as_str().to_owned())
     });
     Ok(res)
+}
+
+/// What the log keeps of a request, read before it is handled.
+struct Seen {
+    at: i64,
+    method: String,
+    path: String,
+    resource_type: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl Seen {
+    fn of(req: &ServiceRequest) -> Self {
+        Self {
+            at: now_millis(),
+            method: req.method().to_string(),
+            path: req.uri().to_string(),
+            resource_type: req
+                .app_data::<web::Data<&'static ResourceType>>()
+                .map(|rt| rt.id.to_owned()),
+            user_agent: req
+                .headers()
+                .get(USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+
+    /// A log entry of this request for `tenant_id`, to be completed with its outcome.
+    fn row(self, tenant_id: String) -> LogRow {
+        LogRow {
+            tenant_id,
+            id: format!("{:013}-{}", self.at, uuid::Uuid::new_v4().simple()),
+            at: self.at,
+            method: self.method,
+            path: self.path,
+            status: 0,
+            resource_type: self.resource_type,
+            resource_id: None,
+            latency_ms: 0,
+            scim_type: None,
+            detail: None,
+            user_agent: self.user_agent,
+        }
+    }
 }
 
 /// Logs a refused SCIM token in the provisioning log of the tenant whose key id it carries, if
 /// there is one. The credential is read beside the request, not in its way; the entry names the
 /// key id (which is public) and never the secret.
 pub fn rejected_token(state: &AppState, req: &ServiceRequest, key_id: String) {
-    let at = now_millis();
-    let rt = req
-        .app_data::<web::Data<&'static ResourceType>>()
-        .map(|rt| rt.id.to_owned());
-    let method = req.method().to_string();
-    let path = req.uri().to_string();
-    let user_agent = req
-        .headers()
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let seen = Seen::of(req);
+    let at = seen.at;
     let state = state.clone();
     actix_web::rt::spawn(async move {
         let lookup = key_id.clone();
@@ -121,18 +141,9 @@ pub fn rejected_token(state: &AppState, req: &ServiceRequest, key_id: String) {
             _ => format!("rejected: wrong secret for key id {key_id}"),
         };
         state.log.send(LogRow {
-            tenant_id: credential.tenant_id,
-            id: format!("{at:013}-{}", uuid::Uuid::new_v4().simple()),
-            at,
-            method,
-            path,
             status: 401,
-            resource_type: rt,
-            resource_id: None,
-            latency_ms: 0,
-            scim_type: None,
             detail: Some(detail),
-            user_agent,
+            ..seen.row(credential.tenant_id)
         });
     });
 }
