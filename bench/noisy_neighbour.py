@@ -55,6 +55,7 @@ def tenant(env, name):
 
 
 def main():
+    global BINARY
     ap = argparse.ArgumentParser()
     ap.add_argument("--values", type=int, default=None,
                     help="e-mail values in the PATCH (default: the server's advertised limit)")
@@ -63,7 +64,6 @@ def main():
     ap.add_argument("--binary", default=BINARY,
                     help="the scimitar binary to measure (default: target/release/scimitar)")
     args = ap.parse_args()
-    global BINARY
     BINARY = args.binary
 
     work = tempfile.mkdtemp(prefix="scimitar-bench")
