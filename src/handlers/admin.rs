@@ -218,16 +218,18 @@ pub async fn user(
 ) -> Result<HttpResponse> {
     let (id, user_id) = path.into_inner();
     let t = tenant(&state, &admin, id).await?;
+    let missing = || AdminError::NotFound("no such user in this tenant".into());
+    // An id no resource can have (a NUL, say) names nothing: not found, as for SCIM.
+    if !text::plausible_id(&user_id) {
+        return Err(missing());
+    }
     let filter = format!("id eq {}", Value::from(user_id.clone()));
     let req = SearchRequest {
         filter: Some(filter),
         ..SearchRequest::default()
     };
     let list = service::users(&state, &TenantId::from_stored(t.id), &req).await?;
-    let user = list["users"]
-        .get(0)
-        .cloned()
-        .ok_or_else(|| AdminError::NotFound(format!("User {user_id} not found")))?;
+    let user = list["users"].get(0).cloned().ok_or_else(missing)?;
     Ok(HttpResponse::Ok().json(user))
 }
 

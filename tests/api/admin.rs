@@ -663,6 +663,13 @@ fn refused_characters_reach_no_table(b: Backend) {
             Some(&mappings),
         );
         assert_eq!(res.status, 400, "{:?}", res.body);
+        let res = app.admin(
+            &root,
+            "GET",
+            &format!("/tenants/{acme}/users/{}", crate::filters::encode(name)),
+            None,
+        );
+        assert_eq!(res.status, 404, "{:?}", res.body);
     }
     assert_eq!(
         app.admin(&root, "GET", "/tenants", None).body["tenants"]
