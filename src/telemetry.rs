@@ -1,10 +1,12 @@
 //! Logging: one tracing span per request with its request id and, once authenticated, its
-//! tenant id. Bodies, headers and tokens are never recorded.
+//! tenant id. Bodies, headers, query strings and tokens are never recorded.
 
+use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+use tracing::field::Empty;
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 
 /// Installs a subscriber writing to stderr, filtered by `RUST_LOG` (default `info`).
@@ -23,7 +25,32 @@ pub struct ScimRootSpan;
 
 impl RootSpanBuilder for ScimRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        tracing_actix_web::root_span!(request, tenant_id = tracing::field::Empty)
+        // tracing-actix-web's own span records the query string, where filter values (a
+        // userName, an e-mail) travel, and a client address read from forwarding headers any
+        // client can set. This one keeps the path and the peer address only.
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let route = request.match_pattern().unwrap_or_else(|| "default".into());
+        let peer = request
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %route,
+            http.target = %request.path(),
+            http.client_ip = %peer,
+            http.status_code = Empty,
+            otel.status_code = Empty,
+            exception.message = Empty,
+            exception.details = Empty,
+            request_id = %request_id,
+            tenant_id = Empty,
+        )
     }
 
     fn on_request_end<B: MessageBody>(
