@@ -161,8 +161,8 @@ impl ResponseError for ScimError {
     }
 }
 
-/// What a 503 asks the client to wait before it retries; IdPs retry on 503 (Entra and Okta
-/// both document retries with backoff for 5xx answers).
+/// What a 503 asks the client to wait before it retries: a busy database clears in moments,
+/// and an IdP's provisioning job retries a failed operation on a later pass in any case.
 const RETRY_AFTER_SECONDS: u64 = 2;
 
 impl From<diesel::result::Error> for ScimError {
