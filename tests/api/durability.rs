@@ -49,6 +49,8 @@ fn start(database_url: &str) -> (Served, String) {
     let mut cmd = Command::new(BIN);
     cmd.env("DATABASE_URL", database_url)
         .env("RUST_LOG", "info")
+        // Four writers as fast as they can go: the drill is about durability, not throttling.
+        .env("SCIMITAR_TENANT_RATE_LIMIT", "0")
         .env_remove("SCIMITAR_ADMIN_JWT_SECRET");
     let server = serve(cmd);
     let base = format!("{}/scim/v2", server.origin);

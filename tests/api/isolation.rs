@@ -204,7 +204,8 @@ fn sees_only_its_own(app: &TestApp, me: &Tenant, other: &Tenant) {
 }
 
 fn random_operations_of_two_tenants_stay_apart(b: Backend) {
-    let app = TestApp::spawn(b);
+    // As fast as the test can go: isolation, not throttling, is what is checked here.
+    let app = TestApp::spawn_with(b, |s| s.rate_limits.tenant_per_second = 0);
     let mut a = Tenant {
         token: app.token.clone(),
         ..Tenant::default()
