@@ -124,6 +124,9 @@ struct LimitArgs {
     /// How long a request waits for a database connection before it is answered 503
     #[arg(long, env = "SCIMITAR_DB_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     db_connect_timeout: Duration,
+    /// How long one PostgreSQL statement may run before the request is answered 503
+    #[arg(long, env = "SCIMITAR_DB_STATEMENT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    db_statement_timeout: Duration,
 }
 
 impl LimitArgs {
@@ -140,6 +143,7 @@ impl LimitArgs {
             db_waits: Waits {
                 lock: self.db_lock_timeout,
                 connection: self.db_connect_timeout,
+                statement: self.db_statement_timeout,
             },
             ..s
         }

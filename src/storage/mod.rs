@@ -67,6 +67,9 @@ pub struct Waits {
     pub lock: Duration,
     /// How long a request waits for a pooled connection (and so for an unreachable server).
     pub connection: Duration,
+    /// How long one statement may run on PostgreSQL (`statement_timeout`), so one tenant's
+    /// costly filter cannot hold a connection and the CPU for long; SQLite has no such bound.
+    pub statement: Duration,
 }
 
 impl Default for Waits {
@@ -74,6 +77,7 @@ impl Default for Waits {
         Self {
             lock: Duration::from_secs(5),
             connection: Duration::from_secs(5),
+            statement: Duration::from_secs(30),
         }
     }
 }
@@ -92,6 +96,7 @@ pub fn is_unavailable(e: &diesel::result::Error) -> bool {
             m.contains("database is locked")
                 || m.contains("database table is locked")
                 || m.contains("lock timeout")
+                || m.contains("statement timeout")
                 || m.contains("terminating connection")
                 || m.contains("server closed the connection")
                 || m.contains("connection to server")
@@ -105,6 +110,7 @@ pub fn is_unavailable(e: &diesel::result::Error) -> bool {
 struct Manager {
     backend: Backend,
     lock_wait: Duration,
+    statement_wait: Duration,
 }
 
 impl Manager {
@@ -112,10 +118,12 @@ impl Manager {
         match &self.backend {
             Backend::Postgres(url) => {
                 let mut c = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
-                // A writer queued behind another on a tenant's lock gives up in bounded time.
+                // A writer queued behind another on a tenant's lock, and any one statement, give
+                // up in bounded time.
                 c.batch_execute(&format!(
-                    "SET lock_timeout = {}",
-                    self.lock_wait.as_millis()
+                    "SET lock_timeout = {}; SET statement_timeout = {}",
+                    self.lock_wait.as_millis(),
+                    self.statement_wait.as_millis()
                 ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Postgresql(c))
@@ -175,10 +183,22 @@ impl Db {
             .build(Manager {
                 backend,
                 lock_wait: waits.lock,
+                statement_wait: waits.statement,
             })
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
         let mut conn = pool.get()?;
+        // A migration (an index on a large table) may rightly take longer than any request.
+        let pg = matches!(&*conn, AnyConnection::Postgresql(_));
+        if pg {
+            conn.batch_execute("SET statement_timeout = 0")?;
+        }
         migrate::run(&mut conn)?;
+        if pg {
+            conn.batch_execute(&format!(
+                "SET statement_timeout = {}",
+                waits.statement.as_millis()
+            ))?;
+        }
         Ok(Self { pool })
     }
 

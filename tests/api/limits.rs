@@ -193,6 +193,7 @@ fn a_busy_database_is_503_and_then_recovers(backend: Backend) {
         s.db_waits = Waits {
             lock: Duration::from_millis(200),
             connection: Duration::from_secs(1),
+            ..Waits::default()
         };
     });
     let tenant = scimitar::service::tenants::list(&app.db).expect("tenants")[0]
@@ -299,6 +300,7 @@ fn postgres_unreachable_is_503_and_recovers_without_a_restart() {
         s.db_waits = Waits {
             lock: Duration::from_secs(1),
             connection: Duration::from_secs(1),
+            ..Waits::default()
         };
         proxy = Some(p);
     });
@@ -334,6 +336,28 @@ fn postgres_unreachable_is_503_and_recovers_without_a_restart() {
         .map(|u| u["userName"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(names, ["before@example.com", "after@example.com"]);
+}
+
+#[test]
+fn a_postgres_statement_past_its_timeout_is_unavailable() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let database = backend.fresh_database(dir.path());
+    let waits = Waits {
+        statement: Duration::from_millis(100),
+        ..Waits::default()
+    };
+    // Migrations run without the bound, and the pool's connections carry it afterwards.
+    let db = scimitar::storage::Db::open(&database.url, 1, waits).expect("open");
+    let slow = db.run_sync(|c| Ok(c.batch_execute("SELECT pg_sleep(2)")?));
+    assert!(
+        matches!(slow, Err(scimitar::error::ScimError::Unavailable(_))),
+        "{slow:?}"
+    );
+    db.run_sync(|c| Ok(c.batch_execute("SELECT 1")?))
+        .expect("the connection is usable after a timed-out statement");
 }
 
 fn too_many_role_mappings_are_refused(backend: Backend) {
