@@ -31,7 +31,8 @@ pub struct ScimToken {
 }
 
 impl ScimToken {
-    /// A fresh token: a 12-character key id and a 40-character secret (lower-case letters and digits: about 206 bits).
+    /// A fresh token: a 12-character key id and a 40-character secret of lower-case letters and
+    /// digits (about 206 bits).
     pub fn generate() -> Self {
         let mut rng = rand::rng();
         let mut pick = |n: usize| -> String {
@@ -142,8 +143,8 @@ impl Argon2Slots {
         }
     }
 
-    /// Runs `f` for `tenant` as [`Argon2Slots::run`] does, within the tenant's share: half of
-    /// the runs and waiting places, at least one.
+    /// Runs `f` for `tenant` once a slot is free, within the tenant's share (half of the runs
+    /// and waiting places, at least one); 429 at once when the share or the queue is full.
     pub async fn run_for<T: Send + 'static>(
         &self,
         tenant: &TenantId,
@@ -155,7 +156,7 @@ impl Argon2Slots {
     }
 
     /// Runs `f` once a slot is free; 429 at once when every slot and waiting place is taken.
-    pub async fn run<T: Send + 'static>(
+    async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ScimError> {

@@ -97,9 +97,9 @@ fn bearer_token(
 /// limit costs nothing more. Only verified tokens count against a tenant: wrong secrets sent
 /// with a tenant's key id must not use up the tenant's budget. A token the cache does not know
 /// costs its client address one attempt before the read and, when its key id exists, that key
-/// id from that address one attempt before argon2id; over either limit it gets 429 and costs nothing more. These
-/// never hold up a token in the cache, so nobody can lock a working IdP out by spraying wrong
-/// secrets at its key id.
+/// id from that address one attempt before argon2id; over either limit it gets 429 and costs
+/// nothing more. These never hold up a token in the cache, so nobody can lock a working IdP out
+/// by spraying wrong secrets at its key id.
 async fn authenticate(
     state: &AppState,
     client: &ClientKey,
@@ -127,13 +127,13 @@ async fn authenticate(
         })
         .await?
         .ok_or_else(rejected)?;
+    let tenant = TenantId::from_stored(credential.tenant_id);
     if !state.tokens.contains(&token, &credential.secret_hash) {
         state.throttle.unverified_key(&credential.id, client)?;
         let hash = credential.secret_hash.clone();
-        let owner = TenantId::from_stored(credential.tenant_id.clone());
         let (token, ok) = state
             .argon2
-            .run_for(&owner, move || {
+            .run_for(&tenant, move || {
                 let ok = token.verify(&hash);
                 (token, ok)
             })
@@ -141,11 +141,9 @@ async fn authenticate(
         if !ok {
             return Err(rejected());
         }
-        state.tokens.insert(
-            &token,
-            &credential.secret_hash,
-            &TenantId::from_stored(credential.tenant_id.clone()),
-        );
+        state
+            .tokens
+            .insert(&token, &credential.secret_hash, &tenant);
     }
     // Last use is kept to the minute, written beside the request rather than in its way: a
     // busy database delays the record, never the request.
@@ -164,7 +162,6 @@ async fn authenticate(
             }
         });
     }
-    let tenant = TenantId::from_stored(credential.tenant_id);
     if !counted {
         state.throttle.tenant(&tenant)?;
     }

@@ -1,5 +1,5 @@
 //! Request rate limits: token buckets (governor's GCRA) per tenant, per admin client address,
-//! and for SCIM tokens not yet verified, per key id and per client address.
+//! and for SCIM tokens not yet verified, per client address and per key id from each address.
 //!
 //! Every bucket lives in memory, one per key. Keys come only from things that are bounded or
 //! expensive to multiply: tenants and key ids that exist, and client addresses (an IPv6 client
