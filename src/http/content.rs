@@ -44,7 +44,7 @@ impl FromRequest for ScimJson {
         }
         let limits = req
             .app_data::<web::Data<AppState>>()
-            .map(|s| s.settings.limits.clone())
+            .map(|s| s.settings.limits)
             .unwrap_or_default();
         let body = web::Json::<Value>::from_request(req, payload);
         Box::pin(async move {

@@ -10,7 +10,7 @@ use super::validate::Validated;
 
 /// The bounds, each configurable; the defaults fit every IdP request recorded in
 /// `conformance/` many times over.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Operations in one PATCH request.
     pub max_operations: usize,

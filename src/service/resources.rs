@@ -193,19 +193,14 @@ pub async fn patch(
     view: Projection,
 ) -> Result<Rendered, ScimError> {
     let rt = target.rt;
-    let limits = state.settings.limits.clone();
+    let limits = state.settings.limits;
     let request = patch::parse_request(body)?;
     // The CPU work of a PATCH (apply, validate) is done here, before the write lock, on the
     // version read now; under the lock it is redone only if another write came in between. A
     // request that cannot apply is refused without taking the lock at all.
     let request = std::sync::Arc::new(request);
     let (read_version, trial) = {
-        let (tenant, id, request, limits) = (
-            tenant.clone(),
-            target.id.clone(),
-            request.clone(),
-            limits.clone(),
-        );
+        let (tenant, id, request) = (tenant.clone(), target.id.clone(), request.clone());
         state
             .db
             .run(move |c| {
