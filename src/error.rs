@@ -183,7 +183,8 @@ impl From<diesel::r2d2::PoolError> for ScimError {
     }
 }
 
-const BUSY: &str =
+/// The detail of a 503 for a busy or unreachable database.
+pub(crate) const BUSY: &str =
     "the database is busy or unreachable right now; nothing was changed, retry in a few seconds";
 
 impl From<crate::scim::Violation> for ScimError {

@@ -20,7 +20,7 @@ use crate::scim::validate::{self, MemberRef};
 use crate::state::AppState;
 use crate::storage::models::ResourceRow;
 use crate::storage::resources::{Link, Scope};
-use crate::storage::{AnyConnection, now_millis, tenant_tx};
+use crate::storage::{AnyConnection, now_millis};
 use crate::tenant::TenantId;
 use crate::token::hash_password;
 
@@ -334,10 +334,10 @@ async fn write<R: Send + 'static>(
     tenant: &TenantId,
     f: impl FnOnce(&Scope<'_>, &mut AnyConnection) -> Result<R, ScimError> + Send + 'static,
 ) -> Result<R, ScimError> {
-    let tenant = tenant.clone();
+    let id = tenant.clone();
     state
         .db
-        .run(move |c| tenant_tx(c, tenant.as_str(), |c| f(&Scope::new(&tenant), c)))
+        .write(tenant.as_str(), move |c| f(&Scope::new(&id), c))
         .await
 }
 

@@ -13,6 +13,7 @@ pub mod schema;
 pub mod sql;
 pub mod tenants;
 pub mod webhooks;
+mod writer;
 
 use std::time::Duration;
 
@@ -166,6 +167,8 @@ impl ManageConnection for Manager {
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<Manager>,
+    /// SQLite's group-commit writer; PostgreSQL commits concurrent writes itself.
+    writer: Option<writer::Writer>,
 }
 
 impl Db {
@@ -177,14 +180,15 @@ impl Db {
     /// [`Db::connect`] with the given waits.
     pub fn open(url: &str, max_connections: u32, waits: Waits) -> anyhow::Result<Self> {
         let backend = Backend::from_url(url).map_err(anyhow::Error::msg)?;
+        let manager = || Manager {
+            backend: backend.clone(),
+            lock_wait: waits.lock,
+            statement_wait: waits.statement,
+        };
         let pool = r2d2::Pool::builder()
             .max_size(max_connections)
             .connection_timeout(waits.connection)
-            .build(Manager {
-                backend,
-                lock_wait: waits.lock,
-                statement_wait: waits.statement,
-            })
+            .build(manager())
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
         let mut conn = pool.get()?;
         // A migration (an index on a large table) may rightly take longer than any request.
@@ -199,7 +203,25 @@ impl Db {
                 waits.statement.as_millis()
             ))?;
         }
-        Ok(Self { pool })
+        let writer = match backend {
+            Backend::Sqlite(_) => Some(writer::Writer::start(manager())?),
+            Backend::Postgres(_) => None,
+        };
+        Ok(Self { pool, writer })
+    }
+
+    /// Runs `f` in a write transaction under `tenant`'s lock (see [`tenant_tx`]) and answers
+    /// once it is durable. On SQLite concurrent writes share one commit (group commit).
+    pub async fn write<R, F>(&self, tenant: &str, f: F) -> Result<R, ScimError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<R, ScimError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let tenant = tenant.to_owned();
+        match &self.writer {
+            Some(writer) => writer.write(tenant, f).await,
+            None => self.run(move |c| tenant_tx(c, &tenant, f)).await,
+        }
     }
 
     /// Runs blocking database work on the blocking thread pool.

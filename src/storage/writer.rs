@@ -1,0 +1,209 @@
+//! Group commit for SQLite: tenant writes that arrive together share one transaction, so one
+//! fsync makes a whole batch durable instead of one fsync per request.
+//!
+//! SQLite has one write lock per database, so its writers queue anyway; here they queue in a
+//! channel instead of on the busy timeout. One thread takes every waiting write (up to
+//! [`MAX_BATCH`]), opens `BEGIN IMMEDIATE`, runs each write in its own savepoint (a write that
+//! fails rolls back alone and gets its own error), commits once at `synchronous = FULL`, and only
+//! then answers each caller. A write is acknowledged after its batch is durable, never before;
+//! when the commit fails, every write of the batch gets the error and none is acknowledged.
+//! Under light load a batch holds one write and this is a plain transaction.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use diesel::Connection;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{AnyConnection, Manager, events};
+use crate::error::ScimError;
+
+/// Writes one transaction takes at most, so one batch's commit is never far away.
+const MAX_BATCH: usize = 64;
+/// Writes waiting for the writer; past this, callers wait to queue (backpressure).
+const QUEUE: usize = 1024;
+
+/// The sending side: cheap to clone, kept in [`super::Db`].
+#[derive(Clone)]
+pub(super) struct Writer {
+    tx: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl Writer {
+    /// Starts the writer thread; it ends once every sender is gone.
+    pub(super) fn start(manager: Manager) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("scimitar-writer".into())
+            .spawn(move || run(&manager, rx))?;
+        Ok(Self { tx })
+    }
+
+    /// Runs `f` under `tenant_id`'s lock in the next batch and answers once that batch commits.
+    pub(super) async fn write<R: Send + 'static>(
+        &self,
+        tenant_id: String,
+        f: impl FnOnce(&mut AnyConnection) -> Result<R, ScimError> + Send + 'static,
+    ) -> Result<R, ScimError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Pending {
+            tenant_id,
+            f,
+            reply,
+        };
+        if self.tx.send(Box::new(job)).await.is_err() {
+            return Err(stopped());
+        }
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> ScimError {
+    ScimError::Unavailable("the database writer has stopped; nothing was changed".into())
+}
+
+/// A write waiting for its batch.
+trait Job: Send {
+    /// Runs the write in a savepoint of the open batch; the result waits for the commit.
+    fn apply(self: Box<Self>, c: &mut AnyConnection) -> Box<dyn Applied>;
+    /// Answers without running: the batch could not start.
+    fn refuse(self: Box<Self>, e: ScimError);
+}
+
+/// A write that ran and waits for its batch's commit.
+trait Applied: Send {
+    /// Answers the caller: with the write's own result if the batch committed.
+    fn answer(self: Box<Self>, commit: Result<(), ScimError>);
+}
+
+struct Pending<F, R> {
+    tenant_id: String,
+    f: F,
+    reply: oneshot::Sender<Result<R, ScimError>>,
+}
+
+impl<F, R> Job for Pending<F, R>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<R, ScimError> + Send,
+    R: Send + 'static,
+{
+    fn apply(self: Box<Self>, c: &mut AnyConnection) -> Box<dyn Applied> {
+        let Self {
+            tenant_id,
+            f,
+            reply,
+        } = *self;
+        // Nested in the batch's transaction, diesel makes this a savepoint: an error rolls back
+        // this write alone.
+        let out = c.transaction(|c| {
+            events::lock_tenant(c, &tenant_id)?;
+            f(c)
+        });
+        Box::new(Done { out, reply })
+    }
+
+    fn refuse(self: Box<Self>, e: ScimError) {
+        let _ = self.reply.send(Err(e));
+    }
+}
+
+struct Done<R> {
+    out: Result<R, ScimError>,
+    reply: oneshot::Sender<Result<R, ScimError>>,
+}
+
+impl<R: Send> Applied for Done<R> {
+    fn answer(self: Box<Self>, commit: Result<(), ScimError>) {
+        let result = match (self.out, commit) {
+            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            (Ok(v), Ok(())) => Ok(v),
+        };
+        // The caller may have gone (its client hung up); the write stands all the same.
+        let _ = self.reply.send(result);
+    }
+}
+
+fn run(manager: &Manager, mut rx: mpsc::Receiver<Box<dyn Job>>) {
+    let mut conn: Option<AnyConnection> = None;
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let c = match conn.take().map_or_else(|| manager.establish(), Ok) {
+            Ok(c) => conn.insert(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "the database writer cannot connect");
+                for job in batch {
+                    job.refuse(ScimError::Unavailable(
+                        "the database cannot be opened right now; nothing was changed".into(),
+                    ));
+                }
+                continue;
+            }
+        };
+        if !commit_batch(c, batch) {
+            // A write panicked with its savepoint open: closing the connection rolls the batch
+            // back, and the next batch starts on a fresh one.
+            conn = None;
+        }
+    }
+}
+
+/// Runs a batch in one transaction and answers every write; false if a write panicked.
+fn commit_batch(conn: &mut AnyConnection, batch: Vec<Box<dyn Job>>) -> bool {
+    let AnyConnection::Sqlite(sqlite) = conn else {
+        unreachable!("the writer serves SQLite only");
+    };
+    if let Err(e) = AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE") {
+        let failed = failure(&e);
+        batch.into_iter().for_each(|job| job.refuse(failed()));
+        return true;
+    }
+    let mut applied = Vec::with_capacity(batch.len());
+    let mut jobs = batch.into_iter();
+    for job in jobs.by_ref() {
+        match catch_unwind(AssertUnwindSafe(|| job.apply(conn))) {
+            Ok(done) => applied.push(done),
+            Err(_) => {
+                tracing::error!("a database write panicked; its batch is rolled back");
+                let retry = || {
+                    ScimError::Unavailable(
+                        "a write failed on the server; nothing was changed, retry".into(),
+                    )
+                };
+                applied.into_iter().for_each(|a| a.answer(Err(retry())));
+                jobs.for_each(|j| j.refuse(retry()));
+                return false;
+            }
+        }
+    }
+    let AnyConnection::Sqlite(sqlite) = conn else {
+        unreachable!("a connection does not change its backend");
+    };
+    match AnsiTransactionManager::commit_transaction(sqlite) {
+        Ok(()) => applied.into_iter().for_each(|a| a.answer(Ok(()))),
+        Err(e) => {
+            let failed = failure(&e);
+            let _ = AnsiTransactionManager::rollback_transaction(sqlite);
+            applied.into_iter().for_each(|a| a.answer(Err(failed())));
+        }
+    }
+    true
+}
+
+/// The error each write of a batch gets when the batch cannot start or commit.
+fn failure(e: &diesel::result::Error) -> impl Fn() -> ScimError {
+    let busy = super::is_unavailable(e);
+    tracing::warn!(error = %e, "a batch of writes did not commit");
+    move || {
+        if busy {
+            ScimError::Unavailable(crate::error::BUSY.into())
+        } else {
+            ScimError::internal(anyhow::anyhow!("a batch of writes did not commit"))
+        }
+    }
+}
