@@ -124,7 +124,7 @@ struct LimitArgs {
     /// How long a request waits for a database connection before it is answered 503
     #[arg(long, env = "SCIMITAR_DB_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     db_connect_timeout: Duration,
-    /// How long one PostgreSQL statement may run before the request is answered 503
+    /// How long one database statement may run before the request is answered 503
     #[arg(long, env = "SCIMITAR_DB_STATEMENT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     db_statement_timeout: Duration,
 }

@@ -11,6 +11,7 @@ pub mod models;
 pub mod resources;
 pub mod schema;
 pub mod sql;
+mod statement_clock;
 pub mod tenants;
 pub mod webhooks;
 mod writer;
@@ -68,8 +69,9 @@ pub struct Waits {
     pub lock: Duration,
     /// How long a request waits for a pooled connection (and so for an unreachable server).
     pub connection: Duration,
-    /// How long one statement may run on PostgreSQL (`statement_timeout`), so one tenant's
-    /// costly filter cannot hold a connection and the CPU for long; SQLite has no such bound.
+    /// How long one statement may run (PostgreSQL's `statement_timeout`; on SQLite a progress
+    /// handler that interrupts it), so one tenant's costly filter cannot hold a connection, the
+    /// CPU or SQLite's write lock for long. Migrations run without it.
     pub statement: Duration,
 }
 
@@ -84,8 +86,9 @@ impl Default for Waits {
 }
 
 /// Whether a database error means "busy or unreachable, retry later" rather than a bug: a lock
-/// wait that timed out, or a connection that broke. Diesel reports SQLite's SQLITE_BUSY and
-/// PostgreSQL's lock timeout only by their message.
+/// wait that timed out, a statement stopped after [`Waits::statement`], or a connection that
+/// broke. Diesel reports SQLite's SQLITE_BUSY and SQLITE_INTERRUPT and PostgreSQL's timeouts
+/// only by their message.
 pub fn is_unavailable(e: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind as Kind, Error};
     match e {
@@ -98,6 +101,7 @@ pub fn is_unavailable(e: &diesel::result::Error) -> bool {
                 || m.contains("database table is locked")
                 || m.contains("lock timeout")
                 || m.contains("statement timeout")
+                || m.contains("interrupted")
                 || m.contains("terminating connection")
                 || m.contains("server closed the connection")
                 || m.contains("connection to server")
@@ -130,8 +134,8 @@ impl Manager {
                 Ok(AnyConnection::Postgresql(c))
             }
             Backend::Sqlite(path) => {
-                let mut c =
-                    SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                let mut c = statement_clock::establish(path, self.statement_wait)
+                    .map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the writer; FULL makes each commit durable before it
                 // is acknowledged; the busy timeout queues writers instead of failing them.
                 c.batch_execute(&format!(
@@ -196,7 +200,7 @@ impl Db {
         if pg {
             conn.batch_execute("SET statement_timeout = 0")?;
         }
-        migrate::run(&mut conn)?;
+        statement_clock::unbounded(|| migrate::run(&mut conn))?;
         if pg {
             conn.batch_execute(&format!(
                 "SET statement_timeout = {}",
@@ -266,7 +270,12 @@ pub fn write_tx<T>(
             Ok(v)
         }
         Err(e) => {
-            AnsiTransactionManager::rollback_transaction(sqlite)?;
+            let rolled_back = AnsiTransactionManager::rollback_transaction(sqlite);
+            // An interrupted write ends SQLite's transaction itself, so ROLLBACK finds none;
+            // the 503 is what the client needs to hear.
+            if !matches!(e, ScimError::Unavailable(_)) {
+                rolled_back?;
+            }
             Err(e)
         }
     }

@@ -4,8 +4,11 @@
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
+use scimitar::scim::filter::{MAX_DEPTH, MAX_INPUT_LEN};
 use scimitar::scim::filter::{check, matches, parse};
 use scimitar::scim::schema::USER_RESOURCE;
+use scimitar::storage::filter_sql::Compiler;
+use scimitar::storage::sql::Dialect;
 use serde_json::{Value, json};
 
 use crate::filters::encode;
@@ -181,6 +184,57 @@ fn sql_and_memory_agree(b: Backend) {
         "only {} of 300 filters discriminated",
         discriminating.get()
     );
+}
+
+/// A filter near the limits: `leaf` nested `depth` deep in `not (…)` or in alternating
+/// `and`/`or` groups, or repeated in an `or` chain of up to 40 (200 nodes for the largest
+/// leaf) or as long as the length limit allows.
+fn at_the_limits() -> impl Strategy<Value = String> {
+    (leaf(), 0..MAX_DEPTH, 0..3).prop_map(|(leaf, depth, shape)| match shape {
+        0 => format!("{}{leaf}{}", "not (".repeat(depth), ")".repeat(depth)),
+        1 => {
+            let mut f = leaf.clone();
+            for d in 0..depth {
+                let op = if d % 2 == 0 { "and" } else { "or" };
+                f = format!("({leaf} {op} {f})");
+            }
+            f
+        }
+        _ => {
+            let mut f = leaf.clone();
+            for _ in 1..40 {
+                if f.len() + leaf.len() + 4 > MAX_INPUT_LEN {
+                    break;
+                }
+                f = format!("{f} or {leaf}");
+            }
+            f
+        }
+    })
+}
+
+/// SQL bytes (text and bound values) per filter byte, at most; measured, a short leaf through
+/// a multi-valued attribute (a JSON subquery) gives about 17.
+const SQL_PER_FILTER_BYTE: usize = 32;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The SQL of a filter grows linearly with the filter (nothing is compiled twice, however
+    /// deep `not` and groups nest), on both dialects.
+    #[test]
+    fn sql_grows_linearly_with_the_filter(f in prop_oneof![filter(), at_the_limits()]) {
+        // Chains past the node limit are refused by the parser, as the limit intends.
+        let Ok(parsed) = parse(&f) else { return Ok(()) };
+        let checked = check(parsed, &USER_RESOURCE).expect("generated filters check");
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            let sql = Compiler::new(dialect, "tenant", &USER_RESOURCE, "http://h/scim/v2")
+                .compile(&checked);
+            // The fragment's Debug form holds its whole text and every bound value.
+            let size = format!("{sql:?}").len();
+            prop_assert!(size <= SQL_PER_FILTER_BYTE * f.len(), "{dialect:?}: {} bytes of filter gave {size} of SQL: {f}", f.len());
+        }
+    }
 }
 
 on_both_backends!(sql_and_memory_agree);

@@ -347,6 +347,18 @@ impl TestApp {
         }
     }
 
+    /// Asks every instance to stop gracefully and returns at once: they take no new
+    /// connections and finish the requests in flight. [`TestApp::stop`] waits for the end.
+    pub fn begin_graceful_stop(&self) {
+        let instances = self
+            .instances
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for i in instances.iter() {
+            i.stop.stop(true);
+        }
+    }
+
     /// Connections open to this app's database: `None` on SQLite.
     pub fn database_connections(&self) -> Option<i64> {
         let name = self.database.postgres_name.as_deref()?;

@@ -49,7 +49,15 @@ enum Scope<'v> {
     Element(&'v Value),
 }
 
+// Nodes visited, counted in tests only, so a test can show evaluation is linear in the filter.
+#[cfg(test)]
+thread_local! {
+    static VISITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 fn eval(node: &CheckedNode, scope: Scope<'_>) -> bool {
+    #[cfg(test)]
+    VISITS.with(|v| v.set(v.get() + 1));
     match node {
         CheckedNode::Present(attr) => values(scope, attr).into_iter().any(is_present),
         CheckedNode::Compare {
@@ -209,6 +217,48 @@ mod tests {
     use super::super::test_support::{TEST_RESOURCE, bjensen, checked};
     use super::matches;
     use crate::scim::schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE};
+
+    use super::super::{CheckedNode, MAX_DEPTH};
+    use super::VISITS;
+
+    fn nodes(n: &CheckedNode) -> usize {
+        match n {
+            CheckedNode::Compare { .. } | CheckedNode::Present(_) => 1,
+            CheckedNode::Not(inner) | CheckedNode::ValuePath { filter: inner, .. } => {
+                1 + nodes(inner)
+            }
+            CheckedNode::And(l, r) | CheckedNode::Or(l, r) => 1 + nodes(l) + nodes(r),
+        }
+    }
+
+    /// Each node is visited at most once per element of the value path around it (bjensen has
+    /// two e-mails), however deep `not` and groups nest.
+    #[test]
+    fn evaluation_visits_each_node_once_per_element() {
+        let leaf = r#"emails[type eq "home" and value co "x"]"#;
+        let nots = format!(
+            "{}{leaf}{}",
+            "not (".repeat(MAX_DEPTH - 1),
+            ")".repeat(MAX_DEPTH - 1)
+        );
+        let mut groups = leaf.to_owned();
+        for d in 0..MAX_DEPTH - 1 {
+            let op = if d % 2 == 0 { "and" } else { "or" };
+            groups = format!("(title pr {op} {groups})");
+        }
+        let chain = vec![leaf; 40].join(" or ");
+        let negated_chain = vec![format!("not ({leaf})"); 30].join(" and ");
+        for filter in [nots, groups, chain, negated_chain] {
+            let checked = checked(&filter, &USER_RESOURCE);
+            VISITS.with(|v| v.set(0));
+            let _ = matches(&checked, &bjensen());
+            let visits = VISITS.with(std::cell::Cell::get);
+            assert!(
+                visits <= 2 * nodes(checked.root()),
+                "{visits} visits: {filter}"
+            );
+        }
+    }
 
     fn eval(rt: &ResourceType, filter: &str, resource: &Value) -> bool {
         matches(&checked(filter, rt), resource)

@@ -57,6 +57,34 @@ pub fn parse(input: &str) -> Result<Filter, FilterError> {
 
 type PResult<'a, T> = Result<(&'a str, T), FilterError>;
 
+// The parser's work, counted so a property test can bound it (RFC 7644 grammar, issue 16
+// point 8). Every grammar rule reports its entry, and every scan of the input reports the
+// bytes it reads, including scans done elsewhere (AttrPath::parse, serde_json) charged the
+// length of what they are handed. A rule that backtracks over text it has read shows up as
+// bytes read twice. Outside tests `work` is an empty inline function and the counter does not
+// exist.
+#[cfg(test)]
+thread_local! {
+    static WORK: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Adds `units` to the work counter (tests only).
+#[inline(always)]
+fn work(units: usize) {
+    #[cfg(test)]
+    WORK.with(|w| w.set(w.get() + units));
+    #[cfg(not(test))]
+    let _ = units;
+}
+
+/// Parses `input` and returns the parse result with the work it took.
+#[cfg(test)]
+pub(super) fn parse_counting(input: &str) -> (Result<Filter, FilterError>, usize) {
+    WORK.with(|w| w.set(0));
+    let parsed = parse(input);
+    (parsed, WORK.with(std::cell::Cell::get))
+}
+
 struct Parser<'a> {
     /// The whole input; every `&str` below is a suffix of it, which gives byte offsets.
     src: &'a str,
@@ -99,6 +127,7 @@ impl<'a> Parser<'a> {
     }
 
     fn or_expr(&mut self, i: &'a str, ctx: Ctx) -> PResult<'a, Filter> {
+        work(1);
         let (mut i, mut left) = self.and_expr(i, ctx)?;
         while let Some(rest) = keyword(i, "or") {
             self.count(skip_ws(i))?;
@@ -110,6 +139,7 @@ impl<'a> Parser<'a> {
     }
 
     fn and_expr(&mut self, i: &'a str, ctx: Ctx) -> PResult<'a, Filter> {
+        work(1);
         let (mut i, mut left) = self.unary(i, ctx)?;
         while let Some(rest) = keyword(i, "and") {
             self.count(skip_ws(i))?;
@@ -121,6 +151,7 @@ impl<'a> Parser<'a> {
     }
 
     fn unary(&mut self, i: &'a str, ctx: Ctx) -> PResult<'a, Filter> {
+        work(1);
         let i = skip_ws(i);
         // "not" is a keyword only before "(": the grammar has no bare `not attrExp`, and this
         // keeps an attribute that happens to be called "not" expressible.
@@ -139,6 +170,7 @@ impl<'a> Parser<'a> {
 
     /// `"(" FILTER ")"`; `body` starts just after the "(".
     fn group(&mut self, body: &'a str, ctx: Ctx) -> PResult<'a, Filter> {
+        work(1);
         let open = self.offset(body) - 1;
         let (rest, inner) = self.or_expr(body, self.descend(open, ctx)?)?;
         let rest = skip_ws(rest);
@@ -156,9 +188,12 @@ impl<'a> Parser<'a> {
 
     /// `attrPath SP "pr"`, `attrPath SP compareOp SP compValue` or `attrPath "[" valFilter "]"`.
     fn attr_expr(&mut self, i: &'a str, ctx: Ctx) -> PResult<'a, Filter> {
+        work(1);
         let Some((rest, token)) = path_token(i) else {
             return Err(self.error(i, ErrorKind::ExpectedAttribute { found: found(i) }));
         };
+        // AttrPath::parse reads the token at most five times (split, check, copy).
+        work(5 * token.len());
         let path = AttrPath::parse(token).map_err(|e| self.error(i, e.into()))?;
         if let Some(body) = rest.strip_prefix('[') {
             return self.value_path(i, body, path, ctx);
@@ -166,6 +201,7 @@ impl<'a> Parser<'a> {
 
         let after = skip_ws(rest);
         let no_operator = || {
+            work(token.len());
             let kind = if token.eq_ignore_ascii_case("not") {
                 ErrorKind::ExpectedParenAfterNot
             } else {
@@ -194,6 +230,7 @@ impl<'a> Parser<'a> {
         attr: AttrPath,
         ctx: Ctx,
     ) -> PResult<'a, Filter> {
+        work(1);
         let open = self.offset(body) - 1;
         if ctx.in_value_filter {
             return Err(FilterError::at(open, ErrorKind::NestedValueFilter));
@@ -227,6 +264,7 @@ impl<'a> Parser<'a> {
     }
 
     fn comp_value(&self, i: &'a str, op: CompareOp) -> PResult<'a, CompValue> {
+        work(1);
         if i.starts_with('"') {
             let (rest, s) = self.string(i)?;
             return Ok((rest, CompValue::Str(s)));
@@ -238,6 +276,7 @@ impl<'a> Parser<'a> {
         // JSON spells these in lower case; IdPs have been seen to capitalise them, and the
         // keywords around them are case-insensitive anyway.
         let literal = word(i).and_then(|(rest, w)| {
+            work(w.len());
             let value = match w.to_ascii_lowercase().as_str() {
                 "true" => CompValue::Bool(true),
                 "false" => CompValue::Bool(false),
@@ -257,6 +296,8 @@ impl<'a> Parser<'a> {
             match c {
                 '"' => {
                     let (literal, rest) = i.split_at(k + 1);
+                    // The scan, serde_json's decoding and the character check.
+                    work(3 * literal.len());
                     let decoded = serde_json::from_str::<String>(literal)
                         // Only a lone UTF-16 surrogate (`"\ud800"`) gets past the scan.
                         .map_err(|_| self.error(i, ErrorKind::InvalidEscape))?;
@@ -280,6 +321,7 @@ impl<'a> Parser<'a> {
                         _ => false,
                     };
                     if !escape_ok {
+                        work(k + 1);
                         return Err(FilterError::at(
                             self.offset(i) + k,
                             ErrorKind::InvalidEscape,
@@ -287,6 +329,7 @@ impl<'a> Parser<'a> {
                     }
                 }
                 c if c < ' ' => {
+                    work(k + 1);
                     return Err(FilterError::at(
                         self.offset(i) + k,
                         ErrorKind::ControlCharacter,
@@ -295,6 +338,7 @@ impl<'a> Parser<'a> {
                 _ => {}
             }
         }
+        work(i.len());
         Err(self.error(i, ErrorKind::UnterminatedString))
     }
 
@@ -312,6 +356,8 @@ impl<'a> Parser<'a> {
             .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '_')))
             .unwrap_or(i.len());
         let (run, rest) = i.split_at(run_len);
+        // recognize, the run and up to three std parses in number_value each read the run once.
+        work(5 * (run_len + 1));
         let invalid = || {
             self.error(
                 i,
@@ -343,13 +389,16 @@ fn number_value(text: &str) -> Option<Number> {
 }
 
 fn skip_ws(i: &str) -> &str {
-    i.trim_start_matches(|c: char| c.is_ascii_whitespace())
+    let rest = i.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    work(i.len() - rest.len() + 1);
+    rest
 }
 
 /// An operator or keyword: a run of ASCII letters, digits and "_" (so "prx" is not "pr").
 fn word(i: &str) -> Option<(&str, &str)> {
     let parsed: IResult<&str, &str> =
         take_while1(|c: char| c.is_ascii_alphanumeric() || c == '_').parse(i);
+    work(parsed.as_ref().map_or(0, |(_, w)| w.len()) + 1);
     parsed.ok()
 }
 
@@ -365,6 +414,7 @@ fn path_token(i: &str) -> Option<(&str, &str)> {
     let parsed: IResult<&str, &str> =
         take_while1(|c: char| !c.is_whitespace() && !matches!(c, '(' | ')' | '[' | ']' | '"'))
             .parse(i);
+    work(parsed.as_ref().map_or(0, |(_, t)| t.len()) + 1);
     parsed.ok()
 }
 
@@ -375,6 +425,7 @@ fn found(i: &str) -> String {
     if i.is_empty() {
         return "the end of the filter".to_owned();
     }
+    work(4 * MAX_CHARS);
     let token: String = match i.chars().next() {
         Some(c @ ('(' | ')' | '[' | ']')) => c.to_string(),
         _ => i
@@ -1035,8 +1086,131 @@ mod tests {
         prop::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
     }
 
+    /// Pieces of hostile filters: nesting, long chains, value paths, unterminated strings,
+    /// backslashes and near-miss keywords that a backtracking parser would read again.
+    const HOSTILE: &[&str] = &[
+        "(",
+        ")",
+        "not (",
+        "not(",
+        "NOT ( ",
+        "a pr and ",
+        "a pr or ",
+        "a pr",
+        r#"emails[type eq "x" and value co "y"] or "#,
+        r#"emails[type eq "x" and "#,
+        "emails[",
+        "]",
+        r#"a eq ""#,
+        r#"\"#,
+        r#"\\"#,
+        r#"\""#,
+        r#"\u00"#,
+        "\"",
+        "x",
+        " ",
+        "andy ",
+        "an ",
+        "orx ",
+        "nott ",
+        "notnot",
+        "prr ",
+        "pr ",
+        "eqq ",
+        "eq ",
+        "truex",
+        "1.5e",
+        "-0",
+        "urn:a:b:",
+        "a.b.",
+        "userName eq ",
+    ];
+
+    /// A few hostile pieces, each repeated up to `MAX_INPUT_LEN` in total.
+    fn hostile() -> impl Strategy<Value = String> {
+        let piece = (prop::sample::select(HOSTILE), 1..=MAX_INPUT_LEN);
+        prop::collection::vec(piece, 1..4).prop_map(|pieces| {
+            let mut s = String::new();
+            for (piece, times) in pieces {
+                let room = (MAX_INPUT_LEN - s.len()) / piece.len();
+                s.push_str(&piece.repeat(times.min(room)));
+            }
+            s
+        })
+    }
+
+    /// Work within a linear budget, stricter than the c·n·log2(n) + k of issue 16 point 8:
+    /// measured, the worst family reads each byte about 7 times, plus about 100 units for an
+    /// error message.
+    fn within_budget(input: &str, work: usize) -> bool {
+        let n = input.len().max(2);
+        work <= WORK_PER_BYTE * n + WORK_BASE
+    }
+
+    const WORK_PER_BYTE: usize = 12;
+    const WORK_BASE: usize = 200;
+
+    /// Builds a hostile filter from a repeat count.
+    type Family = fn(usize) -> String;
+
+    #[test]
+    fn hostile_families_take_linear_work() {
+        let families: &[(&str, Family)] = &[
+            ("nested parentheses", |k| {
+                format!("{}a pr{}", "(".repeat(k), ")".repeat(k))
+            }),
+            ("unclosed parentheses", |k| "(".repeat(k)),
+            ("nested not", |k| {
+                format!("{}a pr{}", "not (".repeat(k), ")".repeat(k))
+            }),
+            ("and chain", |k| vec!["a pr"; k].join(" and ")),
+            ("or chain", |k| vec!["a pr"; k].join(" or ")),
+            ("value paths", |k| {
+                vec![r#"emails[type eq "x" and value co "y"]"#; k].join(" or ")
+            }),
+            ("unterminated string", |k| {
+                format!(r#"a eq "{}"#, "x".repeat(k))
+            }),
+            ("backslashes", |k| format!(r#"a eq "{}""#, r"\".repeat(k))),
+            ("near-miss keyword", |k| {
+                format!("a pr {}", "andy".repeat(k))
+            }),
+            ("spaces before a closer", |k| {
+                format!("{}a pr{})", "(".repeat(32), " ".repeat(k))
+            }),
+            ("long attribute", |k| format!("{} pr", "a".repeat(k))),
+            ("long number", |k| format!("a eq 1{}", "0".repeat(k))),
+        ];
+        for &(name, make) in families {
+            for k in [1, 4, 16, 64, 256, 1024, 4096] {
+                let input = make(k);
+                if input.len() > MAX_INPUT_LEN {
+                    continue;
+                }
+                let (_, work) = super::parse_counting(&input);
+                assert!(
+                    within_budget(&input, work),
+                    "{name}: {} bytes took {work}",
+                    input.len()
+                );
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn hostile_input_takes_linear_work(input in hostile()) {
+            let (_, work) = super::parse_counting(&input);
+            prop_assert!(within_budget(&input, work), "{} bytes took {}: {:?}", input.len(), work, input);
+        }
+
+        #[test]
+        fn random_input_takes_linear_work(input in prop_oneof![filter_soup(), arb_filter().prop_map(|f| f.to_string())]) {
+            let (_, work) = super::parse_counting(&input);
+            prop_assert!(within_budget(&input, work), "{} bytes took {}: {:?}", input.len(), work, input);
+        }
 
         #[test]
         fn print_then_parse_is_identity(filter in arb_filter()) {
