@@ -9,6 +9,11 @@
 //! callback notes when a statement starts and ends, and a progress handler, called every
 //! [`CHECK_EVERY`] virtual-machine instructions, interrupts the statement once it is past its
 //! bound: one clock read per statement start and per 10,000 instructions.
+//!
+//! The same hook sets the query planner stability guarantee (SQLITE_DBCONFIG_ENABLE_QPSG):
+//! without it, a statement whose plan looked at a bound value (`LIMIT ?`, a partial index's
+//! condition) expires whenever that value is bound again, so diesel's cached statements were
+//! parsed and planned anew on every request.
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_uint, c_void};
@@ -78,6 +83,12 @@ unsafe extern "C" fn arm(
     // SAFETY: `db` is the connection being opened; the client data owns `clock` and frees it
     // with `free` when the connection closes, after its last callback.
     unsafe {
+        ffi::sqlite3_db_config(
+            db,
+            ffi::SQLITE_DBCONFIG_ENABLE_QPSG,
+            1 as c_int,
+            std::ptr::null_mut::<c_int>(),
+        );
         if ffi::sqlite3_set_clientdata(db, CLIENT_DATA.as_ptr(), clock, Some(free))
             != ffi::SQLITE_OK
         {
