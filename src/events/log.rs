@@ -1,5 +1,6 @@
 //! The provisioning log writer: requests are queued without waiting and written in batches, so
-//! logging never adds a database round trip to a SCIM request. Old entries are pruned, and so
+//! logging never adds a database round trip to a SCIM request, and each batch commits without
+//! waiting for the disk (a crash may lose the last moments of the log, never a SCIM write). Old entries are pruned, and so
 //! are old webhook delivery attempts.
 
 use std::time::Duration;
@@ -52,7 +53,10 @@ impl LogWriter {
                 .await
                 .map_or(true, |n| n > 0);
             if !batch.is_empty()
-                && let Err(e) = self.db.run(move |c| Ok(store::insert(c, &batch)?)).await
+                && let Err(e) = self
+                    .db
+                    .write_relaxed(move |c| Ok(store::insert(c, &batch)?))
+                    .await
             {
                 tracing::warn!(error = %e, "provisioning log entries were not written");
             }

@@ -16,6 +16,7 @@ pub mod tenants;
 pub mod webhooks;
 mod writer;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -171,8 +172,49 @@ impl ManageConnection for Manager {
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<Manager>,
-    /// SQLite's group-commit writer; PostgreSQL commits concurrent writes itself.
-    writer: Option<writer::Writer>,
+    /// SQLite's own paths for writes; PostgreSQL needs none.
+    sqlite: Option<SqlitePaths>,
+}
+
+/// SQLite has one writer at a time: its writes go through one thread that commits them in
+/// groups, and records that may lose their last moments in a crash through a connection that
+/// does not fsync each commit.
+#[derive(Clone)]
+struct SqlitePaths {
+    writer: writer::Writer,
+    relaxed: Arc<Relaxed>,
+}
+
+/// A connection at `synchronous = NORMAL`: in WAL mode its commits reach the log without an
+/// fsync, and the next checkpoint (or any commit at FULL) makes them durable.
+struct Relaxed {
+    manager: Manager,
+    conn: Mutex<Option<AnyConnection>>,
+}
+
+impl Relaxed {
+    fn run<R>(
+        &self,
+        f: impl FnOnce(&mut AnyConnection) -> Result<R, ScimError>,
+    ) -> Result<R, ScimError> {
+        let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let conn = match slot.take() {
+            Some(c) => slot.insert(c),
+            None => {
+                let mut c = self.manager.establish().map_err(|e| {
+                    tracing::warn!(error = %e, "cannot open a database connection");
+                    ScimError::Unavailable(crate::error::BUSY.into())
+                })?;
+                c.batch_execute("PRAGMA synchronous = NORMAL")?;
+                slot.insert(c)
+            }
+        };
+        let out = write_tx(conn, f);
+        if conn.is_broken() {
+            *slot = None;
+        }
+        out
+    }
 }
 
 impl Db {
@@ -207,11 +249,17 @@ impl Db {
                 waits.statement.as_millis()
             ))?;
         }
-        let writer = match backend {
-            Backend::Sqlite(_) => Some(writer::Writer::start(manager())?),
+        let sqlite = match backend {
+            Backend::Sqlite(_) => Some(SqlitePaths {
+                writer: writer::Writer::start(manager())?,
+                relaxed: Arc::new(Relaxed {
+                    manager: manager(),
+                    conn: Mutex::new(None),
+                }),
+            }),
             Backend::Postgres(_) => None,
         };
-        Ok(Self { pool, writer })
+        Ok(Self { pool, sqlite })
     }
 
     /// Runs `f` in a write transaction under `tenant`'s lock (see [`tenant_tx`]) and answers
@@ -222,9 +270,36 @@ impl Db {
         R: Send + 'static,
     {
         let tenant = tenant.to_owned();
-        match &self.writer {
-            Some(writer) => writer.write(tenant, f).await,
+        match &self.sqlite {
+            Some(sqlite) => sqlite.writer.write(tenant, f).await,
             None => self.run(move |c| tenant_tx(c, &tenant, f)).await,
+        }
+    }
+
+    /// Runs `f` in a write transaction whose commit does not wait for the disk: for records
+    /// whose last moments may be lost in a crash (the provisioning log), never for SCIM writes.
+    /// A crash loses at most the last commits, never half of one.
+    pub async fn write_relaxed<R, F>(&self, f: F) -> Result<R, ScimError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<R, ScimError> + Send + 'static,
+        R: Send + 'static,
+    {
+        match &self.sqlite {
+            Some(sqlite) => {
+                let relaxed = sqlite.relaxed.clone();
+                tokio::task::spawn_blocking(move || relaxed.run(f))
+                    .await
+                    .map_err(ScimError::internal)?
+            }
+            None => {
+                self.run(move |c| {
+                    write_tx(c, |c| {
+                        c.batch_execute("SET LOCAL synchronous_commit = off")?;
+                        f(c)
+                    })
+                })
+                .await
+            }
         }
     }
 
