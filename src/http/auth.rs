@@ -118,7 +118,7 @@ async fn authenticate(
     let key_id = token.key_id().to_owned();
     let credential = state
         .db
-        .run(move |c| {
+        .read_by_key(move |c| {
             Ok(storage::tenants::active_credential(
                 c,
                 &key_id,

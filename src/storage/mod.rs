@@ -303,6 +303,23 @@ impl Db {
         }
     }
 
+    /// Runs a read of a few rows by primary key. On SQLite it runs on the calling thread when a
+    /// pooled connection is idle: such a read takes microseconds and, in WAL mode, never waits
+    /// for a writer, so handing it to another thread would cost more than the read. Otherwise,
+    /// and always on PostgreSQL (a network round trip), it runs like [`Db::run`].
+    pub async fn read_by_key<R, F>(&self, f: F) -> Result<R, ScimError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<R, ScimError> + Send + 'static,
+        R: Send + 'static,
+    {
+        if self.sqlite.is_some()
+            && let Some(mut conn) = self.pool.try_get()
+        {
+            return f(&mut conn);
+        }
+        self.run(f).await
+    }
+
     /// Runs blocking database work on the blocking thread pool.
     pub async fn run<R, F>(&self, f: F) -> Result<R, ScimError>
     where

@@ -299,23 +299,29 @@ impl<'a> Scope<'a> {
     ) -> QueryResult<Vec<Link>> {
         let mut links = Vec::new();
         for chunk in group_ids.chunks(IN_CHUNK) {
+            let query = members::table
+                .inner_join(
+                    resources::table.on(resources::tenant_id
+                        .eq(members::tenant_id)
+                        .and(resources::id.eq(members::member_id))),
+                )
+                .filter(members::tenant_id.eq(self.tenant.as_str()))
+                .into_boxed();
+            // One id is compared with `=`: diesel keeps that statement prepared, where an IN
+            // list of varying length is parsed and planned anew each time.
             links.extend(
-                members::table
-                    .inner_join(
-                        resources::table.on(resources::tenant_id
-                            .eq(members::tenant_id)
-                            .and(resources::id.eq(members::member_id))),
-                    )
-                    .filter(members::tenant_id.eq(self.tenant.as_str()))
-                    .filter(members::group_id.eq_any(chunk))
-                    .order((members::group_id, members::member_id))
-                    .select((
-                        members::group_id,
-                        members::member_id,
-                        resources::resource_type,
-                        members::display,
-                    ))
-                    .load::<Link>(conn)?,
+                match chunk {
+                    [one] => query.filter(members::group_id.eq(one)),
+                    many => query.filter(members::group_id.eq_any(many)),
+                }
+                .order((members::group_id, members::member_id))
+                .select((
+                    members::group_id,
+                    members::member_id,
+                    resources::resource_type,
+                    members::display,
+                ))
+                .load::<Link>(conn)?,
             );
         }
         Ok(links)
@@ -329,23 +335,29 @@ impl<'a> Scope<'a> {
     ) -> QueryResult<Vec<Link>> {
         let mut links = Vec::new();
         for chunk in member_ids.chunks(IN_CHUNK) {
+            let query = members::table
+                .inner_join(
+                    resources::table.on(resources::tenant_id
+                        .eq(members::tenant_id)
+                        .and(resources::id.eq(members::group_id))),
+                )
+                .filter(members::tenant_id.eq(self.tenant.as_str()))
+                .into_boxed();
+            // One id is compared with `=`: diesel keeps that statement prepared, where an IN
+            // list of varying length is parsed and planned anew each time.
             links.extend(
-                members::table
-                    .inner_join(
-                        resources::table.on(resources::tenant_id
-                            .eq(members::tenant_id)
-                            .and(resources::id.eq(members::group_id))),
-                    )
-                    .filter(members::tenant_id.eq(self.tenant.as_str()))
-                    .filter(members::member_id.eq_any(chunk))
-                    .order((members::member_id, members::group_id))
-                    .select((
-                        members::member_id,
-                        members::group_id,
-                        resources::resource_type,
-                        resources::display,
-                    ))
-                    .load::<Link>(conn)?,
+                match chunk {
+                    [one] => query.filter(members::member_id.eq(one)),
+                    many => query.filter(members::member_id.eq_any(many)),
+                }
+                .order((members::member_id, members::group_id))
+                .select((
+                    members::member_id,
+                    members::group_id,
+                    resources::resource_type,
+                    resources::display,
+                ))
+                .load::<Link>(conn)?,
             );
         }
         Ok(links)
