@@ -86,7 +86,7 @@ pub fn query_config() -> web::QueryConfig {
 
 /// A SCIM JSON response with the given status.
 pub fn scim_json(status: StatusCode, body: &Value) -> HttpResponse {
-    builder(status).body(body.to_string())
+    builder(status).body(bytes(body))
 }
 
 /// A single-resource response carrying its ETag, and its Location when it was just created.
@@ -101,7 +101,12 @@ pub fn resource_response(
     if let Some(l) = location {
         b.insert_header((LOCATION, l));
     }
-    b.body(body.to_string())
+    b.body(bytes(body))
+}
+
+/// A body as bytes: serde_json's writer, not its `Display`, which goes through `fmt`.
+fn bytes(body: &Value) -> Vec<u8> {
+    serde_json::to_vec(body).unwrap_or_default()
 }
 
 fn builder(status: StatusCode) -> HttpResponseBuilder {

@@ -105,7 +105,7 @@ pub fn render(
     rt: &ResourceType,
     base: &str,
     id: &str,
-    doc: &Map<String, Value>,
+    doc: Map<String, Value>,
     meta: &Meta,
     links: &[LinkView<'_>],
 ) -> Value {
@@ -119,7 +119,7 @@ pub fn render(
     let mut out = Map::with_capacity(doc.len() + 4);
     out.insert("schemas".into(), Value::Array(schemas));
     out.insert("id".into(), id.into());
-    out.extend(doc.iter().map(|(k, v)| (k.clone(), v.clone())));
+    out.extend(doc);
     if !links.is_empty() {
         let is_user = rt.id == USER_RESOURCE.id;
         let rendered: Vec<Value> = links.iter().map(|l| render_link(rt, base, l)).collect();
@@ -177,7 +177,7 @@ mod tests {
             &GROUP_RESOURCE,
             "https://x/scim/v2",
             "g1",
-            doc.as_object().expect("object"),
+            doc.as_object().expect("object").clone(),
             &meta(),
             &links,
         );
@@ -213,7 +213,7 @@ mod tests {
             &USER_RESOURCE,
             "b",
             "u1",
-            doc.as_object().expect("object"),
+            doc.as_object().expect("object").clone(),
             &meta(),
             &[],
         );

@@ -21,7 +21,7 @@ fn full(rt: &ResourceType, base: &str, row: &ResourceRow) -> Result<Value, ScimE
         rt,
         base,
         &row.id,
-        &document(row)?,
+        document(row)?,
         &meta,
         &[],
     ))

@@ -596,7 +596,7 @@ pub(super) fn render_rows(
                 version: row.version,
             };
             let links = by_owner.get(row.id.as_str()).map_or(&[][..], Vec::as_slice);
-            let body = view.apply(rt, resource::render(rt, base, &row.id, &doc, &meta, links));
+            let body = view.apply(rt, resource::render(rt, base, &row.id, doc, &meta, links));
             Ok(Rendered {
                 body,
                 version: row.version,
