@@ -208,7 +208,7 @@ impl<'a> Compiler<'a> {
         match self.dialect {
             Dialect::Sqlite => out.sql(format!("EXISTS (SELECT 1 FROM json_each(resources.doc, '{}') e WHERE ", sqlite_path(&path))),
             Dialect::Postgres => out.sql(format!(
-                "EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(resources.doc::jsonb #> '{}', '[]'::jsonb)) e(v) WHERE ",
+                "EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(resources.doc_json #> '{}', '[]'::jsonb)) e(v) WHERE ",
                 pg_path(&path)
             )),
         };
@@ -321,6 +321,9 @@ impl<'a> Compiler<'a> {
         if leaf.is_complex() {
             return None;
         }
+        // Users always have a userName (validation requires it); meta values are columns every
+        // resource has.
+        let mut nullable = !user_name::is_user_name(attr);
         let scalar = if attr.attr.multi_valued {
             if self.special(attr).is_some() || matches!(attr.attr.name, "members" | "groups") {
                 return None;
@@ -329,7 +332,10 @@ impl<'a> Compiler<'a> {
         } else {
             match self.special(attr) {
                 Some(Special::Column(s)) => s,
-                Some(Special::Meta(sub)) => self.meta(sub),
+                Some(Special::Meta(sub)) => {
+                    nullable = false;
+                    self.meta(sub)
+                }
                 Some(Special::Schemas) => return None,
                 None => Scalar::json(self.json_text(&json_path(attr))),
             }
@@ -343,7 +349,10 @@ impl<'a> Compiler<'a> {
             (true, true) => self.ordered(&scalar.expr),
             (false, _) => scalar.expr,
         };
-        Some(SqlFragment::raw(expr))
+        Some(SortKey {
+            expr: SqlFragment::raw(expr),
+            nullable,
+        })
     }
 
     /// The value of `attr`'s sub-attribute in its primary element, else its first element.
@@ -357,7 +366,7 @@ impl<'a> Compiler<'a> {
                 sqlite_path(&array)
             ),
             Dialect::Postgres => format!(
-                "(SELECT e.v ->> '{sub}' FROM jsonb_array_elements(COALESCE(resources.doc::jsonb #> '{}', '[]'::jsonb)) \
+                "(SELECT e.v ->> '{sub}' FROM jsonb_array_elements(COALESCE(resources.doc_json #> '{}', '[]'::jsonb)) \
                  WITH ORDINALITY e(v, n) ORDER BY (e.v ->> 'primary') IS DISTINCT FROM 'true', e.n LIMIT 1)",
                 pg_path(&array)
             ),
@@ -408,11 +417,22 @@ impl<'a> Compiler<'a> {
                             out.sql(format!("strpos({x}, ")).text(want).sql(") > 0")
                         }
                     },
-                    CompareOp::Sw => out
-                        .sql(format!("substr({x}, 1, length("))
-                        .text(want.clone())
-                        .sql(")) = ")
-                        .text(want),
+                    CompareOp::Sw => {
+                        if !s.json {
+                            // The same prefix as a range of the bytewise order, which an index
+                            // on the column serves; the substr test below stays the definition.
+                            let o = self.ordered(&x);
+                            out.sql(format!("{o} >= ")).text(want.clone());
+                            if let Some(next) = prefix_successor(&want) {
+                                out.sql(format!(" AND {o} < ")).text(next);
+                            }
+                            out.sql(" AND ");
+                        }
+                        out.sql(format!("substr({x}, 1, length("))
+                            .text(want.clone())
+                            .sql(")) = ")
+                            .text(want)
+                    }
                     CompareOp::Ew => out
                         .sql(format!("substr({x}, length({x}) - length("))
                         .text(want.clone())
@@ -488,7 +508,7 @@ impl<'a> Compiler<'a> {
     fn json_text(&self, path: &[&str]) -> String {
         match self.dialect {
             Dialect::Sqlite => format!("json_extract(resources.doc, '{}')", sqlite_path(path)),
-            Dialect::Postgres => format!("(resources.doc::jsonb #>> '{}')", pg_path(path)),
+            Dialect::Postgres => format!("(resources.doc_json #>> '{}')", pg_path(path)),
         }
     }
 
@@ -496,7 +516,7 @@ impl<'a> Compiler<'a> {
     fn json_node(&self, path: &[&str]) -> String {
         match self.dialect {
             Dialect::Sqlite => format!("json_type(resources.doc, '{}')", sqlite_path(path)),
-            Dialect::Postgres => format!("(resources.doc::jsonb #> '{}')", pg_path(path)),
+            Dialect::Postgres => format!("(resources.doc_json #> '{}')", pg_path(path)),
         }
     }
 }
@@ -558,7 +578,42 @@ fn pg_path(path: &[&str]) -> String {
     )
 }
 
+/// The least string above every string that starts with `prefix` in bytewise order (UTF-8
+/// orders code points), or `None` when every string above the prefix starts with it.
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        // The next scalar value; only the surrogate gap is skipped.
+        if let Some(next) = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 /// A SQL string literal of trusted text (schema names, configuration).
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_successor;
+
+    #[test]
+    fn the_prefix_successor_bounds_every_string_with_the_prefix() {
+        assert_eq!(prefix_successor("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_successor("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(prefix_successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_successor("\u{10FFFF}"), None);
+        for (prefix, s) in [("ab", "ab"), ("ab", "ab\u{10FFFF}\u{10FFFF}"), ("é", "éz")] {
+            let next = prefix_successor(prefix).expect("bounded");
+            assert!(
+                s.starts_with(prefix) && prefix <= s && s < next.as_str(),
+                "{s}"
+            );
+        }
+        assert!("ac" >= prefix_successor("ab").expect("bounded").as_str());
+    }
 }

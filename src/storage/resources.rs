@@ -6,11 +6,13 @@
 use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::Untyped;
 
 use super::AnyConnection;
 use super::models::{MemberRow, ResourceRow};
 use super::schema::{members, resources};
-use super::sql::{Dialect, RawQuery, SortKey, SqlFragment};
+use super::sql::{Dialect, SortKey, SqlFragment};
 use crate::scim::validate::MemberRef;
 use crate::tenant::TenantId;
 
@@ -64,7 +66,67 @@ pub struct Scope<'a> {
     tenant: &'a TenantId,
 }
 
-type BoxedResources<'a> = resources::BoxedQuery<'a, <AnyConnection as Connection>::Backend>;
+type Db = <AnyConnection as Connection>::Backend;
+type BoxedResources<'a> = resources::BoxedQuery<'a, Db>;
+
+/// The two statements of a list: its page, and the count of every match.
+struct ListStatements<'a> {
+    page: diesel::dsl::Select<BoxedResources<'a>, diesel::dsl::AsSelect<ResourceRow, Db>>,
+    count: diesel::dsl::Select<BoxedResources<'a>, diesel::dsl::CountStar>,
+}
+
+/// `EXPLAIN` (SQLite: `EXPLAIN QUERY PLAN`) of a query, with the query's own SQL and binds.
+struct Explain<'q, Q>(&'q Q, Dialect);
+
+impl<Q: QueryFragment<Db>> QueryFragment<Db> for Explain<'_, Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql(match self.1 {
+            Dialect::Sqlite => "EXPLAIN QUERY PLAN ",
+            Dialect::Postgres => "EXPLAIN ",
+        });
+        self.0.walk_ast(out.reborrow())
+    }
+}
+
+impl<Q> QueryId for Explain<'_, Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q> Query for Explain<'_, Q> {
+    type SqlType = Untyped;
+}
+
+impl<Q, C> RunQueryDsl<C> for Explain<'_, Q> {}
+
+/// The plan of `query` on `conn`, one line per step.
+fn explain<Q: QueryFragment<Db>>(conn: &mut AnyConnection, query: &Q) -> QueryResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct SqlitePlan {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+    #[derive(QueryableByName)]
+    struct PgPlan {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    let dialect = Dialect::of(conn);
+    let explain = Explain(query, dialect);
+    Ok(match dialect {
+        Dialect::Sqlite => explain
+            .load::<SqlitePlan>(conn)?
+            .into_iter()
+            .map(|p| p.detail)
+            .collect(),
+        Dialect::Postgres => explain
+            .load::<PgPlan>(conn)?
+            .into_iter()
+            .map(|p| p.line)
+            .collect(),
+    })
+}
 
 impl<'a> Scope<'a> {
     /// Scopes every following query to `tenant`.
@@ -99,13 +161,14 @@ impl<'a> Scope<'a> {
             .optional()
     }
 
-    /// One page of the resources matching `q.filter`, and how many match in all.
-    pub fn list(
+    /// The statements a list runs: one function for [`Scope::list`] and [`Scope::explain_list`],
+    /// so what is explained is what is run.
+    fn list_statements(
         &self,
-        conn: &mut AnyConnection,
+        dialect: Dialect,
         resource_type: &'a str,
         q: &ListQuery<'_>,
-    ) -> QueryResult<Listed> {
+    ) -> ListStatements<'a> {
         let matching = || {
             let query = self.of_type(resource_type);
             match q.filter {
@@ -113,45 +176,81 @@ impl<'a> Scope<'a> {
                 None => query,
             }
         };
-        let total: i64 = matching().count().get_result(conn)?;
         let mut query = matching();
         // Ties, and every unsorted list, fall back to creation order: stable across pages.
+        // PostgreSQL already sorts NULLs last ascending and first descending; SQLite sorts them
+        // first ascending, so a key that can be NULL says so.
+        let nulls = |key: &SortKey| key.nullable && dialect == Dialect::Sqlite;
         query = match q.sort {
-            Some((key, false)) => query
-                .order_by(key.is_null().asc())
-                .then_order_by(key.clone().asc())
-                .then_order_by((resources::created_at.asc(), resources::id.asc())),
-            Some((key, true)) => query
-                .order_by(key.is_null().desc())
-                .then_order_by(key.clone().desc())
-                .then_order_by((resources::created_at.desc(), resources::id.desc())),
+            Some((key, false)) => {
+                if nulls(key) {
+                    query = query.then_order_by(SqlFragment::is_null(&key.expr).asc());
+                }
+                query
+                    .then_order_by(key.expr.clone().asc())
+                    .then_order_by((resources::created_at.asc(), resources::id.asc()))
+            }
+            Some((key, true)) => {
+                if nulls(key) {
+                    query = query.then_order_by(SqlFragment::is_null(&key.expr).desc());
+                }
+                query
+                    .then_order_by(key.expr.clone().desc())
+                    .then_order_by((resources::created_at.desc(), resources::id.desc()))
+            }
             None => query.order_by((resources::created_at.asc(), resources::id.asc())),
         };
-        let (rows, has_more) = match &q.window {
-            Window::Offset { offset, limit } => {
-                let rows = if *limit == 0 {
-                    Vec::new()
-                } else {
-                    query
-                        .offset(*offset)
-                        .limit(*limit)
-                        .select(ResourceRow::as_select())
-                        .load(conn)?
-                };
-                let has_more = offset + (rows.len() as i64) < total;
-                (rows, has_more)
-            }
+        query = match &q.window {
+            Window::Offset { offset, limit } => query.offset(*offset).limit(*limit),
             Window::After { position, limit } => {
                 if let Some((created_at, id)) = position {
                     query = query.filter(SqlFragment::after(*created_at, id.clone()));
                 }
-                let mut rows: Vec<ResourceRow> = query
-                    .limit(limit + 1)
-                    .select(ResourceRow::as_select())
-                    .load(conn)?;
-                let has_more = rows.len() as i64 > *limit;
+                // One row more than the page tells whether another page follows.
+                query.limit(limit + 1)
+            }
+        };
+        ListStatements {
+            page: query.select(ResourceRow::as_select()),
+            count: matching().select(diesel::dsl::count_star()),
+        }
+    }
+
+    /// One page of the resources matching `q.filter`, and how many match in all.
+    pub fn list(
+        &self,
+        conn: &mut AnyConnection,
+        resource_type: &'a str,
+        q: &ListQuery<'_>,
+    ) -> QueryResult<Listed> {
+        let statements = self.list_statements(Dialect::of(conn), resource_type, q);
+        // A page shorter than asked for ends the matches, so its length gives the total: a
+        // lookup (userName eq, externalId eq) is one statement, not a count and a page.
+        let (mut rows, known_total) = match &q.window {
+            Window::Offset { limit: 0, .. } => (Vec::new(), None),
+            Window::Offset { offset, limit } => {
+                let rows: Vec<ResourceRow> = statements.page.load(conn)?;
+                let ends = (rows.len() as i64) < *limit && (*offset == 0 || !rows.is_empty());
+                let total = offset + rows.len() as i64;
+                (rows, ends.then_some(total))
+            }
+            Window::After { position, limit } => {
+                let rows: Vec<ResourceRow> = statements.page.load(conn)?;
+                let ends = position.is_none() && rows.len() as i64 <= *limit;
+                let total = rows.len() as i64;
+                (rows, ends.then_some(total))
+            }
+        };
+        let total = match known_total {
+            Some(total) => total,
+            None => statements.count.get_result(conn)?,
+        };
+        let has_more = match &q.window {
+            Window::Offset { offset, .. } => offset + (rows.len() as i64) < total,
+            Window::After { limit, .. } => {
+                let more = rows.len() as i64 > *limit;
                 rows.truncate(usize::try_from(*limit).unwrap_or(0));
-                (rows, has_more)
+                more
             }
         };
         Ok(Listed {
@@ -161,48 +260,20 @@ impl<'a> Scope<'a> {
         })
     }
 
-    /// The query plan of the first page of a filtered list, one line per plan step: lets a test
-    /// (or an operator) see which index a filter uses.
+    /// The query plans of the statements [`Scope::list`] runs for `q`: the page's, then the
+    /// count's (run when the page is full), each a line per plan step. Lets a test (or an
+    /// operator) see which index a list uses.
     pub fn explain_list(
         &self,
         conn: &mut AnyConnection,
-        resource_type: &str,
-        filter: &SqlFragment,
-    ) -> QueryResult<Vec<String>> {
-        #[derive(QueryableByName)]
-        struct SqlitePlan {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            detail: String,
-        }
-        #[derive(QueryableByName)]
-        struct PgPlan {
-            #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
-            line: String,
-        }
-        let dialect = Dialect::of(conn);
-        let mut q = RawQuery::raw(match dialect {
-            Dialect::Sqlite => "EXPLAIN QUERY PLAN ",
-            Dialect::Postgres => "EXPLAIN ",
-        });
-        q.sql("SELECT resources.id FROM resources WHERE resources.tenant_id = ")
-            .text(self.tenant.as_str())
-            .sql(" AND resources.resource_type = ")
-            .text(resource_type)
-            .sql(" AND ")
-            .push(filter)
-            .sql(" ORDER BY resources.created_at, resources.id LIMIT 100");
-        Ok(match dialect {
-            Dialect::Sqlite => q
-                .load::<SqlitePlan>(conn)?
-                .into_iter()
-                .map(|p| p.detail)
-                .collect(),
-            Dialect::Postgres => q
-                .load::<PgPlan>(conn)?
-                .into_iter()
-                .map(|p| p.line)
-                .collect(),
-        })
+        resource_type: &'a str,
+        q: &ListQuery<'_>,
+    ) -> QueryResult<[String; 2]> {
+        let statements = self.list_statements(Dialect::of(conn), resource_type, q);
+        Ok([
+            explain(conn, &statements.page)?.join("\n"),
+            explain(conn, &statements.count)?.join("\n"),
+        ])
     }
 
     /// Inserts a new resource; the row must belong to this scope's tenant.

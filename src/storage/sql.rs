@@ -50,8 +50,14 @@ pub struct SqlFragment<ST = Bool> {
     sql_type: PhantomData<ST>,
 }
 
-/// A sort key expression.
-pub type SortKey = SqlFragment<Nullable<Text>>;
+/// A sort key: its expression, and whether it can be NULL.
+#[derive(Debug, Clone)]
+pub struct SortKey {
+    pub expr: SqlFragment<Nullable<Text>>,
+    /// False for keys every resource of the type has (userName of a User, meta.created), so
+    /// SQLite can walk an index in key order instead of sorting NULLs last first.
+    pub nullable: bool,
+}
 
 impl<ST> Default for SqlFragment<ST> {
     fn default() -> Self {

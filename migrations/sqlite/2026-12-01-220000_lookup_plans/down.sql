@@ -1,0 +1,1 @@
+DROP INDEX resources_user_name_order;
