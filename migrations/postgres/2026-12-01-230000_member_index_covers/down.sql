@@ -1,0 +1,2 @@
+DROP INDEX members_member;
+CREATE INDEX members_member ON members (tenant_id, member_id);
