@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_dsl::LoadQuery;
 use diesel::sql_types::Untyped;
 
 use super::AnyConnection;
@@ -406,32 +407,49 @@ impl<'a> Scope<'a> {
     ) -> QueryResult<Vec<Link>> {
         let mut links = Vec::new();
         for chunk in member_ids.chunks(IN_CHUNK) {
-            let query = members::table
-                .inner_join(
-                    resources::table.on(resources::tenant_id
-                        .eq(members::tenant_id)
-                        .and(resources::id.eq(members::group_id))),
-                )
-                .filter(members::tenant_id.eq(self.tenant.as_str()))
-                .into_boxed();
-            // One id is compared with `=`: diesel keeps that statement prepared, where an IN
-            // list of varying length is parsed and planned anew each time.
-            links.extend(
-                match chunk {
-                    [one] => query.filter(members::member_id.eq(one)),
-                    many => query.filter(members::member_id.eq_any(many)),
-                }
-                .order((members::member_id, members::group_id))
-                .select((
-                    members::member_id,
-                    members::group_id,
-                    resources::resource_type,
-                    resources::display,
-                ))
-                .load::<Link>(conn)?,
-            );
+            links.extend(self.groups_statement(chunk).load::<Link>(conn)?);
         }
         Ok(links)
+    }
+
+    /// The plan of the statement [`Scope::groups_of`] runs for `member_ids` (at most one
+    /// chunk): rendering a user runs it, so it must read only that user's memberships.
+    pub fn explain_groups_of(
+        &self,
+        conn: &mut AnyConnection,
+        member_ids: &[String],
+    ) -> QueryResult<String> {
+        Ok(explain(conn, &self.groups_statement(member_ids))?.join("\n"))
+    }
+
+    fn groups_statement<'q>(
+        &self,
+        chunk: &'q [String],
+    ) -> impl LoadQuery<'q, AnyConnection, Link> + QueryFragment<Db> + 'q
+    where
+        'a: 'q,
+    {
+        let query = members::table
+            .inner_join(
+                resources::table.on(resources::tenant_id
+                    .eq(members::tenant_id)
+                    .and(resources::id.eq(members::group_id))),
+            )
+            .filter(members::tenant_id.eq(self.tenant.as_str()))
+            .into_boxed();
+        // One id is compared with `=`: diesel keeps that statement prepared, where an IN list
+        // of varying length is parsed and planned anew each time.
+        match chunk {
+            [one] => query.filter(members::member_id.eq(one)),
+            many => query.filter(members::member_id.eq_any(many)),
+        }
+        .order((members::member_id, members::group_id))
+        .select((
+            members::member_id,
+            members::group_id,
+            resources::resource_type,
+            resources::display,
+        ))
     }
 
     /// The member ids of a group; with `among`, only those of `among` that are members.

@@ -472,6 +472,23 @@ fn idp_lookups_use_an_index(b: Backend) {
             assert_no_scan(p, filter);
         }
     }
+    // Rendering a user reads its groups by member id: one range of that user's memberships,
+    // never all of the tenant's (the primary key's tenant prefix would serve, slowly).
+    let tenant = TenantId::from_stored(
+        scimitar::service::tenants::list(&app.db).expect("tenants")[0]
+            .id
+            .clone(),
+    );
+    let member = uid.clone();
+    let groups = app
+        .db
+        .run_sync(move |c| Ok(Scope::new(&tenant).explain_groups_of(c, &[member])?))
+        .expect("explain");
+    assert!(
+        groups.contains("members_member"),
+        "a user's groups should use members_member:\n{groups}"
+    );
+    assert_no_scan(&groups, "a user's groups");
     // A sorted page reads the index in order (its count, of every user, may read them all).
     for descending in [false, true] {
         let [p, _] = plan(&app, &USER_RESOURCE, None, Some(("userName", descending)));
