@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -14,7 +15,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tokio::sync::{Semaphore, TryAcquireError};
+use tokio::sync::{OnceCell, Semaphore, TryAcquireError};
 
 use crate::error::{ScimError, Throttled};
 use crate::tenant::TenantId;
@@ -228,7 +229,13 @@ impl Drop for Held<'_> {
 pub struct TokenCache {
     capacity: usize,
     verified: Mutex<HashMap<[u8; 32], Verified>>,
+    /// Verifications running now, by token and stored hash: requests that arrive with the same
+    /// token meanwhile wait for that one result instead of each running argon2id.
+    pending: Mutex<HashMap<Attempt, Arc<OnceCell<bool>>>>,
 }
+
+/// A token's digest and the stored hash it is being checked against.
+type Attempt = ([u8; 32], String);
 
 struct Verified {
     hash: String,
@@ -241,6 +248,7 @@ impl TokenCache {
         Self {
             capacity,
             verified: Mutex::new(HashMap::new()),
+            pending: Mutex::default(),
         }
     }
 
@@ -263,6 +271,39 @@ impl TokenCache {
             }
             None => false,
         }
+    }
+
+    /// Whether `token` matches `stored_hash`, found by `verify` (argon2id) once for all the
+    /// requests that bring this token while it runs: an IdP opening many connections with a
+    /// new token costs one run, and none of them is refused for the others' attempts. When
+    /// `verify` fails (429), the next waiting request tries in its place.
+    pub async fn verify_once<F, Fut>(
+        &self,
+        token: &ScimToken,
+        stored_hash: &str,
+        verify: F,
+    ) -> Result<bool, ScimError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<bool, ScimError>>,
+    {
+        let key = (token.digest(), stored_hash.to_owned());
+        let cell = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let out = cell.get_or_try_init(verify).await.copied();
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        // The first to finish forgets the attempt (those still waiting keep their share of it);
+        // a later request finds the token in the cache, or, if it was wrong, is verified (and
+        // counted) anew.
+        if pending.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            pending.remove(&key);
+        }
+        out
     }
 
     /// Remembers that `token` matches `stored_hash` and belongs to `tenant`.

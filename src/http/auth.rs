@@ -98,7 +98,8 @@ fn bearer_token(
 /// with a tenant's key id must not use up the tenant's budget. A token the cache does not know
 /// costs its client address one attempt before the read and, when its key id exists, that key
 /// id from that address one attempt before argon2id; over either limit it gets 429 and costs
-/// nothing more. These never hold up a token in the cache, so nobody can lock a working IdP out
+/// nothing more. Requests that bring the same new token while it is being verified wait for
+/// that one run, so an IdP opening many connections with a fresh token costs one. These never hold up a token in the cache, so nobody can lock a working IdP out
 /// by spraying wrong secrets at its key id.
 async fn authenticate(
     state: &AppState,
@@ -129,13 +130,15 @@ async fn authenticate(
         .ok_or_else(rejected)?;
     let tenant = TenantId::from_stored(credential.tenant_id);
     if !state.tokens.contains(&token, &credential.secret_hash) {
-        state.throttle.unverified_key(&credential.id, client)?;
-        let hash = credential.secret_hash.clone();
-        let (token, ok) = state
-            .argon2
-            .run_for(&tenant, move || {
-                let ok = token.verify(&hash);
-                (token, ok)
+        let ok = state
+            .tokens
+            .verify_once(&token, &credential.secret_hash, || async {
+                state.throttle.unverified_key(&credential.id, client)?;
+                let (token, hash) = (token.clone(), credential.secret_hash.clone());
+                state
+                    .argon2
+                    .run_for(&tenant, move || token.verify(&hash))
+                    .await
             })
             .await?;
         if !ok {

@@ -158,6 +158,33 @@ fn wrong_secrets_beyond_the_argon2_queue_get_429_at_once(b: Backend) {
     assert_eq!(app.req("GET", "/Users", None).status, 200);
 }
 
+fn a_new_token_on_many_connections_at_once_is_verified_once(b: Backend) {
+    // One argon2id slot and one waiting place, the authentication limits at their defaults:
+    // an IdP opening 24 connections with a token it was just given must not see a 429.
+    let app = TestApp::spawn_with(b, |s| {
+        s.rate_limits = RateLimits {
+            tenant_per_second: 0,
+            argon2_slots: 1,
+            argon2_queue: 1,
+            ..RateLimits::default()
+        };
+    });
+    let fresh = app.new_tenant("globex");
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..24)
+            .map(|_| {
+                let (app, token) = (&app, fresh.as_str());
+                s.spawn(move || app.req_as(token, "GET", "/Users", None).status)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+}
+
 const SECRET: &str = "an-admin-secret-of-at-least-32-characters";
 
 fn admin_auth() -> AdminAuth {
@@ -206,5 +233,6 @@ on_both_backends!(
     wrong_secrets_for_a_key_id_reach_429_and_its_verified_token_keeps_working,
     unverified_tokens_from_one_address_reach_429,
     wrong_secrets_beyond_the_argon2_queue_get_429_at_once,
+    a_new_token_on_many_connections_at_once_is_verified_once,
     the_admin_api_answers_429_in_its_own_error_shape,
 );
