@@ -87,7 +87,15 @@ impl<'a> Compiler<'a> {
     pub fn compile(&self, filter: &CheckedFilter) -> SqlFragment {
         let mut out = SqlFragment::default();
         self.node(filter.root(), None, &mut out);
-        out
+        // One comparison (the lookups IdPs send before each write) compiles to one of a few
+        // texts per attribute and operator: its statement may stay prepared.
+        let single =
+            |n: &CheckedNode| matches!(n, CheckedNode::Compare { .. } | CheckedNode::Present(_));
+        match filter.root() {
+            n if single(n) => out.bounded(),
+            CheckedNode::ValuePath { filter, .. } if single(filter) => out.bounded(),
+            _ => out,
+        }
     }
 
     /// `elem` is the value path's element alias when compiling inside `attr[...]`.
@@ -350,7 +358,8 @@ impl<'a> Compiler<'a> {
             (false, _) => scalar.expr,
         };
         Some(SortKey {
-            expr: SqlFragment::raw(expr),
+            // One text per sortable attribute: its statements may stay prepared.
+            expr: SqlFragment::raw(expr).bounded(),
             nullable,
         })
     }

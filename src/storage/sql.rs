@@ -47,6 +47,8 @@ pub(super) enum Part {
 #[derive(Debug, Clone)]
 pub struct SqlFragment<ST = Bool> {
     pub(super) parts: Vec<Part>,
+    /// Whether statements using this fragment may stay prepared (see [`SqlFragment::bounded`]).
+    bounded: bool,
     sql_type: PhantomData<ST>,
 }
 
@@ -63,12 +65,22 @@ impl<ST> Default for SqlFragment<ST> {
     fn default() -> Self {
         Self {
             parts: Vec::new(),
+            bounded: false,
             sql_type: PhantomData,
         }
     }
 }
 
 impl<ST> SqlFragment<ST> {
+    /// Marks this fragment's SQL text as one of a small, fixed set (one comparison, a sort key,
+    /// the cursor condition), so the statements using it stay prepared, keyed by their text.
+    /// A fragment compiled from an arbitrary filter tree stays unmarked: every distinct shape a
+    /// client invents would otherwise be kept prepared on each connection for good.
+    pub fn bounded(mut self) -> Self {
+        self.bounded = true;
+        self
+    }
+
     /// Raw SQL text; callers pass only schema names and fixed syntax, never client values.
     pub fn raw(sql: impl Into<String>) -> Self {
         let mut f = Self::default();
@@ -93,7 +105,7 @@ impl SqlFragment {
             .sql(" OR (resources.created_at = ")
             .int(created_at);
         f.sql(" AND resources.id > ").text(id).sql("))");
-        f
+        f.bounded()
     }
 }
 
@@ -113,7 +125,9 @@ impl<ST> SqlFragment<ST> {
 
 impl<ST> QueryFragment<Db> for SqlFragment<ST> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
-        out.unsafe_to_cache_prepared();
+        if !self.bounded {
+            out.unsafe_to_cache_prepared();
+        }
         for part in &self.parts {
             match part {
                 Part::Sql(s) => out.push_sql(s),
