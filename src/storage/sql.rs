@@ -44,7 +44,7 @@ pub(super) enum Part {
 
 /// A SQL expression with its bind values, usable in diesel's `.filter()` (a `Bool`) and
 /// `.order()` (a sort key, typed as nullable text: it is ordered by, never loaded).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqlFragment<ST = Bool> {
     pub(super) parts: Vec<Part>,
     /// Whether statements using this fragment may stay prepared (see [`SqlFragment::bounded`]).
@@ -59,6 +59,15 @@ pub struct SortKey {
     /// False for keys every resource of the type has (userName of a User, meta.created), so
     /// SQLite can walk an index in key order instead of sorting NULLs last first.
     pub nullable: bool,
+}
+
+/// Shows the SQL text and bound values, which is what a reader (or a test of its size) wants.
+impl<ST> std::fmt::Debug for SqlFragment<ST> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlFragment")
+            .field("parts", &self.parts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<ST> Default for SqlFragment<ST> {
