@@ -155,11 +155,23 @@ impl<'a> Scope<'a> {
         resource_type: &'a str,
         id: &str,
     ) -> QueryResult<Option<ResourceRow>> {
-        self.of_type(resource_type)
-            .filter(resources::id.eq(id.to_owned()))
+        let row = self
+            .by_id(id)
             .select(ResourceRow::as_select())
-            .first(conn)
-            .optional()
+            .get_result(conn)
+            .optional()?;
+        Ok(row.filter(|r| r.resource_type == resource_type))
+    }
+
+    /// The primary-key lookup of one resource, by tenant and id alone: with the resource type
+    /// in the condition too, PostgreSQL without statistics (a table not yet analysed, as after
+    /// an initial sync) picked indexes led by (tenant, type) and walked the whole tenant. The
+    /// callers check the type of what they find.
+    fn by_id(&self, id: &str) -> BoxedResources<'a> {
+        resources::table
+            .filter(resources::tenant_id.eq(self.tenant.as_str().to_owned()))
+            .filter(resources::id.eq(id.to_owned()))
+            .into_boxed()
     }
 
     /// The statements a list runs: one function for [`Scope::list`] and [`Scope::explain_list`],
@@ -295,17 +307,18 @@ impl<'a> Scope<'a> {
         resource_type: &'a str,
         id: &str,
     ) -> QueryResult<Option<ResourceRow>> {
-        match conn {
+        let row = match conn {
             AnyConnection::Postgresql(pg) => resources::table
                 .filter(resources::tenant_id.eq(self.tenant.as_str()))
-                .filter(resources::resource_type.eq(resource_type))
                 .filter(resources::id.eq(id))
                 .select(ResourceRow::as_select())
                 .for_update()
-                .first(pg)
-                .optional(),
-            AnyConnection::Sqlite(_) => self.get(conn, resource_type, id),
-        }
+                .get_result(pg)
+                .optional()?,
+            AnyConnection::Sqlite(_) => return self.get(conn, resource_type, id),
+        };
+        // Locking a row of the other type changes nothing: it is not written.
+        Ok(row.filter(|r| r.resource_type == resource_type))
     }
 
     /// Replaces a resource if its stored version is still `expected_version`; returns whether
