@@ -92,6 +92,12 @@ impl<'a> Compiler<'a> {
         let single =
             |n: &CheckedNode| matches!(n, CheckedNode::Compare { .. } | CheckedNode::Present(_));
         match filter.root() {
+            // userName is unique per tenant: `userName eq` finds at most one user.
+            CheckedNode::Compare {
+                attr,
+                op: CompareOp::Eq,
+                ..
+            } if user_name::is_user_name(attr) => out.bounded().unique(),
             n if single(n) => out.bounded(),
             CheckedNode::ValuePath { filter, .. } if single(filter) => out.bounded(),
             _ => out,

@@ -211,6 +211,7 @@ impl<'a> Scope<'a> {
                     .then_order_by(key.expr.clone().desc())
                     .then_order_by((resources::created_at.desc(), resources::id.desc()))
             }
+            None if q.filter.is_some_and(SqlFragment::is_unique) => query,
             None => query.order_by((resources::created_at.asc(), resources::id.asc())),
         };
         query = match &q.window {

@@ -49,6 +49,8 @@ pub struct SqlFragment<ST = Bool> {
     pub(super) parts: Vec<Part>,
     /// Whether statements using this fragment may stay prepared (see [`SqlFragment::bounded`]).
     bounded: bool,
+    /// Whether at most one row can match (see [`SqlFragment::unique`]).
+    unique: bool,
     sql_type: PhantomData<ST>,
 }
 
@@ -75,6 +77,7 @@ impl<ST> Default for SqlFragment<ST> {
         Self {
             parts: Vec::new(),
             bounded: false,
+            unique: false,
             sql_type: PhantomData,
         }
     }
@@ -88,6 +91,19 @@ impl<ST> SqlFragment<ST> {
     pub fn bounded(mut self) -> Self {
         self.bounded = true;
         self
+    }
+
+    /// Marks a condition that at most one row can meet (equality on a unique key), so a list
+    /// needs no order: PostgreSQL without statistics would otherwise walk the tenant in
+    /// creation order to serve ORDER BY … LIMIT rather than probe the unique index.
+    pub fn unique(mut self) -> Self {
+        self.unique = true;
+        self
+    }
+
+    /// Whether [`SqlFragment::unique`] marked this condition.
+    pub fn is_unique(&self) -> bool {
+        self.unique
     }
 
     /// Raw SQL text; callers pass only schema names and fixed syntax, never client values.
