@@ -92,7 +92,8 @@ impl<'a> Compiler<'a> {
         let single =
             |n: &CheckedNode| matches!(n, CheckedNode::Compare { .. } | CheckedNode::Present(_));
         match filter.root() {
-            // userName is unique per tenant: `userName eq` finds at most one user.
+            // userName is unique per tenant, and only users have its key: `userName eq` finds
+            // at most one user.
             CheckedNode::Compare {
                 attr,
                 op: CompareOp::Eq,

@@ -140,12 +140,17 @@ impl<'a> Scope<'a> {
         self.tenant
     }
 
-    /// The one place where a resource query gets its tenant and type filter.
-    fn of_type(&self, resource_type: &'a str) -> BoxedResources<'a> {
+    /// The one place where a resource query gets its tenant filter.
+    fn of_tenant(&self) -> BoxedResources<'a> {
         resources::table
             .filter(resources::tenant_id.eq(self.tenant.as_str().to_owned()))
-            .filter(resources::resource_type.eq(resource_type))
             .into_boxed()
+    }
+
+    /// The tenant's resources of one type.
+    fn of_type(&self, resource_type: &'a str) -> BoxedResources<'a> {
+        self.of_tenant()
+            .filter(resources::resource_type.eq(resource_type))
     }
 
     /// Reads one resource of the given type.
@@ -168,10 +173,7 @@ impl<'a> Scope<'a> {
     /// an initial sync) picked indexes led by (tenant, type) and walked the whole tenant. The
     /// callers check the type of what they find.
     fn by_id(&self, id: &str) -> BoxedResources<'a> {
-        resources::table
-            .filter(resources::tenant_id.eq(self.tenant.as_str().to_owned()))
-            .filter(resources::id.eq(id.to_owned()))
-            .into_boxed()
+        self.of_tenant().filter(resources::id.eq(id.to_owned()))
     }
 
     /// The statements a list runs: one function for [`Scope::list`] and [`Scope::explain_list`],
@@ -182,12 +184,12 @@ impl<'a> Scope<'a> {
         resource_type: &'a str,
         q: &ListQuery<'_>,
     ) -> ListStatements<'a> {
-        let matching = || {
-            let query = self.of_type(resource_type);
-            match q.filter {
-                Some(f) => query.filter(f.clone()),
-                None => query,
-            }
+        let matching = || match q.filter {
+            // A unique key names its row without the type, as the primary key does in
+            // `by_id`, and for the same reason.
+            Some(f) if f.is_unique() => self.of_tenant().filter(f.clone()),
+            Some(f) => self.of_type(resource_type).filter(f.clone()),
+            None => self.of_type(resource_type),
         };
         let mut query = matching();
         // Ties, and every unsorted list, fall back to creation order: stable across pages.

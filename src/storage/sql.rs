@@ -93,9 +93,10 @@ impl<ST> SqlFragment<ST> {
         self
     }
 
-    /// Marks a condition that at most one row can meet (equality on a unique key), so a list
-    /// needs no order: PostgreSQL without statistics would otherwise walk the tenant in
-    /// creation order to serve ORDER BY … LIMIT rather than probe the unique index.
+    /// Marks a condition that at most one row can meet, and only a row of the type listed
+    /// (equality on a unique key of that type, such as a User's userName key), so a list needs
+    /// neither an order nor the type condition: with either, PostgreSQL without statistics
+    /// walked the tenant through another index rather than probe the unique one.
     pub fn unique(mut self) -> Self {
         self.unique = true;
         self
