@@ -13,6 +13,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use diesel::Connection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::r2d2::R2D2Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{AnyConnection, Manager, events};
@@ -145,9 +146,10 @@ fn run(manager: &Manager, mut rx: mpsc::Receiver<Box<dyn Job>>) {
                 continue;
             }
         };
-        if !commit_batch(c, batch) {
-            // A write panicked with its savepoint open: closing the connection rolls the batch
-            // back, and the next batch starts on a fresh one.
+        // A write that panicked with its savepoint open, or a transaction diesel could not end,
+        // leaves the connection unusable: closing it rolls the batch back, and the next batch
+        // starts on a fresh one.
+        if !commit_batch(c, batch) || c.is_broken() {
             conn = None;
         }
     }
@@ -205,5 +207,74 @@ fn failure(e: &diesel::result::Error) -> impl Fn() -> ScimError {
         } else {
             ScimError::internal(anyhow::anyhow!("a batch of writes did not commit"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, RunQueryDsl, SqliteConnection};
+
+    use crate::error::ScimError;
+    use crate::storage::Db;
+
+    #[test]
+    fn a_failing_write_rolls_back_alone_and_the_rest_of_its_batch_commits() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("writer.db");
+        let url = path.to_str().expect("utf-8 path").to_owned();
+        let db = Db::connect(&url, 2).expect("open");
+        db.run_sync(|c| Ok(c.batch_execute("CREATE TABLE t (x INTEGER UNIQUE)")?))
+            .expect("table");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        // Another connection holds the write lock while the writes queue up, so they meet in
+        // one batch once it lets go.
+        let mut holder = SqliteConnection::establish(&url).expect("open");
+        holder.batch_execute("BEGIN IMMEDIATE").expect("lock");
+        let results = rt.block_on(async {
+            let writes: Vec<_> = (0..20)
+                .map(|i| {
+                    let db = db.clone();
+                    // Write 7 inserts a value that write 3 inserts too, and fails.
+                    let x = if i == 7 { 3 } else { i };
+                    tokio::spawn(async move {
+                        db.write("t", move |c| {
+                            diesel::sql_query(format!("INSERT INTO t VALUES ({x})")).execute(c)?;
+                            Ok(x)
+                        })
+                        .await
+                    })
+                })
+                .collect();
+            tokio::task::yield_now().await;
+            holder.batch_execute("COMMIT").expect("unlock");
+            let mut out = Vec::new();
+            for w in writes {
+                out.push(w.await.expect("task"));
+            }
+            out
+        });
+        let failed: Vec<usize> = results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_err())
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(failed, [7], "{results:?}");
+        assert!(matches!(results[7], Err(ScimError::Internal(_))));
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let stored = db
+            .run_sync(|c| {
+                Ok(diesel::sql_query("SELECT count(*) AS n FROM t").get_result::<Count>(c)?)
+            })
+            .expect("count");
+        assert_eq!(stored.n, 19);
     }
 }
