@@ -324,6 +324,13 @@ fn search_endpoints_take_a_search_request(b: Backend) {
     );
 }
 
+/// The id of the tenant `TestApp` made.
+fn first_tenant_id(app: &TestApp) -> String {
+    scimitar::service::tenants::list(&app.db).expect("tenants")[0]
+        .id
+        .clone()
+}
+
 /// The plans SQLite or PostgreSQL picks for the statements a first page of a list runs (the
 /// page, then the count), built by the same code as `GET /Users?filter=…&sortBy=…`.
 fn plan(
@@ -332,9 +339,7 @@ fn plan(
     filter: Option<&str>,
     sort: Option<(&str, bool)>,
 ) -> [String; 2] {
-    let tenant = scimitar::service::tenants::list(&app.db).expect("tenants")[0]
-        .id
-        .clone();
+    let tenant = first_tenant_id(app);
     let checked = filter.map(|f| check(parse(f).expect("parse"), rt).expect("check"));
     let sort = sort.map(|(path, descending)| {
         let attr = resolve(rt, &AttrPath::parse(path).expect("sortBy")).expect("resolve");
@@ -373,9 +378,7 @@ fn idp_lookups_use_an_index(b: Backend) {
     // 5,000 users in 500 groups, written straight to the tables (the same SQL on both). The
     // planners are not pushed (no enable_seqscan = off): that would make a plan that walks a
     // whole index look as good as a lookup.
-    let tenant = scimitar::service::tenants::list(&app.db).expect("tenants")[0]
-        .id
-        .clone();
+    let tenant = first_tenant_id(&app);
     let series = "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 5000)";
     let bulk = [
         format!(
@@ -474,11 +477,7 @@ fn idp_lookups_use_an_index(b: Backend) {
     }
     // Rendering a user reads its groups by member id: one range of that user's memberships,
     // never all of the tenant's (the primary key's tenant prefix would serve, slowly).
-    let tenant = TenantId::from_stored(
-        scimitar::service::tenants::list(&app.db).expect("tenants")[0]
-            .id
-            .clone(),
-    );
+    let tenant = TenantId::from_stored(tenant.clone());
     let member = uid.clone();
     let groups = app
         .db
