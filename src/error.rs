@@ -142,22 +142,29 @@ impl ResponseError for ScimError {
         }
         let mut res = HttpResponse::build(status);
         res.content_type(SCIM_CONTENT_TYPE);
-        if let Self::Unauthorized(_) = self {
-            // RFC 6750 §3: tell the client which scheme to use.
-            res.insert_header((
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"scim\""),
-            ));
-        }
         let wait = match self {
             Self::Unavailable(_) => Some(RETRY_AFTER_SECONDS),
             Self::TooManyRequests(t) => Some(t.retry_after),
             _ => None,
         };
-        if let Some(seconds) = wait {
-            res.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
-        }
+        let challenge = matches!(self, Self::Unauthorized(_)).then_some("Bearer realm=\"scim\"");
+        refusal_headers(&mut res, challenge, wait);
         res.body(body.to_string())
+    }
+}
+
+/// The headers of a refusal, for the SCIM and the admin API alike: the scheme to authenticate
+/// with (RFC 6750 §3) and, for 429 and 503, how many seconds to wait before a retry.
+fn refusal_headers(
+    res: &mut actix_web::HttpResponseBuilder,
+    challenge: Option<&'static str>,
+    wait: Option<u64>,
+) {
+    if let Some(c) = challenge {
+        res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(c)));
+    }
+    if let Some(seconds) = wait {
+        res.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
     }
 }
 
@@ -284,20 +291,13 @@ impl ResponseError for AdminError {
             tracing::error!(error = ?e, "internal error");
         }
         let mut res = HttpResponse::build(self.status_code());
-        if let Self::Unauthorized(_) = self {
-            res.insert_header((
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"admin\""),
-            ));
-        }
         let wait = match self {
             Self::Unavailable(_) => Some(RETRY_AFTER_SECONDS),
             Self::TooManyRequests(t) => Some(t.retry_after),
             _ => None,
         };
-        if let Some(seconds) = wait {
-            res.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
-        }
+        let challenge = matches!(self, Self::Unauthorized(_)).then_some("Bearer realm=\"admin\"");
+        refusal_headers(&mut res, challenge, wait);
         res.json(json!({"error": self.code(), "message": self.to_string()}))
     }
 }
