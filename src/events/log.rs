@@ -1,8 +1,10 @@
 //! The provisioning log writer: requests are queued without waiting and written in batches, so
 //! logging never adds a database round trip to a SCIM request, and each batch commits without
-//! waiting for the disk (a crash may lose the last moments of the log, never a SCIM write). Old entries are pruned, and so
-//! are old webhook delivery attempts.
+//! waiting for the disk (a crash may lose the last moments of the log, never a SCIM write). Old
+//! entries are pruned, and so are old webhook delivery attempts.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -12,20 +14,27 @@ use crate::storage::{Db, now_millis, webhooks};
 
 /// Entries waiting to be written; past this, new entries are dropped (and counted in the logs).
 const QUEUE: usize = 10_000;
-/// How often queued entries are written.
+/// How long the writer waits for an entry before checking whether pruning is due.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// How long entries are gathered after the first one arrives: a busy server commits its log a
+/// few times a second, not once per request.
+const GATHER: Duration = Duration::from_millis(100);
 /// How often old entries are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// The sending side, kept in the app state.
 #[derive(Clone)]
-pub struct LogSender(mpsc::Sender<LogRow>);
+pub struct LogSender {
+    tx: mpsc::Sender<LogRow>,
+    dropped: Arc<AtomicU64>,
+}
 
 impl LogSender {
-    /// Queues an entry; never blocks a request.
+    /// Queues an entry; never blocks a request. A full queue drops the entry and counts it; the
+    /// writer reports the count once per batch, not once per entry.
     pub fn send(&self, row: LogRow) {
-        if self.0.try_send(row).is_err() {
-            tracing::warn!("the provisioning log queue is full; an entry was dropped");
+        if self.tx.try_send(row).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -33,6 +42,7 @@ impl LogSender {
 /// The writing side, run by the application.
 pub struct LogWriter {
     rx: mpsc::Receiver<LogRow>,
+    dropped: Arc<AtomicU64>,
     db: Db,
     retention: Duration,
 }
@@ -40,7 +50,18 @@ pub struct LogWriter {
 /// A connected sender and writer.
 pub fn channel(db: Db, retention: Duration) -> (LogSender, LogWriter) {
     let (tx, rx) = mpsc::channel(QUEUE);
-    (LogSender(tx), LogWriter { rx, db, retention })
+    let dropped = Arc::new(AtomicU64::new(0));
+    let sender = LogSender {
+        tx,
+        dropped: dropped.clone(),
+    };
+    let writer = LogWriter {
+        rx,
+        dropped,
+        db,
+        retention,
+    };
+    (sender, writer)
 }
 
 impl LogWriter {
@@ -49,9 +70,25 @@ impl LogWriter {
         let mut last_prune: Option<tokio::time::Instant> = None;
         loop {
             let mut batch = Vec::new();
-            let open = tokio::time::timeout(FLUSH_EVERY, self.rx.recv_many(&mut batch, 500))
+            let open = tokio::time::timeout(FLUSH_EVERY, self.rx.recv_many(&mut batch, QUEUE))
                 .await
                 .map_or(true, |n| n > 0);
+            if open && !batch.is_empty() {
+                // Sleeping, rather than waking for each entry, keeps the gathering off the CPU.
+                tokio::time::sleep(GATHER).await;
+                while batch.len() < QUEUE
+                    && let Ok(row) = self.rx.try_recv()
+                {
+                    batch.push(row);
+                }
+            }
+            let dropped = self.dropped.swap(0, Ordering::Relaxed);
+            if dropped > 0 {
+                tracing::warn!(
+                    dropped,
+                    "the provisioning log queue was full; entries were dropped"
+                );
+            }
             if !batch.is_empty()
                 && let Err(e) = self
                     .db
