@@ -72,6 +72,11 @@ pub async fn create(
     .await
 }
 
+/// How many links (a user's groups, a group's members) a resource read on the calling thread
+/// may carry. One with more (a large group) is read again on the blocking pool, so rendering it
+/// never holds up the other requests of the thread's event loop.
+const INLINE_LINKS: usize = 100;
+
 /// Reads one resource.
 pub async fn get(
     state: &AppState,
@@ -80,17 +85,52 @@ pub async fn get(
     id: String,
     view: Projection,
 ) -> Result<Rendered, ScimError> {
+    let small = {
+        let (tenant, base, id, view) = (
+            tenant.clone(),
+            state.base_url.clone(),
+            id.clone(),
+            view.clone(),
+        );
+        state
+            .db
+            .read_by_key(move |c| {
+                let scope = Scope::new(&tenant);
+                let row = found(&scope, c, rt, &id)?;
+                let most = INLINE_LINKS as i64 + 1;
+                let links = match links_shown(rt, &view) {
+                    None => Vec::new(),
+                    Some(Shown::Groups) => scope.some_groups_of(c, &row.id, most)?,
+                    Some(Shown::Members) => scope.some_members_of(c, &row.id, most)?,
+                };
+                if links.len() > INLINE_LINKS {
+                    return Ok(None);
+                }
+                one(render_linked(rt, &base, vec![row], &links, &view)?).map(Some)
+            })
+            .await?
+    };
+    if let Some(rendered) = small {
+        return Ok(rendered);
+    }
     let (tenant, base) = (tenant.clone(), state.base_url.clone());
     state
         .db
         .run(move |c| {
             let scope = Scope::new(&tenant);
-            let row = scope
-                .get(c, rt.id, &id)?
-                .ok_or_else(|| not_found(rt, &id))?;
+            let row = found(&scope, c, rt, &id)?;
             one(render_rows(&scope, c, rt, &base, vec![row], &view)?)
         })
         .await
+}
+
+fn found(
+    scope: &Scope<'_>,
+    c: &mut AnyConnection,
+    rt: &ResourceType,
+    id: &str,
+) -> Result<ResourceRow, ScimError> {
+    scope.get(c, rt.id, id)?.ok_or_else(|| not_found(rt, id))
 }
 
 /// The resource a write goes to, and the `If-Match` it must satisfy (RFC 7644 §3.14).
@@ -559,24 +599,46 @@ pub(super) fn render_rows(
     rows: Vec<ResourceRow>,
     view: &Projection,
 ) -> Result<Vec<Rendered>, ScimError> {
-    let is_user = rt.id == USER_RESOURCE.id;
-    let links = if !view.keeps_core(rt, if is_user { "groups" } else { "members" }) {
-        Vec::new()
-    } else {
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        if is_user {
-            scope.groups_of(c, &ids)?
-        } else {
-            scope.members_of(c, &ids)?
-        }
+    let ids = || rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    let links = match links_shown(rt, view) {
+        None => Vec::new(),
+        Some(Shown::Groups) => scope.groups_of(c, &ids())?,
+        Some(Shown::Members) => scope.members_of(c, &ids())?,
     };
+    render_linked(rt, base, rows, &links, view)
+}
+
+/// The links a resource renders: a user's groups, a group's members.
+enum Shown {
+    Groups,
+    Members,
+}
+
+/// Which links a resource of `rt` renders in `view`; none when the view leaves them out.
+fn links_shown(rt: &ResourceType, view: &Projection) -> Option<Shown> {
+    let (name, link) = if rt.id == USER_RESOURCE.id {
+        ("groups", Shown::Groups)
+    } else {
+        ("members", Shown::Members)
+    };
+    view.keeps_core(rt, name).then_some(link)
+}
+
+/// Renders `rows` with their `links` (in owner order, as storage reads them).
+fn render_linked(
+    rt: &ResourceType,
+    base: &str,
+    rows: Vec<ResourceRow>,
+    links: &[Link],
+    view: &Projection,
+) -> Result<Vec<Rendered>, ScimError> {
     let mut by_owner: HashMap<&str, Vec<LinkView<'_>>> = HashMap::new();
     for Link {
         owner_id,
         id,
         resource_type,
         display,
-    } in &links
+    } in links
     {
         by_owner
             .entry(owner_id.as_str())

@@ -3,6 +3,19 @@
 //! Queries are written once against [`AnyConnection`]; a backend `match` appears only where the
 //! SQL really differs (transactions that must take SQLite's write lock up front, migrations).
 
+/// Runs `$body` with `$c` bound to the backend's own connection, for the statements on hot
+/// paths (reads by key). Diesel's MultiConnection writes a statement out as SQL in every pass
+/// over it (the statement cache lookup, the bind collection), even when the statement is
+/// prepared already; the backend's own connection finds it in its cache by type.
+macro_rules! native {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::storage::AnyConnection::Postgresql($c) => $body,
+            $crate::storage::AnyConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
 pub mod events;
 pub mod filter_sql;
 pub mod log;

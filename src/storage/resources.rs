@@ -7,7 +7,6 @@ use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::query_dsl::LoadQuery;
 use diesel::sql_types::Untyped;
 
 use super::AnyConnection;
@@ -69,6 +68,12 @@ pub struct Scope<'a> {
 
 type Db = <AnyConnection as Connection>::Backend;
 type BoxedResources<'a> = resources::BoxedQuery<'a, Db>;
+/// The primary-key condition of one resource: a statement type of its own, so diesel finds its
+/// prepared statement by type instead of writing out the SQL to look it up.
+type Key<'q> = diesel::dsl::And<
+    diesel::dsl::Eq<resources::tenant_id, &'q str>,
+    diesel::dsl::Eq<resources::id, &'q str>,
+>;
 
 /// The two statements of a list: its page, and the count of every match.
 struct ListStatements<'a> {
@@ -129,6 +134,32 @@ fn explain<Q: QueryFragment<Db>>(conn: &mut AnyConnection, query: &Q) -> QueryRe
     })
 }
 
+/// The statement reading links (a group's members, or a user's groups) whose owners match
+/// `$owners`. A macro rather than a function so each owner condition keeps its own unboxed
+/// statement type: one owner compared with `=` is then a statement diesel keeps prepared and
+/// finds by its type, without writing out its SQL on every call, where an IN list of varying
+/// length is parsed and planned anew each time.
+macro_rules! links {
+    ($tenant:expr, $owners:expr, members of groups) => {
+        links!(@ $tenant, $owners, members::group_id, members::member_id, members::display)
+    };
+    ($tenant:expr, $owners:expr, groups of members) => {
+        links!(@ $tenant, $owners, members::member_id, members::group_id, resources::display)
+    };
+    (@ $tenant:expr, $owners:expr, $owner:expr, $other:expr, $display:expr) => {
+        members::table
+            .inner_join(
+                resources::table.on(resources::tenant_id
+                    .eq(members::tenant_id)
+                    .and(resources::id.eq($other))),
+            )
+            .filter(members::tenant_id.eq($tenant))
+            .filter($owners)
+            .order(($owner, $other))
+            .select(($owner, $other, resources::resource_type, $display))
+    };
+}
+
 impl<'a> Scope<'a> {
     /// Scopes every following query to `tenant`.
     pub fn new(tenant: &'a TenantId) -> Self {
@@ -160,11 +191,11 @@ impl<'a> Scope<'a> {
         resource_type: &'a str,
         id: &str,
     ) -> QueryResult<Option<ResourceRow>> {
-        let row = self
-            .by_id(id)
+        let row = native!(conn, |c| resources::table
+            .filter(self.key(id))
             .select(ResourceRow::as_select())
-            .get_result(conn)
-            .optional()?;
+            .get_result(c)
+            .optional())?;
         Ok(row.filter(|r| r.resource_type == resource_type))
     }
 
@@ -172,8 +203,13 @@ impl<'a> Scope<'a> {
     /// in the condition too, PostgreSQL without statistics (a table not yet analysed, as after
     /// an initial sync) picked indexes led by (tenant, type) and walked the whole tenant. The
     /// callers check the type of what they find.
-    fn by_id(&self, id: &str) -> BoxedResources<'a> {
-        self.of_tenant().filter(resources::id.eq(id.to_owned()))
+    fn key<'q>(&self, id: &'q str) -> Key<'q>
+    where
+        'a: 'q,
+    {
+        resources::tenant_id
+            .eq(self.tenant.as_str())
+            .and(resources::id.eq(id))
     }
 
     /// The statements a list runs: one function for [`Scope::list`] and [`Scope::explain_list`],
@@ -186,7 +222,7 @@ impl<'a> Scope<'a> {
     ) -> ListStatements<'a> {
         let matching = || match q.filter {
             // A unique key names its row without the type, as the primary key does in
-            // `by_id`, and for the same reason.
+            // `key`, and for the same reason.
             Some(f) if f.is_unique() => self.of_tenant().filter(f.clone()),
             Some(f) => self.of_type(resource_type).filter(f.clone()),
             None => self.of_type(resource_type),
@@ -312,8 +348,7 @@ impl<'a> Scope<'a> {
     ) -> QueryResult<Option<ResourceRow>> {
         let row = match conn {
             AnyConnection::Postgresql(pg) => resources::table
-                .filter(resources::tenant_id.eq(self.tenant.as_str()))
-                .filter(resources::id.eq(id))
+                .filter(self.key(id))
                 .select(ResourceRow::as_select())
                 .for_update()
                 .get_result(pg)
@@ -334,8 +369,7 @@ impl<'a> Scope<'a> {
     ) -> QueryResult<bool> {
         let n = diesel::update(
             resources::table
-                .filter(resources::tenant_id.eq(self.tenant.as_str()))
-                .filter(resources::id.eq(&row.id))
+                .filter(self.key(&row.id))
                 .filter(resources::version.eq(expected_version)),
         )
         .set(row)
@@ -385,34 +419,45 @@ impl<'a> Scope<'a> {
         conn: &mut AnyConnection,
         group_ids: &[String],
     ) -> QueryResult<Vec<Link>> {
+        let tenant = self.tenant.as_str();
         let mut links = Vec::new();
         for chunk in group_ids.chunks(IN_CHUNK) {
-            let query = members::table
-                .inner_join(
-                    resources::table.on(resources::tenant_id
-                        .eq(members::tenant_id)
-                        .and(resources::id.eq(members::member_id))),
-                )
-                .filter(members::tenant_id.eq(self.tenant.as_str()))
-                .into_boxed();
-            // One id is compared with `=`: diesel keeps that statement prepared, where an IN
-            // list of varying length is parsed and planned anew each time.
-            links.extend(
-                match chunk {
-                    [one] => query.filter(members::group_id.eq(one)),
-                    many => query.filter(members::group_id.eq_any(many)),
+            links.extend(match chunk {
+                [one] => {
+                    let query = links!(tenant, members::group_id.eq(one), members of groups);
+                    native!(conn, |c| query.load(c))?
                 }
-                .order((members::group_id, members::member_id))
-                .select((
-                    members::group_id,
-                    members::member_id,
-                    resources::resource_type,
-                    members::display,
-                ))
-                .load::<Link>(conn)?,
-            );
+                many => {
+                    links!(tenant, members::group_id.eq_any(many), members of groups).load(conn)?
+                }
+            });
         }
         Ok(links)
+    }
+
+    /// The first `most` members of a group, in the order [`Scope::members_of`] gives them.
+    pub fn some_members_of(
+        &self,
+        conn: &mut AnyConnection,
+        group_id: &str,
+        most: i64,
+    ) -> QueryResult<Vec<Link>> {
+        let query = links!(self.tenant.as_str(), members::group_id.eq(group_id), members of groups)
+            .limit(most);
+        native!(conn, |c| query.load(c))
+    }
+
+    /// The first `most` groups of a member, in the order [`Scope::groups_of`] gives them.
+    pub fn some_groups_of(
+        &self,
+        conn: &mut AnyConnection,
+        member_id: &str,
+        most: i64,
+    ) -> QueryResult<Vec<Link>> {
+        let query =
+            links!(self.tenant.as_str(), members::member_id.eq(member_id), groups of members)
+                .limit(most);
+        native!(conn, |c| query.load(c))
     }
 
     /// The groups each of `member_ids` belongs to directly, in one query per chunk.
@@ -421,9 +466,18 @@ impl<'a> Scope<'a> {
         conn: &mut AnyConnection,
         member_ids: &[String],
     ) -> QueryResult<Vec<Link>> {
+        let tenant = self.tenant.as_str();
         let mut links = Vec::new();
         for chunk in member_ids.chunks(IN_CHUNK) {
-            links.extend(self.groups_statement(chunk).load::<Link>(conn)?);
+            links.extend(match chunk {
+                [one] => {
+                    let query = links!(tenant, members::member_id.eq(one), groups of members);
+                    native!(conn, |c| query.load(c))?
+                }
+                many => {
+                    links!(tenant, members::member_id.eq_any(many), groups of members).load(conn)?
+                }
+            });
         }
         Ok(links)
     }
@@ -435,37 +489,18 @@ impl<'a> Scope<'a> {
         conn: &mut AnyConnection,
         member_ids: &[String],
     ) -> QueryResult<String> {
-        Ok(explain(conn, &self.groups_statement(member_ids))?.join("\n"))
-    }
-
-    fn groups_statement<'q>(
-        &self,
-        chunk: &'q [String],
-    ) -> impl LoadQuery<'q, AnyConnection, Link> + QueryFragment<Db> + 'q
-    where
-        'a: 'q,
-    {
-        let query = members::table
-            .inner_join(
-                resources::table.on(resources::tenant_id
-                    .eq(members::tenant_id)
-                    .and(resources::id.eq(members::group_id))),
-            )
-            .filter(members::tenant_id.eq(self.tenant.as_str()))
-            .into_boxed();
-        // One id is compared with `=`: diesel keeps that statement prepared, where an IN list
-        // of varying length is parsed and planned anew each time.
-        match chunk {
-            [one] => query.filter(members::member_id.eq(one)),
-            many => query.filter(members::member_id.eq_any(many)),
-        }
-        .order((members::member_id, members::group_id))
-        .select((
-            members::member_id,
-            members::group_id,
-            resources::resource_type,
-            resources::display,
-        ))
+        let tenant = self.tenant.as_str();
+        let plan = match member_ids {
+            [one] => explain(
+                conn,
+                &links!(tenant, members::member_id.eq(one), groups of members),
+            ),
+            many => explain(
+                conn,
+                &links!(tenant, members::member_id.eq_any(many), groups of members),
+            ),
+        };
+        Ok(plan?.join("\n"))
     }
 
     /// The member ids of a group; with `among`, only those of `among` that are members.

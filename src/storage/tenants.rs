@@ -80,7 +80,7 @@ pub fn active_credential(
     key_id: &str,
     now: i64,
 ) -> QueryResult<Option<CredentialRow>> {
-    credentials::table
+    native!(conn, |c| credentials::table
         .filter(credentials::id.eq(key_id))
         .filter(credentials::revoked_at.is_null())
         .filter(
@@ -89,8 +89,8 @@ pub fn active_credential(
                 .or(credentials::expires_at.gt(now)),
         )
         .select(CredentialRow::as_select())
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 /// The credential with this key id, working or not.

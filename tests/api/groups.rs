@@ -245,10 +245,49 @@ fn deleting_a_member_moves_the_group_on(b: Backend) {
     assert_eq!(data["group"]["id"], gid.as_str());
 }
 
+/// A read with few links is answered on the event loop and one with many on the blocking pool
+/// (at 100 links, storage's cut-over): both come back whole, in the same order.
+fn reads_with_many_links_come_back_whole(b: Backend) {
+    let app = TestApp::spawn(b);
+    let users: Vec<String> = (0..101)
+        .map(|i| app.create_user(&format!("u{i}@example.com")))
+        .collect();
+    for n in [100, 101] {
+        let members: Vec<Value> = users[..n].iter().map(|u| json!({"value": u})).collect();
+        let res = app.req(
+            "POST",
+            "/Groups",
+            Some(&json!({"displayName": format!("g{n}"), "members": members})),
+        );
+        assert_eq!(res.status, 201, "{:?}", res.body);
+        let gid = res.body["id"].as_str().expect("id");
+        let read = app.req("GET", &format!("/Groups/{gid}"), None);
+        assert_eq!(read.status, 200);
+        let mut want = users[..n].to_vec();
+        want.sort();
+        assert_eq!(ids(&read.body, "members"), want, "a group of {n}");
+        assert_eq!(read.body["members"], res.body["members"], "a group of {n}");
+    }
+    let first = &users[0];
+    for i in 0..99 {
+        let res = app.req(
+            "POST",
+            "/Groups",
+            Some(&json!({"displayName": format!("h{i}"), "members": [{"value": first}]})),
+        );
+        assert_eq!(res.status, 201, "{:?}", res.body);
+    }
+    let user = app.req("GET", &format!("/Users/{first}"), None).body;
+    assert_eq!(user["groups"].as_array().map(Vec::len), Some(101), "{user}");
+    let second = app.req("GET", &format!("/Users/{}", users[1]), None).body;
+    assert_eq!(second["groups"].as_array().map(Vec::len), Some(2));
+}
+
 on_both_backends!(
     deleting_a_member_moves_the_group_on,
     creates_a_group_with_members_and_computes_user_groups,
     unknown_members_are_rejected_and_nothing_changes,
     put_replaces_members_and_renames,
     deleting_a_user_removes_its_memberships,
+    reads_with_many_links_come_back_whole,
 );
