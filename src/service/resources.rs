@@ -97,16 +97,7 @@ pub async fn get(
             .read_by_key(move |c| {
                 let scope = Scope::new(&tenant);
                 let row = found(&scope, c, rt, &id)?;
-                let most = INLINE_LINKS as i64 + 1;
-                let links = match links_shown(rt, &view) {
-                    None => Vec::new(),
-                    Some(Shown::Groups) => scope.some_groups_of(c, &row.id, most)?,
-                    Some(Shown::Members) => scope.some_members_of(c, &row.id, most)?,
-                };
-                if links.len() > INLINE_LINKS {
-                    return Ok(None);
-                }
-                one(render_linked(rt, &base, vec![row], &links, &view)?).map(Some)
+                Ok(render_few(&scope, c, rt, &base, vec![row], &view)?.and_then(|mut r| r.pop()))
             })
             .await?
     };
@@ -408,7 +399,7 @@ fn apply_member_change(
         MemberChange::RemoveMatching(filter) => {
             // A filter on something other than the member id: the rare path that reads members.
             let ids: Vec<String> = scope
-                .members_of(c, &[group_id.to_owned()])?
+                .members_of(c, &[group_id.to_owned()], None)?
                 .iter()
                 .filter(|l| {
                     let view = LinkView {
@@ -440,7 +431,7 @@ pub async fn delete(state: &AppState, tenant: &TenantId, target: Target) -> Resu
         let watch = RoleWatch::start(c, scope.tenant().as_str(), &touched)?;
         // The groups it belonged to lose a member: they get a new version and an event.
         let groups: Vec<String> = scope
-            .groups_of(c, std::slice::from_ref(&row.id))?
+            .groups_of(c, std::slice::from_ref(&row.id), None)?
             .into_iter()
             .map(|l| l.id)
             .collect();
@@ -599,13 +590,41 @@ pub(super) fn render_rows(
     rows: Vec<ResourceRow>,
     view: &Projection,
 ) -> Result<Vec<Rendered>, ScimError> {
-    let ids = || rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
-    let links = match links_shown(rt, view) {
-        None => Vec::new(),
-        Some(Shown::Groups) => scope.groups_of(c, &ids())?,
-        Some(Shown::Members) => scope.members_of(c, &ids())?,
-    };
+    let links = read_links(scope, c, rt, &rows, view, None)?;
     render_linked(rt, base, rows, &links, view)
+}
+
+/// [`render_rows`] for work on an event loop: `None`, with nothing rendered, when the rows
+/// carry more than [`INLINE_LINKS`] links (rendering them belongs on the blocking pool).
+pub(super) fn render_few(
+    scope: &Scope<'_>,
+    c: &mut AnyConnection,
+    rt: &ResourceType,
+    base: &str,
+    rows: Vec<ResourceRow>,
+    view: &Projection,
+) -> Result<Option<Vec<Rendered>>, ScimError> {
+    let links = read_links(scope, c, rt, &rows, view, Some(INLINE_LINKS as i64 + 1))?;
+    if links.len() > INLINE_LINKS {
+        return Ok(None);
+    }
+    render_linked(rt, base, rows, &links, view).map(Some)
+}
+
+fn read_links(
+    scope: &Scope<'_>,
+    c: &mut AnyConnection,
+    rt: &ResourceType,
+    rows: &[ResourceRow],
+    view: &Projection,
+    most: Option<i64>,
+) -> Result<Vec<Link>, ScimError> {
+    let ids = || rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    Ok(match links_shown(rt, view) {
+        None => Vec::new(),
+        Some(Shown::Groups) => scope.groups_of(c, &ids(), most)?,
+        Some(Shown::Members) => scope.members_of(c, &ids(), most)?,
+    })
 }
 
 /// The links a resource renders: a user's groups, a group's members.

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::resources::render_rows;
+use super::resources::{render_few, render_rows};
 use crate::error::ScimError;
 use crate::scim::filter::{self, CheckedFilter};
 use crate::scim::path::{AttrPath, Resolved, resolve};
@@ -12,9 +12,11 @@ use crate::scim::query::{Paging, SearchRequest, SortOrder, decode_cursor, encode
 use crate::scim::resource::{LIST_RESPONSE_URN, list_response};
 use crate::scim::schema::ResourceType;
 use crate::state::AppState;
+use crate::storage::AnyConnection;
 use crate::storage::filter_sql::{Compiler, Dialect};
 use crate::storage::models::ResourceRow;
 use crate::storage::resources::{ListQuery, Scope, Window};
+use crate::storage::sql::{SortKey, SqlFragment};
 use crate::tenant::TenantId;
 
 /// A search request checked against one resource type.
@@ -114,32 +116,87 @@ pub async fn search(
 ) -> Result<Value, ScimError> {
     let plan = Plan::new(state, rt, req)?;
     let window = plan.window()?;
-    let (tenant, base) = (tenant.clone(), state.base_url.clone());
+    let compiler = Compiler::new(state.db.dialect(), tenant.as_str(), rt, &state.base_url);
+    let filter = plan.filter.as_ref().map(|f| compiler.compile(f));
+    let sort = match &plan.sort {
+        Some((attr, order)) => Some((
+            compiler.sort_key(attr).ok_or_else(|| {
+                ScimError::InvalidValue(format!("sortBy: cannot sort on {attr}; choose a single-valued attribute such as userName or meta.created"))
+            })?,
+            *order == SortOrder::Descending,
+        )),
+        None => None,
+    };
+    let page = Page {
+        unique: filter.as_ref().is_some_and(SqlFragment::is_unique),
+        plan,
+        filter,
+        sort,
+        window,
+        tenant: tenant.clone(),
+        base: state.base_url.clone(),
+    };
+    // A lookup by a unique key (the `userName eq` an IdP sends before each write) reads at most
+    // one row: like a read by id, it runs on the event loop unless that row has many links.
+    if page.unique {
+        let small = page.clone();
+        if let Some(v) = state.db.read_by_key(move |c| small.run(c, true)).await? {
+            return Ok(v);
+        }
+    }
     state
         .db
         .run(move |c| {
-            let compiler = Compiler::new(Dialect::of(c), tenant.as_str(), plan.rt, &base);
-            let filter = plan.filter.as_ref().map(|f| compiler.compile(f));
-            let sort = match &plan.sort {
-                Some((attr, order)) => Some((
-                    compiler.sort_key(attr).ok_or_else(|| {
-                        ScimError::InvalidValue(format!("sortBy: cannot sort on {attr}; choose a single-valued attribute such as userName or meta.created"))
-                    })?,
-                    *order == SortOrder::Descending,
-                )),
-                None => None,
-            };
-            let scope = Scope::new(&tenant);
-            let query = ListQuery { filter: filter.as_ref(), sort: sort.as_ref().map(|(k, d)| (k, *d)), window: window.clone() };
-            let listed = scope.list(c, plan.rt.id, &query)?;
-            let next = listed.has_more.then(|| next_cursor(&window, &listed.rows)).flatten();
-            let resources: Vec<Value> = render_rows(&scope, c, plan.rt, &base, listed.rows, &plan.view)?.into_iter().map(|r| r.body).collect();
-            Ok(match (&plan.paging, window) {
-                (Paging::Index { start_index }, _) => list_response(listed.total, *start_index, resources),
-                (Paging::Cursor(_), _) => cursor_response(listed.total, resources, next),
+            page.run(c, false)?.ok_or_else(|| {
+                ScimError::internal(anyhow::anyhow!("a page read in full did not render"))
             })
         })
         .await
+}
+
+/// One page of a search, compiled and ready to read.
+#[derive(Clone)]
+struct Page {
+    plan: Plan,
+    filter: Option<SqlFragment>,
+    sort: Option<(SortKey, bool)>,
+    window: Window,
+    /// Whether the filter can match one row at most.
+    unique: bool,
+    tenant: TenantId,
+    base: std::sync::Arc<str>,
+}
+
+impl Page {
+    /// Reads and renders the page; with `few`, `None` when its rows carry too many links to
+    /// render on an event loop (see [`render_few`]).
+    fn run(&self, c: &mut AnyConnection, few: bool) -> Result<Option<Value>, ScimError> {
+        let scope = Scope::new(&self.tenant);
+        let query = ListQuery {
+            filter: self.filter.as_ref(),
+            sort: self.sort.as_ref().map(|(k, d)| (k, *d)),
+            window: self.window.clone(),
+        };
+        let (rt, view) = (self.plan.rt, &self.plan.view);
+        let listed = scope.list(c, rt.id, &query)?;
+        let next = listed
+            .has_more
+            .then(|| next_cursor(&self.window, &listed.rows))
+            .flatten();
+        let rendered = if few {
+            match render_few(&scope, c, rt, &self.base, listed.rows, view)? {
+                Some(r) => r,
+                None => return Ok(None),
+            }
+        } else {
+            render_rows(&scope, c, rt, &self.base, listed.rows, view)?
+        };
+        let resources: Vec<Value> = rendered.into_iter().map(|r| r.body).collect();
+        Ok(Some(match &self.plan.paging {
+            Paging::Index { start_index } => list_response(listed.total, *start_index, resources),
+            Paging::Cursor(_) => cursor_response(listed.total, resources, next),
+        }))
+    }
 }
 
 /// Runs a query across every resource type (`POST /.search`): Users first, then Groups.

@@ -333,6 +333,14 @@ impl Db {
         self.run(f).await
     }
 
+    /// The SQL dialect of the database.
+    pub fn dialect(&self) -> sql::Dialect {
+        match self.sqlite {
+            Some(_) => sql::Dialect::Sqlite,
+            None => sql::Dialect::Postgres,
+        }
+    }
+
     /// Runs blocking database work on the blocking thread pool.
     pub async fn run<R, F>(&self, f: F) -> Result<R, ScimError>
     where

@@ -134,6 +134,13 @@ fn explain<Q: QueryFragment<Db>>(conn: &mut AnyConnection, query: &Q) -> QueryRe
     })
 }
 
+/// How many more links a read capped at `most` may take after `read`; `None` when it is full.
+/// Uncapped reads are limited to `i64::MAX`, so capped and uncapped share one statement.
+fn room(most: Option<i64>, read: &[Link]) -> Option<i64> {
+    let room = most.unwrap_or(i64::MAX) - read.len() as i64;
+    (room > 0).then_some(room)
+}
+
 /// The statement reading links (a group's members, or a user's groups) whose owners match
 /// `$owners`. A macro rather than a function so each owner condition keeps its own unboxed
 /// statement type: one owner compared with `=` is then a statement diesel keeps prepared and
@@ -413,70 +420,57 @@ impl<'a> Scope<'a> {
         Ok(found)
     }
 
-    /// The members of each of `group_ids`, in one query per chunk of groups.
+    /// The members of each of `group_ids`, in one query per chunk of groups; with `most`, only
+    /// the first `most` links in all.
     pub fn members_of(
         &self,
         conn: &mut AnyConnection,
         group_ids: &[String],
+        most: Option<i64>,
     ) -> QueryResult<Vec<Link>> {
         let tenant = self.tenant.as_str();
         let mut links = Vec::new();
         for chunk in group_ids.chunks(IN_CHUNK) {
+            let Some(room) = room(most, &links) else {
+                break;
+            };
             links.extend(match chunk {
                 [one] => {
-                    let query = links!(tenant, members::group_id.eq(one), members of groups);
+                    let query =
+                        links!(tenant, members::group_id.eq(one), members of groups).limit(room);
                     native!(conn, |c| query.load(c))?
                 }
-                many => {
-                    links!(tenant, members::group_id.eq_any(many), members of groups).load(conn)?
-                }
+                many => links!(tenant, members::group_id.eq_any(many), members of groups)
+                    .limit(room)
+                    .load(conn)?,
             });
         }
         Ok(links)
     }
 
-    /// The first `most` members of a group, in the order [`Scope::members_of`] gives them.
-    pub fn some_members_of(
-        &self,
-        conn: &mut AnyConnection,
-        group_id: &str,
-        most: i64,
-    ) -> QueryResult<Vec<Link>> {
-        let query = links!(self.tenant.as_str(), members::group_id.eq(group_id), members of groups)
-            .limit(most);
-        native!(conn, |c| query.load(c))
-    }
-
-    /// The first `most` groups of a member, in the order [`Scope::groups_of`] gives them.
-    pub fn some_groups_of(
-        &self,
-        conn: &mut AnyConnection,
-        member_id: &str,
-        most: i64,
-    ) -> QueryResult<Vec<Link>> {
-        let query =
-            links!(self.tenant.as_str(), members::member_id.eq(member_id), groups of members)
-                .limit(most);
-        native!(conn, |c| query.load(c))
-    }
-
-    /// The groups each of `member_ids` belongs to directly, in one query per chunk.
+    /// The groups each of `member_ids` belongs to directly, in one query per chunk; with
+    /// `most`, only the first `most` links in all.
     pub fn groups_of(
         &self,
         conn: &mut AnyConnection,
         member_ids: &[String],
+        most: Option<i64>,
     ) -> QueryResult<Vec<Link>> {
         let tenant = self.tenant.as_str();
         let mut links = Vec::new();
         for chunk in member_ids.chunks(IN_CHUNK) {
+            let Some(room) = room(most, &links) else {
+                break;
+            };
             links.extend(match chunk {
                 [one] => {
-                    let query = links!(tenant, members::member_id.eq(one), groups of members);
+                    let query =
+                        links!(tenant, members::member_id.eq(one), groups of members).limit(room);
                     native!(conn, |c| query.load(c))?
                 }
-                many => {
-                    links!(tenant, members::member_id.eq_any(many), groups of members).load(conn)?
-                }
+                many => links!(tenant, members::member_id.eq_any(many), groups of members)
+                    .limit(room)
+                    .load(conn)?,
             });
         }
         Ok(links)
@@ -493,11 +487,11 @@ impl<'a> Scope<'a> {
         let plan = match member_ids {
             [one] => explain(
                 conn,
-                &links!(tenant, members::member_id.eq(one), groups of members),
+                &links!(tenant, members::member_id.eq(one), groups of members).limit(i64::MAX),
             ),
             many => explain(
                 conn,
-                &links!(tenant, members::member_id.eq_any(many), groups of members),
+                &links!(tenant, members::member_id.eq_any(many), groups of members).limit(i64::MAX),
             ),
         };
         Ok(plan?.join("\n"))

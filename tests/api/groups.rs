@@ -246,7 +246,7 @@ fn deleting_a_member_moves_the_group_on(b: Backend) {
 }
 
 /// A read with few links is answered on the event loop and one with many on the blocking pool
-/// (at 100 links, storage's cut-over): both come back whole, in the same order.
+/// (past 100 links): both come back whole, in the same order.
 fn reads_with_many_links_come_back_whole(b: Backend) {
     let app = TestApp::spawn(b);
     let users: Vec<String> = (0..101)
@@ -279,6 +279,26 @@ fn reads_with_many_links_come_back_whole(b: Backend) {
     }
     let user = app.req("GET", &format!("/Users/{first}"), None).body;
     assert_eq!(user["groups"].as_array().map(Vec::len), Some(101), "{user}");
+    // A lookup by userName (at most one row) takes the same two paths.
+    let found = app
+        .req(
+            "GET",
+            "/Users?filter=userName%20eq%20%22u0%40example.com%22",
+            None,
+        )
+        .body;
+    assert_eq!(found["Resources"][0]["groups"], user["groups"], "{found}");
+    let other = app
+        .req(
+            "GET",
+            "/Users?filter=userName%20eq%20%22u1%40example.com%22",
+            None,
+        )
+        .body;
+    assert_eq!(
+        other["Resources"][0]["groups"].as_array().map(Vec::len),
+        Some(2)
+    );
     let second = app.req("GET", &format!("/Users/{}", users[1]), None).body;
     assert_eq!(second["groups"].as_array().map(Vec::len), Some(2));
 }
