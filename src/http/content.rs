@@ -8,6 +8,7 @@ use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, ETAG, LOCATION};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{SCIM_CONTENT_TYPE, ScimError};
@@ -85,14 +86,14 @@ pub fn query_config() -> web::QueryConfig {
 }
 
 /// A SCIM JSON response with the given status.
-pub fn scim_json(status: StatusCode, body: &Value) -> HttpResponse {
+pub fn scim_json(status: StatusCode, body: &impl Serialize) -> HttpResponse {
     builder(status).body(bytes(body))
 }
 
 /// A single-resource response carrying its ETag, and its Location when it was just created.
 pub fn resource_response(
     status: StatusCode,
-    body: &Value,
+    body: &impl Serialize,
     etag: &str,
     location: Option<&str>,
 ) -> HttpResponse {
@@ -105,7 +106,7 @@ pub fn resource_response(
 }
 
 /// A body as bytes: serde_json's writer, not its `Display`, which goes through `fmt`.
-fn bytes(body: &Value) -> Vec<u8> {
+fn bytes(body: &impl Serialize) -> Vec<u8> {
     serde_json::to_vec(body).unwrap_or_default()
 }
 

@@ -52,6 +52,20 @@ impl Projection {
         })
     }
 
+    /// Whether this is the default view: no `attributes`, no `excludedAttributes`.
+    pub fn is_default(&self) -> bool {
+        self.include.is_none() && self.exclude.is_empty()
+    }
+
+    /// Whether the default view passes top-level member `key` of a stored `rt` document
+    /// through unchanged: an extension, or a core attribute returned by default. Below the top
+    /// level it changes nothing (see the test `the_default_view_narrows_only_at_the_top`).
+    pub fn default_passes(rt: &ResourceType, key: &str) -> bool {
+        rt.extension(key).is_some()
+            || lookup(rt.schema, key)
+                .is_some_and(|d| matches!(d.returned, Returned::Default | Returned::Always))
+    }
+
     /// Whether the response will carry top-level attribute `name` of the core schema; lets the
     /// caller skip loading what nobody asked for (a large group's members).
     pub fn keeps_core(&self, rt: &ResourceType, name: &str) -> bool {
@@ -210,6 +224,25 @@ mod tests {
 
     use super::*;
     use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
+
+    /// Rendering the default view as text (`resource::render_default_text`) checks only the top
+    /// level of a document: every sub-attribute and every extension attribute must be returned
+    /// by default or always, as in `apply`.
+    #[test]
+    fn the_default_view_narrows_only_at_the_top() {
+        let shown = |a: &AttributeDef| matches!(a.returned, Returned::Default | Returned::Always);
+        for rt in ResourceType::ALL {
+            for a in rt.schema.attributes {
+                assert!(a.sub_attributes.iter().all(shown), "{}.{}", rt.id, a.name);
+            }
+            for e in rt.extensions {
+                for a in e.schema.attributes {
+                    assert!(shown(a), "{} {}", e.schema.id, a.name);
+                    assert!(a.sub_attributes.iter().all(shown), "{}", a.name);
+                }
+            }
+        }
+    }
 
     const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 

@@ -1,7 +1,11 @@
 //! Renders stored resources as SCIM JSON (RFC 7643 §3) and list responses (RFC 7644 §3.4.2).
 
+use serde::Serialize;
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
+use super::project::Projection;
 use super::schema::{ResourceType, USER_RESOURCE};
 
 /// The `ListResponse` message URN.
@@ -141,15 +145,151 @@ pub fn render(
     Value::Object(out)
 }
 
-/// A `ListResponse` page (RFC 7644 §3.4.2).
-pub fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Value {
-    json!({
-        "schemas": [LIST_RESPONSE_URN],
-        "totalResults": total,
-        "startIndex": start_index,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    })
+/// [`render`] in the default view, written straight to JSON text: the stored document `doc`
+/// (a JSON object) is copied in as it is instead of parsed and written again. The members and
+/// their order are those of `Projection::default().apply(render(…))`. `None` when a top-level
+/// member of `doc` would not pass through the default view unchanged (or is one the rendering
+/// adds itself); the caller then takes that general path.
+pub fn render_default_text(
+    rt: &ResourceType,
+    base: &str,
+    id: &str,
+    doc: &str,
+    meta: &Meta,
+    links: &[LinkView<'_>],
+) -> Option<Box<RawValue>> {
+    const ADDED: [&str; 5] = ["schemas", "id", "meta", "groups", "members"];
+    let TopKeys(keys) = serde_json::from_str(doc).ok()?;
+    if keys
+        .iter()
+        .any(|k| ADDED.contains(k) || !Projection::default_passes(rt, k))
+    {
+        return None;
+    }
+    let inner = doc.trim().strip_prefix('{')?.strip_suffix('}')?.trim();
+    let mut out = Vec::with_capacity(doc.len() + 320 + links.len() * 128);
+    out.extend_from_slice(b"{\"schemas\":[");
+    push_str(&mut out, rt.schema.id)?;
+    for e in rt.extensions.iter().filter(|e| keys.contains(&e.schema.id)) {
+        out.push(b',');
+        push_str(&mut out, e.schema.id)?;
+    }
+    out.extend_from_slice(b"],\"id\":");
+    push_str(&mut out, id)?;
+    if !inner.is_empty() {
+        out.push(b',');
+        out.extend_from_slice(inner.as_bytes());
+    }
+    let is_user = rt.id == USER_RESOURCE.id;
+    if !links.is_empty() {
+        out.extend_from_slice(if is_user {
+            b",\"groups\":["
+        } else {
+            b",\"members\":["
+        });
+        for (i, l) in links.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"value\":");
+            push_str(&mut out, l.id)?;
+            out.extend_from_slice(b",\"$ref\":");
+            push_str(
+                &mut out,
+                &format!("{base}{}/{}", endpoint_of(l.resource_type), l.id),
+            )?;
+            out.extend_from_slice(b",\"type\":");
+            push_str(&mut out, if is_user { "direct" } else { l.resource_type })?;
+            if let Some(d) = l.display {
+                out.extend_from_slice(b",\"display\":");
+                push_str(&mut out, d)?;
+            }
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b",\"meta\":{\"resourceType\":");
+    push_str(&mut out, rt.id)?;
+    out.extend_from_slice(b",\"created\":");
+    push_str(&mut out, &meta.created)?;
+    out.extend_from_slice(b",\"lastModified\":");
+    push_str(&mut out, &meta.last_modified)?;
+    out.extend_from_slice(b",\"location\":");
+    push_str(&mut out, &location(base, rt, id))?;
+    out.extend_from_slice(b",\"version\":");
+    push_str(&mut out, &meta.etag())?;
+    out.extend_from_slice(b"}}");
+    RawValue::from_string(String::from_utf8(out).ok()?).ok()
+}
+
+/// Appends `s` as a JSON string.
+fn push_str(out: &mut Vec<u8>, s: &str) -> Option<()> {
+    serde_json::to_writer(out, s).ok()
+}
+
+/// The top-level member names of a JSON object, read without building its values.
+struct TopKeys<'a>(Vec<&'a str>);
+
+impl<'de> Deserialize<'de> for TopKeys<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> Visitor<'de> for Keys {
+            type Value = TopKeys<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TopKeys<'de>, A::Error> {
+                let mut keys = Vec::new();
+                // A name with an escape cannot be borrowed: the error sends the caller to the
+                // general path.
+                while let Some(k) = map.next_key::<&'de str>()? {
+                    map.next_value::<IgnoredAny>()?;
+                    keys.push(k);
+                }
+                Ok(TopKeys(keys))
+            }
+        }
+        d.deserialize_map(Keys)
+    }
+}
+
+/// A `ListResponse` page (RFC 7644 §3.4.2; with a cursor, RFC 9865 §2.2).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListResponse<R> {
+    schemas: [&'static str; 1],
+    pub total_results: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_index: Option<i64>,
+    items_per_page: usize,
+    #[serde(rename = "Resources")]
+    pub resources: Vec<R>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// A page by index: `start_index` is where it starts.
+pub fn list_response<R>(total: i64, start_index: i64, resources: Vec<R>) -> ListResponse<R> {
+    ListResponse {
+        schemas: [LIST_RESPONSE_URN],
+        total_results: total,
+        start_index: Some(start_index),
+        items_per_page: resources.len(),
+        resources,
+        next_cursor: None,
+    }
+}
+
+/// A page by cursor: no `startIndex`, and `nextCursor` until the last page.
+pub fn cursor_response<R>(total: i64, resources: Vec<R>, next: Option<String>) -> ListResponse<R> {
+    ListResponse {
+        schemas: [LIST_RESPONSE_URN],
+        total_results: total,
+        start_index: None,
+        items_per_page: resources.len(),
+        resources,
+        next_cursor: next,
+    }
 }
 
 #[cfg(test)]
@@ -192,6 +332,63 @@ mod tests {
                          "location": "https://x/scim/v2/Groups/g1", "version": "W/\"3\""},
             })
         );
+    }
+
+    #[test]
+    fn the_default_text_is_the_default_view_byte_for_byte() {
+        let ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let base = "https://x/scim/v2";
+        let groups = [LinkView {
+            id: "g\"1",
+            resource_type: "Group",
+            display: Some("Eng \u{e9}\n"),
+        }];
+        let members = [
+            LinkView {
+                id: "u1",
+                resource_type: "User",
+                display: None,
+            },
+            LinkView {
+                id: "g2",
+                resource_type: "Group",
+                display: Some("All"),
+            },
+        ];
+        let cases: [(&ResourceType, Value, &[LinkView<'_>]); 4] = [
+            (
+                &USER_RESOURCE,
+                json!({"userName": "a\"b\\c", "name": {"givenName": "Ann"},
+                       "emails": [{"value": "a@x", "primary": true}], ent: {"department": "R&D"},
+                       "active": true}),
+                &groups,
+            ),
+            (&USER_RESOURCE, json!({"userName": "b"}), &[]),
+            (&GROUP_RESOURCE, json!({"displayName": "Eng"}), &members),
+            (&GROUP_RESOURCE, json!({}), &[]),
+        ];
+        for (rt, doc, links) in cases {
+            let text = doc.to_string();
+            let fast = render_default_text(rt, base, "i\"d", &text, &meta(), links)
+                .expect("the default view renders as text");
+            let doc = doc.as_object().expect("object").clone();
+            let general =
+                Projection::default().apply(rt, render(rt, base, "i\"d", doc, &meta(), links));
+            assert_eq!(fast.get(), general.to_string());
+        }
+        // What the default view would change, or the rendering adds, takes the general path.
+        for doc in [
+            r#"{"userName":"a","password":"x"}"#,
+            r#"{"userName":"a","meta":{}}"#,
+            r#"{"userName":"a","nickName\u0041":"x"}"#,
+            r#"{"userName":"a","unknown":1}"#,
+            "[]",
+        ] {
+            assert!(
+                render_default_text(&USER_RESOURCE, base, "u", doc, &meta(), &[]).is_none(),
+                "{doc}"
+            );
+        }
     }
 
     #[test]

@@ -124,7 +124,8 @@ pub async fn users(
     tenant: &TenantId,
     req: &SearchRequest,
 ) -> Result<Value, ScimError> {
-    let mut list = search::search(state, tenant, &USER_RESOURCE, req).await?;
+    let page = search::search(state, tenant, &USER_RESOURCE, req).await?;
+    let mut list = serde_json::to_value(&page).map_err(ScimError::internal)?;
     let ids: Vec<String> = list["Resources"]
         .as_array()
         .map(|r| {

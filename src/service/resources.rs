@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::changes;
@@ -27,7 +28,7 @@ use crate::token::hash_password;
 /// A rendered resource and the headers that go with it.
 #[derive(Debug)]
 pub struct Rendered {
-    pub body: Value,
+    pub body: Box<RawValue>,
     pub version: i64,
     pub etag: String,
     pub location: String,
@@ -670,14 +671,26 @@ fn render_linked(
     }
     rows.iter()
         .map(|row| {
-            let doc = document(row)?;
             let meta = Meta {
                 created: rfc3339(row.created_at),
                 last_modified: rfc3339(row.modified_at),
                 version: row.version,
             };
             let links = by_owner.get(row.id.as_str()).map_or(&[][..], Vec::as_slice);
-            let body = view.apply(rt, resource::render(rt, base, &row.id, doc, &meta, links));
+            // The default view copies the stored document in as text; any other parses it.
+            let text = view
+                .is_default()
+                .then(|| resource::render_default_text(rt, base, &row.id, &row.doc, &meta, links))
+                .flatten();
+            let body = match text {
+                Some(text) => text,
+                None => {
+                    let doc = document(row)?;
+                    let body = resource::render(rt, base, &row.id, doc, &meta, links);
+                    serde_json::value::to_raw_value(&view.apply(rt, body))
+                        .map_err(ScimError::internal)?
+                }
+            };
             Ok(Rendered {
                 body,
                 version: row.version,

@@ -1,7 +1,8 @@
 //! Queries: `GET /Users`, `GET /Groups`, and `POST …/.search` (RFC 7644 §3.4.2, §3.4.3), with
 //! index and cursor pagination (RFC 9865).
 
-use serde_json::{Map, Value, json};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use super::resources::{render_few, render_rows};
 use crate::error::ScimError;
@@ -9,7 +10,7 @@ use crate::scim::filter::{self, CheckedFilter};
 use crate::scim::path::{AttrPath, Resolved, resolve};
 use crate::scim::project::Projection;
 use crate::scim::query::{Paging, SearchRequest, SortOrder, decode_cursor, encode_cursor};
-use crate::scim::resource::{LIST_RESPONSE_URN, list_response};
+use crate::scim::resource::{ListResponse, cursor_response, list_response};
 use crate::scim::schema::ResourceType;
 use crate::state::AppState;
 use crate::storage::AnyConnection;
@@ -113,7 +114,7 @@ pub async fn search(
     tenant: &TenantId,
     rt: &'static ResourceType,
     req: &SearchRequest,
-) -> Result<Value, ScimError> {
+) -> Result<ListResponse<Box<RawValue>>, ScimError> {
     let plan = Plan::new(state, rt, req)?;
     let window = plan.window()?;
     let compiler = Compiler::new(state.db.dialect(), tenant.as_str(), rt, &state.base_url);
@@ -170,7 +171,11 @@ struct Page {
 impl Page {
     /// Reads and renders the page; with `few`, `None` when its rows carry too many links to
     /// render on an event loop (see [`render_few`]).
-    fn run(&self, c: &mut AnyConnection, few: bool) -> Result<Option<Value>, ScimError> {
+    fn run(
+        &self,
+        c: &mut AnyConnection,
+        few: bool,
+    ) -> Result<Option<ListResponse<Box<RawValue>>>, ScimError> {
         let scope = Scope::new(&self.tenant);
         let query = ListQuery {
             filter: self.filter.as_ref(),
@@ -191,7 +196,7 @@ impl Page {
         } else {
             render_rows(&scope, c, rt, &self.base, listed.rows, view)?
         };
-        let resources: Vec<Value> = rendered.into_iter().map(|r| r.body).collect();
+        let resources = rendered.into_iter().map(|r| r.body).collect();
         Ok(Some(match &self.plan.paging {
             Paging::Index { start_index } => list_response(listed.total, *start_index, resources),
             Paging::Cursor(_) => cursor_response(listed.total, resources, next),
@@ -204,7 +209,7 @@ pub async fn search_all(
     state: &AppState,
     tenant: &TenantId,
     req: &SearchRequest,
-) -> Result<Value, ScimError> {
+) -> Result<ListResponse<Box<RawValue>>, ScimError> {
     if req.sort_by.is_some() || matches!(req.paging, Paging::Cursor(_)) {
         return Err(ScimError::InvalidValue(
             "sortBy and cursor are not supported across resource types; search /Users/.search or /Groups/.search".into(),
@@ -280,18 +285,4 @@ fn next_cursor(window: &Window, rows: &[ResourceRow]) -> Option<String> {
         }
     }
     Some(encode_cursor(&pos))
-}
-
-/// A cursor-paged `ListResponse` (RFC 9865 §2.2): no `startIndex`; `nextCursor` until the end.
-fn cursor_response(total: i64, resources: Vec<Value>, next: Option<String>) -> Value {
-    let mut v = json!({
-        "schemas": [LIST_RESPONSE_URN],
-        "totalResults": total,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    });
-    if let Some(n) = next {
-        v["nextCursor"] = n.into();
-    }
-    v
 }
