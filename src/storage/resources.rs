@@ -11,7 +11,7 @@ use diesel::sql_types::Untyped;
 
 use super::AnyConnection;
 use super::models::{MemberRow, ResourceRow};
-use super::schema::{members, resources};
+use super::schema::{members, resource_counts, resources};
 use super::sql::{Dialect, SortKey, SqlFragment};
 use crate::scim::validate::MemberRef;
 use crate::tenant::TenantId;
@@ -78,7 +78,33 @@ type Key<'q> = diesel::dsl::And<
 /// The two statements of a list: its page, and the count of every match.
 struct ListStatements<'a> {
     page: diesel::dsl::Select<BoxedResources<'a>, diesel::dsl::AsSelect<ResourceRow, Db>>,
-    count: diesel::dsl::Select<BoxedResources<'a>, diesel::dsl::CountStar>,
+    count: Count<'a>,
+}
+
+/// How a list learns its number of matches.
+enum Count<'a> {
+    /// Unfiltered: the count the triggers keep per tenant and type (see the migration
+    /// `resource_counts`).
+    Kept(resource_counts::BoxedQuery<'a, Db, diesel::sql_types::BigInt>),
+    /// Filtered: every match counted.
+    Matching(diesel::dsl::Select<BoxedResources<'a>, diesel::dsl::CountStar>),
+}
+
+impl Count<'_> {
+    fn get(self, conn: &mut AnyConnection) -> QueryResult<i64> {
+        match self {
+            // No row yet: the tenant never had one of this type.
+            Self::Kept(q) => Ok(q.get_result(conn).optional()?.unwrap_or(0)),
+            Self::Matching(q) => q.get_result(conn),
+        }
+    }
+
+    fn explain(&self, conn: &mut AnyConnection) -> QueryResult<Vec<String>> {
+        match self {
+            Self::Kept(q) => explain(conn, q),
+            Self::Matching(q) => explain(conn, q),
+        }
+    }
 }
 
 /// `EXPLAIN` (SQLite: `EXPLAIN QUERY PLAN`) of a query, with the query's own SQL and binds.
@@ -269,9 +295,19 @@ impl<'a> Scope<'a> {
                 query.limit(limit + 1)
             }
         };
+        let count = match q.filter {
+            None => Count::Kept(
+                resource_counts::table
+                    .filter(resource_counts::tenant_id.eq(self.tenant.as_str()))
+                    .filter(resource_counts::resource_type.eq(resource_type))
+                    .select(resource_counts::n)
+                    .into_boxed(),
+            ),
+            Some(_) => Count::Matching(matching().select(diesel::dsl::count_star())),
+        };
         ListStatements {
             page: query.select(ResourceRow::as_select()),
-            count: matching().select(diesel::dsl::count_star()),
+            count,
         }
     }
 
@@ -302,7 +338,7 @@ impl<'a> Scope<'a> {
         };
         let total = match known_total {
             Some(total) => total,
-            None => statements.count.get_result(conn)?,
+            None => statements.count.get(conn)?,
         };
         let has_more = match &q.window {
             Window::Offset { offset, .. } => offset + (rows.len() as i64) < total,
@@ -331,7 +367,7 @@ impl<'a> Scope<'a> {
         let statements = self.list_statements(Dialect::of(conn), resource_type, q);
         Ok([
             explain(conn, &statements.page)?.join("\n"),
-            explain(conn, &statements.count)?.join("\n"),
+            statements.count.explain(conn)?.join("\n"),
         ])
     }
 

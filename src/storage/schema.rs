@@ -44,6 +44,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    resource_counts (tenant_id, resource_type) {
+        tenant_id -> Text,
+        resource_type -> Text,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
     members (tenant_id, group_id, member_id) {
         tenant_id -> Text,
         group_id -> Text,
@@ -121,6 +129,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     credentials,
     resources,
+    resource_counts,
     members,
     events,
     role_mappings,

@@ -1,0 +1,3 @@
+DROP TRIGGER resources_uncounted;
+DROP TRIGGER resources_counted;
+DROP TABLE resource_counts;
