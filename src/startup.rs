@@ -20,7 +20,7 @@ use crate::http::throttle::{self, Throttle};
 use crate::http::{auth, content, log as request_log};
 use crate::scim::schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE};
 use crate::state::AppState;
-use crate::storage::Db;
+use crate::storage::{Db, statistics};
 use crate::telemetry::ScimRootSpan;
 use crate::token::{Argon2Slots, TokenCache};
 
@@ -175,6 +175,7 @@ impl Application {
             actix_web::rt::spawn(
                 EventPruner::new(state.db.clone(), state.settings.event_retention).run(),
             ),
+            actix_web::rt::spawn(statistics::keep_fresh(state.db.clone())),
         ];
         let served = match admin_server {
             Some(admin) => {

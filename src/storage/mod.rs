@@ -25,6 +25,7 @@ pub mod resources;
 pub mod schema;
 pub mod sql;
 mod statement_clock;
+pub mod statistics;
 pub mod tenants;
 pub mod webhooks;
 mod writer;

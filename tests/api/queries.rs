@@ -1,6 +1,8 @@
 //! Sorting, index and cursor pagination, attribute projection and `.search` (RFC 7644 §3.4,
 //! RFC 9865), and the indexes that serve IdP lookups.
 
+use std::time::Duration;
+
 use scimitar::scim::filter::{check, parse};
 use scimitar::scim::path::{AttrPath, resolve};
 use scimitar::scim::schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE};
@@ -10,7 +12,7 @@ use scimitar::tenant::TenantId;
 use serde_json::{Value, json};
 
 use crate::filters::encode;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, eventually};
 use crate::on_both_backends;
 
 fn names(list: &Value) -> Vec<String> {
@@ -516,6 +518,40 @@ fn assert_no_scan(plan: &str, what: &str) {
             || (l.starts_with("SCAN ") && !l.starts_with("SCAN CONSTANT ROW"));
         assert!(!scan, "{what} scans a table:\n{plan}");
     }
+}
+
+/// PostgreSQL plans by table statistics, which autovacuum gathers once a minute at most: the
+/// server analyses a table that changed much within seconds, so after an initial sync a lookup
+/// by externalId probes its index rather than walk the tenant in creation order.
+#[test]
+fn postgres_statistics_follow_a_bulk_change() {
+    let Some(b) = Backend::postgres() else {
+        return;
+    };
+    let app = TestApp::spawn(b);
+    let tenant = first_tenant_id(&app);
+    // Straight into the table: 5,000 users through the API would take seconds.
+    let bulk = format!(
+        "INSERT INTO resources (tenant_id, id, resource_type, external_id, created_at, modified_at, version, doc) \
+         SELECT '{tenant}', 'bulk-' || g, 'User', 'ext-' || g, g, g, 1, '{{}}' FROM generate_series(1, 5000) g"
+    );
+    app.db
+        .run_sync(move |c| {
+            Ok(diesel::connection::SimpleConnection::batch_execute(
+                c, &bulk,
+            )?)
+        })
+        .expect("bulk insert");
+    // Well inside autovacuum's minute, so it is the server's analysis that is seen.
+    let [page, _] = eventually(
+        Duration::from_secs(20),
+        "the lookup by externalId uses its index once the table is analysed",
+        || {
+            let plans = plan(&app, &USER_RESOURCE, Some(r#"externalId eq "ext-7""#), None);
+            plans[0].contains("resources_external_id").then_some(plans)
+        },
+    );
+    assert_no_scan(&page, "externalId eq");
 }
 
 on_both_backends!(
