@@ -126,11 +126,14 @@ impl<ST> SqlFragment<ST> {
 impl SqlFragment {
     /// `(created_at, id)` strictly after the given position, in ascending order.
     pub fn after(created_at: i64, id: String) -> Self {
-        let mut f = Self::raw("(resources.created_at > ");
+        // The first condition alone bounds the range of the (…, created_at, id) index, so a
+        // deep page starts where the last one ended; written as `created_at > ? OR (created_at
+        // = ? AND id > ?)`, SQLite walked the tenant's index from its start to each page.
+        let mut f = Self::raw("(resources.created_at >= ");
         f.int(created_at)
-            .sql(" OR (resources.created_at = ")
+            .sql(" AND (resources.created_at > ")
             .int(created_at);
-        f.sql(" AND resources.id > ").text(id).sql("))");
+        f.sql(" OR resources.id > ").text(id).sql("))");
         f.bounded()
     }
 }

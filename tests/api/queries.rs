@@ -341,6 +341,21 @@ fn plan(
     filter: Option<&str>,
     sort: Option<(&str, bool)>,
 ) -> [String; 2] {
+    let first = Window::Offset {
+        offset: 0,
+        limit: 100,
+    };
+    plan_window(app, rt, filter, sort, first)
+}
+
+/// [`plan`] for any window of the list.
+fn plan_window(
+    app: &TestApp,
+    rt: &'static ResourceType,
+    filter: Option<&str>,
+    sort: Option<(&str, bool)>,
+    window: Window,
+) -> [String; 2] {
     let tenant = first_tenant_id(app);
     let checked = filter.map(|f| check(parse(f).expect("parse"), rt).expect("check"));
     let sort = sort.map(|(path, descending)| {
@@ -358,10 +373,7 @@ fn plan(
             let query = ListQuery {
                 filter: filter.as_ref(),
                 sort: sort.as_ref().map(|(k, d)| (k, *d)),
-                window: Window::Offset {
-                    offset: 0,
-                    limit: 100,
-                },
+                window: window.clone(),
             };
             Ok(Scope::new(&tenant).explain_list(c, rt.id, &query)?)
         })
@@ -498,6 +510,25 @@ fn idp_lookups_use_an_index(b: Backend) {
             "sortBy=userName (descending: {descending}) should read resources_user_name_order in order:\n{p}"
         );
     }
+    // A cursor page deep in the listing starts where the last one ended (the index range begins
+    // at its position), and an unfiltered total is the count kept per tenant and type.
+    let deep = Window::After {
+        position: Some((2500, "bulk-u2500".into())),
+        limit: 100,
+    };
+    let [p, count] = plan_window(&app, &USER_RESOURCE, None, None, deep);
+    let from_position = match b {
+        Backend::Sqlite => "created_at>?",
+        Backend::Postgres => "created_at >=",
+    };
+    assert!(
+        p.contains("resources_listing") && p.contains(from_position),
+        "a deep cursor page should start its range at its position:\n{p}"
+    );
+    assert!(
+        count.contains("resource_counts"),
+        "an unfiltered total should be the kept count:\n{count}"
+    );
     // A filter on an attribute without a column reads the stored document as it is: PostgreSQL
     // does not parse the text of each row into jsonb.
     let [p, _] = plan(&app, &USER_RESOURCE, Some("title eq \"CTO\""), None);
