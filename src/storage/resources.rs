@@ -193,6 +193,30 @@ macro_rules! links {
     };
 }
 
+/// Reads the links of `$ids` (owners matched by `$owner`) in chunks of [`IN_CHUNK`], stopping
+/// at `$most` links in all: one owner by its prepared statement on the backend's own
+/// connection, several by an IN list.
+macro_rules! load_links {
+    ($conn:expr, $tenant:expr, $ids:expr, $most:expr, $owner:expr, $($kind:tt)+) => {{
+        let mut links: Vec<Link> = Vec::new();
+        for chunk in $ids.chunks(IN_CHUNK) {
+            let Some(room) = room($most, &links) else {
+                break;
+            };
+            links.extend(match chunk {
+                [one] => {
+                    let query = links!($tenant, $owner.eq(one), $($kind)+).limit(room);
+                    native!($conn, |c| query.load(c))?
+                }
+                many => links!($tenant, $owner.eq_any(many), $($kind)+)
+                    .limit(room)
+                    .load($conn)?,
+            });
+        }
+        Ok(links)
+    }};
+}
+
 impl<'a> Scope<'a> {
     /// Scopes every following query to `tenant`.
     pub fn new(tenant: &'a TenantId) -> Self {
@@ -465,23 +489,7 @@ impl<'a> Scope<'a> {
         most: Option<i64>,
     ) -> QueryResult<Vec<Link>> {
         let tenant = self.tenant.as_str();
-        let mut links = Vec::new();
-        for chunk in group_ids.chunks(IN_CHUNK) {
-            let Some(room) = room(most, &links) else {
-                break;
-            };
-            links.extend(match chunk {
-                [one] => {
-                    let query =
-                        links!(tenant, members::group_id.eq(one), members of groups).limit(room);
-                    native!(conn, |c| query.load(c))?
-                }
-                many => links!(tenant, members::group_id.eq_any(many), members of groups)
-                    .limit(room)
-                    .load(conn)?,
-            });
-        }
-        Ok(links)
+        load_links!(conn, tenant, group_ids, most, members::group_id, members of groups)
     }
 
     /// The groups each of `member_ids` belongs to directly, in one query per chunk; with
@@ -493,23 +501,7 @@ impl<'a> Scope<'a> {
         most: Option<i64>,
     ) -> QueryResult<Vec<Link>> {
         let tenant = self.tenant.as_str();
-        let mut links = Vec::new();
-        for chunk in member_ids.chunks(IN_CHUNK) {
-            let Some(room) = room(most, &links) else {
-                break;
-            };
-            links.extend(match chunk {
-                [one] => {
-                    let query =
-                        links!(tenant, members::member_id.eq(one), groups of members).limit(room);
-                    native!(conn, |c| query.load(c))?
-                }
-                many => links!(tenant, members::member_id.eq_any(many), groups of members)
-                    .limit(room)
-                    .load(conn)?,
-            });
-        }
-        Ok(links)
+        load_links!(conn, tenant, member_ids, most, members::member_id, groups of members)
     }
 
     /// The plan of the statement [`Scope::groups_of`] runs for `member_ids` (at most one

@@ -29,6 +29,18 @@ fn pick<'a>(rng: &mut StdRng, ids: impl Iterator<Item = &'a String>) -> Option<S
     (!ids.is_empty()).then(|| ids[rng.random_range(0..ids.len())].clone())
 }
 
+/// A user chosen in userName order: ids are random, names are not, so which names are free
+/// (and so every later create) is the same in each run.
+fn pick_user(
+    rng: &mut StdRng,
+    users: &BTreeMap<String, (String, Option<String>)>,
+) -> Option<String> {
+    let mut by_name: Vec<(&String, &String)> =
+        users.iter().map(|(id, (name, _))| (name, id)).collect();
+    by_name.sort();
+    (!by_name.is_empty()).then(|| by_name[rng.random_range(0..by_name.len())].1.clone())
+}
+
 fn ids(list: &Value) -> BTreeSet<String> {
     list["Resources"]
         .as_array()
@@ -52,7 +64,7 @@ fn members(group: &Value) -> BTreeSet<String> {
 /// One random write by `me`, and the same kind of write aimed at `other`'s resources.
 fn step(app: &TestApp, rng: &mut StdRng, n: usize, me: &mut Tenant, other: &Tenant) {
     let token = me.token.clone();
-    let foreign_user = pick(rng, other.users.keys());
+    let foreign_user = pick_user(rng, &other.users);
     let foreign_group = pick(rng, other.groups.keys());
     match rng.random_range(0..7) {
         0 | 1 => {
@@ -70,7 +82,7 @@ fn step(app: &TestApp, rng: &mut StdRng, n: usize, me: &mut Tenant, other: &Tena
         2 => {
             let to = format!("d{n}");
             let body = patch_ops(json!([{"op": "replace", "path": "displayName", "value": to}]));
-            if let Some(id) = pick(rng, me.users.keys()) {
+            if let Some(id) = pick_user(rng, &me.users) {
                 let res = app.req_as(&token, "PATCH", &format!("/Users/{id}"), Some(&body));
                 assert_eq!(res.status, 200, "{:?}", res.body);
                 me.users.get_mut(&id).expect("user").1 = Some(to);
@@ -81,7 +93,7 @@ fn step(app: &TestApp, rng: &mut StdRng, n: usize, me: &mut Tenant, other: &Tena
             }
         }
         3 => {
-            if let Some(id) = pick(rng, me.users.keys()) {
+            if let Some(id) = pick_user(rng, &me.users) {
                 let name = me.users[&id].0.clone();
                 let to = format!("p{n}");
                 let body = json!({"userName": name, "displayName": to});
@@ -104,7 +116,7 @@ fn step(app: &TestApp, rng: &mut StdRng, n: usize, me: &mut Tenant, other: &Tena
                 app.req_as(&token, "DELETE", &format!("/Groups/{id}"), None)
                     .assert_error(404, None);
             }
-            if let Some(id) = pick(rng, me.users.keys()) {
+            if let Some(id) = pick_user(rng, &me.users) {
                 let res = app.req_as(&token, "DELETE", &format!("/Users/{id}"), None);
                 assert_eq!(res.status, 204, "{:?}", res.body);
                 me.users.remove(&id);
@@ -114,7 +126,7 @@ fn step(app: &TestApp, rng: &mut StdRng, n: usize, me: &mut Tenant, other: &Tena
             }
         }
         5 => {
-            let own = pick(rng, me.users.keys());
+            let own = pick_user(rng, &me.users);
             let body = json!({"displayName": format!("g{n}"),
                 "members": own.iter().map(|id| json!({"value": id})).collect::<Vec<_>>()});
             let res = app.req_as(&token, "POST", "/Groups", Some(&body));
@@ -142,7 +154,7 @@ fn step(app: &TestApp, rng: &mut StdRng, n: usize, me: &mut Tenant, other: &Tena
                     res.body
                 );
             }
-            if let Some(uid) = pick(rng, me.users.keys()) {
+            if let Some(uid) = pick_user(rng, &me.users) {
                 let add =
                     patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": uid}]}]));
                 let res = app.req_as(&token, "PATCH", &format!("/Groups/{gid}"), Some(&add));
