@@ -93,12 +93,14 @@ impl<'a> Compiler<'a> {
             |n: &CheckedNode| matches!(n, CheckedNode::Compare { .. } | CheckedNode::Present(_));
         match filter.root() {
             // userName is unique per tenant, and only users have its key: `userName eq` finds
-            // at most one user.
+            // at most one user. `userName eq null` asks for those without one instead.
             CheckedNode::Compare {
                 attr,
                 op: CompareOp::Eq,
-                ..
-            } if user_name::is_user_name(attr) => out.bounded().unique(),
+                value,
+            } if user_name::is_user_name(attr) && !matches!(value, Operand::Null) => {
+                out.bounded().unique()
+            }
             n if single(n) => out.bounded(),
             CheckedNode::ValuePath { filter, .. } if single(filter) => out.bounded(),
             _ => out,

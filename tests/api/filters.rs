@@ -112,6 +112,7 @@ fn filters_select_what_they_say(b: Backend) {
         ("name.givenName pr", &[0, 1, 3]),
         ("title pr", &[0]), // "" is not present
         ("title eq null", &[1, 2, 3]),
+        ("userName eq null", &[]), // not a lookup by the unique key: no group either
         ("active eq true", &[0, 2]),
         ("active eq false", &[1]),
         ("not (active eq false)", &[0, 2, 3]), // a missing value is not "false"
