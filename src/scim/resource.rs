@@ -55,12 +55,26 @@ fn endpoint_of(resource_type: &str) -> &'static str {
     }
 }
 
+/// The `$ref` of a link: the other end's location.
+fn link_ref(base: &str, l: &LinkView<'_>) -> String {
+    format!("{base}{}/{}", endpoint_of(l.resource_type), l.id)
+}
+
+/// The `type` of a link: a User's groups are all direct; a Group's members say what they are.
+fn link_type<'a>(rt: &ResourceType, l: &LinkView<'a>) -> &'a str {
+    if rt.id == USER_RESOURCE.id {
+        "direct"
+    } else {
+        l.resource_type
+    }
+}
+
 /// Renders one element of a Group's `members` or a User's `groups`.
 pub fn render_link(rt: &ResourceType, base: &str, l: &LinkView<'_>) -> Value {
     let mut m = json!({
         "value": l.id,
-        "$ref": format!("{base}{}/{}", endpoint_of(l.resource_type), l.id),
-        "type": if rt.id == USER_RESOURCE.id { "direct" } else { l.resource_type },
+        "$ref": link_ref(base, l),
+        "type": link_type(rt, l),
     });
     if let Some(d) = l.display {
         m["display"] = d.into();
@@ -194,12 +208,9 @@ pub fn render_default_text(
             out.extend_from_slice(b"{\"value\":");
             push_str(&mut out, l.id)?;
             out.extend_from_slice(b",\"$ref\":");
-            push_str(
-                &mut out,
-                &format!("{base}{}/{}", endpoint_of(l.resource_type), l.id),
-            )?;
+            push_str(&mut out, &link_ref(base, l))?;
             out.extend_from_slice(b",\"type\":");
-            push_str(&mut out, if is_user { "direct" } else { l.resource_type })?;
+            push_str(&mut out, link_type(rt, l))?;
             if let Some(d) = l.display {
                 out.extend_from_slice(b",\"display\":");
                 push_str(&mut out, d)?;

@@ -236,9 +236,7 @@ pub async fn patch(
         state
             .db
             .run(move |c| {
-                let row = Scope::new(&tenant)
-                    .get(c, rt.id, &id)?
-                    .ok_or_else(|| not_found(rt, &id))?;
+                let row = found(&Scope::new(&tenant), c, rt, &id)?;
                 let patched = patch::apply(rt, &document(&row)?, &request, &limits)?;
                 Ok((row.version, patched))
             })
