@@ -59,13 +59,17 @@ pub fn record(
     kind: EventType,
     data: Value,
 ) -> Result<(), ScimError> {
-    store::append(
-        conn,
-        tenant_id,
-        kind.as_str(),
-        data.to_string(),
-        now_millis(),
-    )?;
+    record_text(conn, tenant_id, kind, data.to_string())
+}
+
+/// [`record`] with the event's data already written as JSON text.
+pub fn record_text(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    kind: EventType,
+    data: String,
+) -> Result<(), ScimError> {
+    store::append(conn, tenant_id, kind.as_str(), data, now_millis())?;
     Ok(())
 }
 

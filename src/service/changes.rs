@@ -4,27 +4,26 @@ use serde_json::{Value, json};
 
 use super::resources::document;
 use crate::error::ScimError;
-use crate::events::{EventType, record, rfc3339};
+use crate::events::{EventType, record, record_text, rfc3339};
 use crate::scim::resource::{self, Meta};
 use crate::scim::schema::{ResourceType, USER_RESOURCE};
 use crate::storage::AnyConnection;
 use crate::storage::models::ResourceRow;
 
-/// A resource as events carry it: memberships travel in their own events.
-fn full(rt: &ResourceType, base: &str, row: &ResourceRow) -> Result<Value, ScimError> {
+/// The data of an event that carries a whole resource, `{"user": …}` or `{"group": …}`, as
+/// JSON text. Memberships travel in their own events. The stored document is copied in as text
+/// where the default view would pass it unchanged, as a GET renders it; otherwise rendered.
+fn full(rt: &ResourceType, base: &str, row: &ResourceRow) -> Result<String, ScimError> {
     let meta = Meta {
         created: rfc3339(row.created_at),
         last_modified: rfc3339(row.modified_at),
         version: row.version,
     };
-    Ok(resource::render(
-        rt,
-        base,
-        &row.id,
-        document(row)?,
-        &meta,
-        &[],
-    ))
+    let text = match resource::render_default_text(rt, base, &row.id, &row.doc, &meta, &[]) {
+        Some(text) => text.get().to_owned(),
+        None => resource::render(rt, base, &row.id, document(row)?, &meta, &[]).to_string(),
+    };
+    Ok(format!("{{\"{}\":{text}}}", key(rt)))
 }
 
 /// Enough of a resource to recognise it.
@@ -58,12 +57,7 @@ pub fn created(
     } else {
         EventType::GroupCreated
     };
-    record(
-        c,
-        &row.tenant_id,
-        kind,
-        json!({key(rt): full(rt, base, row)?}),
-    )
+    record_text(c, &row.tenant_id, kind, full(rt, base, row)?)
 }
 
 /// `user.updated` / `group.updated`, and `user.deactivated` / `user.reactivated` when `active`
@@ -75,16 +69,22 @@ pub fn updated(
     old: &ResourceRow,
     new: &ResourceRow,
 ) -> Result<(), ScimError> {
-    let data = json!({key(rt): full(rt, base, new)?});
+    let data = full(rt, base, new)?;
     if rt.id != USER_RESOURCE.id {
-        return record(c, &new.tenant_id, EventType::GroupUpdated, data);
+        return record_text(c, &new.tenant_id, EventType::GroupUpdated, data);
     }
-    record(c, &new.tenant_id, EventType::UserUpdated, data.clone())?;
     let (was, is) = (old.active != Some(false), new.active != Some(false));
-    match (was, is) {
-        (true, false) => record(c, &new.tenant_id, EventType::UserDeactivated, data),
-        (false, true) => record(c, &new.tenant_id, EventType::UserReactivated, data),
-        _ => Ok(()),
+    let flipped = match (was, is) {
+        (true, false) => Some(EventType::UserDeactivated),
+        (false, true) => Some(EventType::UserReactivated),
+        _ => None,
+    };
+    match flipped {
+        Some(kind) => {
+            record_text(c, &new.tenant_id, EventType::UserUpdated, data.clone())?;
+            record_text(c, &new.tenant_id, kind, data)
+        }
+        None => record_text(c, &new.tenant_id, EventType::UserUpdated, data),
     }
 }
 
@@ -127,4 +127,70 @@ pub fn deleted(
         EventType::GroupDeleted
     };
     record(c, &row.tenant_id, kind, json!({key(rt): brief(rt, row)?}))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::{document, full, key};
+    use crate::events::rfc3339;
+    use crate::scim::resource::{self, Meta};
+    use crate::scim::schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE};
+    use crate::storage::models::ResourceRow;
+
+    fn row(rt: &ResourceType, doc: &Value) -> ResourceRow {
+        ResourceRow {
+            tenant_id: "t".into(),
+            id: "0193-a\"b".into(),
+            resource_type: rt.id.into(),
+            user_name_lc: None,
+            external_id: None,
+            display_name_lc: None,
+            active: None,
+            email_lc: None,
+            display: None,
+            created_at: 1_764_633_600_000,
+            modified_at: 1_764_633_601_234,
+            version: 3,
+            password_hash: None,
+            doc: doc.to_string(),
+            user_name_key: None,
+        }
+    }
+
+    #[test]
+    fn an_event_carries_the_resource_as_rendered() {
+        let ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let cases = [
+            (
+                &USER_RESOURCE,
+                json!({"userName": "a\"b", "name": {"givenName": "Ann"}, "active": false,
+                       ent: {"department": "R&D"}, "emails": [{"value": "a@x", "primary": true}]}),
+            ),
+            (
+                &GROUP_RESOURCE,
+                json!({"displayName": "Eng", "externalId": "e1"}),
+            ),
+        ];
+        for (rt, doc) in cases {
+            let row = row(rt, &doc);
+            let meta = Meta {
+                created: rfc3339(row.created_at),
+                last_modified: rfc3339(row.modified_at),
+                version: row.version,
+            };
+            let rendered = resource::render(
+                rt,
+                "https://x/scim/v2",
+                &row.id,
+                document(&row).expect("doc"),
+                &meta,
+                &[],
+            );
+            let text = full(rt, "https://x/scim/v2", &row).expect("event data");
+            let parsed: Value = serde_json::from_str(&text).expect("the event data is JSON");
+            assert_eq!(parsed, json!({key(rt): rendered}), "{text}");
+        }
+    }
 }

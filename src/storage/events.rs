@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::AnyConnection;
 use super::schema::{events, role_mappings, tenants};
-use super::sql::RawQuery;
+use super::sql::{RawQuery, Update};
 
 /// One event as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -20,10 +20,12 @@ pub struct EventRow {
 
 /// Locks a tenant's row until the transaction ends (see [`super::tenant_tx`]).
 pub fn lock_tenant(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<()> {
-    diesel::update(tenants::table.filter(tenants::id.eq(tenant_id)))
-        .set(tenants::event_seq.eq(tenants::event_seq))
-        .execute(conn)
-        .map(drop)
+    let lock = Update::new(
+        tenants::table,
+        tenants::event_seq.eq(tenants::event_seq),
+        tenants::id.eq(tenant_id),
+    );
+    native!(conn, |c| lock.execute(c)).map(drop)
 }
 
 /// Appends an event with the tenant's next sequence number. Bumping the tenant's counter locks
@@ -35,24 +37,24 @@ pub fn append(
     data: String,
     now: i64,
 ) -> QueryResult<EventRow> {
-    diesel::update(tenants::table.filter(tenants::id.eq(tenant_id)))
-        .set(tenants::event_seq.eq(tenants::event_seq + 1))
-        .execute(conn)?;
-    let seq = tenants::table
-        .filter(tenants::id.eq(tenant_id))
-        .select(tenants::event_seq)
-        .first(conn)?;
+    let bump = Update::new(
+        tenants::table,
+        tenants::event_seq.eq(tenants::event_seq + 1),
+        tenants::id.eq(tenant_id),
+    )
+    .returning::<tenants::event_seq>();
+    let seq = native!(conn, |c| bump.get_result(c))?;
     let row = EventRow {
         tenant_id: tenant_id.to_owned(),
         seq,
-        id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
+        // Time-ordered, so the id index grows at its right edge.
+        id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
         event_type: event_type.to_owned(),
         occurred_at: now,
         data,
     };
-    diesel::insert_into(events::table)
-        .values(&row)
-        .execute(conn)?;
+    let insert = diesel::insert_into(events::table).values(&row);
+    native!(conn, |c| insert.execute(c))?;
     Ok(row)
 }
 

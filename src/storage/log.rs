@@ -5,9 +5,10 @@ use diesel::prelude::*;
 use super::AnyConnection;
 use super::schema::provisioning_log as log;
 
-/// One logged request.
+/// One logged request. An absent value is written as NULL (no column has a default), so its
+/// INSERT is one statement whatever the row holds, prepared once.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = log)]
+#[diesel(table_name = log, treat_none_as_default_value = false)]
 pub struct LogRow {
     pub tenant_id: String,
     /// Sortable: the time in milliseconds, zero-padded, then a random part.
@@ -24,16 +25,21 @@ pub struct LogRow {
     pub user_agent: Option<String>,
 }
 
-/// Writes a batch of entries in one statement per backend.
+/// Writes a batch of entries: on PostgreSQL in multi-row statements (one round trip each), on
+/// SQLite one prepared single-row statement run per entry (an in-process call; a multi-row
+/// statement would be written out and parsed again for each batch size).
 pub fn insert(conn: &mut AnyConnection, rows: &[LogRow]) -> QueryResult<()> {
-    for chunk in rows.chunks(200) {
-        // Multi-row inserts are written per backend: diesel's MultiBackend has no DEFAULT keyword.
-        match conn {
-            AnyConnection::Postgresql(c) => {
-                diesel::insert_into(log::table).values(chunk).execute(c)?
+    match conn {
+        AnyConnection::Postgresql(c) => {
+            for chunk in rows.chunks(200) {
+                diesel::insert_into(log::table).values(chunk).execute(c)?;
             }
-            AnyConnection::Sqlite(c) => diesel::insert_into(log::table).values(chunk).execute(c)?,
-        };
+        }
+        AnyConnection::Sqlite(c) => {
+            for row in rows {
+                diesel::insert_into(log::table).values(row).execute(c)?;
+            }
+        }
     }
     Ok(())
 }

@@ -152,10 +152,13 @@ impl Manager {
                 let mut c = statement_clock::establish(path, self.statement_wait)
                     .map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the writer; FULL makes each commit durable before it
-                // is acknowledged; the busy timeout queues writers instead of failing them.
+                // is acknowledged; the busy timeout queues writers instead of failing them; the
+                // savepoint of each write in a group commit keeps its undo pages in memory
+                // rather than in a temporary file.
                 c.batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; \
+                     PRAGMA temp_store = MEMORY;",
                     self.lock_wait.as_millis()
                 ))
                 .map_err(r2d2::Error::QueryError)?;
@@ -276,17 +279,20 @@ impl Db {
         Ok(Self { pool, sqlite })
     }
 
-    /// Runs `f` in a write transaction under `tenant`'s lock (see [`tenant_tx`]) and answers
-    /// once it is durable. On SQLite concurrent writes share one commit (group commit).
+    /// Runs `f` in a write transaction under `tenant`'s lock (see [`tenant_tx`]; on SQLite the
+    /// database's one write lock) and answers once it is durable. On SQLite concurrent writes
+    /// share one commit (group commit).
     pub async fn write<R, F>(&self, tenant: &str, f: F) -> Result<R, ScimError>
     where
         F: FnOnce(&mut AnyConnection) -> Result<R, ScimError> + Send + 'static,
         R: Send + 'static,
     {
-        let tenant = tenant.to_owned();
         match &self.sqlite {
-            Some(sqlite) => sqlite.writer.write(tenant, f).await,
-            None => self.run(move |c| tenant_tx(c, &tenant, f)).await,
+            Some(sqlite) => sqlite.writer.write(f).await,
+            None => {
+                let tenant = tenant.to_owned();
+                self.run(move |c| tenant_tx(c, &tenant, f)).await
+            }
         }
     }
 

@@ -28,9 +28,16 @@ pub struct CredentialRow {
 
 /// A stored User or Group: canonical JSON plus the columns extracted for lookups. Its
 /// changeset leaves out the primary key: an UPDATE that sets `tenant_id`, even to itself, makes
-/// SQLite check the memberships referring to the row, every member of a group.
+/// SQLite check the memberships referring to the row, every member of a group. An absent value
+/// is written as NULL (no column has a default), so its INSERT is one statement whatever the
+/// row holds, prepared once.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = resources, primary_key(tenant_id, id), treat_none_as_null = true)]
+#[diesel(
+    table_name = resources,
+    primary_key(tenant_id, id),
+    treat_none_as_null = true,
+    treat_none_as_default_value = false
+)]
 pub struct ResourceRow {
     pub tenant_id: String,
     pub id: String,

@@ -12,7 +12,7 @@ use diesel::sql_types::Untyped;
 use super::AnyConnection;
 use super::models::{MemberRow, ResourceRow};
 use super::schema::{members, resource_counts, resources};
-use super::sql::{Dialect, SortKey, SqlFragment};
+use super::sql::{Dialect, SortKey, SqlFragment, Update};
 use crate::scim::validate::MemberRef;
 use crate::tenant::TenantId;
 
@@ -398,10 +398,8 @@ impl<'a> Scope<'a> {
     /// Inserts a new resource; the row must belong to this scope's tenant.
     pub fn insert(&self, conn: &mut AnyConnection, row: &ResourceRow) -> QueryResult<()> {
         debug_assert_eq!(row.tenant_id, self.tenant.as_str());
-        diesel::insert_into(resources::table)
-            .values(row)
-            .execute(conn)
-            .map(drop)
+        let insert = diesel::insert_into(resources::table).values(row);
+        native!(conn, |c| insert.execute(c)).map(drop)
     }
 
     /// Reads one resource for update: inside a write transaction no other writer can change it
@@ -434,14 +432,13 @@ impl<'a> Scope<'a> {
         row: &ResourceRow,
         expected_version: i64,
     ) -> QueryResult<bool> {
-        let n = diesel::update(
-            resources::table
-                .filter(self.key(&row.id))
-                .filter(resources::version.eq(expected_version)),
-        )
-        .set(row)
-        .execute(conn)?;
-        Ok(n == 1)
+        let update = Update::new(
+            resources::table,
+            row,
+            self.key(&row.id)
+                .and(resources::version.eq(expected_version)),
+        );
+        Ok(native!(conn, |c| update.execute(c))? == 1)
     }
 
     /// Deletes a resource of the given type (memberships go with it); returns whether it existed.
@@ -451,14 +448,12 @@ impl<'a> Scope<'a> {
         resource_type: &str,
         id: &str,
     ) -> QueryResult<bool> {
-        let n = diesel::delete(
+        let delete = diesel::delete(
             resources::table
-                .filter(resources::tenant_id.eq(self.tenant.as_str()))
-                .filter(resources::resource_type.eq(resource_type))
-                .filter(resources::id.eq(id)),
-        )
-        .execute(conn)?;
-        Ok(n == 1)
+                .filter(self.key(id))
+                .filter(resources::resource_type.eq(resource_type)),
+        );
+        Ok(native!(conn, |c| delete.execute(c))? == 1)
     }
 
     /// Of `ids`, those that exist in this tenant, with their resource types.

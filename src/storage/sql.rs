@@ -3,6 +3,7 @@
 
 use std::marker::PhantomData;
 
+use diesel::backend::Backend;
 use diesel::expression::{
     AppearsOnTable, Expression, SelectableExpression, TypedExpressionType, ValidGrouping,
     is_aggregate,
@@ -217,5 +218,153 @@ impl<ST> SqlFragment<ST> {
             self.text(v.clone());
         }
         self.sql(")")
+    }
+}
+
+/// A statement of fixed text without parameters (a SAVEPOINT), run on a backend's own
+/// connection and kept prepared, keyed by its text: diesel prepares every raw query anew.
+#[derive(Debug, Clone, Copy)]
+pub struct Fixed(pub &'static str);
+
+impl<DB: Backend> QueryFragment<DB> for Fixed {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(self.0);
+        Ok(())
+    }
+}
+
+impl QueryId for Fixed {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<C> RunQueryDsl<C> for Fixed {}
+
+/// `UPDATE table SET … WHERE … [RETURNING column]` with a changeset that sets the same columns
+/// every time (a fixed assignment, or a row whose absent values are written as NULL), run on a
+/// backend's own connection. Diesel keeps no prepared statement for any UPDATE, because a
+/// changeset that skips absent values varies in its text; this one's text never varies, so it
+/// stays prepared like a SELECT.
+#[derive(Debug, Clone, Copy)]
+pub struct Update<F, V, W, ST = ()> {
+    table: F,
+    values: V,
+    filter: W,
+    returning: Option<&'static str>,
+    sql_type: PhantomData<ST>,
+}
+
+impl<F, V, W> Update<F, V, W> {
+    /// Sets `values` in the rows of `table` that meet `filter`.
+    pub fn new<T>(
+        table: T,
+        values: impl diesel::AsChangeset<Target = T, Changeset = V>,
+        filter: W,
+    ) -> Self
+    where
+        T: diesel::Table + diesel::QuerySource<FromClause = F>,
+    {
+        Self {
+            table: table.from_clause(),
+            values: values.as_changeset(),
+            filter,
+            returning: None,
+            sql_type: PhantomData,
+        }
+    }
+
+    /// Returns column `C` of each updated row.
+    pub fn returning<C: diesel::Column>(self) -> Update<F, V, W, C::SqlType> {
+        Update {
+            table: self.table,
+            values: self.values,
+            filter: self.filter,
+            returning: Some(C::NAME),
+            sql_type: PhantomData,
+        }
+    }
+}
+
+impl<DB, F, V, W, ST> QueryFragment<DB> for Update<F, V, W, ST>
+where
+    DB: Backend,
+    F: QueryFragment<DB>,
+    V: QueryFragment<DB>,
+    W: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE ");
+        self.table.walk_ast(out.reborrow())?;
+        out.push_sql(" SET ");
+        self.values.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        self.filter.walk_ast(out.reborrow())?;
+        if let Some(column) = self.returning {
+            out.push_sql(" RETURNING ");
+            out.push_identifier(column)?;
+        }
+        Ok(())
+    }
+}
+
+impl<F, V, W, ST> QueryId for Update<F, V, W, ST> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<F, V, W, ST: TypedExpressionType> Query for Update<F, V, W, ST> {
+    type SqlType = ST;
+}
+
+impl<F, V, W, ST, C> RunQueryDsl<C> for Update<F, V, W, ST> {}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
+    use diesel::prelude::*;
+
+    use super::{Fixed, Update};
+    use crate::storage::schema::tenants;
+
+    /// Counts the statements a connection prepares to keep.
+    struct Kept(Arc<Mutex<Vec<String>>>);
+
+    impl Instrumentation for Kept {
+        fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+            if let InstrumentationEvent::CacheQuery { sql, .. } = event {
+                self.0.lock().expect("lock").push(sql.to_owned());
+            }
+        }
+    }
+
+    #[test]
+    fn updates_and_savepoints_are_prepared_once_and_reused() {
+        let mut c = SqliteConnection::establish(":memory:").expect("open");
+        c.batch_execute(
+            "CREATE TABLE tenants (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT \
+             NOT NULL, event_seq BIGINT NOT NULL DEFAULT 0); \
+             INSERT INTO tenants (id, name, created_at) VALUES ('a', 'A', 0), ('b', 'B', 0);",
+        )
+        .expect("schema");
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        c.set_instrumentation(Kept(kept.clone()));
+        let mut seqs = Vec::new();
+        for tenant in ["a", "b", "a"] {
+            Fixed("SAVEPOINT w").execute(&mut c).expect("savepoint");
+            let bump = Update::new(
+                tenants::table,
+                tenants::event_seq.eq(tenants::event_seq + 1),
+                tenants::id.eq(tenant),
+            )
+            .returning::<tenants::event_seq>();
+            seqs.push(bump.get_result::<i64>(&mut c).expect("bump"));
+            Fixed("RELEASE w").execute(&mut c).expect("release");
+        }
+        assert_eq!(seqs, [1, 1, 2]);
+        let kept = kept.lock().expect("lock");
+        assert_eq!(kept.len(), 3, "{kept:?}");
+        assert!(kept[1].starts_with("UPDATE `tenants` SET"), "{kept:?}");
     }
 }

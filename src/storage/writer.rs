@@ -11,16 +11,20 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use diesel::Connection;
+use diesel::RunQueryDsl;
+use diesel::connection::SimpleConnection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::r2d2::R2D2Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{AnyConnection, Manager, events};
+use super::sql::Fixed;
+use super::{AnyConnection, Manager};
 use crate::error::ScimError;
 
 /// Writes one transaction takes at most, so one batch's commit is never far away.
 const MAX_BATCH: usize = 64;
+/// The writer connection's page cache, in KiB.
+const WRITER_CACHE_KIB: u32 = 32 * 1024;
 /// Writes waiting for the writer; past this, callers wait to queue (backpressure).
 const QUEUE: usize = 1024;
 
@@ -40,18 +44,13 @@ impl Writer {
         Ok(Self { tx })
     }
 
-    /// Runs `f` under `tenant_id`'s lock in the next batch and answers once that batch commits.
+    /// Runs `f` in the next batch and answers once that batch commits.
     pub(super) async fn write<R: Send + 'static>(
         &self,
-        tenant_id: String,
         f: impl FnOnce(&mut AnyConnection) -> Result<R, ScimError> + Send + 'static,
     ) -> Result<R, ScimError> {
         let (reply, answer) = oneshot::channel();
-        let job = Pending {
-            tenant_id,
-            f,
-            reply,
-        };
+        let job = Pending { f, reply };
         if self.tx.send(Box::new(job)).await.is_err() {
             return Err(stopped());
         }
@@ -65,8 +64,9 @@ fn stopped() -> ScimError {
 
 /// A write waiting for its batch.
 trait Job: Send {
-    /// Runs the write in a savepoint of the open batch; the result waits for the commit.
-    fn apply(self: Box<Self>, c: &mut AnyConnection) -> Box<dyn Applied>;
+    /// Runs the write in a savepoint of the open batch; the result waits for the commit. `Err`:
+    /// its savepoint could not be undone, so the batch cannot go on.
+    fn apply(self: Box<Self>, c: &mut AnyConnection) -> Result<Box<dyn Applied>, Box<dyn Applied>>;
     /// Answers without running: the batch could not start.
     fn refuse(self: Box<Self>, e: ScimError);
 }
@@ -78,7 +78,6 @@ trait Applied: Send {
 }
 
 struct Pending<F, R> {
-    tenant_id: String,
     f: F,
     reply: oneshot::Sender<Result<R, ScimError>>,
 }
@@ -88,19 +87,14 @@ where
     F: FnOnce(&mut AnyConnection) -> Result<R, ScimError> + Send,
     R: Send + 'static,
 {
-    fn apply(self: Box<Self>, c: &mut AnyConnection) -> Box<dyn Applied> {
-        let Self {
-            tenant_id,
-            f,
-            reply,
-        } = *self;
-        // Nested in the batch's transaction, diesel makes this a savepoint: an error rolls back
-        // this write alone.
-        let out = c.transaction(|c| {
-            events::lock_tenant(c, &tenant_id)?;
-            f(c)
-        });
-        Box::new(Done { out, reply })
+    fn apply(self: Box<Self>, c: &mut AnyConnection) -> Result<Box<dyn Applied>, Box<dyn Applied>> {
+        let Self { f, reply } = *self;
+        // The tenant lock of `tenant_tx` is not taken: `BEGIN IMMEDIATE` already holds the
+        // database's one write lock.
+        match in_savepoint(c, f) {
+            Ok(out) => Ok(Box::new(Done { out, reply })),
+            Err(e) => Err(Box::new(Done { out: Err(e), reply })),
+        }
     }
 
     fn refuse(self: Box<Self>, e: ScimError) {
@@ -134,7 +128,7 @@ fn run(manager: &Manager, mut rx: mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
-        let c = match conn.take().map_or_else(|| manager.establish(), Ok) {
+        let c = match conn.take().map_or_else(|| open(manager), Ok) {
             Ok(c) => conn.insert(c),
             Err(e) => {
                 tracing::warn!(error = %e, "the database writer cannot connect");
@@ -155,6 +149,16 @@ fn run(manager: &Manager, mut rx: mpsc::Receiver<Box<dyn Job>>) {
     }
 }
 
+/// The writer's connection. Its page cache is larger than a reader's: every write walks the
+/// same index pages (one per index at least), and a large tenant's indexes outgrow SQLite's
+/// default 2 MB, after which each insert reads its pages back from the file.
+fn open(manager: &Manager) -> Result<AnyConnection, diesel::r2d2::Error> {
+    let mut c = manager.establish()?;
+    c.batch_execute(&format!("PRAGMA cache_size = -{}", WRITER_CACHE_KIB))
+        .map_err(diesel::r2d2::Error::QueryError)?;
+    Ok(c)
+}
+
 /// Runs a batch in one transaction and answers every write; false if a write panicked.
 fn commit_batch(conn: &mut AnyConnection, batch: Vec<Box<dyn Job>>) -> bool {
     let AnyConnection::Sqlite(sqlite) = conn else {
@@ -168,20 +172,33 @@ fn commit_batch(conn: &mut AnyConnection, batch: Vec<Box<dyn Job>>) -> bool {
     let mut applied = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     for job in jobs.by_ref() {
-        match catch_unwind(AssertUnwindSafe(|| job.apply(conn))) {
-            Ok(done) => applied.push(done),
+        let broken = match catch_unwind(AssertUnwindSafe(|| job.apply(conn))) {
+            Ok(Ok(done)) => {
+                applied.push(done);
+                continue;
+            }
+            Ok(Err(done)) => {
+                tracing::error!(
+                    "a write's savepoint could not be undone; its batch is rolled back"
+                );
+                Some(done)
+            }
             Err(_) => {
                 tracing::error!("a database write panicked; its batch is rolled back");
-                let retry = || {
-                    ScimError::Unavailable(
-                        "a write failed on the server; nothing was changed, retry".into(),
-                    )
-                };
-                applied.into_iter().for_each(|a| a.answer(Err(retry())));
-                jobs.for_each(|j| j.refuse(retry()));
-                return false;
+                None
             }
-        }
+        };
+        let retry = || {
+            ScimError::Unavailable(
+                "a write failed on the server; nothing was changed, retry".into(),
+            )
+        };
+        applied
+            .into_iter()
+            .chain(broken)
+            .for_each(|a| a.answer(Err(retry())));
+        jobs.for_each(|j| j.refuse(retry()));
+        return false;
     }
     let AnyConnection::Sqlite(sqlite) = conn else {
         unreachable!("a connection does not change its backend");
@@ -195,6 +212,36 @@ fn commit_batch(conn: &mut AnyConnection, batch: Vec<Box<dyn Job>>) -> bool {
         }
     }
     true
+}
+
+/// Runs `f` in a savepoint of the open batch, so an error rolls back this write alone. Its
+/// statements are prepared once and reused (diesel's nested transactions have SQLite parse
+/// them again for every write). `Ok` holds the write's own result; `Err`, the savepoint
+/// could not be released or undone.
+fn in_savepoint<R>(
+    c: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<R, ScimError>,
+) -> Result<Result<R, ScimError>, ScimError> {
+    let run = |c: &mut AnyConnection, sql: &'static str| {
+        let AnyConnection::Sqlite(sqlite) = c else {
+            unreachable!("the writer serves SQLite only");
+        };
+        Fixed(sql).execute(sqlite).map(drop)
+    };
+    if let Err(e) = run(c, "SAVEPOINT write") {
+        // Nothing of this write ran; the batch goes on.
+        return Ok(Err(e.into()));
+    }
+    match f(c) {
+        Ok(v) => match run(c, "RELEASE write") {
+            Ok(()) => Ok(Ok(v)),
+            Err(e) => Err(e.into()),
+        },
+        Err(e) => match run(c, "ROLLBACK TO write").and_then(|()| run(c, "RELEASE write")) {
+            Ok(()) => Ok(Err(e)),
+            Err(undo) => Err(undo.into()),
+        },
+    }
 }
 
 /// The error each write of a batch gets when the batch cannot start or commit.
