@@ -322,7 +322,7 @@ fn next_version(
         .user_name_key
         .map(|new| user_name::next_key(old.user_name_key.as_deref(), new));
     scope
-        .update(c, &row, old.version)
+        .update(c, old, &row)
         .map_err(|e| uniqueness(e, rt, doc))?;
     Ok(row)
 }

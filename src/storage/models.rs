@@ -26,18 +26,11 @@ pub struct CredentialRow {
     pub last_used_at: Option<i64>,
 }
 
-/// A stored User or Group: canonical JSON plus the columns extracted for lookups. Its
-/// changeset leaves out the primary key: an UPDATE that sets `tenant_id`, even to itself, makes
-/// SQLite check the memberships referring to the row, every member of a group. An absent value
-/// is written as NULL (no column has a default), so its INSERT is one statement whatever the
-/// row holds, prepared once.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(
-    table_name = resources,
-    primary_key(tenant_id, id),
-    treat_none_as_null = true,
-    treat_none_as_default_value = false
-)]
+/// A stored User or Group: canonical JSON plus the columns extracted for lookups. An absent
+/// value is written as NULL (no column has a default), so its INSERT is one statement whatever
+/// the row holds, prepared once. Updates are written by [`super::resources::Scope::update`].
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = resources, treat_none_as_default_value = false)]
 pub struct ResourceRow {
     pub tenant_id: String,
     pub id: String,
@@ -66,40 +59,4 @@ pub struct MemberRow {
     pub member_id: String,
     /// The `display` the client sent with this membership.
     pub display: Option<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use diesel::sqlite::Sqlite;
-
-    use super::*;
-
-    #[test]
-    fn an_update_of_a_resource_leaves_its_key_alone() {
-        let row = ResourceRow {
-            tenant_id: "t".into(),
-            id: "g".into(),
-            resource_type: "Group".into(),
-            user_name_lc: None,
-            external_id: None,
-            display_name_lc: Some("eng".into()),
-            active: None,
-            email_lc: None,
-            display: Some("Eng".into()),
-            created_at: 1,
-            modified_at: 2,
-            version: 2,
-            password_hash: None,
-            doc: "{}".into(),
-            user_name_key: None,
-        };
-        let update = diesel::update(resources::table).set(&row);
-        let sql = diesel::debug_query::<Sqlite, _>(&update).to_string();
-        let set = &sql[sql.find(" SET ").expect("a SET clause")..];
-        assert!(set.contains("`version`"), "{sql}");
-        assert!(
-            !set.contains("`tenant_id`") && !set.contains("`id`"),
-            "{sql}"
-        );
-    }
 }

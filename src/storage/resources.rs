@@ -5,9 +5,11 @@
 
 use std::collections::{HashMap, HashSet};
 
+use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::Untyped;
+use diesel::sqlite::Sqlite;
 
 use super::AnyConnection;
 use super::models::{MemberRow, ResourceRow};
@@ -424,21 +426,60 @@ impl<'a> Scope<'a> {
         Ok(row.filter(|r| r.resource_type == resource_type))
     }
 
-    /// Replaces a resource if its stored version is still `expected_version`; returns whether
+    /// Replaces resource `old` with `new` if `old` is still the stored version; returns whether
     /// it did, so a concurrent writer is detected instead of overwritten.
     pub fn update(
         &self,
         conn: &mut AnyConnection,
-        row: &ResourceRow,
-        expected_version: i64,
+        old: &ResourceRow,
+        new: &ResourceRow,
     ) -> QueryResult<bool> {
-        let update = Update::new(
-            resources::table,
-            row,
-            self.key(&row.id)
-                .and(resources::version.eq(expected_version)),
-        );
+        let update = self.update_statement(old, new);
         Ok(native!(conn, |c| update.execute(c))? == 1)
+    }
+
+    /// The statement of [`Scope::update`]. It sets the columns no index covers and, of the
+    /// indexed ones, only those whose values change: SQLite deletes and reinserts the entry of
+    /// every index on a column the SET names, changed or not. The key, type and creation time
+    /// never change. At most 16 texts, each kept prepared.
+    fn update_statement<'r>(
+        &self,
+        old: &'r ResourceRow,
+        new: &'r ResourceRow,
+    ) -> impl QueryFragment<Sqlite>
+    + QueryFragment<Pg>
+    + QueryId
+    + RunQueryDsl<SqliteConnection>
+    + RunQueryDsl<PgConnection>
+    + 'r
+    where
+        'a: 'r,
+    {
+        use resources::*;
+        let changed = |was: &Option<String>, is: &Option<String>| was != is;
+        Update::new(
+            table,
+            (
+                (
+                    active.eq(&new.active),
+                    email_lc.eq(&new.email_lc),
+                    display.eq(&new.display),
+                    modified_at.eq(new.modified_at),
+                    version.eq(new.version),
+                    password_hash.eq(&new.password_hash),
+                    doc.eq(&new.doc),
+                ),
+                changed(&old.user_name_lc, &new.user_name_lc)
+                    .then(|| user_name_lc.eq(&new.user_name_lc)),
+                changed(&old.user_name_key, &new.user_name_key)
+                    .then(|| user_name_key.eq(&new.user_name_key)),
+                changed(&old.external_id, &new.external_id)
+                    .then(|| external_id.eq(&new.external_id)),
+                changed(&old.display_name_lc, &new.display_name_lc)
+                    .then(|| display_name_lc.eq(&new.display_name_lc)),
+            ),
+            self.key(&new.id).and(version.eq(old.version)),
+        )
     }
 
     /// Deletes a resource of the given type (memberships go with it); returns whether it existed.
@@ -628,5 +669,75 @@ impl<'a> Scope<'a> {
         )
         .execute(conn)?;
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::sqlite::Sqlite;
+
+    use super::Scope;
+    use crate::storage::models::ResourceRow;
+    use crate::tenant::TenantId;
+
+    fn user() -> ResourceRow {
+        ResourceRow {
+            tenant_id: "t".into(),
+            id: "u".into(),
+            resource_type: "User".into(),
+            user_name_lc: Some("ann".into()),
+            external_id: Some("e1".into()),
+            display_name_lc: None,
+            active: Some(true),
+            email_lc: None,
+            display: Some("ann".into()),
+            created_at: 1,
+            modified_at: 1,
+            version: 1,
+            password_hash: None,
+            doc: "{}".into(),
+            user_name_key: Some("ann".into()),
+        }
+    }
+
+    /// The columns the SET clause of the update from `old` to `new` names.
+    fn set_columns(old: &ResourceRow, new: &ResourceRow) -> String {
+        let tenant = TenantId::from_stored("t".to_owned());
+        let scope = Scope::new(&tenant);
+        let sql = diesel::debug_query::<Sqlite, _>(&scope.update_statement(old, new)).to_string();
+        let set = sql.split(" SET ").nth(1).expect("a SET clause");
+        set.split(" WHERE ")
+            .next()
+            .expect("a WHERE clause")
+            .to_owned()
+    }
+
+    #[test]
+    fn an_update_names_only_the_indexed_columns_it_changes() {
+        let old = user();
+        let mut new = user();
+        new.active = Some(false);
+        new.version = 2;
+        let set = set_columns(&old, &new);
+        assert!(
+            set.contains("`active`") && set.contains("`version`"),
+            "{set}"
+        );
+        for indexed in [
+            "`tenant_id`",
+            "`id`",
+            "`resource_type`",
+            "`created_at`",
+            "`user_name_lc`",
+            "`user_name_key`",
+            "`external_id`",
+            "`display_name_lc`",
+        ] {
+            assert!(!set.contains(indexed), "{indexed} in {set}");
+        }
+        new.external_id = None;
+        let set = set_columns(&old, &new);
+        assert!(set.contains("`external_id`"), "{set}");
+        assert!(!set.contains("`user_name_lc`"), "{set}");
     }
 }
