@@ -77,11 +77,16 @@ pub fn read(conn: &mut AnyConnection, tenant_id: &str, q: &LogQuery) -> QueryRes
         }
         None => {}
     }
+    // An id begins with its entry's time, zero-padded: the time bounds are a range of the key.
     if let Some(since) = q.since {
-        query = query.filter(log::at.ge(since));
+        query = query
+            .filter(log::id.ge(format!("{since:013}")))
+            .filter(log::at.ge(since));
     }
     if let Some(until) = q.until {
-        query = query.filter(log::at.lt(until));
+        query = query
+            .filter(log::id.lt(format!("{until:013}")))
+            .filter(log::at.lt(until));
     }
     if let Some(before) = &q.before {
         query = query.filter(log::id.lt(before.clone()));

@@ -618,6 +618,20 @@ fn provisioning_log_records_requests(b: Backend) {
         )
         .body;
     assert_eq!(future["entries"], json!([]));
+    // The time bounds select by the entry's own time, to the millisecond.
+    let at = |entry: &Value| entry["at"].as_str().expect("at").to_owned();
+    let created_at = at(&entries[2]);
+    let window = |query: String| {
+        let res = app.admin(&root, "GET", &format!("/tenants/{acme}/logs?{query}"), None);
+        assert_eq!(res.status, 200, "{:?}", res.body);
+        res.body["entries"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(window(format!("since={created_at}")), 3);
+    assert_eq!(window(format!("until={created_at}")), 0);
+    assert_eq!(
+        window("since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00Z".into()),
+        3
+    );
     assert_eq!(
         app.admin(
             &root,

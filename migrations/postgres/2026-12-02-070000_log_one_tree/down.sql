@@ -1,0 +1,1 @@
+CREATE INDEX provisioning_log_recent ON provisioning_log (tenant_id, at);
