@@ -98,9 +98,10 @@ impl<'a> Compiler<'a> {
                 attr,
                 op: CompareOp::Eq,
                 value,
-            } if user_name::is_user_name(attr) && !matches!(value, Operand::Null) => {
-                out.bounded().unique()
-            }
+            } if user_name::is_user_name(attr) && !matches!(value, Operand::Null) => match value {
+                Operand::Str(want) => out.bounded().by_user_name_key(user_name::key(want)),
+                _ => out.bounded().unique(),
+            },
             n if single(n) => out.bounded(),
             CheckedNode::ValuePath { filter, .. } if single(filter) => out.bounded(),
             _ => out,

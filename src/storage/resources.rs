@@ -77,6 +77,12 @@ type Key<'q> = diesel::dsl::And<
     diesel::dsl::Eq<resources::id, &'q str>,
 >;
 
+/// A tenant's user by its userName key: a statement type of its own, kept prepared.
+type ByUserNameKey<'a, 'q> = diesel::dsl::Filter<
+    diesel::dsl::Filter<resources::table, diesel::dsl::Eq<resources::tenant_id, &'a str>>,
+    diesel::dsl::Eq<resources::user_name_key, &'q str>,
+>;
+
 /// The two statements of a list: its page, and the count of every match.
 struct ListStatements<'a> {
     page: diesel::dsl::Select<BoxedResources<'a>, diesel::dsl::AsSelect<ResourceRow, Db>>,
@@ -160,6 +166,41 @@ fn explain<Q: QueryFragment<Db>>(conn: &mut AnyConnection, query: &Q) -> QueryRe
             .map(|p| p.line)
             .collect(),
     })
+}
+
+/// The page `window` takes of at most one match, as [`Scope::list`] pages any matches: the
+/// total counts the match whatever the window, a cursor passes it once it is behind.
+fn window_of_one(found: Option<ResourceRow>, window: &Window) -> Listed {
+    let total = i64::from(found.is_some());
+    let count = |n: &i64| usize::try_from(*n).unwrap_or(0);
+    let (rows, has_more) = match window {
+        Window::Offset { offset, limit } => {
+            let rows: Vec<ResourceRow> = found
+                .into_iter()
+                .skip(count(offset))
+                .take(count(limit))
+                .collect();
+            let more = offset + (rows.len() as i64) < total;
+            (rows, more)
+        }
+        Window::After { position, limit } => {
+            let ahead: Vec<ResourceRow> = found
+                .into_iter()
+                .filter(|r| {
+                    position
+                        .as_ref()
+                        .is_none_or(|(at, id)| (r.created_at, &r.id) > (*at, id))
+                })
+                .collect();
+            let more = ahead.len() > count(limit);
+            (ahead.into_iter().take(count(limit)).collect(), more)
+        }
+    };
+    Listed {
+        total,
+        rows,
+        has_more,
+    }
 }
 
 /// How many more links a read capped at `most` may take after `read`; `None` when it is full.
@@ -337,6 +378,14 @@ impl<'a> Scope<'a> {
         }
     }
 
+    /// The lookup of a user by its userName key: the statement [`Scope::list`] runs for a
+    /// filter marked [`SqlFragment::by_user_name_key`].
+    fn by_user_name_key<'q>(&self, key: &'q str) -> ByUserNameKey<'a, 'q> {
+        resources::table
+            .filter(resources::tenant_id.eq(self.tenant.as_str()))
+            .filter(resources::user_name_key.eq(key))
+    }
+
     /// One page of the resources matching `q.filter`, and how many match in all.
     pub fn list(
         &self,
@@ -344,6 +393,14 @@ impl<'a> Scope<'a> {
         resource_type: &'a str,
         q: &ListQuery<'_>,
     ) -> QueryResult<Listed> {
+        if let Some(key) = q.filter.and_then(SqlFragment::user_name_key) {
+            let lookup = self.by_user_name_key(key);
+            let found = native!(conn, |c| lookup
+                .select(ResourceRow::as_select())
+                .get_result(c)
+                .optional())?;
+            return Ok(window_of_one(found, &q.window));
+        }
         let statements = self.list_statements(Dialect::of(conn), resource_type, q);
         // A page shorter than asked for ends the matches, so its length gives the total: a
         // lookup (userName eq, externalId eq) is one statement, not a count and a page.
@@ -382,16 +439,22 @@ impl<'a> Scope<'a> {
     }
 
     /// The query plans of the statements [`Scope::list`] runs for `q`: the page's, then the
-    /// count's (run when the page is full), each a line per plan step. Lets a test (or an
+    /// count's (run when the page is full), or the one lookup of a userName key; each a line per
+    /// plan step. Lets a test (or an
     /// operator) see which index a list uses.
     pub fn explain_list(
         &self,
         conn: &mut AnyConnection,
         resource_type: &'a str,
         q: &ListQuery<'_>,
-    ) -> QueryResult<[String; 2]> {
+    ) -> QueryResult<Vec<String>> {
+        if let Some(key) = q.filter.and_then(SqlFragment::user_name_key) {
+            // One statement: its row count is the total.
+            let lookup = self.by_user_name_key(key).select(ResourceRow::as_select());
+            return Ok(vec![explain(conn, &lookup)?.join("\n")]);
+        }
         let statements = self.list_statements(Dialect::of(conn), resource_type, q);
-        Ok([
+        Ok(vec![
             explain(conn, &statements.page)?.join("\n"),
             statements.count.explain(conn)?.join("\n"),
         ])
@@ -676,7 +739,7 @@ impl<'a> Scope<'a> {
 mod tests {
     use diesel::sqlite::Sqlite;
 
-    use super::Scope;
+    use super::{Scope, Window, window_of_one};
     use crate::storage::models::ResourceRow;
     use crate::tenant::TenantId;
 
@@ -710,6 +773,29 @@ mod tests {
             .next()
             .expect("a WHERE clause")
             .to_owned()
+    }
+
+    #[test]
+    fn a_lookup_by_key_pages_its_one_match_as_a_list_does() {
+        let page = |window: Window| {
+            let l = window_of_one(Some(user()), &window);
+            (l.total, l.rows.len(), l.has_more)
+        };
+        let offset = |offset, limit| Window::Offset { offset, limit };
+        let after = |position: Option<(i64, &str)>, limit| Window::After {
+            position: position.map(|(at, id)| (at, id.to_owned())),
+            limit,
+        };
+        assert_eq!(page(offset(0, 100)), (1, 1, false));
+        assert_eq!(page(offset(0, 0)), (1, 0, true));
+        assert_eq!(page(offset(1, 100)), (1, 0, false));
+        assert_eq!(page(after(None, 100)), (1, 1, false));
+        assert_eq!(page(after(None, 0)), (1, 0, true));
+        assert_eq!(page(after(Some((1, "t")), 100)), (1, 1, false));
+        assert_eq!(page(after(Some((1, "u")), 100)), (1, 0, false));
+        assert_eq!(page(after(Some((2, "a")), 100)), (1, 0, false));
+        let none = window_of_one(None, &offset(0, 100));
+        assert_eq!((none.total, none.rows.len(), none.has_more), (0, 0, false));
     }
 
     #[test]

@@ -52,6 +52,9 @@ pub struct SqlFragment<ST = Bool> {
     bounded: bool,
     /// Whether at most one row can match (see [`SqlFragment::unique`]).
     unique: bool,
+    /// The userName key this condition is equality on, when that is all it is (see
+    /// [`SqlFragment::user_name_key`]).
+    user_name_key: Option<String>,
     sql_type: PhantomData<ST>,
 }
 
@@ -79,6 +82,7 @@ impl<ST> Default for SqlFragment<ST> {
             parts: Vec::new(),
             bounded: false,
             unique: false,
+            user_name_key: None,
             sql_type: PhantomData,
         }
     }
@@ -106,6 +110,20 @@ impl<ST> SqlFragment<ST> {
     /// Whether [`SqlFragment::unique`] marked this condition.
     pub fn is_unique(&self) -> bool {
         self.unique
+    }
+
+    /// Marks a condition that is exactly `user_name_key = key` (a `userName eq` filter), so a
+    /// list can read it as a typed lookup by that key, prepared on the backend's own connection,
+    /// instead of this fragment's statement, which diesel's MultiConnection writes out anew on
+    /// every request. Implies [`SqlFragment::unique`].
+    pub fn by_user_name_key(mut self, key: String) -> Self {
+        self.user_name_key = Some(key);
+        self.unique()
+    }
+
+    /// The key [`SqlFragment::by_user_name_key`] marked.
+    pub fn user_name_key(&self) -> Option<&str> {
+        self.user_name_key.as_deref()
     }
 
     /// Raw SQL text; callers pass only schema names and fixed syntax, never client values.
