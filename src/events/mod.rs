@@ -69,7 +69,18 @@ pub fn record_text(
     kind: EventType,
     data: String,
 ) -> Result<(), ScimError> {
-    store::append(conn, tenant_id, kind.as_str(), data, now_millis())?;
+    record_all(conn, tenant_id, vec![(kind, data)])
+}
+
+/// Records the events of one change together, in order: the tenant's sequence counter is
+/// bumped once for all of them.
+pub fn record_all(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    events: Vec<(EventType, String)>,
+) -> Result<(), ScimError> {
+    let events = events.into_iter().map(|(kind, data)| (kind.as_str(), data));
+    store::append(conn, tenant_id, events.collect(), now_millis())?;
     Ok(())
 }
 

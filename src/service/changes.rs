@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::resources::document;
 use crate::error::ScimError;
-use crate::events::{EventType, record, record_text, rfc3339};
+use crate::events::{EventType, record, record_all, record_text, rfc3339};
 use crate::scim::resource::{self, Meta};
 use crate::scim::schema::{ResourceType, USER_RESOURCE};
 use crate::storage::AnyConnection;
@@ -80,10 +80,11 @@ pub fn updated(
         _ => None,
     };
     match flipped {
-        Some(kind) => {
-            record_text(c, &new.tenant_id, EventType::UserUpdated, data.clone())?;
-            record_text(c, &new.tenant_id, kind, data)
-        }
+        Some(kind) => record_all(
+            c,
+            &new.tenant_id,
+            vec![(EventType::UserUpdated, data.clone()), (kind, data)],
+        ),
         None => record_text(c, &new.tenant_id, EventType::UserUpdated, data),
     }
 }
@@ -95,24 +96,21 @@ pub fn memberships(
     added: &[String],
     removed: &[String],
 ) -> Result<(), ScimError> {
+    if added.is_empty() && removed.is_empty() {
+        return Ok(());
+    }
     let group_brief = brief(&crate::scim::schema::GROUP_RESOURCE, group)?;
-    if !removed.is_empty() {
-        record(
-            c,
-            &group.tenant_id,
-            EventType::GroupMemberRemoved,
-            json!({"group": group_brief, "members": removed}),
-        )?;
+    let mut events = Vec::with_capacity(2);
+    for (kind, members) in [
+        (EventType::GroupMemberRemoved, removed),
+        (EventType::GroupMemberAdded, added),
+    ] {
+        if !members.is_empty() {
+            let data = json!({"group": group_brief, "members": members});
+            events.push((kind, data.to_string()));
+        }
     }
-    if !added.is_empty() {
-        record(
-            c,
-            &group.tenant_id,
-            EventType::GroupMemberAdded,
-            json!({"group": group_brief, "members": added}),
-        )?;
-    }
-    Ok(())
+    record_all(c, &group.tenant_id, events)
 }
 
 /// `user.deleted` / `group.deleted`.

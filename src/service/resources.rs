@@ -351,13 +351,16 @@ fn renamed_under_a_mapping(
     old: &ResourceRow,
     doc: &Map<String, Value>,
 ) -> Result<bool, ScimError> {
+    if old.resource_type == USER_RESOURCE.id {
+        return Ok(false);
+    }
     let name = |d: &Map<String, Value>| {
         d.get("displayName")
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
     let (before, after) = (name(&document(old)?), name(doc));
-    if old.resource_type == USER_RESOURCE.id || before == after {
+    if before == after {
         return Ok(false);
     }
     let names: Vec<String> = [before, after].into_iter().flatten().collect();

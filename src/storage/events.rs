@@ -28,34 +28,40 @@ pub fn lock_tenant(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<()>
     native!(conn, |c| lock.execute(c)).map(drop)
 }
 
-/// Appends an event with the tenant's next sequence number. Bumping the tenant's counter locks
-/// its row until the transaction ends, so sequence order is commit order.
+/// Appends events (type and data) with the tenant's next sequence numbers, in order. Bumping
+/// the tenant's counter locks its row until the transaction ends, so sequence order is commit
+/// order; one bump numbers all of a change's events.
 pub fn append(
     conn: &mut AnyConnection,
     tenant_id: &str,
-    event_type: &str,
-    data: String,
+    batch: Vec<(&str, String)>,
     now: i64,
-) -> QueryResult<EventRow> {
+) -> QueryResult<()> {
+    let count = batch.len() as i64;
+    if count == 0 {
+        return Ok(());
+    }
     let bump = Update::new(
         tenants::table,
-        tenants::event_seq.eq(tenants::event_seq + 1),
+        tenants::event_seq.eq(tenants::event_seq + count),
         tenants::id.eq(tenant_id),
     )
     .returning::<tenants::event_seq>();
-    let seq = native!(conn, |c| bump.get_result(c))?;
-    let row = EventRow {
-        tenant_id: tenant_id.to_owned(),
-        seq,
-        // Time-ordered, so the id index grows at its right edge.
-        id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
-        event_type: event_type.to_owned(),
-        occurred_at: now,
-        data,
-    };
-    let insert = diesel::insert_into(events::table).values(&row);
-    native!(conn, |c| insert.execute(c))?;
-    Ok(row)
+    let last: i64 = native!(conn, |c| bump.get_result(c))?;
+    for ((event_type, data), seq) in batch.into_iter().zip(last - count + 1..) {
+        let row = EventRow {
+            tenant_id: tenant_id.to_owned(),
+            seq,
+            // Time-ordered: ids sort in the order the events were written.
+            id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
+            event_type: event_type.to_owned(),
+            occurred_at: now,
+            data,
+        };
+        let insert = diesel::insert_into(events::table).values(&row);
+        native!(conn, |c| insert.execute(c))?;
+    }
+    Ok(())
 }
 
 /// Up to `limit` events of a tenant after sequence number `after`, oldest first.

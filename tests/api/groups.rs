@@ -245,6 +245,56 @@ fn deleting_a_member_moves_the_group_on(b: Backend) {
     assert_eq!(data["group"]["id"], gid.as_str());
 }
 
+/// One PATCH that removes a member and adds another records both events, in the order of the
+/// feed (removed, then added), numbered one after the other.
+fn a_patch_that_adds_and_removes_records_both_in_order(b: Backend) {
+    let app = TestApp::spawn(b);
+    let (a, c) = (
+        app.create_user("a@example.com"),
+        app.create_user("c@example.com"),
+    );
+    let res = app.req(
+        "POST",
+        "/Groups",
+        Some(&json!({"displayName": "Eng", "members": [{"value": a}]})),
+    );
+    let gid = res.body["id"].as_str().expect("id").to_owned();
+    let ops = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [
+            {"op": "add", "path": "members", "value": [{"value": c}]},
+            {"op": "remove", "path": format!("members[value eq \"{a}\"]")},
+        ]
+    });
+    assert_eq!(
+        app.req("PATCH", &format!("/Groups/{gid}"), Some(&ops))
+            .status,
+        204
+    );
+    let tenant = scimitar::service::tenants::get(&app.db, "acme")
+        .expect("tenant")
+        .id;
+    let events = app
+        .db
+        .run_sync(move |conn| Ok(scimitar::storage::events::after(conn, &tenant, 0, 100)?))
+        .expect("events");
+    let last: Vec<(i64, &str, Value)> = events[events.len() - 2..]
+        .iter()
+        .map(|e| {
+            let data: Value = serde_json::from_str(&e.data).expect("json");
+            (e.seq, e.event_type.as_str(), data["members"].clone())
+        })
+        .collect();
+    let first = events.len() as i64 - 1;
+    assert_eq!(
+        last,
+        [
+            (first, "group.member_removed", json!([a])),
+            (first + 1, "group.member_added", json!([c])),
+        ]
+    );
+}
+
 /// A read with few links is answered on the event loop and one with many on the blocking pool
 /// (past 100 links): both come back whole, in the same order.
 fn reads_with_many_links_come_back_whole(b: Backend) {
@@ -305,6 +355,7 @@ fn reads_with_many_links_come_back_whole(b: Backend) {
 
 on_both_backends!(
     deleting_a_member_moves_the_group_on,
+    a_patch_that_adds_and_removes_records_both_in_order,
     creates_a_group_with_members_and_computes_user_groups,
     unknown_members_are_rejected_and_nothing_changes,
     put_replaces_members_and_renames,
