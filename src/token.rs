@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use blake2::{Blake2s256, Digest};
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use blake2::{Blake2s256, Digest};
 use subtle::ConstantTimeEq;
 use tokio::sync::{OnceCell, Semaphore, TryAcquireError};
 
