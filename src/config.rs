@@ -56,6 +56,81 @@ pub struct Settings {
     /// How long events are kept; an enabled webhook's undelivered events are kept longer,
     /// until it delivers them or is switched off.
     pub event_retention: Duration,
+    /// Where the admin portal is reached and how it looks.
+    pub portal: PortalSettings,
+}
+
+/// The admin portal's address and the host app's look.
+#[derive(Debug, Clone)]
+pub struct PortalSettings {
+    /// The origin (and optional path prefix) under which `/portal` is reached, used in setup
+    /// links; by default the listener that serves it.
+    pub url: Option<String>,
+    /// Origins allowed to show the portal in a frame (CSP `frame-ancestors`); none by default.
+    pub frame_ancestors: Vec<String>,
+    /// The host app's name, shown in the portal's header.
+    pub app_name: String,
+    /// An http(s) URL of the host app's logo.
+    pub logo_url: Option<String>,
+    /// The accent colour, `#rgb` or `#rrggbb`.
+    pub accent: String,
+}
+
+impl Default for PortalSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            frame_ancestors: Vec::new(),
+            app_name: "Scimitar".to_owned(),
+            logo_url: None,
+            accent: "#2456c7".to_owned(),
+        }
+    }
+}
+
+impl PortalSettings {
+    /// Checks what reaches headers and CSS, so no setting can break out of its place there.
+    fn validated(mut self) -> Result<Self, String> {
+        let is_origin = |o: &str| {
+            (o.starts_with("https://") || o.starts_with("http://"))
+                && o.bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"'\";,".contains(&b))
+        };
+        if let Some(url) = self.url.take() {
+            let url = url.trim().trim_end_matches('/').to_owned();
+            if !is_origin(&url) {
+                return Err(format!(
+                    "the portal URL {url:?} must be an http:// or https:// URL"
+                ));
+            }
+            self.url = Some(url);
+        }
+        if let Some(o) = self.frame_ancestors.iter().find(|o| !is_origin(o)) {
+            return Err(format!(
+                "the portal frame ancestor {o:?} must be an origin such as https://app.example.com"
+            ));
+        }
+        if let Some(logo) = &self.logo_url
+            && !is_origin(logo)
+        {
+            return Err(format!(
+                "the portal logo URL {logo:?} must be an http:// or https:// URL"
+            ));
+        }
+        let hex = self.accent.strip_prefix('#').unwrap_or("");
+        if !matches!(hex.len(), 3 | 6) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "the portal accent colour {:?} must be #rgb or #rrggbb",
+                self.accent
+            ));
+        }
+        let name = self.app_name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err("the portal app name must have 1 to 100 characters".into());
+        }
+        self.app_name = name.to_owned();
+        Ok(self)
+    }
 }
 
 /// Request rate limits (token buckets) and the argon2id work bound; a rate of 0 switches that
@@ -149,6 +224,7 @@ impl Default for Settings {
             max_role_mappings: 1_000,
             rate_limits: RateLimits::default(),
             event_retention: Duration::from_secs(30 * 86_400),
+            portal: PortalSettings::default(),
         }
     }
 }
@@ -156,6 +232,7 @@ impl Default for Settings {
 impl Settings {
     /// Checks the settings and normalises the public URL; returns a message a person can act on.
     pub fn validated(mut self) -> Result<Self, String> {
+        self.portal = self.portal.validated()?;
         if let Some(url) = self.public_url.take() {
             let url = url.trim().trim_end_matches('/').to_owned();
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -209,6 +286,24 @@ impl Settings {
             return Err("the event retention must be greater than zero".into());
         }
         Ok(self)
+    }
+
+    /// The URL setup links start with (`…/portal`), given the address of the listener that
+    /// serves the portal, when it is bound.
+    pub fn portal_url(&self, bound: Option<SocketAddr>) -> String {
+        // The portal is served beside the admin API: on the admin listener when there is one.
+        let origin = match (
+            &self.portal.url,
+            &self.admin_listen,
+            &self.public_url,
+            bound,
+        ) {
+            (Some(url), ..) => url.clone(),
+            (None, None, Some(url), _) => url.clone(),
+            (None, _, _, Some(addr)) => format!("http://{addr}"),
+            (None, admin, _, None) => format!("http://{}", admin.as_ref().unwrap_or(&self.listen)),
+        };
+        format!("{origin}/portal")
     }
 
     /// The SCIM base URL (`…/scim/v2`), given the address the server actually bound.

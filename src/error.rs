@@ -215,6 +215,26 @@ impl From<crate::scim::filter::FilterError> for ScimError {
     }
 }
 
+/// Why an admin portal page cannot be shown; the portal renders each as a page
+/// (`handlers::portal`).
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    #[error(
+        "your portal session has ended or was signed out; open the portal again with a new setup link from your app"
+    )]
+    SignedOut,
+    #[error("{0}")]
+    Refused(crate::service::portal::LinkRefused),
+    #[error(
+        "this form was not sent from the page the portal gave you; reload the page and try again"
+    )]
+    Forged,
+    #[error("{0}")]
+    BadForm(String),
+    #[error(transparent)]
+    Scim(#[from] ScimError),
+}
+
 /// A failure of the admin API, answered as `{"error": code, "message": detail}`.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {

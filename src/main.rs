@@ -8,13 +8,14 @@ use anyhow::Context;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use scimitar::config::{
-    AdminAuth, AdminKey, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, RateLimits, Settings, parse_duration,
+    AdminAuth, AdminKey, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, PortalSettings, RateLimits,
+    Settings, parse_duration,
 };
 use scimitar::conformance;
 use scimitar::events::egress::Egress;
 use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 use scimitar::scim::limits::Limits;
-use scimitar::service::tenants;
+use scimitar::service::{portal, tenants};
 use scimitar::storage::models::TenantRow;
 use scimitar::storage::{Db, Waits};
 use scimitar::{Application, telemetry};
@@ -46,6 +47,39 @@ struct UrlArgs {
     /// Address to listen on
     #[arg(long, global = true, env = "SCIMITAR_LISTEN", default_value = DEFAULT_LISTEN)]
     listen: String,
+    /// Externally visible origin under which /portal is reached, for setup links (default: the
+    /// listener serving it: the admin listener when there is one, else the public URL)
+    #[arg(long, global = true, env = "SCIMITAR_PORTAL_URL")]
+    portal_url: Option<String>,
+}
+
+#[derive(Args, Clone)]
+struct PortalArgs {
+    /// Origins allowed to show the admin portal in a frame, e.g. https://app.example.com (repeat or comma-separate)
+    #[arg(long, env = "SCIMITAR_PORTAL_FRAME_ANCESTORS", value_delimiter = ',')]
+    portal_frame_ancestors: Vec<String>,
+    /// The host app's name in the portal's header
+    #[arg(long, env = "SCIMITAR_PORTAL_APP_NAME")]
+    portal_app_name: Option<String>,
+    /// An http(s) URL of the host app's logo, shown in the portal's header
+    #[arg(long, env = "SCIMITAR_PORTAL_LOGO_URL")]
+    portal_logo_url: Option<String>,
+    /// The portal's accent colour, #rgb or #rrggbb
+    #[arg(long, env = "SCIMITAR_PORTAL_ACCENT")]
+    portal_accent: Option<String>,
+}
+
+impl PortalArgs {
+    fn apply(self, portal: &mut PortalSettings) {
+        portal.frame_ancestors = self.portal_frame_ancestors;
+        if let Some(name) = self.portal_app_name {
+            portal.app_name = name;
+        }
+        portal.logo_url = self.portal_logo_url;
+        if let Some(accent) = self.portal_accent {
+            portal.accent = accent;
+        }
+    }
 }
 
 #[derive(Args, Clone)]
@@ -220,9 +254,11 @@ struct ServeArgs {
     /// How long events are kept (an enabled webhook's undelivered events stay until delivered)
     #[arg(long, env = "SCIMITAR_EVENT_RETENTION", default_value = "30d", value_parser = parse_duration)]
     event_retention: Duration,
-    /// Serve the admin API only on this address (e.g. 127.0.0.1:8081), not on --listen
+    /// Serve the admin API and the admin portal only on this address (e.g. 127.0.0.1:8081), not on --listen
     #[arg(long, env = "SCIMITAR_ADMIN_LISTEN")]
     admin_listen: Option<String>,
+    #[command(flatten)]
+    portal: PortalArgs,
     #[command(flatten)]
     admin: AdminArgs,
     #[command(flatten)]
@@ -338,6 +374,15 @@ enum TenantCommand {
     },
     /// Delete a tenant with all its users and groups
     Delete { id_or_name: String },
+    /// Print a single-use setup link into the admin portal for the tenant's admin
+    PortalLink {
+        id_or_name: String,
+        /// How long the link can be opened (e.g. 24h, at most 30d)
+        #[arg(long, default_value = "1h", value_parser = parse_duration)]
+        ttl: Duration,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn settings(db: DbArgs, url: Option<UrlArgs>) -> anyhow::Result<Settings> {
@@ -348,6 +393,7 @@ fn settings(db: DbArgs, url: Option<UrlArgs>) -> anyhow::Result<Settings> {
     if let Some(url) = url {
         s.listen = url.listen;
         s.public_url = url.public_url;
+        s.portal.url = url.portal_url;
     }
     s.validated().map_err(anyhow::Error::msg)
 }
@@ -382,6 +428,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 admin_listen,
                 admin,
                 rate_limits,
+                portal,
             } = *args;
             // Application::build validates the whole of it.
             let mut settings = limits.apply(Settings {
@@ -396,6 +443,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 event_retention,
                 ..settings(db, Some(url))?
             });
+            portal.apply(&mut settings.portal);
             settings.webhooks.egress = Egress {
                 allow_http: webhook_allow_http,
                 allow_private: webhook_allow_private,
@@ -504,6 +552,29 @@ fn tenant(command: TenantCommand, s: &Settings) -> anyhow::Result<()> {
                 _ => "New SCIM secret issued; the previous token no longer works.".to_owned(),
             };
             print_issued(&issued, &scim_url, json, &headline);
+        }
+        TenantCommand::PortalLink {
+            id_or_name,
+            ttl,
+            json,
+        } => {
+            let tenant = tenants::get(&db, &id_or_name)?;
+            let link = portal::create_link(&db, &tenant, Some(ttl))?;
+            let url = format!("{}/enter?link={}", s.portal_url(None), link.token);
+            if json {
+                println!(
+                    "{}",
+                    json!({"id": link.row.id, "url": url, "expires_at": scimitar::events::rfc3339(link.row.expires_at)})
+                );
+            } else {
+                println!("{url}");
+                eprintln!(
+                    "Opens the admin portal of {} once, until {}. Revoke it with the admin API (DELETE …/portal-links/{}).",
+                    tenant.name,
+                    scimitar::events::rfc3339(link.row.expires_at),
+                    link.row.id
+                );
+            }
         }
         TenantCommand::List { json } => {
             let all = tenants::list(&db)?;

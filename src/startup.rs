@@ -62,6 +62,10 @@ impl Application {
                     .map_err(|e| anyhow::anyhow!("cannot listen on {a} for the admin API: {e}"))
             })
             .transpose()?;
+        let admin_addr = admin_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
         let admin = settings
             .admin
             .as_ref()
@@ -80,6 +84,7 @@ impl Application {
             )),
             throttle: Arc::new(Throttle::new(&settings.rate_limits)),
             base_url: settings.scim_base_url(Some(addr)).into(),
+            portal_url: settings.portal_url(Some(admin_addr.unwrap_or(addr))).into(),
             settings: Arc::new(settings),
         };
         let app_state = state.clone();
@@ -93,6 +98,7 @@ impl Application {
                 .configure(|cfg| {
                     if admin_here {
                         configure_admin(cfg, app_state.clone());
+                        handlers::portal::configure(cfg, app_state.clone());
                     }
                 })
                 .default_service(web::to(handlers::not_found))
@@ -108,6 +114,7 @@ impl Application {
                         .wrap(NormalizePath::new(TrailingSlash::Trim))
                         .wrap(TracingLogger::<ScimRootSpan>::new())
                         .configure(|cfg| configure_admin(cfg, app_state.clone()))
+                        .configure(|cfg| handlers::portal::configure(cfg, app_state.clone()))
                         .default_service(web::to(admin::not_found))
                 })
                 .listen(l)?
@@ -317,6 +324,18 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig, state: AppState) {
                 web::delete().to(admin::delete_webhook),
             )
             .route("/tenants/{id}/logs", web::get().to(admin::logs))
+            .route(
+                "/tenants/{id}/portal-links",
+                web::post().to(admin::create_portal_link),
+            )
+            .route(
+                "/tenants/{id}/portal-links",
+                web::get().to(admin::portal_links),
+            )
+            .route(
+                "/tenants/{id}/portal-links/{link_id}",
+                web::delete().to(admin::revoke_portal_link),
+            )
             .route("/events", web::get().to(admin::own_events))
             .default_service(web::to(admin::not_found)),
     );

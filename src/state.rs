@@ -22,6 +22,8 @@ pub struct AppState {
     pub throttle: Arc<Throttle>,
     /// The absolute SCIM base URL, for `meta.location` and `$ref`.
     pub base_url: Arc<str>,
+    /// The absolute URL of the admin portal (`…/portal`), for setup links.
+    pub portal_url: Arc<str>,
     /// The settings the service started with.
     pub settings: Arc<Settings>,
     /// The provisioning log queue.

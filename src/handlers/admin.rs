@@ -13,6 +13,7 @@ use crate::http::admin_auth::Admin;
 use crate::scim::query::SearchRequest;
 use crate::scim::text;
 use crate::service::admin::{self as service, RoleMappings, WebhookInput};
+use crate::service::portal;
 use crate::service::tenants::{self, Issued};
 use crate::state::AppState;
 use crate::storage::log::{LogQuery, StatusFilter};
@@ -391,4 +392,93 @@ pub async fn not_found() -> Result<HttpResponse> {
     Err(AdminError::NotFound(
         "there is no such admin endpoint".into(),
     ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPortalLink {
+    /// How long the link can be opened; 1 hour by default, at most 30 days.
+    #[serde(default)]
+    ttl_seconds: Option<u64>,
+}
+
+fn portal_link_json(row: &crate::storage::portal::LinkRow, now: i64) -> Value {
+    let state = match (row.revoked_at, row.used_at) {
+        (Some(_), _) => "revoked",
+        (None, Some(_)) => "used",
+        (None, None) if row.expires_at <= now => "expired",
+        (None, None) => "unused",
+    };
+    json!({
+        "id": row.id,
+        "created_at": rfc3339(row.created_at),
+        "expires_at": rfc3339(row.expires_at),
+        "used_at": row.used_at.map(rfc3339),
+        "state": state,
+    })
+}
+
+/// `POST /admin/v1/tenants/{id}/portal-links`: a single-use setup link into the admin portal
+/// for the tenant's admin; the URL is shown once.
+pub async fn create_portal_link(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let input: NewPortalLink = if body.iter().all(u8::is_ascii_whitespace) {
+        NewPortalLink::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            AdminError::BadRequest(format!(
+                "the body must be {{\"ttl_seconds\": N}} (or empty for one hour): {e}"
+            ))
+        })?
+    };
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    let db = state.db.clone();
+    let ttl = input.ttl_seconds.map(Duration::from_secs);
+    let link = blocking(move || portal::create_link(&db, &t, ttl)).await?;
+    let mut v = portal_link_json(&link.row, crate::storage::now_millis());
+    v["url"] = portal_url(&state, &link.token).into();
+    Ok(HttpResponse::Created().json(v))
+}
+
+/// The address a setup link opens.
+fn portal_url(state: &AppState, token: &str) -> String {
+    format!("{}/enter?link={token}", state.portal_url)
+}
+
+/// `GET /admin/v1/tenants/{id}/portal-links`: the tenant's setup links, never their secrets.
+pub async fn portal_links(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    let db = state.db.clone();
+    let rows = blocking(move || portal::links(&db, &t.id)).await?;
+    let now = crate::storage::now_millis();
+    let links: Vec<Value> = rows.iter().map(|r| portal_link_json(r, now)).collect();
+    Ok(HttpResponse::Ok().json(json!({"portal_links": links})))
+}
+
+/// `DELETE /admin/v1/tenants/{id}/portal-links/{link_id}`: the link can no longer be opened,
+/// and a portal session opened with it ends.
+pub async fn revoke_portal_link(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (id, link_id) = path.into_inner();
+    let t = tenant(&state, &admin, id).await?;
+    let db = state.db.clone();
+    let found = blocking(move || portal::revoke_link(&db, &t.id, &link_id)).await?;
+    if found {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(AdminError::NotFound(
+            "this tenant has no portal link with that id".into(),
+        ))
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod discovery;
+pub mod portal;
 pub mod resources;
 
 use actix_web::{HttpRequest, HttpResponse};

@@ -94,18 +94,9 @@ impl Seen {
     /// A log entry of this request for `tenant_id`, to be completed with its outcome.
     fn row(self, tenant_id: String) -> LogRow {
         LogRow {
-            tenant_id,
-            id: format!("{:013}-{}", self.at, uuid::Uuid::new_v4().simple()),
-            at: self.at,
-            method: self.method,
-            path: self.path,
-            status: 0,
             resource_type: self.resource_type,
-            resource_id: None,
-            latency_ms: 0,
-            scim_type: None,
-            detail: None,
             user_agent: self.user_agent,
+            ..LogRow::new(tenant_id, self.at, self.method, self.path)
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 mod changes;
+pub mod portal;
 pub mod resources;
 pub mod search;
 pub mod tenants;

@@ -25,6 +25,26 @@ pub struct LogRow {
     pub user_agent: Option<String>,
 }
 
+impl LogRow {
+    /// An entry of `tenant_id` at `at` (milliseconds) with no outcome yet: the id sorts by time.
+    pub fn new(tenant_id: String, at: i64, method: String, path: String) -> Self {
+        Self {
+            tenant_id,
+            id: format!("{at:013}-{}", uuid::Uuid::new_v4().simple()),
+            at,
+            method,
+            path,
+            status: 0,
+            resource_type: None,
+            resource_id: None,
+            latency_ms: 0,
+            scim_type: None,
+            detail: None,
+            user_agent: None,
+        }
+    }
+}
+
 /// Writes a batch of entries: on PostgreSQL in multi-row statements (one round trip each), on
 /// SQLite one prepared single-row statement run per entry (an in-process call; a multi-row
 /// statement would be written out and parsed again for each batch size).

@@ -21,6 +21,7 @@ pub mod filter_sql;
 pub mod log;
 mod migrate;
 pub mod models;
+pub mod portal;
 pub mod resources;
 pub mod schema;
 pub mod sql;

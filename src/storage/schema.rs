@@ -124,6 +124,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    portal_links (id) {
+        id -> Text,
+        tenant_id -> Text,
+        secret_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    portal_sessions (id) {
+        id -> Text,
+        tenant_id -> Text,
+        link_id -> Text,
+        secret_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(credentials -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -136,4 +159,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhooks,
     webhook_attempts,
     provisioning_log,
+    portal_links,
+    portal_sessions,
 );

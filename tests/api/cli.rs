@@ -257,7 +257,57 @@ fn serve_takes_the_admin_listener_and_retention_flags(b: Backend) {
     assert!(String::from_utf8_lossy(&zero.stderr).contains("event retention"));
 }
 
+/// `tenant portal-link` prints a setup link under the portal URL, valid for --ttl; the database
+/// keeps only its digest; a bad TTL or portal setting is refused with the setting's name.
+fn portal_links_come_from_the_cli(b: Backend) {
+    let cli = Cli::new(b);
+    cli.json(&["tenant", "create", "--name", "acme", "--json"]);
+    let link = cli.json(&["tenant", "portal-link", "acme", "--ttl", "24h", "--json"]);
+    let url = link["url"].as_str().expect("url");
+    let token = url
+        .strip_prefix("https://scim.example.com/portal/enter?link=pl_")
+        .unwrap_or_else(|| panic!("{url}"));
+    let id = link["id"].as_str().expect("id");
+    assert!(token.starts_with(id));
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(link["expires_at"].as_str().expect("expiry"))
+            .expect("RFC 3339");
+    let hours = (expires.timestamp() - chrono::Utc::now().timestamp()) / 3600;
+    assert!((23..=24).contains(&hours), "{hours}");
+    let secret = &token[id.len() + 1..];
+    let db = scimitar::storage::Db::connect(&cli.database.url, 1).expect("db");
+    let stored = db
+        .run_sync(|c| Ok(scimitar::storage::portal::link(c, id)?))
+        .expect("read")
+        .expect("the link is stored");
+    assert!(!stored.secret_hash.contains(secret));
+    let plain = cli
+        .command(&["tenant", "portal-link", "acme"])
+        .output()
+        .expect("run");
+    assert!(
+        String::from_utf8_lossy(&plain.stdout)
+            .starts_with("https://scim.example.com/portal/enter?link=pl_")
+    );
+    let long = cli.run(&["tenant", "portal-link", "acme", "--ttl", "31d"]);
+    assert!(!long.status.success());
+    assert!(String::from_utf8_lossy(&long.stderr).contains("30 days"));
+    let custom = cli
+        .command(&["tenant", "portal-link", "acme", "--json"])
+        .env("SCIMITAR_PORTAL_URL", "https://app.example.com/scim-setup/")
+        .output()
+        .expect("run");
+    let custom: Value = serde_json::from_slice(&custom.stdout).expect("json");
+    assert!(custom["url"].as_str().is_some_and(|u| {
+        u.starts_with("https://app.example.com/scim-setup/portal/enter?link=pl_")
+    }));
+    let accent = cli.run(&["serve", "--portal-accent", "red; }"]);
+    assert!(!accent.status.success());
+    assert!(String::from_utf8_lossy(&accent.stderr).contains("accent"));
+}
+
 on_both_backends!(
+    portal_links_come_from_the_cli,
     tenant_commands_follow_the_contract,
     serve_logs_requests_without_secrets,
     serve_takes_the_admin_listener_and_retention_flags

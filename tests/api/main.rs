@@ -17,6 +17,7 @@ mod isolation;
 mod lifecycle;
 mod limits;
 mod patch;
+mod portal;
 mod queries;
 mod rate_limits;
 mod secrets;

@@ -1,0 +1,390 @@
+//! The admin portal (`/portal`): the tenant admin's pages, on top of the same services as the
+//! admin API. A setup link opens a session scoped to its tenant; every page reads the tenant
+//! from that session, never from the request.
+
+mod pages;
+pub mod providers;
+
+use std::time::Duration;
+
+use actix_web::cookie::{Cookie, SameSite, time};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, ContentType};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use maud::Markup;
+use serde::Deserialize;
+
+use crate::error::{PortalError, ScimError};
+use crate::service::portal::{self as service, LinkRefused, Session};
+use crate::service::tenants;
+use crate::state::AppState;
+use crate::storage::log::LogRow;
+use crate::storage::{self, now_millis};
+use pages::{Frame, Revealed};
+
+const SESSION_COOKIE: &str = "scimitar_portal";
+const LINK_COOKIE: &str = "scimitar_portal_link";
+/// How long a setup link waits in its cookie for the person to press "Open the settings".
+const LINK_COOKIE_TTL: Duration = Duration::from_secs(600);
+/// The grace periods the secret form offers, in seconds.
+const GRACES: [u64; 4] = [0, 3600, 86_400, 604_800];
+
+const CSS: &str = include_str!("assets/portal.css");
+const JS: &str = include_str!("assets/portal.js");
+
+/// Mounts the portal's routes under `/portal`, with its security headers.
+pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
+    let headers = security_headers(&state);
+    cfg.service(
+        web::scope("/portal")
+            .app_data(web::Data::new(state))
+            .wrap(headers)
+            .route("", web::get().to(home))
+            .route("/enter", web::get().to(enter_page))
+            .route("/enter", web::post().to(enter))
+            .route("/scim", web::get().to(scim))
+            .route("/secret", web::post().to(regenerate))
+            .route("/signout", web::post().to(sign_out))
+            .route(
+                "/assets/portal.css",
+                web::get().to(|| asset(CSS, "text/css")),
+            )
+            .route(
+                "/assets/portal.js",
+                web::get().to(|| asset(JS, "text/javascript")),
+            )
+            .route("/assets/theme.css", web::get().to(theme)),
+    );
+}
+
+/// A strict Content-Security-Policy (no inline script or style), no framing except by the
+/// origins the operator allows, no referrer, nothing cached.
+fn security_headers(state: &AppState) -> DefaultHeaders {
+    let look = &state.settings.portal;
+    let ancestors = if look.frame_ancestors.is_empty() {
+        "'none'".to_owned()
+    } else {
+        look.frame_ancestors.join(" ")
+    };
+    let logo = look
+        .logo_url
+        .as_deref()
+        .map_or(String::new(), |u| format!(" {u}"));
+    let csp = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'{logo}; \
+         form-action 'self'; base-uri 'none'; frame-ancestors {ancestors}"
+    );
+    let mut headers = DefaultHeaders::new()
+        .add((header::CONTENT_SECURITY_POLICY, csp))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::CACHE_CONTROL, "no-store"));
+    if look.frame_ancestors.is_empty() {
+        headers = headers.add((header::X_FRAME_OPTIONS, "DENY"));
+    }
+    headers
+}
+
+async fn asset(body: &'static str, content_type: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            format!("{content_type}; charset=utf-8"),
+        ))
+        .body(body)
+}
+
+/// The host app's accent colour (validated at start as a hex colour).
+async fn theme(state: web::Data<AppState>) -> HttpResponse {
+    let css = format!(":root {{ --accent: {}; }}\n", state.settings.portal.accent);
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
+        .body(css)
+}
+
+fn html(markup: Markup) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .body(markup.into_string())
+}
+
+/// A redirect relative to the page that asked (every page is directly under `/portal/`).
+fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
+
+/// Cookies are Secure when the portal is reached over https.
+fn secure(state: &AppState) -> bool {
+    state.settings.portal_url(None).starts_with("https://")
+}
+
+fn cookie<'c>(state: &AppState, name: &'c str, value: String, ttl: Duration) -> Cookie<'c> {
+    Cookie::build(name, value)
+        .http_only(true)
+        .secure(secure(state))
+        // Lax, so the portal framed by the host app's own site keeps its session.
+        .same_site(SameSite::Lax)
+        .max_age(time::Duration::seconds(
+            i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
+        ))
+        .finish()
+}
+
+fn removal(name: &str) -> Cookie<'_> {
+    let mut c = Cookie::build(name, "").http_only(true).finish();
+    c.make_removal();
+    c
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EnterQuery {
+    link: Option<String>,
+}
+
+/// `GET /portal/enter?link=…`: moves the link's token out of the address bar into a short-lived
+/// cookie, then shows the page that uses it.
+async fn enter_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<EnterQuery>,
+) -> HttpResponse {
+    if let Some(token) = q.into_inner().link {
+        return HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "enter"))
+            .cookie(cookie(&state, LINK_COOKIE, token, LINK_COOKIE_TTL))
+            .finish();
+    }
+    let look = &state.settings.portal;
+    if req.cookie(LINK_COOKIE).is_none() {
+        return html(pages::problem(
+            look,
+            "A setup link is needed",
+            "Open the portal with the setup link your app gave you.",
+        ));
+    }
+    html(pages::enter(look))
+}
+
+/// `POST /portal/enter`: uses the link up and opens a session.
+async fn enter(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    answer(&state, use_link(&state, &req).await)
+}
+
+async fn use_link(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, PortalError> {
+    let token = req
+        .cookie(LINK_COOKIE)
+        .map(|c| c.value().to_owned())
+        .ok_or(PortalError::Refused(LinkRefused::Unknown))?;
+    let db = state.db.clone();
+    let opened = web::block(move || service::open(&db, &token))
+        .await
+        .map_err(ScimError::internal)??
+        .map_err(PortalError::Refused)?;
+    let mut entry = LogRow::new(
+        opened.session.tenant.as_str().to_owned(),
+        now_millis(),
+        "POST".to_owned(),
+        "/portal/enter".to_owned(),
+    );
+    entry.status = 303;
+    entry.detail = Some("the admin portal was opened with a setup link".to_owned());
+    entry.user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    state.log.send(entry);
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "scim"))
+        .cookie(cookie(
+            state,
+            SESSION_COOKIE,
+            opened.cookie,
+            service::SESSION_TTL,
+        ))
+        .cookie(removal(LINK_COOKIE))
+        .finish())
+}
+
+/// The session the request's cookie names.
+async fn session(state: &AppState, req: &HttpRequest) -> Result<Session, PortalError> {
+    let cookie = req
+        .cookie(SESSION_COOKIE)
+        .ok_or(PortalError::SignedOut)?
+        .value()
+        .to_owned();
+    state
+        .db
+        .read_by_key(move |c| service::session(c, &cookie))
+        .await?
+        .ok_or(PortalError::SignedOut)
+}
+
+async fn home() -> HttpResponse {
+    see_other("portal/scim")
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProviderQuery {
+    provider: Option<String>,
+}
+
+/// `GET /portal/scim`: the SCIM Provisioning tab.
+async fn scim(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<ProviderQuery>,
+) -> HttpResponse {
+    let shown = async {
+        let session = session(&state, &req).await?;
+        render_scim(&state, &session, q.provider.as_deref(), None, None).await
+    };
+    answer(&state, shown.await)
+}
+
+async fn render_scim(
+    state: &AppState,
+    session: &Session,
+    provider: Option<&str>,
+    revealed: Option<&Revealed<'_>>,
+    form_error: Option<&str>,
+) -> Result<HttpResponse, PortalError> {
+    let tenant = session.tenant.clone();
+    let (row, connection) = state
+        .db
+        .run(move |c| {
+            let row = storage::tenants::find(c, tenant.as_str())?;
+            Ok((row, service::connection(c, &tenant)?))
+        })
+        .await?;
+    // The tenant was deleted while the session was open.
+    let row = row.ok_or(PortalError::SignedOut)?;
+    let frame = Frame {
+        look: &state.settings.portal,
+        tenant_name: &row.name,
+        csrf: &session.csrf,
+    };
+    let provider = providers::find(provider);
+    Ok(html(pages::scim(
+        &frame,
+        provider,
+        &state.base_url,
+        &connection,
+        revealed,
+        form_error,
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SecretForm {
+    csrf: String,
+    grace: u64,
+    confirm: Option<String>,
+}
+
+/// `POST /portal/secret`: a new SCIM secret, shown once.
+async fn regenerate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<ProviderQuery>,
+    form: web::Form<SecretForm>,
+) -> HttpResponse {
+    answer(
+        &state,
+        rotate(&state, &req, q.provider.as_deref(), &form).await,
+    )
+}
+
+async fn rotate(
+    state: &AppState,
+    req: &HttpRequest,
+    provider: Option<&str>,
+    form: &SecretForm,
+) -> Result<HttpResponse, PortalError> {
+    let session = session(state, req).await?;
+    if !service::csrf_ok(&session, &form.csrf) {
+        return Err(PortalError::Forged);
+    }
+    if form.confirm.as_deref() != Some("yes") {
+        let error = "Tick the box to confirm: the current secret stops working.";
+        return render_scim(state, &session, provider, None, Some(error)).await;
+    }
+    if !GRACES.contains(&form.grace) {
+        return Err(PortalError::BadForm(
+            "choose one of the grace periods offered".into(),
+        ));
+    }
+    let grace = (form.grace > 0).then(|| Duration::from_secs(form.grace));
+    let (db, tenant) = (state.db.clone(), session.tenant.clone());
+    let issued = web::block(move || tenants::rotate_secret(&db, tenant.as_str(), grace))
+        .await
+        .map_err(ScimError::internal)??;
+    let token = issued.token.reveal();
+    let revealed = Revealed {
+        token: &token,
+        old_valid_until: grace.map(|g| {
+            crate::events::rfc3339(now_millis() + i64::try_from(g.as_millis()).unwrap_or(0))
+        }),
+    };
+    render_scim(state, &session, provider, Some(&revealed), None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// `POST /portal/signout`.
+async fn sign_out(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let out = async {
+        let session = session(&state, &req).await?;
+        if !service::csrf_ok(&session, &form.csrf) {
+            return Err(PortalError::Forged);
+        }
+        state.db.run(move |c| service::close(c, &session)).await?;
+        let page = pages::problem(
+            &state.settings.portal,
+            "Signed out",
+            "You have left the portal. Open it again with a new setup link from your app.",
+        );
+        Ok(HttpResponse::Ok()
+            .content_type(ContentType::html())
+            .cookie(removal(SESSION_COOKIE))
+            .body(page.into_string()))
+    };
+    answer(&state, out.await)
+}
+
+/// Every portal error becomes a page in the host app's look, in one place.
+fn answer(state: &AppState, result: Result<HttpResponse, PortalError>) -> HttpResponse {
+    let e = match result {
+        Ok(res) => return res,
+        Err(e) => e,
+    };
+    let (status, title) = match &e {
+        PortalError::SignedOut => (StatusCode::UNAUTHORIZED, "Your session has ended"),
+        PortalError::Refused(LinkRefused::Unknown) => {
+            (StatusCode::BAD_REQUEST, "This link cannot be used")
+        }
+        PortalError::Refused(_) => (StatusCode::GONE, "This link cannot be used"),
+        PortalError::Forged => (StatusCode::FORBIDDEN, "The form has expired"),
+        PortalError::BadForm(_) => (StatusCode::BAD_REQUEST, "The form could not be read"),
+        PortalError::Scim(s) => (s.status_code(), "Something went wrong"),
+    };
+    if let PortalError::Scim(ScimError::Internal(inner)) = &e {
+        tracing::error!(error = ?inner, "internal error in the portal");
+    }
+    let mut res = HttpResponse::build(status);
+    if matches!(e, PortalError::SignedOut) {
+        res.cookie(removal(SESSION_COOKIE));
+    }
+    res.content_type(ContentType::html())
+        .body(pages::problem(&state.settings.portal, title, &e.to_string()).into_string())
+}

@@ -1,0 +1,240 @@
+//! The portal's HTML, server-rendered: every page works without JavaScript. Links are relative
+//! (every page sits directly under `/portal/`), so the portal works under any path prefix.
+
+use maud::{DOCTYPE, Markup, html};
+
+use super::providers::{PROVIDERS, Provider};
+use crate::config::PortalSettings;
+use crate::events::rfc3339;
+use crate::service::portal::Connection;
+use crate::storage::log::LogRow;
+
+/// What every signed-in page shows in its frame.
+pub struct Frame<'a> {
+    pub look: &'a PortalSettings,
+    pub tenant_name: &'a str,
+    pub csrf: &'a str,
+}
+
+fn head(look: &PortalSettings, title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            meta name="referrer" content="no-referrer";
+            title { (title) " · " (look.app_name) }
+            link rel="stylesheet" href="assets/portal.css";
+            link rel="stylesheet" href="assets/theme.css";
+            script src="assets/portal.js" defer {}
+        }
+    }
+}
+
+/// A signed-in page: header, tabs, content.
+fn page(frame: &Frame<'_>, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(frame.look, title))
+            body {
+                header {
+                    @if let Some(logo) = &frame.look.logo_url {
+                        img src=(logo) alt="";
+                    }
+                    span.app { (frame.look.app_name) }
+                    span.tenant { (frame.tenant_name) }
+                    form method="post" action="signout" {
+                        input type="hidden" name="csrf" value=(frame.csrf);
+                        button type="submit" { "Sign out" }
+                    }
+                }
+                nav aria-label="Portal" {
+                    a href="scim" aria-current="page" { "SCIM Provisioning" }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// A page outside a session (entering, signed out, an error).
+pub fn plain(look: &PortalSettings, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(look, title))
+            body {
+                header {
+                    @if let Some(logo) = &look.logo_url { img src=(logo) alt=""; }
+                    span.app { (look.app_name) }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
+/// The page a setup link leads to: one button, so that a link scanner fetching the URL does not
+/// use the link up.
+pub fn enter(look: &PortalSettings) -> Markup {
+    plain(
+        look,
+        "Set up provisioning",
+        html! {
+            section {
+                p { "This link opens the SCIM provisioning settings of your organisation. It works once." }
+                form method="post" action="enter" {
+                    button.primary type="submit" { "Open the settings" }
+                }
+            }
+        },
+    )
+}
+
+/// A refusal or an ended session, in words for the person reading it.
+pub fn problem(look: &PortalSettings, title: &str, detail: &str) -> Markup {
+    plain(look, title, html! { section { p { (detail) } } })
+}
+
+/// A secret just issued: shown once.
+pub struct Revealed<'a> {
+    pub token: &'a str,
+    pub old_valid_until: Option<String>,
+}
+
+/// The SCIM Provisioning tab.
+pub fn scim(
+    frame: &Frame<'_>,
+    provider: &Provider,
+    endpoint: &str,
+    connection: &Connection,
+    revealed: Option<&Revealed<'_>>,
+    form_error: Option<&str>,
+) -> Markup {
+    let url = format!("{endpoint}{}", provider.url_suffix);
+    page(
+        frame,
+        "SCIM Provisioning",
+        html! {
+            h1 { "SCIM Provisioning" }
+            section {
+                h2 { "Directory provider" }
+                ul.providers {
+                    @for p in PROVIDERS {
+                        li { a href={ "scim?provider=" (p.key) } aria-current=[(p.key == provider.key).then_some("true")] { (p.name) } }
+                    }
+                }
+            }
+            section {
+                h2 { "Connect " (provider.name) }
+                @if let Some(note) = provider.note { p.note { (note) } }
+                ol.steps { @for step in provider.steps { li { (step) } } }
+                label for="endpoint" { "Endpoint URL (" (provider.name) ": " (provider.url_label) ")" }
+                div.field {
+                    input #endpoint readonly value=(url);
+                    button type="button" data-copy="endpoint" hidden { "Copy" }
+                }
+                (secret_form(frame, provider, revealed, form_error))
+            }
+            (checklist(connection))
+        },
+    )
+}
+
+fn secret_form(
+    frame: &Frame<'_>,
+    provider: &Provider,
+    revealed: Option<&Revealed<'_>>,
+    form_error: Option<&str>,
+) -> Markup {
+    html! {
+        @if let Some(r) = revealed {
+            label for="secret" { "Secret (" (provider.name) ": " (provider.token_label) ")" }
+            div.field {
+                input #secret readonly value=(r.token);
+                button type="button" data-copy="secret" hidden { "Copy" }
+            }
+            p.warning {
+                "This secret is shown only now. Paste it into " (provider.name) " before you leave this page. "
+                @match &r.old_valid_until {
+                    Some(until) => { "The previous secret keeps working until " (until) "." }
+                    None => { "The previous secret, if there was one, has stopped working." }
+                }
+            }
+        } @else {
+            form method="post" action={ "secret?provider=" (provider.key) } data-confirm="Generate a new secret? The one your identity provider uses now stops working (after the grace period you chose)." {
+                input type="hidden" name="csrf" value=(frame.csrf);
+                p.note { "A new secret replaces the current one. Your identity provider must be given the new secret, or provisioning stops." }
+                @if let Some(e) = form_error { p.error role="alert" { (e) } }
+                label for="grace" { "Keep the current secret working for" }
+                div.field {
+                    select #grace name="grace" {
+                        option value="0" { "no time: stop it now" }
+                        option value="3600" selected { "1 hour" }
+                        option value="86400" { "1 day" }
+                        option value="604800" { "7 days" }
+                    }
+                }
+                p {
+                    input #confirm type="checkbox" name="confirm" value="yes" required;
+                    " "
+                    label for="confirm" { "I understand that the current secret stops working" }
+                }
+                button.primary type="submit" { "Generate a new secret" }
+            }
+        }
+    }
+}
+
+fn checklist(c: &Connection) -> Markup {
+    let item = |done: bool, text: Markup| {
+        html! { li class=[done.then_some("done")] { (text) } }
+    };
+    html! {
+        section {
+            h2 { "Connection" }
+            ul.checklist {
+                (item(c.last_request.is_some(), match &c.last_request {
+                    Some(r) => html! { "Last request: " (r.method) " " (r.path) " at " (rfc3339(r.at)) " (" (r.status) ")" },
+                    None => html! { "Waiting for the first request from your identity provider" },
+                }))
+                (item(c.test.is_some(), match &c.test {
+                    Some(r) => html! { "Test Connection received (GET /Users from " (r.user_agent.as_deref().unwrap_or("an unnamed client")) ")" },
+                    None => html! { "Test Connection (GET /Users) not received yet" },
+                }))
+                (item(c.users > 0, html! { (counted(c.users, "user")) " provisioned" @if c.users == 0 { " yet" } }))
+                (item(c.groups > 0, html! { (counted(c.groups, "group")) " provisioned" @if c.groups == 0 { " yet" } }))
+            }
+            @if !c.errors.is_empty() {
+                h2 { "Last errors" }
+                table {
+                    tr { th { "When" } th { "Request" } th { "What went wrong" } }
+                    @for e in &c.errors { (error_row(e)) }
+                }
+            }
+        }
+    }
+}
+
+/// "No users yet", "1 user", "12 users".
+fn counted(n: i64, noun: &str) -> String {
+    match n {
+        0 => format!("No {noun}s"),
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
+fn error_row(e: &LogRow) -> Markup {
+    html! {
+        tr {
+            td { (rfc3339(e.at)) }
+            td { (e.method) " " (e.path) }
+            td.error {
+                (e.status)
+                @if let Some(t) = &e.scim_type { " " (t) }
+                @if let Some(d) = &e.detail { ": " (d) }
+            }
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The admin portal's way in: single-use setup links, exchanged for a browser session scoped to
+//! the link's tenant. One code path for the CLI and the admin API.
+
+use std::time::Duration;
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::ScimError;
+use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
+use crate::storage::log::{LogQuery, LogRow};
+use crate::storage::models::TenantRow;
+use crate::storage::portal::{self as store, LinkRow, SessionRow};
+use crate::storage::{self, AnyConnection, Db, now_millis, write_tx};
+use crate::tenant::TenantId;
+
+/// How long a link from the admin API lives when the caller does not say.
+pub const DEFAULT_LINK_TTL: Duration = Duration::from_secs(3600);
+/// The longest a link may live: a setup link mailed to a customer's IT admin.
+pub const MAX_LINK_TTL: Duration = Duration::from_secs(30 * 86_400);
+/// How long a portal session lasts after the link is opened: a working day.
+pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
+
+const LINK_PREFIX: &str = "pl_";
+const ID_LEN: usize = 16;
+const SECRET_LEN: usize = 43;
+
+/// A link just made; its token (the secret part of the URL) is shown once and never stored.
+#[derive(Debug)]
+pub struct IssuedLink {
+    pub row: LinkRow,
+    pub token: String,
+}
+
+/// A session just opened: the cookie value carries its secret, shown to the browser only.
+#[derive(Debug)]
+pub struct Opened {
+    pub session: Session,
+    pub cookie: String,
+}
+
+/// A live portal session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub tenant: TenantId,
+    pub expires_at: i64,
+    /// The anti-forgery token of this session's forms, derived from its secret.
+    pub csrf: String,
+}
+
+/// Why a link could not be opened, in words for the person holding it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LinkRefused {
+    #[error("this setup link is not valid: ask your app's administrator for a new one")]
+    Unknown,
+    #[error("this setup link was already used; setup links open the portal once")]
+    Used,
+    #[error("this setup link was revoked")]
+    Revoked,
+    #[error("this setup link has expired")]
+    Expired,
+}
+
+fn random(n: usize) -> String {
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
+}
+
+fn digest(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn matches(secret: &str, stored: &str) -> bool {
+    bool::from(digest(secret).as_bytes().ct_eq(stored.as_bytes()))
+}
+
+/// Splits `ID_SECRET` (the shape of link tokens after their prefix and of session cookies).
+fn split(value: &str) -> Option<(&str, &str)> {
+    let (id, secret) = value.split_once('_')?;
+    let ok = |part: &str, len: usize| {
+        part.len() == len && part.bytes().all(|b| b.is_ascii_alphanumeric())
+    };
+    (ok(id, ID_LEN) && ok(secret, SECRET_LEN)).then_some((id, secret))
+}
+
+/// Makes a setup link for a tenant, valid for `ttl` (default one hour, at most 30 days).
+pub fn create_link(
+    db: &Db,
+    tenant: &TenantRow,
+    ttl: Option<Duration>,
+) -> Result<IssuedLink, ScimError> {
+    let ttl = ttl.unwrap_or(DEFAULT_LINK_TTL);
+    if ttl.is_zero() || ttl > MAX_LINK_TTL {
+        return Err(ScimError::InvalidValue(format!(
+            "a setup link lives from 1 second to {} seconds (30 days)",
+            MAX_LINK_TTL.as_secs()
+        )));
+    }
+    let (id, secret) = (random(ID_LEN), random(SECRET_LEN));
+    let now = now_millis();
+    // Bounded by MAX_LINK_TTL above.
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    let row = LinkRow {
+        id: id.clone(),
+        tenant_id: tenant.id.clone(),
+        secret_hash: digest(&secret),
+        created_at: now,
+        expires_at: now + ttl_ms,
+        used_at: None,
+        revoked_at: None,
+    };
+    db.run_sync(|c| write_tx(c, |c| Ok(store::insert_link(c, &row)?)))?;
+    Ok(IssuedLink {
+        row,
+        token: format!("{LINK_PREFIX}{id}_{secret}"),
+    })
+}
+
+/// A tenant's links, newest first (never their secrets).
+pub fn links(db: &Db, tenant_id: &str) -> Result<Vec<LinkRow>, ScimError> {
+    db.run_sync(|c| Ok(store::links(c, tenant_id)?))
+}
+
+/// Revokes a link and ends the sessions opened with it; false when the tenant has no such link.
+pub fn revoke_link(db: &Db, tenant_id: &str, link_id: &str) -> Result<bool, ScimError> {
+    db.run_sync(|c| {
+        write_tx(c, |c| {
+            Ok(store::revoke_link(c, tenant_id, link_id, now_millis())?)
+        })
+    })
+}
+
+/// Exchanges a setup link's token for a new session: once, before the link expires.
+pub fn open(db: &Db, token: &str) -> Result<Result<Opened, LinkRefused>, ScimError> {
+    let Some((link_id, secret)) = token.strip_prefix(LINK_PREFIX).and_then(split) else {
+        return Ok(Err(LinkRefused::Unknown));
+    };
+    let now = now_millis();
+    db.run_sync(|c| {
+        write_tx(c, |c| {
+            let Some(link) = store::link(c, link_id)? else {
+                return Ok(Err(LinkRefused::Unknown));
+            };
+            if !matches(secret, &link.secret_hash) {
+                return Ok(Err(LinkRefused::Unknown));
+            }
+            if let Some(refused) = refusal(&link, now) {
+                return Ok(Err(refused));
+            }
+            if !store::use_link(c, &link.id, now)? {
+                return Ok(Err(LinkRefused::Used));
+            }
+            Ok(Ok(start_session(c, &link, now)?))
+        })
+    })
+}
+
+fn refusal(link: &LinkRow, now: i64) -> Option<LinkRefused> {
+    if link.revoked_at.is_some() {
+        Some(LinkRefused::Revoked)
+    } else if link.used_at.is_some() {
+        Some(LinkRefused::Used)
+    } else if link.expires_at <= now {
+        Some(LinkRefused::Expired)
+    } else {
+        None
+    }
+}
+
+fn start_session(c: &mut AnyConnection, link: &LinkRow, now: i64) -> Result<Opened, ScimError> {
+    let (id, secret) = (random(ID_LEN), random(SECRET_LEN));
+    let ttl_ms = i64::try_from(SESSION_TTL.as_millis()).unwrap_or(i64::MAX);
+    let row = SessionRow {
+        id: id.clone(),
+        tenant_id: link.tenant_id.clone(),
+        link_id: link.id.clone(),
+        secret_hash: digest(&secret),
+        created_at: now,
+        expires_at: now + ttl_ms,
+    };
+    store::insert_session(c, &row)?;
+    Ok(Opened {
+        session: Session {
+            csrf: csrf_of(&secret),
+            id,
+            tenant: TenantId::from_stored(row.tenant_id),
+            expires_at: row.expires_at,
+        },
+        cookie: format!("{}_{secret}", row.id),
+    })
+}
+
+/// The anti-forgery token of a session: a digest of its secret under its own label, so it can
+/// be put in a page without revealing the cookie.
+fn csrf_of(secret: &str) -> String {
+    digest(&format!("scimitar portal csrf {secret}"))
+}
+
+/// The live session a cookie value names, if any.
+pub fn session(conn: &mut AnyConnection, cookie: &str) -> Result<Option<Session>, ScimError> {
+    let Some((id, secret)) = split(cookie) else {
+        return Ok(None);
+    };
+    let Some(row) = store::session(conn, id, now_millis())? else {
+        return Ok(None);
+    };
+    if !matches(secret, &row.secret_hash) {
+        return Ok(None);
+    }
+    Ok(Some(Session {
+        id: row.id,
+        tenant: TenantId::from_stored(row.tenant_id),
+        expires_at: row.expires_at,
+        csrf: csrf_of(secret),
+    }))
+}
+
+/// Ends a session (sign out).
+pub fn close(conn: &mut AnyConnection, session: &Session) -> Result<(), ScimError> {
+    Ok(storage::portal::end_session(conn, &session.id)?)
+}
+
+/// Whether a submitted anti-forgery token is this session's.
+pub fn csrf_ok(session: &Session, submitted: &str) -> bool {
+    bool::from(session.csrf.as_bytes().ct_eq(submitted.as_bytes()))
+}
+
+/// How many of the newest log entries the checklist looks through: a bounded read, however
+/// busy the tenant.
+const RECENT: i64 = 200;
+
+/// What the SCIM Provisioning tab's checklist shows of a tenant's connection.
+#[derive(Debug, Default)]
+pub struct Connection {
+    /// The newest SCIM request.
+    pub last_request: Option<LogRow>,
+    /// The newest `GET /Users` (an IdP's Test Connection), among the recent requests.
+    pub test: Option<LogRow>,
+    pub users: i64,
+    pub groups: i64,
+    /// The newest failed requests, newest first.
+    pub errors: Vec<LogRow>,
+}
+
+/// Reads the checklist's state: the counts kept beside the resources and the newest entries of
+/// the provisioning log.
+pub fn connection(conn: &mut AnyConnection, tenant: &TenantId) -> Result<Connection, ScimError> {
+    let recent = storage::log::read(
+        conn,
+        tenant.as_str(),
+        &LogQuery {
+            status: None,
+            since: None,
+            until: None,
+            before: None,
+            limit: RECENT,
+        },
+    )?;
+    let count = |counts: &[(String, i64)], rt: &str| {
+        counts.iter().find(|(t, _)| t == rt).map_or(0, |(_, n)| *n)
+    };
+    let counts = store::counts(conn, tenant.as_str())?;
+    let is_test =
+        |r: &LogRow| r.method == "GET" && r.resource_type.as_deref() == Some(USER_RESOURCE.id);
+    // The portal's own entries (its opening) are not the IdP's traffic.
+    let recent: Vec<LogRow> = recent
+        .into_iter()
+        .filter(|r| !r.path.starts_with("/portal"))
+        .collect();
+    Ok(Connection {
+        test: recent.iter().find(|r| is_test(r)).cloned(),
+        errors: recent
+            .iter()
+            .filter(|r| r.status >= 400)
+            .take(5)
+            .cloned()
+            .collect(),
+        last_request: recent.into_iter().next(),
+        users: count(&counts, USER_RESOURCE.id),
+        groups: count(&counts, GROUP_RESOURCE.id),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_have_one_shape() {
+        let (id, secret) = (random(ID_LEN), random(SECRET_LEN));
+        assert_eq!(
+            split(&format!("{id}_{secret}")),
+            Some((id.as_str(), secret.as_str()))
+        );
+        assert_eq!(split(&format!("{id}_{secret}x")), None);
+        assert_eq!(split(&format!("{id}-{secret}")), None);
+        assert_eq!(split(""), None);
+    }
+
+    #[test]
+    fn the_csrf_token_is_not_the_secret_and_is_checked_in_full() {
+        let secret = random(SECRET_LEN);
+        let s = Session {
+            id: random(ID_LEN),
+            tenant: TenantId::from_stored("t".into()),
+            expires_at: 0,
+            csrf: csrf_of(&secret),
+        };
+        assert!(!s.csrf.contains(&secret));
+        assert!(csrf_ok(&s, &s.csrf.clone()));
+        assert!(!csrf_ok(&s, &s.csrf[1..]));
+        assert!(!csrf_ok(&s, ""));
+    }
+}

@@ -1,0 +1,461 @@
+//! The admin portal over HTTP, as a browser sees it: setup links, the session they open, the
+//! SCIM Provisioning tab, its secret form, and the pages' security headers.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use scimitar::config::{AdminAuth, AdminKey};
+use scimitar::http::admin_auth::{ALL_TENANTS, mint};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, eventually};
+use crate::on_both_backends;
+
+const SECRET: &str = "an-admin-secret-of-at-least-32-characters";
+
+fn auth() -> AdminAuth {
+    AdminAuth {
+        key: AdminKey::Hs256(SECRET.as_bytes().to_vec()),
+        issuer: Some("scimitar-tests".into()),
+        audience: None,
+    }
+}
+
+fn spawn(b: Backend) -> TestApp {
+    TestApp::spawn_with(b, |s| s.admin = Some(auth()))
+}
+
+fn admin(app: &TestApp, method: &str, path: &str, body: Option<&Value>) -> crate::helpers::Res {
+    let jwt = mint(&auth(), ALL_TENANTS, Duration::from_secs(300)).expect("mint");
+    app.admin(&jwt, method, path, body)
+}
+
+/// A new setup link of tenant `acme`; returns its id and URL.
+fn link(app: &TestApp, body: Option<&Value>) -> (String, String) {
+    let res = admin(app, "POST", "/tenants/acme/portal-links", body);
+    assert_eq!(res.status, 201, "{:?}", res.body);
+    let field = |k: &str| res.body[k].as_str().expect(k).to_owned();
+    (field("id"), field("url"))
+}
+
+/// A browser: keeps cookies, follows no redirect (so each step can be checked).
+struct Browser {
+    agent: ureq::Agent,
+    cookies: HashMap<String, String>,
+}
+
+/// A page as the browser received it.
+struct Page {
+    status: u16,
+    headers: ureq::http::HeaderMap,
+    set_cookies: Vec<String>,
+    text: String,
+}
+
+impl Page {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn set_cookie(&self, name: &str) -> Option<&str> {
+        self.set_cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(String::as_str)
+    }
+
+    /// The `value` of the hidden input named `name`.
+    fn hidden(&self, name: &str) -> String {
+        let at = self
+            .text
+            .find(&format!("name=\"{name}\" value=\""))
+            .unwrap_or_else(|| panic!("no {name} field in {}", self.text));
+        let rest = &self.text[at + name.len() + 15..];
+        rest[..rest.find('"').expect("quote")].to_owned()
+    }
+}
+
+impl Browser {
+    fn new() -> Self {
+        let agent = ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self {
+            agent,
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn send(&mut self, method: &str, url: &str, form: Option<&[(&str, &str)]>) -> Page {
+        let mut req = ureq::http::Request::builder().method(method).uri(url);
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            req = req.header("Cookie", jar.join("; "));
+        }
+        let body = form.map(|fields| {
+            fields
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&")
+        });
+        let req = req
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("User-Agent", "portal-test-browser")
+            .body(body.unwrap_or_default())
+            .expect("request");
+        let mut res = self.agent.run(req).expect("HTTP exchange");
+        let set_cookies: Vec<String> = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        for c in &set_cookies {
+            let pair = c.split(';').next().unwrap_or("");
+            let (name, value) = pair.split_once('=').expect("cookie");
+            if value.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Page {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            set_cookies,
+            text: res.body_mut().read_to_string().expect("body"),
+        }
+    }
+
+    fn get(&mut self, url: &str) -> Page {
+        self.send("GET", url, None)
+    }
+
+    fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
+        self.send("POST", url, Some(form))
+    }
+
+    /// Follows a setup link to a signed-in SCIM Provisioning tab.
+    fn sign_in(&mut self, link_url: &str) -> Page {
+        let portal = portal_of(link_url);
+        let to_enter = self.get(link_url);
+        assert_eq!(to_enter.status, 303);
+        assert_eq!(to_enter.header("location"), Some("enter"));
+        let entered = self.post(&format!("{portal}/enter"), &[]);
+        assert_eq!(entered.status, 303, "{}", entered.text);
+        assert_eq!(entered.header("location"), Some("scim"));
+        let tab = self.get(&format!("{portal}/scim"));
+        assert_eq!(tab.status, 200, "{}", tab.text);
+        tab
+    }
+}
+
+/// `…/portal` of a link URL `…/portal/enter?link=…`.
+fn portal_of(link_url: &str) -> String {
+    link_url[..link_url.find("/enter?").expect("link URL")].to_owned()
+}
+
+fn a_setup_link_opens_the_portal_once(b: Backend) {
+    let app = spawn(b);
+    let (_, url) = link(&app, None);
+    let portal = portal_of(&url);
+    let mut browser = Browser::new();
+    // The link's secret leaves the address bar at once, into a cookie only the server reads.
+    let first = browser.get(&url);
+    assert_eq!(first.status, 303);
+    let cookie = first
+        .set_cookie("scimitar_portal_link")
+        .expect("link cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    // Fetching the page (as a link scanner does) does not use the link up.
+    assert_eq!(browser.get(&format!("{portal}/enter")).status, 200);
+    assert_eq!(browser.get(&format!("{portal}/enter")).status, 200);
+    let entered = browser.post(&format!("{portal}/enter"), &[]);
+    assert_eq!(entered.status, 303);
+    let session = entered
+        .set_cookie("scimitar_portal")
+        .expect("session cookie");
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"));
+    assert!(session.contains("Max-Age=28800"), "{session}");
+    assert!(
+        entered
+            .set_cookie("scimitar_portal_link")
+            .is_some_and(|c| c.contains("Max-Age=0"))
+    );
+    let tab = browser.get(&format!("{portal}/scim"));
+    assert_eq!(tab.status, 200);
+    assert!(tab.text.contains("acme"));
+    assert!(tab.text.contains(&format!("value=\"{}\"", app.base)));
+    // The same link in another browser: used.
+    let mut other = Browser::new();
+    other.get(&url);
+    let again = other.post(&format!("{portal}/enter"), &[]);
+    assert_eq!(again.status, 410);
+    assert!(again.text.contains("already used"), "{}", again.text);
+    assert!(other.get(&format!("{portal}/scim")).status == 401);
+    // The provisioning log says when the portal was opened, and by which browser.
+    eventually(
+        Duration::from_secs(10),
+        "the portal's opening is logged",
+        || {
+            let logs = admin(&app, "GET", "/tenants/acme/logs", None).body;
+            logs["entries"].as_array()?.iter().find(|e| {
+                e["path"] == "/portal/enter" && e["user_agent"] == "portal-test-browser"
+            })?;
+            Some(())
+        },
+    );
+}
+
+fn links_expire_and_can_be_revoked(b: Backend) {
+    let app = spawn(b);
+    for ttl in [json!(0), json!(31 * 86_400), json!("1h")] {
+        let res = admin(
+            &app,
+            "POST",
+            "/tenants/acme/portal-links",
+            Some(&json!({"ttl_seconds": ttl})),
+        );
+        assert_eq!(res.status, 400, "ttl {ttl}: {:?}", res.body);
+    }
+    // Revoked before use.
+    let (id, url) = link(&app, None);
+    assert_eq!(
+        admin(
+            &app,
+            "DELETE",
+            &format!("/tenants/acme/portal-links/{id}"),
+            None
+        )
+        .status,
+        204
+    );
+    let mut browser = Browser::new();
+    browser.get(&url);
+    let refused = browser.post(&format!("{}/enter", portal_of(&url)), &[]);
+    assert_eq!(refused.status, 410);
+    assert!(refused.text.contains("revoked"));
+    // Revoked after use: the session it opened ends.
+    let (id, url) = link(&app, None);
+    let mut browser = Browser::new();
+    browser.sign_in(&url);
+    assert_eq!(
+        admin(
+            &app,
+            "DELETE",
+            &format!("/tenants/acme/portal-links/{id}"),
+            None
+        )
+        .status,
+        204
+    );
+    assert_eq!(
+        browser.get(&format!("{}/scim", portal_of(&url))).status,
+        401
+    );
+    assert_eq!(
+        admin(
+            &app,
+            "DELETE",
+            "/tenants/acme/portal-links/nosuchlink",
+            None
+        )
+        .status,
+        404
+    );
+    // Expired.
+    let (_, url) = link(&app, Some(&json!({"ttl_seconds": 1})));
+    let listed = admin(&app, "GET", "/tenants/acme/portal-links", None).body;
+    assert!(listed.to_string().contains("\"state\":\"unused\""));
+    eventually(Duration::from_secs(10), "the link expires", || {
+        let listed = admin(&app, "GET", "/tenants/acme/portal-links", None).body;
+        listed
+            .to_string()
+            .contains("\"state\":\"expired\"")
+            .then_some(())
+    });
+    let mut browser = Browser::new();
+    browser.get(&url);
+    let page = browser.post(&format!("{}/enter", portal_of(&url)), &[]);
+    assert_eq!(page.status, 410);
+    assert!(page.text.contains("expired"), "{}", page.text);
+    // A made-up link.
+    let mut browser = Browser::new();
+    browser.get(&format!("{}/enter?link=pl_nothingatall", portal_of(&url)));
+    assert_eq!(
+        browser
+            .post(&format!("{}/enter", portal_of(&url)), &[])
+            .status,
+        400
+    );
+}
+
+fn the_secret_form_is_scoped_and_needs_its_token(b: Backend) {
+    let app = spawn(b);
+    let globex = app.new_tenant("globex");
+    let (_, url) = link(&app, None);
+    let portal = portal_of(&url);
+    let mut browser = Browser::new();
+    let tab = browser.sign_in(&url);
+    assert!(!tab.text.contains("globex"));
+    let csrf = tab.hidden("csrf");
+    let secret_url = format!("{portal}/secret?provider=jumpcloud");
+    // Without the page's token (a forged form): refused, nothing changes.
+    let forged = browser.post(
+        &secret_url,
+        &[("csrf", "0"), ("grace", "0"), ("confirm", "yes")],
+    );
+    assert_eq!(forged.status, 403);
+    assert_eq!(app.req("GET", "/Users", None).status, 200);
+    // Without the confirmation: the tab again, with the reason.
+    let unconfirmed = browser.post(&secret_url, &[("csrf", &csrf), ("grace", "0")]);
+    assert_eq!(unconfirmed.status, 200);
+    assert!(unconfirmed.text.contains("Tick the box to confirm"));
+    assert_eq!(app.req("GET", "/Users", None).status, 200);
+    let odd = browser.post(
+        &secret_url,
+        &[("csrf", &csrf), ("grace", "5"), ("confirm", "yes")],
+    );
+    assert_eq!(odd.status, 400);
+    // Confirmed: the new secret is shown once; the old one stops working at once.
+    let done = browser.post(
+        &secret_url,
+        &[("csrf", &csrf), ("grace", "0"), ("confirm", "yes")],
+    );
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert!(done.text.contains("shown only now"));
+    let token = done
+        .text
+        .split("value=\"")
+        .map(|s| &s[..s.find('"').unwrap_or(0)])
+        .find(|v| v.starts_with("scim_"))
+        .expect("new token on the page")
+        .to_owned();
+    assert_eq!(app.req("GET", "/Users", None).status, 401);
+    assert_eq!(app.req_as(&token, "GET", "/Users", None).status, 200);
+    assert_eq!(app.req_as(&globex, "GET", "/Users", None).status, 200);
+    // The tab without the secret again: the secret is not shown twice.
+    assert!(!browser.get(&format!("{portal}/scim")).text.contains(&token));
+    // Signing out needs the token too, and ends the session.
+    assert_eq!(
+        browser
+            .post(&format!("{portal}/signout"), &[("csrf", "x")])
+            .status,
+        403
+    );
+    assert_eq!(
+        browser
+            .post(&format!("{portal}/signout"), &[("csrf", &csrf)])
+            .status,
+        200
+    );
+    assert_eq!(browser.get(&format!("{portal}/scim")).status, 401);
+}
+
+fn each_provider_has_its_own_steps(b: Backend) {
+    let app = spawn(b);
+    let (_, url) = link(&app, None);
+    let portal = portal_of(&url);
+    let mut browser = Browser::new();
+    browser.sign_in(&url);
+    let entra = browser.get(&format!("{portal}/scim?provider=entra"));
+    assert!(entra.text.contains("Tenant URL"));
+    assert!(
+        entra
+            .text
+            .contains(&format!("value=\"{}?aadOptscim062020\"", app.base))
+    );
+    let jumpcloud = browser.get(&format!("{portal}/scim?provider=jumpcloud"));
+    assert!(jumpcloud.text.contains("Identity Management"));
+    assert!(jumpcloud.text.contains("Token Key"));
+    for p in ["okta", "onelogin", "google", "generic"] {
+        let page = browser.get(&format!("{portal}/scim?provider={p}"));
+        assert!(page.text.contains("aria-current=\"true\""), "{p}");
+    }
+    // The checklist follows the IdP's traffic.
+    assert!(entra.text.contains("No users provisioned yet"));
+    // Opening the portal is not the IdP's first request.
+    assert!(
+        entra
+            .text
+            .contains("Waiting for the first request from your identity provider")
+    );
+    assert!(
+        entra
+            .text
+            .contains("Test Connection (GET /Users) not received yet")
+    );
+    assert_eq!(app.req("GET", "/Users?count=1", None).status, 200);
+    app.create_user("first@example.com");
+    eventually(
+        Duration::from_secs(10),
+        "the checklist sees the first user",
+        || {
+            let page = browser.get(&format!("{portal}/scim"));
+            (page.text.contains("1 user provisioned")
+                && page.text.contains("Test Connection received"))
+            .then_some(())
+        },
+    );
+}
+
+fn pages_carry_a_strict_security_policy(b: Backend) {
+    let app = spawn(b);
+    let (_, url) = link(&app, None);
+    let portal = portal_of(&url);
+    let mut browser = Browser::new();
+    let tab = browser.sign_in(&url);
+    let csp = tab.header("content-security-policy").expect("CSP");
+    for part in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ] {
+        assert!(csp.contains(part), "{csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(tab.header("x-frame-options"), Some("DENY"));
+    assert_eq!(tab.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(tab.header("cache-control"), Some("no-store"));
+    assert!(!tab.text.contains("<script>") && !tab.text.contains("style="));
+    let js = browser.get(&format!("{portal}/assets/portal.js"));
+    assert!(
+        js.header("content-type")
+            .is_some_and(|c| c.starts_with("text/javascript"))
+    );
+    let theme = browser.get(&format!("{portal}/assets/theme.css"));
+    assert!(theme.text.contains("--accent: #2456c7"));
+    // An operator who embeds the portal names the host app's origin.
+    let framed = TestApp::spawn_with(b, |s| {
+        s.admin = Some(auth());
+        s.portal.frame_ancestors = vec!["https://app.example.com".into()];
+        s.portal.accent = "#ff6600".into();
+    });
+    let (_, url) = link(&framed, None);
+    let mut browser = Browser::new();
+    let tab = browser.sign_in(&url);
+    let csp = tab.header("content-security-policy").expect("CSP");
+    assert!(
+        csp.contains("frame-ancestors https://app.example.com"),
+        "{csp}"
+    );
+    assert_eq!(tab.header("x-frame-options"), None);
+    let theme = browser.get(&format!("{}/assets/theme.css", portal_of(&url)));
+    assert!(theme.text.contains("--accent: #ff6600"));
+}
+
+on_both_backends!(
+    a_setup_link_opens_the_portal_once,
+    links_expire_and_can_be_revoked,
+    the_secret_form_is_scoped_and_needs_its_token,
+    each_provider_has_its_own_steps,
+    pages_carry_a_strict_security_policy,
+);
