@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod admin_bounds;
+mod browser;
 mod cli;
 mod conformance;
 mod discovery;
