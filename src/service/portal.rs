@@ -290,6 +290,53 @@ pub fn connection(conn: &mut AnyConnection, tenant: &TenantId) -> Result<Connect
     })
 }
 
+/// What a tenant admin can do about a failed request, in plain words; `None` when the status
+/// needs no action (the IdP retries on its own, or it is not a failure).
+pub fn advice(status: i32, scim_type: Option<&str>) -> Option<&'static str> {
+    Some(match (status, scim_type) {
+        (401, _) => {
+            "The identity provider sent a wrong or replaced secret. Generate a new secret on the SCIM Provisioning tab and paste it into the provider's settings."
+        }
+        (403, _) => {
+            "The request reached a tenant it may not: check the Endpoint URL in the provider."
+        }
+        (404, _) => {
+            "The provider refers to a user or group that is not here (deleted here, or never provisioned). Re-provision it from the provider, or remove and assign it again."
+        }
+        (409, _) => {
+            "A user or group with this userName, externalId or displayName already exists. Make the provider match existing users by userName instead of creating them again, or remove the duplicate in the provider."
+        }
+        (412, _) => {
+            "The user or group changed since the provider read it; the provider reads it again and retries."
+        }
+        (413, _) => {
+            "The request is larger than this server's limits allow. Send fewer members or values at once (most providers batch on their own), or ask the app's operator to raise the limit named in the detail."
+        }
+        (429, _) => {
+            "The provider sends faster than this organisation's rate limit; it waits as asked and retries. If this persists, ask the app's operator for a higher limit."
+        }
+        (400, Some("invalidFilter")) => {
+            "The provider searched with a filter this server cannot read. Check the attribute mappings the provider matches users by (userName, externalId)."
+        }
+        (400, Some("mutability")) => {
+            "The provider tried to change an attribute that cannot change (such as id). Check the provider's attribute mappings."
+        }
+        (400, Some("uniqueness")) => {
+            "The value must be unique and is already taken: remove the duplicate in the provider."
+        }
+        (400, Some("invalidPath" | "noTarget")) => {
+            "The provider's change names an attribute this server does not have. Check the provider's attribute mappings for custom attributes."
+        }
+        (400, _) => {
+            "The provider sent data this server refused; the detail says which attribute. Check the provider's attribute mappings (an empty userName is the usual cause)."
+        }
+        (500..=599, _) => {
+            "The server could not answer at that moment; the provider retries. If it persists, tell the app's operator the time shown."
+        }
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

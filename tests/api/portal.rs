@@ -452,10 +452,97 @@ fn pages_carry_a_strict_security_policy(b: Backend) {
     assert!(theme.text.contains("--accent: #ff6600"));
 }
 
+fn the_log_tab_explains_failures(b: Backend) {
+    let app = spawn(b);
+    let globex = app.new_tenant("globex");
+    app.create_user("dup@example.com");
+    let dup = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "dup@example.com"});
+    assert_eq!(app.req("POST", "/Users", Some(&dup)).status, 409);
+    assert_eq!(
+        app.req_as(&globex, "GET", "/Users/nosuchuser", None).status,
+        404
+    );
+    let (_, url) = link(&app, None);
+    let portal = portal_of(&url);
+    let mut browser = Browser::new();
+    browser.sign_in(&url);
+    let refused = eventually(Duration::from_secs(10), "the 409 reaches the log", || {
+        let page = browser.get(&format!("{portal}/log?status=4&period=24h"));
+        page.text.contains("409").then_some(page)
+    });
+    assert!(refused.text.contains("uniqueness"));
+    assert!(refused.text.contains("match existing users by userName"));
+    // Another tenant's failures are not shown.
+    assert!(!refused.text.contains("nosuchuser"));
+    let ok = browser.get(&format!("{portal}/log?status=2"));
+    assert!(!ok.text.contains("· 409"));
+    assert!(ok.text.contains("POST /scim/v2/Users"));
+    assert_eq!(browser.get(&format!("{portal}/log?status=9")).status, 400);
+    assert_eq!(
+        browser.get(&format!("{portal}/log?period=forever")).status,
+        400
+    );
+}
+
+fn the_users_tab_finds_users_with_groups_and_roles(b: Backend) {
+    let app = spawn(b);
+    let alice = app
+        .req(
+            "POST",
+            "/Users",
+            Some(&json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "alice@example.com", "displayName": "Alice Smith",
+                "emails": [{"value": "alice.smith@example.org", "primary": true}]
+            })),
+        )
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.create_user("bob@example.com");
+    app.req(
+        "POST",
+        "/Groups",
+        Some(&json!({"displayName": "Engineering", "members": [{"value": alice}]})),
+    );
+    let mapped = admin(
+        &app,
+        "PUT",
+        "/tenants/acme/role-mappings",
+        Some(&json!({
+            "default_role": "viewer", "mappings": [{"group": "Engineering", "role": "developer"}]
+        })),
+    );
+    assert_eq!(mapped.status, 200, "{:?}", mapped.body);
+    let (_, url) = link(&app, None);
+    let portal = portal_of(&url);
+    let mut browser = Browser::new();
+    browser.sign_in(&url);
+    let all = browser.get(&format!("{portal}/users"));
+    assert!(all.text.contains("2 users"), "{}", all.text);
+    let smith = browser.get(&format!("{portal}/users?q=SMITH"));
+    assert!(smith.text.contains("alice@example.com"));
+    assert!(smith.text.contains("alice.smith@example.org"));
+    assert!(smith.text.contains("Engineering"));
+    assert!(smith.text.contains("developer"));
+    assert!(!smith.text.contains("bob@example.com"));
+    let bob = browser.get(&format!("{portal}/users?q=bob"));
+    assert!(bob.text.contains("viewer"));
+    // Whatever is typed is a search, never a filter of its own.
+    let odd = browser.get(&format!(
+        "{portal}/users?q=%22%20or%20userName%20pr%20or%20%22"
+    ));
+    assert_eq!(odd.status, 200);
+    assert!(odd.text.contains("No users match"));
+}
+
 on_both_backends!(
     a_setup_link_opens_the_portal_once,
     links_expire_and_can_be_revoked,
     the_secret_form_is_scoped_and_needs_its_token,
     each_provider_has_its_own_steps,
     pages_carry_a_strict_security_policy,
+    the_log_tab_explains_failures,
+    the_users_tab_finds_users_with_groups_and_roles,
 );

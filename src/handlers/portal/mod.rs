@@ -14,14 +14,19 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use maud::Markup;
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::error::{PortalError, ScimError};
+use crate::scim::query::{Paging, SearchRequest};
+use crate::scim::text;
+use crate::service::admin as admin_service;
 use crate::service::portal::{self as service, LinkRefused, Session};
 use crate::service::tenants;
 use crate::state::AppState;
 use crate::storage::log::LogRow;
+use crate::storage::log::{LogQuery, StatusFilter};
 use crate::storage::{self, now_millis};
-use pages::{Frame, Revealed};
+use pages::{Frame, LogFilter, Revealed, UserLine};
 
 const SESSION_COOKIE: &str = "scimitar_portal";
 const LINK_COOKIE: &str = "scimitar_portal_link";
@@ -45,6 +50,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
             .route("/enter", web::post().to(enter))
             .route("/scim", web::get().to(scim))
             .route("/secret", web::post().to(regenerate))
+            .route("/log", web::get().to(log))
+            .route("/users", web::get().to(users))
             .route("/signout", web::post().to(sign_out))
             .route(
                 "/assets/portal.css",
@@ -276,6 +283,207 @@ async fn render_scim(
         revealed,
         form_error,
     )))
+}
+
+/// Entries on one page of the log tab.
+const LOG_PAGE: i64 = 50;
+/// Users on one page of the Users tab.
+const USER_PAGE: i64 = 50;
+
+#[derive(Debug, Deserialize)]
+pub struct LogParams {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    period: String,
+    before: Option<String>,
+}
+
+/// `GET /portal/log`: the Provisioning log tab.
+async fn log(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<LogParams>,
+) -> HttpResponse {
+    answer(&state, show_log(&state, &req, &q).await)
+}
+
+async fn show_log(
+    state: &AppState,
+    req: &HttpRequest,
+    q: &LogParams,
+) -> Result<HttpResponse, PortalError> {
+    let session = session(state, req).await?;
+    let status = match q.status.as_str() {
+        "" => None,
+        "2" => Some(StatusFilter::Class(2)),
+        "4" => Some(StatusFilter::Class(4)),
+        "5" => Some(StatusFilter::Class(5)),
+        _ => {
+            return Err(PortalError::BadForm(
+                "choose one of the outcomes offered".into(),
+            ));
+        }
+    };
+    let period = match q.period.as_str() {
+        "" => None,
+        "1h" => Some(3_600_000),
+        "24h" => Some(86_400_000),
+        "7d" => Some(7 * 86_400_000),
+        _ => {
+            return Err(PortalError::BadForm(
+                "choose one of the periods offered".into(),
+            ));
+        }
+    };
+    if q.before.as_deref().is_some_and(|c| !text::plausible_id(c)) {
+        return Err(PortalError::BadForm(
+            "this page of the log does not exist".into(),
+        ));
+    }
+    let query = LogQuery {
+        status,
+        since: period.map(|p: i64| now_millis() - p),
+        until: None,
+        before: q.before.clone(),
+        // One more than shown tells whether older entries follow.
+        limit: LOG_PAGE + 1,
+    };
+    let tenant = session.tenant.clone();
+    let (row, mut entries) = state
+        .db
+        .run(move |c| {
+            let row = storage::tenants::find(c, tenant.as_str())?;
+            Ok((row, storage::log::read(c, tenant.as_str(), &query)?))
+        })
+        .await?;
+    let row = row.ok_or(PortalError::SignedOut)?;
+    let older = (entries.len() as i64 > LOG_PAGE).then(|| {
+        entries.truncate(LOG_PAGE as usize);
+        entries.last().map(|e| e.id.clone())
+    });
+    let frame = Frame {
+        look: &state.settings.portal,
+        tenant_name: &row.name,
+        csrf: &session.csrf,
+    };
+    let filter = LogFilter {
+        status: &q.status,
+        period: &q.period,
+    };
+    Ok(html(pages::log(&frame, &filter, &entries, older.flatten())))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserParams {
+    #[serde(default)]
+    q: String,
+    start: Option<i64>,
+}
+
+/// `GET /portal/users`: the Users tab.
+async fn users(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<UserParams>,
+) -> HttpResponse {
+    answer(&state, show_users(&state, &req, &q).await)
+}
+
+async fn show_users(
+    state: &AppState,
+    req: &HttpRequest,
+    q: &UserParams,
+) -> Result<HttpResponse, PortalError> {
+    let session = session(state, req).await?;
+    let query = q.q.trim();
+    let start = q.start.unwrap_or(1).max(1);
+    let search = SearchRequest {
+        filter: (!query.is_empty()).then(|| name_or_email(query)),
+        sort_by: Some("userName".into()),
+        paging: Paging::Index { start_index: start },
+        count: Some(USER_PAGE),
+        ..SearchRequest::default()
+    };
+    let found = admin_service::users(state, &session.tenant, &search).await?;
+    let tenant = session.tenant.clone();
+    let row = state
+        .db
+        .run(move |c| Ok(storage::tenants::find(c, tenant.as_str())?))
+        .await?
+        .ok_or(PortalError::SignedOut)?;
+    let total = found["totalResults"].as_i64().unwrap_or(0);
+    let lines: Vec<UserLine> = found["users"]
+        .as_array()
+        .map(|a| a.iter().map(user_line).collect())
+        .unwrap_or_default();
+    let next = (start - 1 + (lines.len() as i64) < total).then_some(start + USER_PAGE);
+    let frame = Frame {
+        look: &state.settings.portal,
+        tenant_name: &row.name,
+        csrf: &session.csrf,
+    };
+    Ok(html(pages::users(
+        &frame, query, total, start, &lines, next,
+    )))
+}
+
+/// A SCIM filter for users whose userName, name or e-mail contains `q`.
+fn name_or_email(q: &str) -> String {
+    let q = q.replace('\\', "\\\\").replace('"', "\\\"");
+    [
+        "userName",
+        "displayName",
+        "name.formatted",
+        "name.familyName",
+        "emails.value",
+    ]
+    .iter()
+    .map(|a| format!("{a} co \"{q}\""))
+    .collect::<Vec<_>>()
+    .join(" or ")
+}
+
+fn user_line(u: &Value) -> UserLine {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let list = |v: &Value, key: &str| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x[key].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let name = match text(&u["displayName"]) {
+        n if n.is_empty() => text(&u["name"]["formatted"]),
+        n => n,
+    };
+    let email = u["emails"]
+        .as_array()
+        .and_then(|e| {
+            e.iter()
+                .find(|m| m["primary"] == true)
+                .or_else(|| e.first())
+        })
+        .map(|m| text(&m["value"]))
+        .unwrap_or_default();
+    UserLine {
+        user_name: text(&u["userName"]),
+        name,
+        email,
+        active: u["active"] != false,
+        groups: list(&u["groups"], "display"),
+        roles: u["roles"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        last_modified: text(&u["meta"]["lastModified"]),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,6 +9,20 @@ use crate::events::rfc3339;
 use crate::service::portal::Connection;
 use crate::storage::log::LogRow;
 
+/// The tabs of a signed-in page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Scim,
+    Users,
+    Log,
+}
+
+const TABS: [(Tab, &str, &str); 3] = [
+    (Tab::Scim, "scim", "SCIM Provisioning"),
+    (Tab::Users, "users", "Users"),
+    (Tab::Log, "log", "Provisioning log"),
+];
+
 /// What every signed-in page shows in its frame.
 pub struct Frame<'a> {
     pub look: &'a PortalSettings,
@@ -31,7 +45,11 @@ fn head(look: &PortalSettings, title: &str) -> Markup {
 }
 
 /// A signed-in page: header, tabs, content.
-fn page(frame: &Frame<'_>, title: &str, body: Markup) -> Markup {
+fn page(frame: &Frame<'_>, tab: Tab, body: Markup) -> Markup {
+    let title = TABS
+        .iter()
+        .find(|(t, ..)| *t == tab)
+        .map_or("", |(.., name)| name);
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -49,7 +67,9 @@ fn page(frame: &Frame<'_>, title: &str, body: Markup) -> Markup {
                     }
                 }
                 nav aria-label="Portal" {
-                    a href="scim" aria-current="page" { "SCIM Provisioning" }
+                    @for (t, href, name) in TABS {
+                        a href=(href) aria-current=[(t == tab).then_some("page")] { (name) }
+                    }
                 }
                 main { (body) }
             }
@@ -114,7 +134,7 @@ pub fn scim(
     let url = format!("{endpoint}{}", provider.url_suffix);
     page(
         frame,
-        "SCIM Provisioning",
+        Tab::Scim,
         html! {
             h1 { "SCIM Provisioning" }
             section {
@@ -237,4 +257,151 @@ fn error_row(e: &LogRow) -> Markup {
             }
         }
     }
+}
+
+/// The filters of the log tab, as the form sends them back.
+pub struct LogFilter<'a> {
+    pub status: &'a str,
+    pub period: &'a str,
+}
+
+/// The Provisioning log tab: newest first, each failure with what to do about it.
+pub fn log(
+    frame: &Frame<'_>,
+    filter: &LogFilter<'_>,
+    entries: &[LogRow],
+    older: Option<String>,
+) -> Markup {
+    let option = |value: &str, label: &str, current: &str| {
+        html! { option value=(value) selected[value == current] { (label) } }
+    };
+    page(
+        frame,
+        Tab::Log,
+        html! {
+            h1 { "Provisioning log" }
+            section {
+                form.filters method="get" action="log" {
+                    label for="status" { "Outcome" }
+                    select #status name="status" {
+                        (option("", "all", filter.status))
+                        (option("2", "succeeded (2xx)", filter.status))
+                        (option("4", "refused (4xx)", filter.status))
+                        (option("5", "failed (5xx)", filter.status))
+                    }
+                    label for="period" { "Time" }
+                    select #period name="period" {
+                        (option("", "any time", filter.period))
+                        (option("1h", "last hour", filter.period))
+                        (option("24h", "last 24 hours", filter.period))
+                        (option("7d", "last 7 days", filter.period))
+                    }
+                    button type="submit" { "Show" }
+                }
+                @if entries.is_empty() {
+                    p.note { "No requests match." }
+                } @else {
+                    table {
+                        tr { th { "When" } th { "Request" } th { "Outcome" } }
+                        @for e in entries { (log_row(e)) }
+                    }
+                }
+                @if let Some(cursor) = older {
+                    p { a href={ "log?status=" (filter.status) "&period=" (filter.period) "&before=" (cursor) } { "Older entries" } }
+                }
+            }
+        },
+    )
+}
+
+fn log_row(e: &LogRow) -> Markup {
+    let advice = crate::service::portal::advice(e.status, e.scim_type.as_deref());
+    html! {
+        tr {
+            td { (rfc3339(e.at)) }
+            td {
+                (e.method) " " (e.path)
+                @if let Some(ua) = &e.user_agent { br; span.note { (ua) } }
+            }
+            td class=[(e.status >= 400).then_some("error")] {
+                (e.status) " · " (e.latency_ms) " ms"
+                @if e.status >= 400 {
+                    details {
+                        summary { @if let Some(t) = &e.scim_type { (t) } @else { "What happened" } }
+                        @if let Some(d) = &e.detail { p { (d) } }
+                        @if let Some(a) = advice { p.advice { (a) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One user as the Users tab lists it.
+pub struct UserLine {
+    pub user_name: String,
+    pub name: String,
+    pub email: String,
+    pub active: bool,
+    pub groups: Vec<String>,
+    pub roles: Vec<String>,
+    pub last_modified: String,
+}
+
+/// The Users tab: search by name or e-mail, a page at a time.
+pub fn users(
+    frame: &Frame<'_>,
+    query: &str,
+    total: i64,
+    start: i64,
+    users: &[UserLine],
+    next: Option<i64>,
+) -> Markup {
+    page(
+        frame,
+        Tab::Users,
+        html! {
+            h1 { "Users" }
+            section {
+                form.filters method="get" action="users" {
+                    label for="q" { "Name or e-mail" }
+                    input #q type="search" name="q" value=(query);
+                    button type="submit" { "Search" }
+                }
+                p.note {
+                    @if total == 0 { "No users match." }
+                    @else { (counted(total, "user")) "; " (start) "–" (start + users.len() as i64 - 1) " shown." }
+                }
+                @if !users.is_empty() {
+                    table {
+                        tr { th { "User" } th { "Active" } th { "Groups" } th { "Roles" } th { "Last change" } }
+                        @for u in users {
+                            tr {
+                                td { strong { (u.user_name) } br; (u.name) @if !u.email.is_empty() && u.email != u.user_name { br; span.note { (u.email) } } }
+                                td { @if u.active { "active" } @else { span.error { "inactive" } } }
+                                td { (u.groups.join(", ")) }
+                                td { (u.roles.join(", ")) }
+                                td { (u.last_modified) }
+                            }
+                        }
+                    }
+                }
+                @if let Some(n) = next {
+                    p { a href={ "users?q=" (urlencode(query)) "&start=" (n) } { "Next page" } }
+                }
+            }
+        },
+    )
+}
+
+/// A query string value, percent-encoded.
+fn urlencode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
