@@ -231,6 +231,8 @@ pub enum PortalError {
     Forged,
     #[error("{0}")]
     BadForm(String),
+    #[error("{0}")]
+    NotFound(String),
     #[error(transparent)]
     Scim(#[from] ScimError),
 }

@@ -29,7 +29,7 @@ impl RoleMap {
     }
 
     /// The roles of a group with this id and display name; names compare case-insensitively.
-    fn roles_of<'a>(
+    pub fn roles_of<'a>(
         &'a self,
         group_id: &'a str,
         name: Option<&'a str>,

@@ -147,3 +147,66 @@ pub fn counts(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<Vec<(Str
         .select((counts::resource_type, counts::n))
         .load(conn)
 }
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// How many members a group has, counting at most `cap`: a bounded read of the membership
+/// key, however large the group.
+pub fn member_count(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    group_id: &str,
+    cap: i64,
+) -> QueryResult<i64> {
+    let mut q = super::sql::RawQuery::raw(
+        "SELECT count(*) AS n FROM (SELECT 1 FROM members WHERE tenant_id = ",
+    );
+    q.text(tenant_id)
+        .sql(" AND group_id = ")
+        .text(group_id)
+        .sql(" LIMIT ")
+        .int(cap)
+        .sql(") AS capped");
+    Ok(q.get_result::<Count>(conn)?.n)
+}
+
+/// One member of a group, as the Groups tab lists it.
+#[derive(Debug, Clone, Queryable)]
+pub struct MemberLine {
+    pub id: String,
+    pub resource_type: String,
+    pub display: Option<String>,
+}
+
+/// Up to `limit` members of a group in member id order, after `after`: one range of the
+/// membership key and one primary-key read per member shown.
+pub fn members_page(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    group_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<MemberLine>> {
+    use super::schema::{members, resources};
+    let mut ids = members::table
+        .filter(members::tenant_id.eq(tenant_id))
+        .filter(members::group_id.eq(group_id))
+        .order(members::member_id)
+        .select(members::member_id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        ids = ids.filter(members::member_id.gt(after.to_owned()));
+    }
+    let ids: Vec<String> = ids.load(conn)?;
+    resources::table
+        .filter(resources::tenant_id.eq(tenant_id))
+        .filter(resources::id.eq_any(&ids))
+        .order(resources::id)
+        .select((resources::id, resources::resource_type, resources::display))
+        .load(conn)
+}

@@ -537,6 +537,87 @@ fn the_users_tab_finds_users_with_groups_and_roles(b: Backend) {
     assert!(odd.text.contains("No users match"));
 }
 
+fn the_groups_tab_counts_members_and_pages_them(b: Backend) {
+    let app = spawn(b);
+    let ids: Vec<String> = (0..101)
+        .map(|n| app.create_user(&format!("member{n:03}@example.com")))
+        .collect();
+    let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+    let big = app.req(
+        "POST",
+        "/Groups",
+        Some(&json!({"displayName": "Everyone", "members": members})),
+    );
+    assert_eq!(big.status, 201);
+    let gid = big.body["id"].as_str().expect("id").to_owned();
+    app.req(
+        "POST",
+        "/Groups",
+        Some(&json!({"displayName": "Admins", "members": [{"value": ids[0]}]})),
+    );
+    admin(
+        &app,
+        "PUT",
+        "/tenants/acme/role-mappings",
+        Some(&json!({
+            "mappings": [{"group": "admins", "role": "admin"}, {"group": gid, "role": "member"}]
+        })),
+    );
+    let (_, url) = link(&app, None);
+    let portal = portal_of(&url);
+    let mut browser = Browser::new();
+    browser.sign_in(&url);
+    let tab = browser.get(&format!("{portal}/groups"));
+    assert_eq!(tab.status, 200);
+    assert!(tab.text.contains("2 groups"));
+    // Admins (by displayName, case-insensitively) before Everyone (by id).
+    let admins = tab.text.find(">Admins<").expect("Admins");
+    let everyone = tab.text.find(">Everyone<").expect("Everyone");
+    assert!(admins < everyone);
+    assert!(
+        tab.text[admins..everyone].contains("<td>1</td><td>admin</td>"),
+        "{}",
+        tab.text
+    );
+    assert!(
+        tab.text[everyone..].contains("<td>101</td><td>member</td>"),
+        "{}",
+        tab.text
+    );
+    let first = browser.get(&format!("{portal}/group?id={gid}"));
+    assert!(first.text.contains("member000@example.com"));
+    assert!(!first.text.contains("member100@example.com"));
+    let next = first.text.split("&amp;after=").nth(1).expect("a next page");
+    let after = &next[..next.find('"').expect("quote")];
+    let second = browser.get(&format!("{portal}/group?id={gid}&after={after}"));
+    assert_eq!(
+        second.text.matches("@example.com").count(),
+        1,
+        "{}",
+        second.text
+    );
+    assert!(!second.text.contains("Next members"));
+    // Another tenant's group, or none: not found.
+    let other = app.new_tenant("globex");
+    let theirs = app.req_as(
+        &other,
+        "POST",
+        "/Groups",
+        Some(&json!({"displayName": "Theirs"})),
+    );
+    let theirs = theirs.body["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        browser.get(&format!("{portal}/group?id={theirs}")).status,
+        404
+    );
+    assert_eq!(
+        browser
+            .get(&format!("{portal}/group?id=nosuchgroup"))
+            .status,
+        404
+    );
+}
+
 on_both_backends!(
     a_setup_link_opens_the_portal_once,
     links_expire_and_can_be_revoked,
@@ -545,4 +626,5 @@ on_both_backends!(
     pages_carry_a_strict_security_policy,
     the_log_tab_explains_failures,
     the_users_tab_finds_users_with_groups_and_roles,
+    the_groups_tab_counts_members_and_pages_them,
 );

@@ -17,16 +17,22 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{PortalError, ScimError};
+use crate::events::roles::RoleMap;
 use crate::scim::query::{Paging, SearchRequest};
+use crate::scim::schema::GROUP_RESOURCE;
 use crate::scim::text;
 use crate::service::admin as admin_service;
 use crate::service::portal::{self as service, LinkRefused, Session};
+use crate::service::search;
 use crate::service::tenants;
 use crate::state::AppState;
+use crate::storage::AnyConnection;
 use crate::storage::log::LogRow;
 use crate::storage::log::{LogQuery, StatusFilter};
+use crate::storage::resources::Scope;
 use crate::storage::{self, now_millis};
-use pages::{Frame, LogFilter, Revealed, UserLine};
+use crate::tenant::TenantId;
+use pages::{Frame, GroupLine, LogFilter, Revealed, UserLine};
 
 const SESSION_COOKIE: &str = "scimitar_portal";
 const LINK_COOKIE: &str = "scimitar_portal_link";
@@ -52,6 +58,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
             .route("/secret", web::post().to(regenerate))
             .route("/log", web::get().to(log))
             .route("/users", web::get().to(users))
+            .route("/groups", web::get().to(groups))
+            .route("/group", web::get().to(group))
             .route("/signout", web::post().to(sign_out))
             .route(
                 "/assets/portal.css",
@@ -486,6 +494,161 @@ fn user_line(u: &Value) -> UserLine {
     }
 }
 
+/// Groups on one page of the Groups tab, members on one page of a group.
+const GROUP_PAGE: i64 = 50;
+const MEMBER_PAGE: i64 = 100;
+
+#[derive(Debug, Deserialize)]
+pub struct GroupsParams {
+    start: Option<i64>,
+}
+
+/// `GET /portal/groups`: the Groups tab.
+async fn groups(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<GroupsParams>,
+) -> HttpResponse {
+    answer(&state, show_groups(&state, &req, q.start).await)
+}
+
+async fn show_groups(
+    state: &AppState,
+    req: &HttpRequest,
+    start: Option<i64>,
+) -> Result<HttpResponse, PortalError> {
+    let session = session(state, req).await?;
+    let start = start.unwrap_or(1).max(1);
+    let search = SearchRequest {
+        sort_by: Some("displayName".into()),
+        paging: Paging::Index { start_index: start },
+        count: Some(GROUP_PAGE),
+        excluded_attributes: vec!["members".into()],
+        ..SearchRequest::default()
+    };
+    let page = search::search(state, &session.tenant, &GROUP_RESOURCE, &search).await?;
+    let listed: Vec<(String, String)> = page
+        .resources
+        .iter()
+        .filter_map(|r| serde_json::from_str::<Value>(r.get()).ok())
+        .map(|g| {
+            let text = |k: &str| g[k].as_str().unwrap_or_default().to_owned();
+            (text("id"), text("displayName"))
+        })
+        .collect();
+    let tenant = session.tenant.clone();
+    let (row, lines) = state
+        .db
+        .run(move |c| {
+            let row = storage::tenants::find(c, tenant.as_str())?;
+            let map = RoleMap::load(c, tenant.as_str())?;
+            let mut lines = Vec::with_capacity(listed.len());
+            for (id, name) in listed {
+                lines.push(group_line(c, &tenant, &map, id, name)?);
+            }
+            Ok((row, lines))
+        })
+        .await?;
+    let row = row.ok_or(PortalError::SignedOut)?;
+    let next =
+        (start - 1 + (lines.len() as i64) < page.total_results).then_some(start + GROUP_PAGE);
+    let frame = Frame {
+        look: &state.settings.portal,
+        tenant_name: &row.name,
+        csrf: &session.csrf,
+    };
+    Ok(html(pages::groups(
+        &frame,
+        page.total_results,
+        &lines,
+        next,
+    )))
+}
+
+fn group_line(
+    c: &mut AnyConnection,
+    tenant: &TenantId,
+    map: &RoleMap,
+    id: String,
+    name: String,
+) -> Result<GroupLine, ScimError> {
+    let members = storage::portal::member_count(c, tenant.as_str(), &id, pages::MEMBER_COUNT_CAP)?;
+    let mut roles: Vec<String> = map.roles_of(&id, Some(&name)).cloned().collect();
+    roles.sort_unstable();
+    roles.dedup();
+    Ok(GroupLine {
+        id,
+        name,
+        members,
+        roles,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GroupParams {
+    id: String,
+    after: Option<String>,
+}
+
+/// `GET /portal/group?id=…`: one group's members, a page at a time.
+async fn group(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<GroupParams>,
+) -> HttpResponse {
+    answer(&state, show_group(&state, &req, q.into_inner()).await)
+}
+
+async fn show_group(
+    state: &AppState,
+    req: &HttpRequest,
+    q: GroupParams,
+) -> Result<HttpResponse, PortalError> {
+    let session = session(state, req).await?;
+    if !text::plausible_id(&q.id) || q.after.as_deref().is_some_and(|a| !text::plausible_id(a)) {
+        return Err(PortalError::NotFound("there is no such group".into()));
+    }
+    let tenant = session.tenant.clone();
+    let (row, found) = state
+        .db
+        .run(move |c| {
+            let row = storage::tenants::find(c, tenant.as_str())?;
+            let Some(group) = Scope::new(&tenant).get(c, GROUP_RESOURCE.id, &q.id)? else {
+                return Ok((row, None));
+            };
+            let map = RoleMap::load(c, tenant.as_str())?;
+            let name = group.display.clone().unwrap_or_default();
+            let line = group_line(c, &tenant, &map, group.id, name)?;
+            let members = storage::portal::members_page(
+                c,
+                tenant.as_str(),
+                &line.id,
+                q.after.as_deref(),
+                MEMBER_PAGE + 1,
+            )?;
+            Ok((row, Some((line, members))))
+        })
+        .await?;
+    let row = row.ok_or(PortalError::SignedOut)?;
+    let (line, mut members) =
+        found.ok_or_else(|| PortalError::NotFound("there is no such group".into()))?;
+    let next = (members.len() as i64 > MEMBER_PAGE).then(|| {
+        members.truncate(MEMBER_PAGE as usize);
+        members.last().map(|m| m.id.clone())
+    });
+    let frame = Frame {
+        look: &state.settings.portal,
+        tenant_name: &row.name,
+        csrf: &session.csrf,
+    };
+    Ok(html(pages::group(
+        &frame,
+        &line,
+        &members,
+        next.flatten().as_deref(),
+    )))
+}
+
 #[derive(Debug, Deserialize)]
 pub struct SecretForm {
     csrf: String,
@@ -584,6 +747,7 @@ fn answer(state: &AppState, result: Result<HttpResponse, PortalError>) -> HttpRe
         PortalError::Refused(_) => (StatusCode::GONE, "This link cannot be used"),
         PortalError::Forged => (StatusCode::FORBIDDEN, "The form has expired"),
         PortalError::BadForm(_) => (StatusCode::BAD_REQUEST, "The form could not be read"),
+        PortalError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
         PortalError::Scim(s) => (s.status_code(), "Something went wrong"),
     };
     if let PortalError::Scim(ScimError::Internal(inner)) = &e {

@@ -14,12 +14,14 @@ use crate::storage::log::LogRow;
 pub enum Tab {
     Scim,
     Users,
+    Groups,
     Log,
 }
 
-const TABS: [(Tab, &str, &str); 3] = [
+const TABS: [(Tab, &str, &str); 4] = [
     (Tab::Scim, "scim", "SCIM Provisioning"),
     (Tab::Users, "users", "Users"),
+    (Tab::Groups, "groups", "Groups"),
     (Tab::Log, "log", "Provisioning log"),
 ];
 
@@ -404,4 +406,85 @@ fn urlencode(v: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// One group as the Groups tab lists it.
+pub struct GroupLine {
+    pub id: String,
+    pub name: String,
+    /// Counted up to [`MEMBER_COUNT_CAP`].
+    pub members: i64,
+    pub roles: Vec<String>,
+}
+
+/// Member counts stop here: "10000+" is enough to know a group is large.
+pub const MEMBER_COUNT_CAP: i64 = 10_000;
+
+fn members_text(n: i64) -> String {
+    if n >= MEMBER_COUNT_CAP {
+        format!("{MEMBER_COUNT_CAP}+")
+    } else {
+        n.to_string()
+    }
+}
+
+/// The Groups tab: each group with its member count and the roles it maps to.
+pub fn groups(frame: &Frame<'_>, total: i64, groups: &[GroupLine], next: Option<i64>) -> Markup {
+    page(
+        frame,
+        Tab::Groups,
+        html! {
+            h1 { "Groups" }
+            section {
+                p.note { @if total == 0 { "No groups provisioned yet." } @else { (counted(total, "group")) } }
+                @if !groups.is_empty() {
+                    table {
+                        tr { th { "Group" } th { "Members" } th { "Mapped roles" } }
+                        @for g in groups {
+                            tr {
+                                td { a href={ "group?id=" (urlencode(&g.id)) } { (g.name) } }
+                                td { (members_text(g.members)) }
+                                td { @if g.roles.is_empty() { span.note { "none" } } @else { (g.roles.join(", ")) } }
+                            }
+                        }
+                    }
+                }
+                @if let Some(n) = next { p { a href={ "groups?start=" (n) } { "Next page" } } }
+            }
+        },
+    )
+}
+
+/// One group's members, a page at a time.
+pub fn group(
+    frame: &Frame<'_>,
+    g: &GroupLine,
+    members: &[crate::storage::portal::MemberLine],
+    next: Option<&str>,
+) -> Markup {
+    page(
+        frame,
+        Tab::Groups,
+        html! {
+            h1 { (g.name) }
+            section {
+                p { (members_text(g.members)) " members · mapped roles: "
+                    @if g.roles.is_empty() { "none" } @else { (g.roles.join(", ")) } }
+                @if members.is_empty() {
+                    p.note { "No members." }
+                } @else {
+                    table {
+                        tr { th { "Member" } th { "Type" } }
+                        @for m in members {
+                            tr { td { (m.display.as_deref().unwrap_or(&m.id)) } td { (m.resource_type) } }
+                        }
+                    }
+                }
+                @if let Some(after) = next {
+                    p { a href={ "group?id=" (urlencode(&g.id)) "&after=" (urlencode(after)) } { "Next members" } }
+                }
+                p { a href="groups" { "All groups" } }
+            }
+        },
+    )
 }
