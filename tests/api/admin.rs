@@ -7,25 +7,15 @@ use scimitar::config::{AdminAuth, AdminKey};
 use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, eventually, patch_ops};
+use crate::helpers::{Backend, TestApp, admin_auth, eventually, patch_ops};
 use crate::on_both_backends;
 
-const SECRET: &str = "an-admin-secret-of-at-least-32-characters";
-
-fn auth() -> AdminAuth {
-    AdminAuth {
-        key: AdminKey::Hs256(SECRET.as_bytes().to_vec()),
-        issuer: Some("scimitar-tests".into()),
-        audience: None,
-    }
-}
-
 fn spawn(b: Backend) -> TestApp {
-    TestApp::spawn_with(b, |s| s.admin = Some(auth()))
+    TestApp::spawn_with(b, |s| s.admin = Some(admin_auth()))
 }
 
 fn token(tenant: &str) -> String {
-    mint(&auth(), tenant, Duration::from_secs(300)).expect("mint")
+    mint(&admin_auth(), tenant, Duration::from_secs(300)).expect("mint")
 }
 
 fn tenant_id(app: &TestApp) -> String {
@@ -54,7 +44,7 @@ fn admin_tokens_are_checked(b: Backend) {
     let wrong_key = mint(
         &AdminAuth {
             key: AdminKey::Hs256(b"another-secret-another-secret-another".to_vec()),
-            ..auth()
+            ..admin_auth()
         },
         ALL_TENANTS,
         Duration::from_secs(60),
@@ -64,7 +54,7 @@ fn admin_tokens_are_checked(b: Backend) {
     let wrong_issuer = mint(
         &AdminAuth {
             issuer: Some("someone-else".into()),
-            ..auth()
+            ..admin_auth()
         },
         ALL_TENANTS,
         Duration::from_secs(60),
@@ -522,7 +512,7 @@ fn public_key_tokens(b: Backend) {
 
 fn provisioning_log_records_requests(b: Backend) {
     let app = TestApp::spawn_with(b, |s| {
-        s.admin = Some(auth());
+        s.admin = Some(admin_auth());
         s.log_retention = Duration::from_secs(86_400);
     });
     let acme = tenant_id(&app);

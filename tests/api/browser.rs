@@ -7,13 +7,11 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use scimitar::config::{AdminAuth, AdminKey};
 use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, eventually};
+use crate::helpers::{Backend, TestApp, admin_auth, eventually};
 
-const SECRET: &str = "an-admin-secret-of-at-least-32-characters";
 /// How long a page may take to show what the test waits for.
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -169,11 +167,7 @@ async fn admin_sets_up_jumpcloud(link: &str, app_base: &str, driver: &Driver) ->
 /// through the confirmation, at the widths of an iframe and a phone.
 #[test]
 fn the_portal_works_in_a_real_browser() {
-    let auth = AdminAuth {
-        key: AdminKey::Hs256(SECRET.as_bytes().to_vec()),
-        issuer: Some("scimitar-tests".into()),
-        audience: None,
-    };
+    let auth = admin_auth();
     let app = TestApp::spawn_with(Backend::Sqlite, |s| s.admin = Some(auth.clone()));
     let jwt = mint(&auth, ALL_TENANTS, Duration::from_secs(300)).expect("mint");
     let res = app.admin(&jwt, "POST", "/tenants/acme/portal-links", None);

@@ -495,6 +495,17 @@ impl TestApp {
     }
 }
 
+/// The HS256 admin JWT configuration most tests switch the admin API on with.
+pub fn admin_auth() -> scimitar::config::AdminAuth {
+    scimitar::config::AdminAuth {
+        key: scimitar::config::AdminKey::Hs256(
+            b"an-admin-secret-of-at-least-32-characters".to_vec(),
+        ),
+        issuer: Some("scimitar-tests".into()),
+        audience: None,
+    }
+}
+
 /// A PATCH request body (RFC 7644 §3.5.2) with these operations.
 pub fn patch_ops(operations: Value) -> Value {
     serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})

@@ -4,29 +4,18 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use scimitar::config::{AdminAuth, AdminKey};
 use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, eventually};
+use crate::helpers::{Backend, TestApp, admin_auth, eventually};
 use crate::on_both_backends;
 
-const SECRET: &str = "an-admin-secret-of-at-least-32-characters";
-
-fn auth() -> AdminAuth {
-    AdminAuth {
-        key: AdminKey::Hs256(SECRET.as_bytes().to_vec()),
-        issuer: Some("scimitar-tests".into()),
-        audience: None,
-    }
-}
-
 fn spawn(b: Backend) -> TestApp {
-    TestApp::spawn_with(b, |s| s.admin = Some(auth()))
+    TestApp::spawn_with(b, |s| s.admin = Some(admin_auth()))
 }
 
 fn admin(app: &TestApp, method: &str, path: &str, body: Option<&Value>) -> crate::helpers::Res {
-    let jwt = mint(&auth(), ALL_TENANTS, Duration::from_secs(300)).expect("mint");
+    let jwt = mint(&admin_auth(), ALL_TENANTS, Duration::from_secs(300)).expect("mint");
     app.admin(&jwt, method, path, body)
 }
 
@@ -435,7 +424,7 @@ fn pages_carry_a_strict_security_policy(b: Backend) {
     assert!(theme.text.contains("--accent: #2456c7"));
     // An operator who embeds the portal names the host app's origin.
     let framed = TestApp::spawn_with(b, |s| {
-        s.admin = Some(auth());
+        s.admin = Some(admin_auth());
         s.portal.frame_ancestors = vec!["https://app.example.com".into()];
         s.portal.accent = "#ff6600".into();
     });

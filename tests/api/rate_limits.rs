@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use scimitar::config::{AdminAuth, AdminKey, RateLimits};
+use scimitar::config::RateLimits;
 use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 
-use crate::helpers::{Backend, Res, TestApp};
+use crate::helpers::{Backend, Res, TestApp, admin_auth};
 use crate::on_both_backends;
 
 /// Only the limit under test is on.
@@ -183,16 +183,6 @@ fn a_new_token_on_many_connections_at_once_is_verified_once(b: Backend) {
             .collect()
     });
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-}
-
-const SECRET: &str = "an-admin-secret-of-at-least-32-characters";
-
-fn admin_auth() -> AdminAuth {
-    AdminAuth {
-        key: AdminKey::Hs256(SECRET.as_bytes().to_vec()),
-        issuer: Some("scimitar-tests".into()),
-        audience: None,
-    }
 }
 
 fn the_admin_api_answers_429_in_its_own_error_shape(b: Backend) {

@@ -29,6 +29,7 @@ use crate::state::AppState;
 use crate::storage::AnyConnection;
 use crate::storage::log::LogRow;
 use crate::storage::log::{LogQuery, StatusFilter};
+use crate::storage::models::TenantRow;
 use crate::storage::resources::Scope;
 use crate::storage::{self, now_millis};
 use crate::tenant::TenantId;
@@ -238,6 +239,16 @@ async fn session(state: &AppState, req: &HttpRequest) -> Result<Session, PortalE
         .ok_or(PortalError::SignedOut)
 }
 
+/// The frame of a signed-in page: the host app's look, the tenant's name, the session's
+/// anti-forgery token.
+fn frame<'a>(state: &'a AppState, tenant: &'a TenantRow, session: &'a Session) -> Frame<'a> {
+    Frame {
+        look: &state.settings.portal,
+        tenant_name: &tenant.name,
+        csrf: &session.csrf,
+    }
+}
+
 async fn home() -> HttpResponse {
     see_other("portal/scim")
 }
@@ -277,11 +288,7 @@ async fn render_scim(
         .await?;
     // The tenant was deleted while the session was open.
     let row = row.ok_or(PortalError::SignedOut)?;
-    let frame = Frame {
-        look: &state.settings.portal,
-        tenant_name: &row.name,
-        csrf: &session.csrf,
-    };
+    let frame = frame(state, &row, session);
     let provider = providers::find(provider);
     Ok(html(pages::scim(
         &frame,
@@ -370,11 +377,7 @@ async fn show_log(
         entries.truncate(LOG_PAGE as usize);
         entries.last().map(|e| e.id.clone())
     });
-    let frame = Frame {
-        look: &state.settings.portal,
-        tenant_name: &row.name,
-        csrf: &session.csrf,
-    };
+    let frame = frame(state, &row, &session);
     let filter = LogFilter {
         status: &q.status,
         period: &q.period,
@@ -426,11 +429,7 @@ async fn show_users(
         .map(|a| a.iter().map(user_line).collect())
         .unwrap_or_default();
     let next = (start - 1 + (lines.len() as i64) < total).then_some(start + USER_PAGE);
-    let frame = Frame {
-        look: &state.settings.portal,
-        tenant_name: &row.name,
-        csrf: &session.csrf,
-    };
+    let frame = frame(state, &row, &session);
     Ok(html(pages::users(
         &frame, query, total, start, &lines, next,
     )))
@@ -552,11 +551,7 @@ async fn show_groups(
     let row = row.ok_or(PortalError::SignedOut)?;
     let next =
         (start - 1 + (lines.len() as i64) < page.total_results).then_some(start + GROUP_PAGE);
-    let frame = Frame {
-        look: &state.settings.portal,
-        tenant_name: &row.name,
-        csrf: &session.csrf,
-    };
+    let frame = frame(state, &row, &session);
     Ok(html(pages::groups(
         &frame,
         page.total_results,
@@ -636,11 +631,7 @@ async fn show_group(
         members.truncate(MEMBER_PAGE as usize);
         members.last().map(|m| m.id.clone())
     });
-    let frame = Frame {
-        look: &state.settings.portal,
-        tenant_name: &row.name,
-        csrf: &session.csrf,
-    };
+    let frame = frame(state, &row, &session);
     Ok(html(pages::group(
         &frame,
         &line,
