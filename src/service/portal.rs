@@ -290,6 +290,58 @@ pub fn connection(conn: &mut AnyConnection, tenant: &TenantId) -> Result<Connect
     })
 }
 
+/// How many users each role of a proposed mapping would reach, before it is saved.
+#[derive(Debug, Default)]
+pub struct Preview {
+    /// Each role and the users under its groups (nested groups included).
+    pub roles: Vec<(String, usize)>,
+    /// The default role and the users no mapped group reaches.
+    pub default_role: Option<(String, i64)>,
+    /// Group references that name no synced group.
+    pub unknown: Vec<String>,
+}
+
+/// Counts what `mappings` (group reference, role) and `default_role` would give the tenant's
+/// users: work in proportion to the members of the mapped groups, not to the tenant.
+pub fn preview(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    mappings: &[(String, String)],
+    default_role: Option<&str>,
+) -> Result<Preview, ScimError> {
+    let mut by_role: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    let mut unknown = Vec::new();
+    for (group, role) in mappings {
+        let ids = store::groups_named(conn, tenant.as_str(), group)?;
+        if ids.is_empty() {
+            unknown.push(group.clone());
+        }
+        by_role.entry(role).or_default().extend(ids);
+    }
+    let mut reached = std::collections::HashSet::new();
+    let mut roles = Vec::new();
+    for (role, groups) in by_role {
+        let users = storage::events::users_under(conn, tenant.as_str(), &groups)?;
+        roles.push((role.to_owned(), users.len()));
+        reached.extend(users);
+    }
+    let default_role = match default_role {
+        Some(role) => {
+            let users = store::counts(conn, tenant.as_str())?
+                .into_iter()
+                .find(|(t, _)| t == USER_RESOURCE.id)
+                .map_or(0, |(_, n)| n);
+            Some((role.to_owned(), users - reached.len() as i64))
+        }
+        None => None,
+    };
+    Ok(Preview {
+        roles,
+        default_role,
+        unknown,
+    })
+}
+
 /// What a tenant admin can do about a failed request, in plain words; `None` when the status
 /// needs no action (the IdP retries on its own, or it is not a failure).
 pub fn advice(status: i32, scim_type: Option<&str>) -> Option<&'static str> {

@@ -210,3 +210,40 @@ pub fn members_page(
         .select((resources::id, resources::resource_type, resources::display))
         .load(conn)
 }
+
+/// The ids of the tenant's groups a role mapping's group reference names: by id, or by
+/// displayName compared case-insensitively (as role mapping compares them).
+pub fn groups_named(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    reference: &str,
+) -> QueryResult<Vec<String>> {
+    use super::schema::resources;
+    resources::table
+        .filter(resources::tenant_id.eq(tenant_id))
+        .filter(resources::resource_type.eq(crate::scim::schema::GROUP_RESOURCE.id))
+        .filter(
+            resources::id
+                .eq(reference)
+                .or(resources::display_name_lc.eq(crate::scim::fold_case(reference))),
+        )
+        .select(resources::id)
+        .load(conn)
+}
+
+/// Up to `limit` of the tenant's group names, in order, for choosing one.
+pub fn group_names(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
+    use super::schema::resources;
+    resources::table
+        .filter(resources::tenant_id.eq(tenant_id))
+        .filter(resources::resource_type.eq(crate::scim::schema::GROUP_RESOURCE.id))
+        .filter(resources::display.is_not_null())
+        .order(resources::display_name_lc)
+        .select(resources::display.assume_not_null())
+        .limit(limit)
+        .load(conn)
+}

@@ -607,6 +607,90 @@ fn the_groups_tab_counts_members_and_pages_them(b: Backend) {
     );
 }
 
+fn role_mapping_is_previewed_then_saved(b: Backend) {
+    let app = spawn(b);
+    let (u1, u2) = (
+        app.create_user("u1@example.com"),
+        app.create_user("u2@example.com"),
+    );
+    app.create_user("u3@example.com");
+    let eng = app.req(
+        "POST",
+        "/Groups",
+        Some(&json!({"displayName": "Eng", "members": [{"value": u1}]})),
+    );
+    let eng = eng.body["id"].as_str().expect("id").to_owned();
+    app.req(
+        "POST",
+        "/Groups",
+        Some(&json!({"displayName": "All", "members": [{"value": eng}, {"value": u2}]})),
+    );
+    let (_, url) = link(&app, None);
+    let portal = portal_of(&url);
+    let mut browser = Browser::new();
+    browser.sign_in(&url);
+    let tab = browser.get(&format!("{portal}/roles"));
+    assert_eq!(tab.status, 200);
+    assert!(
+        tab.text.contains("<option value=\"Eng\">") && tab.text.contains("<option value=\"All\">")
+    );
+    let csrf = tab.hidden("csrf");
+    let roles = format!("{portal}/roles");
+    let rows = [
+        ("csrf", csrf.as_str()),
+        ("group_0", "eng"),
+        ("role_0", "dev"),
+        ("group_1", "All"),
+        ("role_1", "staff"),
+        ("group_2", "Ghost"),
+        ("role_2", "nobody"),
+        ("default_role", "viewer"),
+    ];
+    let mut preview = rows.to_vec();
+    preview.push(("action", "preview"));
+    let shown = browser.post(&roles, &preview);
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    // Nested groups count: u1 is in Eng, which is in All.
+    for row in [
+        "<td>dev</td><td>1</td>",
+        "<td>staff</td><td>2</td>",
+        "<td>nobody</td><td>0</td>",
+        "<td>viewer (default)</td><td>1</td>",
+    ] {
+        assert!(shown.text.contains(row), "{row}: {}", shown.text);
+    }
+    assert!(shown.text.contains("No synced group is named “Ghost”"));
+    let saved = admin(&app, "GET", "/tenants/acme/role-mappings", None).body;
+    assert_eq!(saved["mappings"], json!([]), "a preview saves nothing");
+    // A half row is refused with the reason.
+    let half = browser.post(
+        &roles,
+        &[("csrf", &csrf), ("group_0", "Eng"), ("action", "save")],
+    );
+    assert!(half.text.contains("needs both a group and a role"));
+    assert_eq!(
+        browser
+            .post(
+                &roles,
+                &[("group_0", "Eng"), ("role_0", "dev"), ("action", "save")]
+            )
+            .status,
+        403
+    );
+    let mut save = rows[..5].to_vec();
+    save.extend([("default_role", "viewer"), ("action", "save")]);
+    let done = browser.post(&roles, &save);
+    assert_eq!(done.status, 303, "{}", done.text);
+    let saved = admin(&app, "GET", "/tenants/acme/role-mappings", None).body;
+    assert_eq!(saved["default_role"], "viewer");
+    assert_eq!(saved["mappings"].as_array().map(Vec::len), Some(2));
+    let after = browser.get(&format!("{portal}/roles?saved=1"));
+    assert!(after.text.contains("The role mapping is saved"));
+    assert!(after.text.contains("value=\"staff\""));
+    let users = browser.get(&format!("{portal}/users?q=u1"));
+    assert!(users.text.contains("dev, staff"), "{}", users.text);
+}
+
 on_both_backends!(
     a_setup_link_opens_the_portal_once,
     links_expire_and_can_be_revoked,
@@ -616,4 +700,5 @@ on_both_backends!(
     the_log_tab_explains_failures,
     the_users_tab_finds_users_with_groups_and_roles,
     the_groups_tab_counts_members_and_pages_them,
+    role_mapping_is_previewed_then_saved,
 );

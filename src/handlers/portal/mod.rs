@@ -5,6 +5,7 @@
 mod pages;
 pub mod providers;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use actix_web::cookie::{Cookie, SameSite, time};
@@ -21,7 +22,7 @@ use crate::events::roles::RoleMap;
 use crate::scim::query::{Paging, SearchRequest};
 use crate::scim::schema::GROUP_RESOURCE;
 use crate::scim::text;
-use crate::service::admin as admin_service;
+use crate::service::admin::{self as admin_service, Mapping, RoleMappings};
 use crate::service::portal::{self as service, LinkRefused, Session};
 use crate::service::search;
 use crate::service::tenants;
@@ -33,7 +34,7 @@ use crate::storage::models::TenantRow;
 use crate::storage::resources::Scope;
 use crate::storage::{self, now_millis};
 use crate::tenant::TenantId;
-use pages::{Frame, GroupLine, LogFilter, Revealed, UserLine};
+use pages::{EMPTY_ROWS, Frame, GroupLine, LogFilter, Revealed, RoleForm, UserLine};
 
 const SESSION_COOKIE: &str = "scimitar_portal";
 const LINK_COOKIE: &str = "scimitar_portal_link";
@@ -59,6 +60,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
             .route("/secret", web::post().to(regenerate))
             .route("/log", web::get().to(log))
             .route("/users", web::get().to(users))
+            .route("/roles", web::get().to(roles))
+            .route("/roles", web::post().to(edit_roles))
             .route("/groups", web::get().to(groups))
             .route("/group", web::get().to(group))
             .route("/signout", web::post().to(sign_out))
@@ -638,6 +641,180 @@ async fn show_group(
         &members,
         next.flatten().as_deref(),
     )))
+}
+
+/// Synced group names offered when choosing a mapping's group.
+const GROUP_CHOICES: i64 = 500;
+
+/// `GET /portal/roles`: the Role mapping tab.
+async fn roles(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let shown = async {
+        let session = session(&state, &req).await?;
+        let current = admin_service::role_mappings(&state, &session.tenant).await?;
+        let mappings: Vec<(String, String)> = current
+            .mappings
+            .into_iter()
+            .map(|m| (m.group, m.role))
+            .collect();
+        let default_role = current.default_role.unwrap_or_default();
+        let notice = req
+            .query_string()
+            .contains("saved=1")
+            .then_some("The role mapping is saved; users' roles follow it now.");
+        render_roles(
+            &state,
+            &session,
+            &mappings,
+            &default_role,
+            None,
+            notice,
+            None,
+        )
+        .await
+    };
+    answer(&state, shown.await)
+}
+
+async fn render_roles(
+    state: &AppState,
+    session: &Session,
+    mappings: &[(String, String)],
+    default_role: &str,
+    preview: Option<&service::Preview>,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Result<HttpResponse, PortalError> {
+    let tenant = session.tenant.clone();
+    let (row, groups) = state
+        .db
+        .run(move |c| {
+            let row = storage::tenants::find(c, tenant.as_str())?;
+            Ok((
+                row,
+                storage::portal::group_names(c, tenant.as_str(), GROUP_CHOICES)?,
+            ))
+        })
+        .await?;
+    let row = row.ok_or(PortalError::SignedOut)?;
+    let form = RoleForm {
+        mappings,
+        default_role,
+        groups: &groups,
+        preview,
+        notice,
+        error,
+    };
+    Ok(html(pages::roles(&frame(state, &row, session), &form)))
+}
+
+/// `POST /portal/roles`: preview or save the mapping the form holds.
+async fn edit_roles(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    answer(&state, submit_roles(&state, &req, &form).await)
+}
+
+async fn submit_roles(
+    state: &AppState,
+    req: &HttpRequest,
+    form: &HashMap<String, String>,
+) -> Result<HttpResponse, PortalError> {
+    let session = session(state, req).await?;
+    if !form
+        .get("csrf")
+        .is_some_and(|t| service::csrf_ok(&session, t))
+    {
+        return Err(PortalError::Forged);
+    }
+    let field = |k: &str| form.get(k).map_or("", |v| v.trim());
+    // Rows are numbered from 0; the form offers the saved rows and a few empty ones.
+    let rows = state.settings.max_role_mappings + EMPTY_ROWS;
+    let mappings: Vec<(String, String)> = (0..rows)
+        .map(|i| (field(&format!("group_{i}")), field(&format!("role_{i}"))))
+        .filter(|(g, r)| !g.is_empty() || !r.is_empty())
+        .map(|(g, r)| (g.to_owned(), r.to_owned()))
+        .collect();
+    let default_role = field("default_role").to_owned();
+    if let Some((g, r)) = mappings.iter().find(|(g, r)| g.is_empty() || r.is_empty()) {
+        let which = if g.is_empty() {
+            format!("role “{r}”")
+        } else {
+            format!("group “{g}”")
+        };
+        let error = format!("The row with {which} needs both a group and a role.");
+        return render_roles(
+            state,
+            &session,
+            &mappings,
+            &default_role,
+            None,
+            None,
+            Some(&error),
+        )
+        .await;
+    }
+    match field("action") {
+        "preview" => {
+            let (tenant, pairs, default) = (
+                session.tenant.clone(),
+                mappings.clone(),
+                default_role.clone(),
+            );
+            let preview = state
+                .db
+                .run(move |c| {
+                    service::preview(
+                        c,
+                        &tenant,
+                        &pairs,
+                        Some(default.as_str()).filter(|d| !d.is_empty()),
+                    )
+                })
+                .await?;
+            render_roles(
+                state,
+                &session,
+                &mappings,
+                &default_role,
+                Some(&preview),
+                None,
+                None,
+            )
+            .await
+        }
+        "save" => {
+            let new = RoleMappings {
+                default_role: Some(default_role.clone()).filter(|d| !d.is_empty()),
+                mappings: mappings
+                    .iter()
+                    .map(|(group, role)| Mapping {
+                        group: group.clone(),
+                        role: role.clone(),
+                    })
+                    .collect(),
+            };
+            match admin_service::set_role_mappings(state, &session.tenant, new).await {
+                Ok(_) => Ok(see_other("roles?saved=1")),
+                Err(e @ (ScimError::InvalidValue(_) | ScimError::LimitExceeded(_))) => {
+                    let error = e.to_string();
+                    render_roles(
+                        state,
+                        &session,
+                        &mappings,
+                        &default_role,
+                        None,
+                        None,
+                        Some(&error),
+                    )
+                    .await
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        _ => Err(PortalError::BadForm("choose Preview or Save".into())),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,11 +15,13 @@ pub enum Tab {
     Scim,
     Users,
     Groups,
+    Roles,
     Log,
 }
 
-const TABS: [(Tab, &str, &str); 4] = [
+const TABS: [(Tab, &str, &str); 5] = [
     (Tab::Scim, "scim", "SCIM Provisioning"),
+    (Tab::Roles, "roles", "Role mapping"),
     (Tab::Users, "users", "Users"),
     (Tab::Groups, "groups", "Groups"),
     (Tab::Log, "log", "Provisioning log"),
@@ -487,4 +489,76 @@ pub fn group(
             }
         },
     )
+}
+
+/// The Role mapping tab's form: the mapping as the admin is editing it.
+pub struct RoleForm<'a> {
+    pub mappings: &'a [(String, String)],
+    pub default_role: &'a str,
+    /// Synced group names to choose from.
+    pub groups: &'a [String],
+    pub preview: Option<&'a crate::service::portal::Preview>,
+    pub notice: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+/// Empty rows offered below the current mapping.
+pub const EMPTY_ROWS: usize = 3;
+
+/// The Role mapping tab: groups to roles and a default role, previewed before saving.
+pub fn roles(frame: &Frame<'_>, form: &RoleForm<'_>) -> Markup {
+    let rows = form
+        .mappings
+        .iter()
+        .map(|(g, r)| (g.as_str(), r.as_str()))
+        .chain(std::iter::repeat_n(("", ""), EMPTY_ROWS));
+    page(
+        frame,
+        Tab::Roles,
+        html! {
+            h1 { "Role mapping" }
+            @if let Some(n) = form.notice { p.notice role="status" { (n) } }
+            @if let Some(e) = form.error { p.error role="alert" { (e) } }
+            section {
+                p.note { "Members of a group (and of groups inside it) get the group's roles. Users in no mapped group get the default role. Leave a row empty to remove it." }
+                form method="post" action="roles" {
+                    input type="hidden" name="csrf" value=(frame.csrf);
+                    datalist #synced-groups { @for g in form.groups { option value=(g) {} } }
+                    table {
+                        tr { th { "Group" } th { "Role" } }
+                        @for (i, (group, role)) in rows.enumerate() {
+                            tr {
+                                td { input name={ "group_" (i) } list="synced-groups" value=(group) aria-label="Group"; }
+                                td { input name={ "role_" (i) } value=(role) aria-label="Role"; }
+                            }
+                        }
+                    }
+                    p {
+                        label for="default_role" { "Default role " }
+                        input #default_role name="default_role" value=(form.default_role);
+                    }
+                    @if let Some(p) = form.preview { (preview(p)) }
+                    p.actions {
+                        button type="submit" name="action" value="preview" { "Preview" }
+                        " "
+                        button.primary type="submit" name="action" value="save" { "Save" }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn preview(p: &crate::service::portal::Preview) -> Markup {
+    html! {
+        h2 { "Who would get which role" }
+        table {
+            tr { th { "Role" } th { "Users" } }
+            @for (role, n) in &p.roles { tr { td { (role) } td { (n) } } }
+            @if let Some((role, n)) = &p.default_role { tr { td { (role) " (default)" } td { (n) } } }
+        }
+        @for g in &p.unknown {
+            p.error { "No synced group is named “" (g) "”: its row reaches nobody until the identity provider sends such a group." }
+        }
+    }
 }
