@@ -53,6 +53,17 @@ impl Page {
             .map(String::as_str)
     }
 
+    /// The `value` of the input with this id.
+    fn hidden_value(&self, id: &str) -> String {
+        let at = self
+            .text
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no #{id} in {}", self.text));
+        let rest = &self.text[at..];
+        let rest = &rest[rest.find("value=\"").expect("value") + 7..];
+        rest[..rest.find('"').expect("quote")].to_owned()
+    }
+
     /// The `value` of the hidden input named `name`.
     fn hidden(&self, name: &str) -> String {
         let at = self
@@ -460,6 +471,11 @@ fn the_log_tab_explains_failures(b: Backend) {
         page.text.contains("409").then_some(page)
     });
     assert!(refused.text.contains("uniqueness"));
+    // The SCIM Provisioning tab's checklist says the same in plain words.
+    let tab = browser.get(&format!("{portal}/scim"));
+    assert!(
+        tab.text.contains("Last errors") && tab.text.contains("match existing users by userName")
+    );
     assert!(refused.text.contains("match existing users by userName"));
     // Another tenant's failures are not shown.
     assert!(!refused.text.contains("nosuchuser"));
@@ -691,6 +707,76 @@ fn role_mapping_is_previewed_then_saved(b: Backend) {
     assert!(users.text.contains("dev, staff"), "{}", users.text);
 }
 
+fn the_webhooks_tab_sets_shows_and_removes_the_endpoint(b: Backend) {
+    let app = spawn(b);
+    let (_, url) = link(&app, None);
+    let portal = portal_of(&url);
+    let hooks = format!("{portal}/webhooks");
+    let mut browser = Browser::new();
+    browser.sign_in(&url);
+    let empty = browser.get(&hooks);
+    assert!(empty.text.contains("No webhook yet"));
+    let csrf = empty.hidden("csrf");
+    let save = |browser: &mut Browser, url: &str, extra: &[(&str, &str)]| {
+        let mut form = vec![("csrf", csrf.as_str()), ("url", url), ("action", "save")];
+        form.extend_from_slice(extra);
+        browser.post(&hooks, &form)
+    };
+    let plain = save(
+        &mut browser,
+        "http://hooks.example.com/scim",
+        &[("enabled", "yes")],
+    );
+    assert_eq!(plain.status, 200);
+    assert!(plain.text.contains("role=\"alert\""), "{}", plain.text);
+    assert!(plain.text.contains("must use https"));
+    assert!(browser.get(&hooks).text.contains("No webhook yet"));
+    let made = save(
+        &mut browser,
+        "https://hooks.example.com/scim",
+        &[("enabled", "yes")],
+    );
+    let secret = made.hidden_value("signing");
+    assert!(secret.starts_with("whsec_"), "{}", made.text);
+    assert!(made.text.contains("Delivering to"));
+    let again = browser.get(&hooks);
+    assert!(
+        !again.text.contains(&secret),
+        "the signing secret is shown once"
+    );
+    let off = save(&mut browser, "https://hooks.example.com/scim", &[]);
+    assert!(off.text.contains("Switched off"));
+    let rotated = save(
+        &mut browser,
+        "https://hooks.example.com/scim",
+        &[("enabled", "yes"), ("rotate_secret", "yes")],
+    );
+    let new_secret = rotated.hidden_value("signing");
+    assert!(new_secret.starts_with("whsec_") && new_secret != secret);
+    let listed = admin(&app, "GET", "/tenants/acme/webhooks", None).body;
+    assert_eq!(
+        listed["webhooks"][0]["url"],
+        "https://hooks.example.com/scim"
+    );
+    assert_eq!(
+        browser
+            .post(&hooks, &[("csrf", "x"), ("action", "remove")])
+            .status,
+        403
+    );
+    assert_eq!(
+        browser
+            .post(&hooks, &[("csrf", &csrf), ("action", "remove")])
+            .status,
+        303
+    );
+    assert!(browser.get(&hooks).text.contains("No webhook yet"));
+    assert_eq!(
+        admin(&app, "GET", "/tenants/acme/webhooks", None).body["webhooks"],
+        json!([])
+    );
+}
+
 on_both_backends!(
     a_setup_link_opens_the_portal_once,
     links_expire_and_can_be_revoked,
@@ -701,4 +787,5 @@ on_both_backends!(
     the_users_tab_finds_users_with_groups_and_roles,
     the_groups_tab_counts_members_and_pages_them,
     role_mapping_is_previewed_then_saved,
+    the_webhooks_tab_sets_shows_and_removes_the_endpoint,
 );

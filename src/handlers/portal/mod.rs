@@ -22,7 +22,7 @@ use crate::events::roles::RoleMap;
 use crate::scim::query::{Paging, SearchRequest};
 use crate::scim::schema::GROUP_RESOURCE;
 use crate::scim::text;
-use crate::service::admin::{self as admin_service, Mapping, RoleMappings};
+use crate::service::admin::{self as admin_service, Mapping, RoleMappings, WebhookInput};
 use crate::service::portal::{self as service, LinkRefused, Session};
 use crate::service::search;
 use crate::service::tenants;
@@ -62,6 +62,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
             .route("/users", web::get().to(users))
             .route("/roles", web::get().to(roles))
             .route("/roles", web::post().to(edit_roles))
+            .route("/webhooks", web::get().to(webhooks))
+            .route("/webhooks", web::post().to(edit_webhook))
             .route("/groups", web::get().to(groups))
             .route("/group", web::get().to(group))
             .route("/signout", web::post().to(sign_out))
@@ -815,6 +817,86 @@ async fn submit_roles(
         }
         _ => Err(PortalError::BadForm("choose Preview or Save".into())),
     }
+}
+
+/// `GET /portal/webhooks`: the Webhooks tab.
+async fn webhooks(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let shown = async {
+        let session = session(&state, &req).await?;
+        render_webhooks(&state, &session, None, None).await
+    };
+    answer(&state, shown.await)
+}
+
+async fn render_webhooks(
+    state: &AppState,
+    session: &Session,
+    secret: Option<&str>,
+    error: Option<&str>,
+) -> Result<HttpResponse, PortalError> {
+    let listed = admin_service::webhooks(state, &session.tenant).await?;
+    let hook = listed["webhooks"].get(0);
+    let tenant = session.tenant.clone();
+    let row = state
+        .db
+        .run(move |c| Ok(storage::tenants::find(c, tenant.as_str())?))
+        .await?
+        .ok_or(PortalError::SignedOut)?;
+    Ok(html(pages::webhooks(
+        &frame(state, &row, session),
+        hook,
+        secret,
+        error,
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WebhookForm {
+    csrf: String,
+    #[serde(default)]
+    url: String,
+    enabled: Option<String>,
+    rotate_secret: Option<String>,
+    action: String,
+}
+
+/// `POST /portal/webhooks`: save or remove the webhook.
+async fn edit_webhook(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<WebhookForm>,
+) -> HttpResponse {
+    let done = async {
+        let session = session(&state, &req).await?;
+        if !service::csrf_ok(&session, &form.csrf) {
+            return Err(PortalError::Forged);
+        }
+        match form.action.as_str() {
+            "remove" => match admin_service::delete_webhook(&state, &session.tenant).await {
+                Ok(()) | Err(ScimError::NotFound(_)) => Ok(see_other("webhooks")),
+                Err(e) => Err(e.into()),
+            },
+            "save" => {
+                let input = WebhookInput {
+                    url: form.url.clone(),
+                    enabled: form.enabled.as_deref() == Some("yes"),
+                    rotate_secret: form.rotate_secret.as_deref() == Some("yes"),
+                };
+                match admin_service::put_webhook(&state, &session.tenant, input).await {
+                    Ok(saved) => {
+                        let secret = saved["secret"].as_str();
+                        render_webhooks(&state, &session, secret, None).await
+                    }
+                    Err(ScimError::InvalidValue(e)) => {
+                        render_webhooks(&state, &session, None, Some(&e)).await
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            _ => Err(PortalError::BadForm("choose Save or Remove".into())),
+        }
+    };
+    answer(&state, done.await)
 }
 
 #[derive(Debug, Deserialize)]

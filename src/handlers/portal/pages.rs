@@ -17,14 +17,16 @@ pub enum Tab {
     Groups,
     Roles,
     Log,
+    Webhooks,
 }
 
-const TABS: [(Tab, &str, &str); 5] = [
+const TABS: [(Tab, &str, &str); 6] = [
     (Tab::Scim, "scim", "SCIM Provisioning"),
     (Tab::Roles, "roles", "Role mapping"),
     (Tab::Users, "users", "Users"),
     (Tab::Groups, "groups", "Groups"),
     (Tab::Log, "log", "Provisioning log"),
+    (Tab::Webhooks, "webhooks", "Webhooks"),
 ];
 
 /// What every signed-in page shows in its frame.
@@ -258,6 +260,9 @@ fn error_row(e: &LogRow) -> Markup {
                 (e.status)
                 @if let Some(t) = &e.scim_type { " " (t) }
                 @if let Some(d) = &e.detail { ": " (d) }
+                @if let Some(a) = crate::service::portal::advice(e.status, e.scim_type.as_deref()) {
+                    p.advice { (a) }
+                }
             }
         }
     }
@@ -561,4 +566,91 @@ fn preview(p: &crate::service::portal::Preview) -> Markup {
             p.error { "No synced group is named “" (g) "”: its row reaches nobody until the identity provider sends such a group." }
         }
     }
+}
+
+/// The Webhooks tab: where the app hears of changes, and how the deliveries went.
+pub fn webhooks(
+    frame: &Frame<'_>,
+    hook: Option<&serde_json::Value>,
+    secret: Option<&str>,
+    error: Option<&str>,
+) -> Markup {
+    let field = |k: &str| {
+        hook.and_then(|h| h[k].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let enabled = hook.is_none_or(|h| h["enabled"] == true);
+    page(
+        frame,
+        Tab::Webhooks,
+        html! {
+            h1 { "Webhooks" }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            @if let Some(secret) = secret {
+                section {
+                    label for="signing" { "Signing secret" }
+                    div.field {
+                        input #signing readonly value=(secret);
+                        button type="button" data-copy="signing" hidden { "Copy" }
+                    }
+                    p.warning { "This secret is shown only now. The receiving endpoint checks each delivery's signature with it (Standard Webhooks)." }
+                }
+            }
+            section {
+                @if let Some(h) = hook {
+                    p {
+                        @if h["enabled"] == true { "Delivering to " } @else { span.error { "Switched off: " } }
+                        code { (field("url")) }
+                    }
+                    @if let Some(reason) = h["disabled_reason"].as_str() { p.error { (reason) } }
+                    p.note { "Delivered up to event " (h["delivered_seq"]) "; " (h["consecutive_failures"]) " failures in a row." }
+                } @else {
+                    p.note { "No webhook yet: the app reads changes from the event feed only." }
+                }
+                form method="post" action="webhooks" {
+                    input type="hidden" name="csrf" value=(frame.csrf);
+                    label for="url" { "Endpoint URL (https)" }
+                    div.field { input #url type="url" name="url" required value=(field("url")); }
+                    p {
+                        input #enabled type="checkbox" name="enabled" value="yes" checked[enabled];
+                        " " label for="enabled" { "Deliver events" }
+                    }
+                    @if hook.is_some() {
+                        p {
+                            input #rotate type="checkbox" name="rotate_secret" value="yes";
+                            " " label for="rotate" { "Issue a new signing secret (the endpoint must be given it)" }
+                        }
+                    }
+                    button.primary type="submit" name="action" value="save" { "Save" }
+                    @if hook.is_some() {
+                        " "
+                        button.danger type="submit" name="action" value="remove" formnovalidate data-confirm="Remove the webhook? Events stay readable in the feed." { "Remove" }
+                    }
+                }
+            }
+            @if let Some(attempts) = hook.and_then(|h| h["attempts"].as_array()).filter(|a| !a.is_empty()) {
+                section {
+                    h2 { "Recent deliveries" }
+                    table {
+                        tr { th { "When" } th { "Event" } th { "Outcome" } }
+                        @for a in attempts {
+                            tr {
+                                td { (a["attempted_at"].as_str().unwrap_or_default()) }
+                                td { (a["event_seq"]) }
+                                td class=[a["error"].is_string().then_some("error")] {
+                                    @match (a["status_code"].as_i64(), a["error"].as_str()) {
+                                        (_, Some(e)) => { (e) }
+                                        (Some(code), None) => { "HTTP " (code) }
+                                        (None, None) => { "sent" }
+                                    }
+                                    " · " (a["duration_ms"]) " ms"
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
 }
