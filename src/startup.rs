@@ -323,6 +323,10 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig, state: AppState) {
                 "/tenants/{id}/webhooks",
                 web::delete().to(admin::delete_webhook),
             )
+            .route(
+                "/tenants/{id}/webhooks/resend",
+                web::post().to(admin::resend_webhook),
+            )
             .route("/tenants/{id}/logs", web::get().to(admin::logs))
             .route(
                 "/tenants/{id}/portal-links",

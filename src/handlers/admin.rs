@@ -312,6 +312,26 @@ pub async fn delete_webhook(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct Resend {
+    /// The first event to deliver again; every later one follows, in order.
+    from_seq: i64,
+}
+
+/// `POST /admin/v1/tenants/{id}/webhooks/resend` with `{"from_seq": N}`: delivers event N and
+/// every later one again (receivers de-duplicate by event id).
+pub async fn resend_webhook(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Json<Resend>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    service::resend_from(&state, &TenantId::from_stored(t.id), body.from_seq).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogParams {
     /// `404`, or a class such as `4xx`.
     status: Option<String>,

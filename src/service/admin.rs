@@ -308,6 +308,33 @@ pub async fn put_webhook(
         .await
 }
 
+/// Delivers event `seq` and every later one again, in order (receivers de-duplicate by event id).
+pub async fn resend_from(state: &AppState, tenant: &TenantId, seq: i64) -> Result<(), ScimError> {
+    let tenant = tenant.clone();
+    state
+        .db
+        .run(move |c| {
+            tenant_tx(c, tenant.as_str(), |c| {
+                if hooks::get(c, tenant.as_str())?.is_none() {
+                    return Err(ScimError::NotFound("this tenant has no webhook".into()));
+                }
+                let kept = store::after(c, tenant.as_str(), seq - 1, 1)?;
+                if seq < 1 || kept.first().is_none_or(|e| e.seq != seq) {
+                    return Err(ScimError::InvalidValue(format!(
+                        "there is no event {seq} (events older than the retention period are removed)"
+                    )));
+                }
+                if !hooks::rewind(c, tenant.as_str(), seq, crate::storage::now_millis())? {
+                    return Err(ScimError::InvalidValue(format!(
+                        "event {seq} has not been delivered yet; it will be, in order"
+                    )));
+                }
+                Ok(())
+            })
+        })
+        .await
+}
+
 /// Removes a tenant's webhook.
 pub async fn delete_webhook(state: &AppState, tenant: &TenantId) -> Result<(), ScimError> {
     let tenant = tenant.clone();

@@ -72,6 +72,25 @@ pub fn update_settings(conn: &mut AnyConnection, row: &WebhookRow) -> QueryResul
         .map(drop)
 }
 
+/// Moves a tenant's webhook back to just before event `seq`, so that event and every later one
+/// are delivered again, in order; returns whether it moved (false: `seq` was not delivered yet).
+/// A delivery in flight loses its lease and stops, as after a change of settings.
+pub fn rewind(conn: &mut AnyConnection, tenant_id: &str, seq: i64, now: i64) -> QueryResult<bool> {
+    diesel::update(
+        webhooks::table
+            .find(tenant_id)
+            .filter(webhooks::delivered_seq.ge(seq)),
+    )
+    .set((
+        webhooks::delivered_seq.eq(seq - 1),
+        webhooks::next_attempt_at.eq(now),
+        webhooks::lease_owner.eq(None::<String>),
+        webhooks::lease_until.eq(None::<i64>),
+    ))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
 /// Removes a tenant's webhook; returns whether there was one.
 pub fn delete(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<bool> {
     diesel::delete(webhooks::table.find(tenant_id))

@@ -758,6 +758,20 @@ fn the_webhooks_tab_sets_shows_and_removes_the_endpoint(b: Backend) {
         listed["webhooks"][0]["url"],
         "https://hooks.example.com/scim"
     );
+    // An event the endpoint has not had yet cannot be resent: the page says why.
+    app.create_user("someone@example.com");
+    let first = admin(&app, "GET", "/tenants/acme/events?limit=1", None).body;
+    let seq = first["events"][0]["seq"].to_string();
+    let resend = browser.post(
+        &hooks,
+        &[("csrf", &csrf), ("seq", &seq), ("action", "resend")],
+    );
+    assert_eq!(resend.status, 200);
+    assert!(
+        resend.text.contains("not been delivered yet"),
+        "{}",
+        resend.text
+    );
     assert_eq!(
         browser
             .post(&hooks, &[("csrf", "x"), ("action", "remove")])

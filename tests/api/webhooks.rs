@@ -329,6 +329,50 @@ fn signed_in_order_and_retried(b: Backend) {
     assert!(attempts.iter().any(|a| a["status_code"] == 200));
 }
 
+/// A resend delivers the event again with its own id, then every later one, in order; an
+/// event not delivered yet, or no longer kept, is refused with the reason.
+fn a_resend_delivers_again_in_order(b: Backend) {
+    let app = spawn(b, 10);
+    let tenant = tenant_id(&app, "acme");
+    let receiver = Receiver::start(Vec::new());
+    let path = format!("/tenants/{tenant}/webhooks");
+    admin(&app, "PUT", &path, Some(&json!({"url": receiver.url})));
+    app.create_user("one@example.com");
+    app.create_user("two@example.com");
+    let first = events(&receiver.wait_for(2));
+    // Switched off, the next event waits undelivered.
+    let off = json!({"url": receiver.url, "enabled": false});
+    assert_eq!(admin(&app, "PUT", &path, Some(&off)).status, 200);
+    app.create_user("three@example.com");
+    let resend = format!("{path}/resend");
+    let last = first[1]["seq"].as_i64().expect("seq");
+    let early = admin(&app, "POST", &resend, Some(&json!({"from_seq": last + 1})));
+    assert_eq!(early.status, 400);
+    let says = |r: &Res, what: &str| r.body["message"].as_str().is_some_and(|m| m.contains(what));
+    assert!(says(&early, "not been delivered yet"), "{:?}", early.body);
+    let none = admin(
+        &app,
+        "POST",
+        &resend,
+        Some(&json!({"from_seq": last + 100})),
+    );
+    assert!(says(&none, "there is no event"), "{:?}", none.body);
+    let from = first[0]["seq"].as_i64().expect("seq");
+    assert_eq!(
+        admin(&app, "POST", &resend, Some(&json!({"from_seq": from}))).status,
+        204
+    );
+    let on = json!({"url": receiver.url, "enabled": true});
+    assert_eq!(admin(&app, "PUT", &path, Some(&on)).status, 200);
+    let again = events(&receiver.wait_for(5));
+    assert_eq!(
+        again[2]["id"], first[0]["id"],
+        "the same event, with its own id"
+    );
+    assert_eq!(again[3]["id"], first[1]["id"]);
+    assert_eq!(again[4]["seq"], last + 1);
+}
+
 fn repeated_failure_switches_the_webhook_off(b: Backend) {
     let app = spawn(b, 3);
     let tenant = scimitar::service::tenants::get(&app.db, "acme")
@@ -759,6 +803,7 @@ on_both_backends!(
     admin_changes_during_a_batch_stick,
     a_batch_longer_than_a_lease_is_delivered_once,
     signed_in_order_and_retried,
+    a_resend_delivers_again_in_order,
     repeated_failure_switches_the_webhook_off,
     two_instances_deliver_each_event_once,
     set_time_refusals_name_the_reason,

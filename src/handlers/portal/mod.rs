@@ -823,7 +823,7 @@ async fn submit_roles(
 async fn webhooks(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let shown = async {
         let session = session(&state, &req).await?;
-        render_webhooks(&state, &session, None, None).await
+        render_webhooks(&state, &session, None, None, None).await
     };
     answer(&state, shown.await)
 }
@@ -832,6 +832,7 @@ async fn render_webhooks(
     state: &AppState,
     session: &Session,
     secret: Option<&str>,
+    notice: Option<&str>,
     error: Option<&str>,
 ) -> Result<HttpResponse, PortalError> {
     let listed = admin_service::webhooks(state, &session.tenant).await?;
@@ -846,6 +847,7 @@ async fn render_webhooks(
         &frame(state, &row, session),
         hook,
         secret,
+        notice,
         error,
     )))
 }
@@ -857,6 +859,7 @@ pub struct WebhookForm {
     url: String,
     enabled: Option<String>,
     rotate_secret: Option<String>,
+    seq: Option<i64>,
     action: String,
 }
 
@@ -885,15 +888,32 @@ async fn edit_webhook(
                 match admin_service::put_webhook(&state, &session.tenant, input).await {
                     Ok(saved) => {
                         let secret = saved["secret"].as_str();
-                        render_webhooks(&state, &session, secret, None).await
+                        render_webhooks(&state, &session, secret, None, None).await
                     }
                     Err(ScimError::InvalidValue(e)) => {
-                        render_webhooks(&state, &session, None, Some(&e)).await
+                        render_webhooks(&state, &session, None, None, Some(&e)).await
                     }
                     Err(e) => Err(e.into()),
                 }
             }
-            _ => Err(PortalError::BadForm("choose Save or Remove".into())),
+            "resend" => {
+                let seq = form
+                    .seq
+                    .ok_or_else(|| PortalError::BadForm("choose an event to resend".into()))?;
+                match admin_service::resend_from(&state, &session.tenant, seq).await {
+                    Ok(()) => {
+                        let notice = format!(
+                            "Event {seq} and every later one will be delivered again, in order."
+                        );
+                        render_webhooks(&state, &session, None, Some(&notice), None).await
+                    }
+                    Err(ScimError::InvalidValue(e)) => {
+                        render_webhooks(&state, &session, None, None, Some(&e)).await
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            _ => Err(PortalError::BadForm("choose Save, Remove or Resend".into())),
         }
     };
     answer(&state, done.await)

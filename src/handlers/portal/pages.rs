@@ -573,6 +573,7 @@ pub fn webhooks(
     frame: &Frame<'_>,
     hook: Option<&serde_json::Value>,
     secret: Option<&str>,
+    notice: Option<&str>,
     error: Option<&str>,
 ) -> Markup {
     let field = |k: &str| {
@@ -586,6 +587,7 @@ pub fn webhooks(
         Tab::Webhooks,
         html! {
             h1 { "Webhooks" }
+            @if let Some(n) = notice { p.notice role="status" { (n) } }
             @if let Some(e) = error { p.error role="alert" { (e) } }
             @if let Some(secret) = secret {
                 section {
@@ -633,7 +635,7 @@ pub fn webhooks(
                 section {
                     h2 { "Recent deliveries" }
                     table {
-                        tr { th { "When" } th { "Event" } th { "Outcome" } }
+                        tr { th { "When" } th { "Event" } th { "Outcome" } th {} }
                         @for a in attempts {
                             tr {
                                 td { (a["attempted_at"].as_str().unwrap_or_default()) }
@@ -645,6 +647,13 @@ pub fn webhooks(
                                         (None, None) => { "sent" }
                                     }
                                     " · " (a["duration_ms"]) " ms"
+                                }
+                                td {
+                                    form method="post" action="webhooks" data-confirm="Deliver this event and every later one again?" {
+                                        input type="hidden" name="csrf" value=(frame.csrf);
+                                        input type="hidden" name="seq" value=(a["event_seq"]);
+                                        button type="submit" name="action" value="resend" { "Resend from here" }
+                                    }
                                 }
                             }
                         }
