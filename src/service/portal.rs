@@ -9,10 +9,12 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ScimError;
+use crate::events::roles::RoleMap;
 use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
 use crate::storage::log::{LogQuery, LogRow};
 use crate::storage::models::TenantRow;
-use crate::storage::portal::{self as store, LinkRow, SessionRow};
+use crate::storage::portal::{self as store, LinkRow, MemberLine, SessionRow};
+use crate::storage::resources::Scope;
 use crate::storage::{self, AnyConnection, Db, now_millis, write_tx};
 use crate::tenant::TenantId;
 
@@ -49,6 +51,8 @@ pub struct Session {
     pub expires_at: i64,
     /// The anti-forgery token of this session's forms, derived from its secret.
     pub csrf: String,
+    /// The tenant's name, shown on every page.
+    pub tenant_name: String,
 }
 
 /// Why a link could not be opened, in words for the person holding it.
@@ -188,12 +192,16 @@ fn start_session(c: &mut AnyConnection, link: &LinkRow, now: i64) -> Result<Open
         expires_at: now + ttl_ms,
     };
     store::insert_session(c, &row)?;
+    let tenant_name = storage::tenants::find(c, &row.tenant_id)?
+        .map(|t| t.name)
+        .unwrap_or_default();
     Ok(Opened {
         session: Session {
             csrf: csrf_of(&secret),
             id,
             tenant: TenantId::from_stored(row.tenant_id),
             expires_at: row.expires_at,
+            tenant_name,
         },
         cookie: format!("{}_{secret}", row.id),
     })
@@ -216,11 +224,16 @@ pub fn session(conn: &mut AnyConnection, cookie: &str) -> Result<Option<Session>
     if !matches(secret, &row.secret_hash) {
         return Ok(None);
     }
+    // Deleting a tenant deletes its sessions; this read finds the name.
+    let Some(tenant) = storage::tenants::find(conn, &row.tenant_id)? else {
+        return Ok(None);
+    };
     Ok(Some(Session {
         id: row.id,
         tenant: TenantId::from_stored(row.tenant_id),
         expires_at: row.expires_at,
         csrf: csrf_of(secret),
+        tenant_name: tenant.name,
     }))
 }
 
@@ -288,6 +301,71 @@ pub fn connection(conn: &mut AnyConnection, tenant: &TenantId) -> Result<Connect
         users: count(&counts, USER_RESOURCE.id),
         groups: count(&counts, GROUP_RESOURCE.id),
     })
+}
+
+/// Member counts stop here: "10000+" is enough to know a group is large, and the count stays
+/// a bounded read.
+pub const MEMBER_COUNT_CAP: i64 = 10_000;
+
+/// One group as the Groups tab shows it.
+#[derive(Debug)]
+pub struct GroupLine {
+    pub id: String,
+    pub name: String,
+    /// Counted up to [`MEMBER_COUNT_CAP`].
+    pub members: i64,
+    pub roles: Vec<String>,
+}
+
+fn group_line(
+    c: &mut AnyConnection,
+    tenant: &TenantId,
+    map: &RoleMap,
+    id: String,
+    name: String,
+) -> Result<GroupLine, ScimError> {
+    let members = store::member_count(c, tenant.as_str(), &id, MEMBER_COUNT_CAP)?;
+    let mut roles: Vec<String> = map.roles_of(&id, Some(&name)).cloned().collect();
+    roles.sort_unstable();
+    roles.dedup();
+    Ok(GroupLine {
+        id,
+        name,
+        members,
+        roles,
+    })
+}
+
+/// The groups listed (id, displayName) with their member counts and mapped roles.
+pub fn group_lines(
+    c: &mut AnyConnection,
+    tenant: &TenantId,
+    listed: Vec<(String, String)>,
+) -> Result<Vec<GroupLine>, ScimError> {
+    let map = RoleMap::load(c, tenant.as_str())?;
+    listed
+        .into_iter()
+        .map(|(id, name)| group_line(c, tenant, &map, id, name))
+        .collect()
+}
+
+/// A group of the tenant and up to `limit` of its members after `after`; `None` when the
+/// tenant has no such group.
+pub fn group_members(
+    c: &mut AnyConnection,
+    tenant: &TenantId,
+    id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Option<(GroupLine, Vec<MemberLine>)>, ScimError> {
+    let Some(group) = Scope::new(tenant).get(c, GROUP_RESOURCE.id, id)? else {
+        return Ok(None);
+    };
+    let map = RoleMap::load(c, tenant.as_str())?;
+    let name = group.display.clone().unwrap_or_default();
+    let line = group_line(c, tenant, &map, group.id, name)?;
+    let members = store::members_page(c, tenant.as_str(), &line.id, after, limit)?;
+    Ok(Some((line, members)))
 }
 
 /// How many users each role of a proposed mapping would reach, before it is saved.
@@ -413,6 +491,7 @@ mod tests {
             tenant: TenantId::from_stored("t".into()),
             expires_at: 0,
             csrf: csrf_of(&secret),
+            tenant_name: "t".into(),
         };
         assert!(!s.csrf.contains(&secret));
         assert!(csrf_ok(&s, &s.csrf.clone()));

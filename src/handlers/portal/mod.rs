@@ -18,7 +18,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{PortalError, ScimError};
-use crate::events::roles::RoleMap;
 use crate::scim::query::{Paging, SearchRequest};
 use crate::scim::schema::GROUP_RESOURCE;
 use crate::scim::text;
@@ -27,14 +26,10 @@ use crate::service::portal::{self as service, LinkRefused, Session};
 use crate::service::search;
 use crate::service::tenants;
 use crate::state::AppState;
-use crate::storage::AnyConnection;
 use crate::storage::log::LogRow;
 use crate::storage::log::{LogQuery, StatusFilter};
-use crate::storage::models::TenantRow;
-use crate::storage::resources::Scope;
 use crate::storage::{self, now_millis};
-use crate::tenant::TenantId;
-use pages::{EMPTY_ROWS, Frame, GroupLine, LogFilter, Revealed, RoleForm, UserLine};
+use pages::{EMPTY_ROWS, Frame, LogFilter, Revealed, RoleForm, UserLine};
 
 const SESSION_COOKIE: &str = "scimitar_portal";
 const LINK_COOKIE: &str = "scimitar_portal_link";
@@ -246,10 +241,10 @@ async fn session(state: &AppState, req: &HttpRequest) -> Result<Session, PortalE
 
 /// The frame of a signed-in page: the host app's look, the tenant's name, the session's
 /// anti-forgery token.
-fn frame<'a>(state: &'a AppState, tenant: &'a TenantRow, session: &'a Session) -> Frame<'a> {
+fn frame<'a>(state: &'a AppState, session: &'a Session) -> Frame<'a> {
     Frame {
         look: &state.settings.portal,
-        tenant_name: &tenant.name,
+        tenant_name: &session.tenant_name,
         csrf: &session.csrf,
     }
 }
@@ -284,16 +279,11 @@ async fn render_scim(
     form_error: Option<&str>,
 ) -> Result<HttpResponse, PortalError> {
     let tenant = session.tenant.clone();
-    let (row, connection) = state
+    let connection = state
         .db
-        .run(move |c| {
-            let row = storage::tenants::find(c, tenant.as_str())?;
-            Ok((row, service::connection(c, &tenant)?))
-        })
+        .run(move |c| service::connection(c, &tenant))
         .await?;
-    // The tenant was deleted while the session was open.
-    let row = row.ok_or(PortalError::SignedOut)?;
-    let frame = frame(state, &row, session);
+    let frame = frame(state, session);
     let provider = providers::find(provider);
     Ok(html(pages::scim(
         &frame,
@@ -370,19 +360,15 @@ async fn show_log(
         limit: LOG_PAGE + 1,
     };
     let tenant = session.tenant.clone();
-    let (row, mut entries) = state
+    let mut entries = state
         .db
-        .run(move |c| {
-            let row = storage::tenants::find(c, tenant.as_str())?;
-            Ok((row, storage::log::read(c, tenant.as_str(), &query)?))
-        })
+        .run(move |c| Ok(storage::log::read(c, tenant.as_str(), &query)?))
         .await?;
-    let row = row.ok_or(PortalError::SignedOut)?;
     let older = (entries.len() as i64 > LOG_PAGE).then(|| {
         entries.truncate(LOG_PAGE as usize);
         entries.last().map(|e| e.id.clone())
     });
-    let frame = frame(state, &row, &session);
+    let frame = frame(state, &session);
     let filter = LogFilter {
         status: &q.status,
         period: &q.period,
@@ -422,19 +408,13 @@ async fn show_users(
         ..SearchRequest::default()
     };
     let found = admin_service::users(state, &session.tenant, &search).await?;
-    let tenant = session.tenant.clone();
-    let row = state
-        .db
-        .run(move |c| Ok(storage::tenants::find(c, tenant.as_str())?))
-        .await?
-        .ok_or(PortalError::SignedOut)?;
     let total = found["totalResults"].as_i64().unwrap_or(0);
     let lines: Vec<UserLine> = found["users"]
         .as_array()
         .map(|a| a.iter().map(user_line).collect())
         .unwrap_or_default();
     let next = (start - 1 + (lines.len() as i64) < total).then_some(start + USER_PAGE);
-    let frame = frame(state, &row, &session);
+    let frame = frame(state, &session);
     Ok(html(pages::users(
         &frame, query, total, start, &lines, next,
     )))
@@ -541,47 +521,19 @@ async fn show_groups(
         })
         .collect();
     let tenant = session.tenant.clone();
-    let (row, lines) = state
+    let lines = state
         .db
-        .run(move |c| {
-            let row = storage::tenants::find(c, tenant.as_str())?;
-            let map = RoleMap::load(c, tenant.as_str())?;
-            let mut lines = Vec::with_capacity(listed.len());
-            for (id, name) in listed {
-                lines.push(group_line(c, &tenant, &map, id, name)?);
-            }
-            Ok((row, lines))
-        })
+        .run(move |c| service::group_lines(c, &tenant, listed))
         .await?;
-    let row = row.ok_or(PortalError::SignedOut)?;
     let next =
         (start - 1 + (lines.len() as i64) < page.total_results).then_some(start + GROUP_PAGE);
-    let frame = frame(state, &row, &session);
+    let frame = frame(state, &session);
     Ok(html(pages::groups(
         &frame,
         page.total_results,
         &lines,
         next,
     )))
-}
-
-fn group_line(
-    c: &mut AnyConnection,
-    tenant: &TenantId,
-    map: &RoleMap,
-    id: String,
-    name: String,
-) -> Result<GroupLine, ScimError> {
-    let members = storage::portal::member_count(c, tenant.as_str(), &id, pages::MEMBER_COUNT_CAP)?;
-    let mut roles: Vec<String> = map.roles_of(&id, Some(&name)).cloned().collect();
-    roles.sort_unstable();
-    roles.dedup();
-    Ok(GroupLine {
-        id,
-        name,
-        members,
-        roles,
-    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -609,34 +561,19 @@ async fn show_group(
         return Err(PortalError::NotFound("there is no such group".into()));
     }
     let tenant = session.tenant.clone();
-    let (row, found) = state
+    let found = state
         .db
         .run(move |c| {
-            let row = storage::tenants::find(c, tenant.as_str())?;
-            let Some(group) = Scope::new(&tenant).get(c, GROUP_RESOURCE.id, &q.id)? else {
-                return Ok((row, None));
-            };
-            let map = RoleMap::load(c, tenant.as_str())?;
-            let name = group.display.clone().unwrap_or_default();
-            let line = group_line(c, &tenant, &map, group.id, name)?;
-            let members = storage::portal::members_page(
-                c,
-                tenant.as_str(),
-                &line.id,
-                q.after.as_deref(),
-                MEMBER_PAGE + 1,
-            )?;
-            Ok((row, Some((line, members))))
+            service::group_members(c, &tenant, &q.id, q.after.as_deref(), MEMBER_PAGE + 1)
         })
         .await?;
-    let row = row.ok_or(PortalError::SignedOut)?;
     let (line, mut members) =
         found.ok_or_else(|| PortalError::NotFound("there is no such group".into()))?;
     let next = (members.len() as i64 > MEMBER_PAGE).then(|| {
         members.truncate(MEMBER_PAGE as usize);
         members.last().map(|m| m.id.clone())
     });
-    let frame = frame(state, &row, &session);
+    let frame = frame(state, &session);
     Ok(html(pages::group(
         &frame,
         &line,
@@ -687,17 +624,16 @@ async fn render_roles(
     error: Option<&str>,
 ) -> Result<HttpResponse, PortalError> {
     let tenant = session.tenant.clone();
-    let (row, groups) = state
+    let groups = state
         .db
         .run(move |c| {
-            let row = storage::tenants::find(c, tenant.as_str())?;
-            Ok((
-                row,
-                storage::portal::group_names(c, tenant.as_str(), GROUP_CHOICES)?,
-            ))
+            Ok(storage::portal::group_names(
+                c,
+                tenant.as_str(),
+                GROUP_CHOICES,
+            )?)
         })
         .await?;
-    let row = row.ok_or(PortalError::SignedOut)?;
     let form = RoleForm {
         mappings,
         default_role,
@@ -706,7 +642,7 @@ async fn render_roles(
         notice,
         error,
     };
-    Ok(html(pages::roles(&frame(state, &row, session), &form)))
+    Ok(html(pages::roles(&frame(state, session), &form)))
 }
 
 /// `POST /portal/roles`: preview or save the mapping the form holds.
@@ -837,14 +773,8 @@ async fn render_webhooks(
 ) -> Result<HttpResponse, PortalError> {
     let listed = admin_service::webhooks(state, &session.tenant).await?;
     let hook = listed["webhooks"].get(0);
-    let tenant = session.tenant.clone();
-    let row = state
-        .db
-        .run(move |c| Ok(storage::tenants::find(c, tenant.as_str())?))
-        .await?
-        .ok_or(PortalError::SignedOut)?;
     Ok(html(pages::webhooks(
-        &frame(state, &row, session),
+        &frame(state, session),
         hook,
         secret,
         notice,

@@ -6,7 +6,7 @@ use maud::{DOCTYPE, Markup, html};
 use super::providers::{PROVIDERS, Provider};
 use crate::config::PortalSettings;
 use crate::events::rfc3339;
-use crate::service::portal::Connection;
+use crate::service::portal::{Connection, GroupLine, MEMBER_COUNT_CAP};
 use crate::storage::log::LogRow;
 
 /// The tabs of a signed-in page.
@@ -414,18 +414,6 @@ fn urlencode(v: &str) -> String {
         })
         .collect()
 }
-
-/// One group as the Groups tab lists it.
-pub struct GroupLine {
-    pub id: String,
-    pub name: String,
-    /// Counted up to [`MEMBER_COUNT_CAP`].
-    pub members: i64,
-    pub roles: Vec<String>,
-}
-
-/// Member counts stop here: "10000+" is enough to know a group is large.
-pub const MEMBER_COUNT_CAP: i64 = 10_000;
 
 fn members_text(n: i64) -> String {
     if n >= MEMBER_COUNT_CAP {
