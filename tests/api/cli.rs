@@ -155,6 +155,12 @@ fn serve_logs_requests_without_secrets(b: Backend) {
     let cli = Cli::new(b);
     let created = cli.json(&["tenant", "create", "--name", "acme", "--json"]);
     let token = created["token"].as_str().expect("token");
+    let link = cli.json(&["tenant", "portal-link", "acme", "--json"]);
+    let link_token = link["url"]
+        .as_str()
+        .and_then(|u| u.split_once("link="))
+        .map(|(_, t)| t.to_owned())
+        .expect("link token");
     let server = serve(cli.command(&[]));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -177,6 +183,14 @@ fn serve_logs_requests_without_secrets(b: Backend) {
         .call()
         .expect("GET");
     assert_eq!(res.status().as_u16(), 401);
+    let entered = agent
+        .get(format!("{}/portal/enter?link={link_token}", server.origin))
+        .config()
+        .max_redirects(0)
+        .build()
+        .call()
+        .expect("GET the setup link");
+    assert_eq!(entered.status().as_u16(), 303);
     let rest = server.kill();
     assert!(rest.contains("request_id="), "{rest}");
     assert!(
@@ -187,7 +201,8 @@ fn serve_logs_requests_without_secrets(b: Backend) {
         "{rest}"
     );
     let (_, secret) = token.rsplit_once('_').expect("token shape");
-    for leaked in [token, secret, password, "bbbbbbbbbbbbbbbbbbbb"] {
+    assert!(rest.contains("/portal/enter"), "{rest}");
+    for leaked in [token, secret, password, "bbbbbbbbbbbbbbbbbbbb", &link_token] {
         assert!(
             !rest.contains(leaked),
             "the log contains a secret: {leaked}"
