@@ -791,6 +791,23 @@ fn the_webhooks_tab_sets_shows_and_removes_the_endpoint(b: Backend) {
     );
 }
 
+fn portal_requests_share_the_admin_rate_limit(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| {
+        s.admin = Some(admin_auth());
+        s.rate_limits.admin_per_second = 2;
+    });
+    let (_, url) = link(&app, None);
+    let mut browser = Browser::new();
+    browser.sign_in(&url);
+    let scim = format!("{}/scim", portal_of(&url));
+    let limited = (0..20)
+        .map(|_| browser.get(&scim))
+        .find(|p| p.status == 429)
+        .expect("a 429 within 20 quick requests at 2/s");
+    assert!(limited.header("retry-after").is_some());
+    assert!(limited.text.contains("Too many requests"));
+}
+
 on_both_backends!(
     a_setup_link_opens_the_portal_once,
     links_expire_and_can_be_revoked,
@@ -802,4 +819,5 @@ on_both_backends!(
     the_groups_tab_counts_members_and_pages_them,
     role_mapping_is_previewed_then_saved,
     the_webhooks_tab_sets_shows_and_removes_the_endpoint,
+    portal_requests_share_the_admin_rate_limit,
 );

@@ -190,6 +190,7 @@ async fn enter(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
 }
 
 async fn use_link(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, PortalError> {
+    throttled(state, req)?;
     let token = req
         .cookie(LINK_COOKIE)
         .map(|c| c.value().to_owned())
@@ -226,7 +227,15 @@ async fn use_link(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, P
 }
 
 /// The session the request's cookie names.
+fn throttled(state: &AppState, req: &HttpRequest) -> Result<(), PortalError> {
+    let client = state.throttle.client(req);
+    Ok(state.throttle.admin(&client).map_err(ScimError::from)?)
+}
+
+/// The session the request's cookie names. Every portal request with a session or a link
+/// counts against the admin rate limit of its client address, as admin API requests do.
 async fn session(state: &AppState, req: &HttpRequest) -> Result<Session, PortalError> {
+    throttled(state, req)?;
     let cookie = req
         .cookie(SESSION_COOKIE)
         .ok_or(PortalError::SignedOut)?
@@ -948,12 +957,18 @@ fn answer(state: &AppState, result: Result<HttpResponse, PortalError>) -> HttpRe
         PortalError::Forged => (StatusCode::FORBIDDEN, "The form has expired"),
         PortalError::BadForm(_) => (StatusCode::BAD_REQUEST, "The form could not be read"),
         PortalError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
+        PortalError::Scim(ScimError::TooManyRequests(_)) => {
+            (StatusCode::TOO_MANY_REQUESTS, "Too many requests")
+        }
         PortalError::Scim(s) => (s.status_code(), "Something went wrong"),
     };
     if let PortalError::Scim(ScimError::Internal(inner)) = &e {
         tracing::error!(error = ?inner, "internal error in the portal");
     }
     let mut res = HttpResponse::build(status);
+    if let PortalError::Scim(ScimError::TooManyRequests(t)) = &e {
+        res.insert_header((header::RETRY_AFTER, t.retry_after.to_string()));
+    }
     if matches!(e, PortalError::SignedOut) {
         res.cookie(removal(SESSION_COOKIE));
     }
