@@ -156,6 +156,42 @@ async fn admin_sets_up_jumpcloud(link: &str, app_base: &str, driver: &Driver) ->
         .expect("the new secret");
     let token = secret.prop("value").await.expect("value").expect("a token");
     assert!(token.starts_with("scim_"));
+    // The other tabs are reached from the navigation; a search is a plain GET form.
+    c.find(Locator::LinkText("Users"))
+        .await
+        .expect("Users")
+        .click()
+        .await
+        .expect("click");
+    let search = c
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("q"))
+        .await
+        .expect("the search box");
+    search.send_keys("jane").await.expect("type");
+    c.find(Locator::XPath("//button[text()='Search']"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("search");
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath("//strong[text()='jane@example.com']"))
+        .await
+        .expect("the user found");
+    c.find(Locator::LinkText("Provisioning log"))
+        .await
+        .expect("Provisioning log")
+        .click()
+        .await
+        .expect("click");
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath("//td[contains(., 'POST /scim/v2/Users')]"))
+        .await
+        .expect("the user's creation in the log");
     // A phone.
     c.set_window_size(375, 800).await.expect("resize");
     assert!(widest(&c).await <= 375, "no sideways scrolling on a phone");
@@ -172,6 +208,7 @@ fn the_portal_works_in_a_real_browser() {
     let jwt = mint(&auth, ALL_TENANTS, Duration::from_secs(300)).expect("mint");
     let res = app.admin(&jwt, "POST", "/tenants/acme/portal-links", None);
     let link = res.body["url"].as_str().expect("url").to_owned();
+    app.create_user("jane@example.com");
     let driver = Driver::start();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
