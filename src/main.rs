@@ -560,7 +560,7 @@ fn tenant(command: TenantCommand, s: &Settings) -> anyhow::Result<()> {
         } => {
             let tenant = tenants::get(&db, &id_or_name)?;
             let link = portal::create_link(&db, &tenant, Some(ttl))?;
-            let url = format!("{}/enter?link={}", s.portal_url(None), link.token);
+            let url = portal::link_url(&s.portal_url(None), &link.token);
             if json {
                 println!(
                     "{}",

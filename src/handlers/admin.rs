@@ -460,13 +460,8 @@ pub async fn create_portal_link(
     let ttl = input.ttl_seconds.map(Duration::from_secs);
     let link = blocking(move || portal::create_link(&db, &t, ttl)).await?;
     let mut v = portal_link_json(&link.row, crate::storage::now_millis());
-    v["url"] = portal_url(&state, &link.token).into();
+    v["url"] = portal::link_url(&state.portal_url, &link.token).into();
     Ok(HttpResponse::Created().json(v))
-}
-
-/// The address a setup link opens.
-fn portal_url(state: &AppState, token: &str) -> String {
-    format!("{}/enter?link={token}", state.portal_url)
 }
 
 /// `GET /admin/v1/tenants/{id}/portal-links`: the tenant's setup links, never their secrets.

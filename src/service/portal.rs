@@ -129,6 +129,11 @@ pub fn create_link(
     })
 }
 
+/// The address a setup link opens, under the portal's URL (`…/portal`).
+pub fn link_url(portal_url: &str, token: &str) -> String {
+    format!("{portal_url}/enter?link={token}")
+}
+
 /// A tenant's links, newest first (never their secrets).
 pub fn links(db: &Db, tenant_id: &str) -> Result<Vec<LinkRow>, ScimError> {
     db.run_sync(|c| Ok(store::links(c, tenant_id)?))
