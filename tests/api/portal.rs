@@ -468,7 +468,7 @@ fn the_log_tab_explains_failures(b: Backend) {
     browser.sign_in(&url);
     let refused = eventually(Duration::from_secs(10), "the 409 reaches the log", || {
         let page = browser.get(&format!("{portal}/log?status=4&period=24h"));
-        page.text.contains("409").then_some(page)
+        page.text.contains("\">409 · ").then_some(page)
     });
     assert!(refused.text.contains("uniqueness"));
     // The SCIM Provisioning tab's checklist says the same in plain words.
@@ -480,7 +480,7 @@ fn the_log_tab_explains_failures(b: Backend) {
     // Another tenant's failures are not shown.
     assert!(!refused.text.contains("nosuchuser"));
     let ok = browser.get(&format!("{portal}/log?status=2"));
-    assert!(!ok.text.contains("· 409"));
+    assert!(!ok.text.contains("\">409 · "));
     assert!(ok.text.contains("POST /scim/v2/Users"));
     assert_eq!(browser.get(&format!("{portal}/log?status=9")).status, 400);
     assert_eq!(
