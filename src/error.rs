@@ -237,6 +237,52 @@ pub enum PortalError {
     Scim(#[from] ScimError),
 }
 
+impl PortalError {
+    /// The heading of the page that explains the failure.
+    pub fn title(&self) -> &'static str {
+        match self {
+            Self::SignedOut => "Your session has ended",
+            Self::Refused(_) => "This link cannot be used",
+            Self::Forged => "The form has expired",
+            Self::BadForm(_) => "The form could not be read",
+            Self::NotFound(_) => "Not found",
+            Self::Scim(ScimError::TooManyRequests(_)) => "Too many requests",
+            Self::Scim(_) => "Something went wrong",
+        }
+    }
+}
+
+/// The status and headers of a portal failure; the portal's error-page middleware gives it the
+/// page in the host app's look.
+impl ResponseError for PortalError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::SignedOut => StatusCode::UNAUTHORIZED,
+            Self::Refused(crate::service::portal::LinkRefused::Unknown) | Self::BadForm(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Refused(_) => StatusCode::GONE,
+            Self::Forged => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Scim(s) => s.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Scim(ScimError::Internal(e)) = self {
+            tracing::error!(error = ?e, "internal error in the portal");
+        }
+        let mut res = HttpResponse::build(self.status_code());
+        let wait = match self {
+            Self::Scim(ScimError::TooManyRequests(t)) => Some(t.retry_after),
+            Self::Scim(ScimError::Unavailable(_)) => Some(RETRY_AFTER_SECONDS),
+            _ => None,
+        };
+        refusal_headers(&mut res, None, wait);
+        res.body(self.to_string())
+    }
+}
+
 /// A failure of the admin API, answered as `{"error": code, "message": detail}`.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {

@@ -324,6 +324,16 @@ fn the_secret_form_is_scoped_and_needs_its_token(b: Backend) {
         &[("csrf", &csrf), ("grace", "5"), ("confirm", "yes")],
     );
     assert_eq!(odd.status, 400);
+    // A form the portal cannot read at all gets the portal's own page, not a bare error.
+    let unreadable = browser.post(&secret_url, &[("csrf", &csrf), ("grace", "soon")]);
+    assert_eq!(unreadable.status, 400);
+    assert!(
+        unreadable.text.contains("The request could not be read")
+            && unreadable.text.contains("portal.css"),
+        "{}",
+        unreadable.text
+    );
+    assert_eq!(app.req("GET", "/Users", None).status, 200);
     // Confirmed: the new secret is shown once; the old one stops working at once.
     let done = browser.post(
         &secret_url,

@@ -484,6 +484,27 @@ pub fn group(
     )
 }
 
+/// What a form's answer says above the form: that it worked, or why it did not.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Said<'a> {
+    #[default]
+    Nothing,
+    Notice(&'a str),
+    Error(&'a str),
+}
+
+impl maud::Render for Said<'_> {
+    fn render(&self) -> Markup {
+        html! {
+            @match self {
+                Said::Nothing => {}
+                Said::Notice(n) => p.notice role="status" { (n) },
+                Said::Error(e) => p.error role="alert" { (e) },
+            }
+        }
+    }
+}
+
 /// The Role mapping tab's form: the mapping as the admin is editing it.
 pub struct RoleForm<'a> {
     pub mappings: &'a [(String, String)],
@@ -491,8 +512,7 @@ pub struct RoleForm<'a> {
     /// Synced group names to choose from.
     pub groups: &'a [String],
     pub preview: Option<&'a crate::service::portal::Preview>,
-    pub notice: Option<&'a str>,
-    pub error: Option<&'a str>,
+    pub said: Said<'a>,
 }
 
 /// Empty rows offered below the current mapping.
@@ -510,8 +530,7 @@ pub fn roles(frame: &Frame<'_>, form: &RoleForm<'_>) -> Markup {
         Tab::Roles,
         html! {
             h1 { "Role mapping" }
-            @if let Some(n) = form.notice { p.notice role="status" { (n) } }
-            @if let Some(e) = form.error { p.error role="alert" { (e) } }
+            (form.said)
             section {
                 p.note { "Members of a group (and of groups inside it) get the group's roles. Users in no mapped group get the default role. Leave a row empty to remove it." }
                 form method="post" action="roles" {
@@ -561,8 +580,7 @@ pub fn webhooks(
     frame: &Frame<'_>,
     hook: Option<&serde_json::Value>,
     secret: Option<&str>,
-    notice: Option<&str>,
-    error: Option<&str>,
+    said: Said<'_>,
 ) -> Markup {
     let field = |k: &str| {
         hook.and_then(|h| h[k].as_str())
@@ -575,8 +593,7 @@ pub fn webhooks(
         Tab::Webhooks,
         html! {
             h1 { "Webhooks" }
-            @if let Some(n) = notice { p.notice role="status" { (n) } }
-            @if let Some(e) = error { p.error role="alert" { (e) } }
+            (said)
             @if let Some(secret) = secret {
                 section {
                     label for="signing" { "Signing secret" }

@@ -1,0 +1,92 @@
+//! The SCIM Provisioning tab: the providers' steps, the endpoint, the secret and the
+//! connection checklist.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::pages::{self, Revealed};
+use super::{Signed, html, providers};
+use crate::error::{PortalError, ScimError};
+use crate::service::portal as service;
+use crate::service::tenants;
+use crate::storage::now_millis;
+
+/// The grace periods the secret form offers, in seconds.
+const GRACES: [u64; 4] = [0, 3600, 86_400, 604_800];
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ProviderQuery {
+    provider: Option<String>,
+}
+
+/// `GET /portal/scim`: the SCIM Provisioning tab.
+pub(super) async fn tab(
+    s: Signed,
+    q: web::Query<ProviderQuery>,
+) -> Result<HttpResponse, PortalError> {
+    render(&s, q.provider.as_deref(), None, None).await
+}
+
+async fn render(
+    s: &Signed,
+    provider: Option<&str>,
+    revealed: Option<&Revealed<'_>>,
+    form_error: Option<&str>,
+) -> Result<HttpResponse, PortalError> {
+    let tenant = s.session.tenant.clone();
+    let connection = s
+        .state
+        .db
+        .run(move |c| service::connection(c, &tenant))
+        .await?;
+    Ok(html(pages::scim(
+        &s.frame(),
+        providers::find(provider),
+        &s.state.base_url,
+        &connection,
+        revealed,
+        form_error,
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct SecretForm {
+    csrf: String,
+    grace: u64,
+    confirm: Option<String>,
+}
+
+/// `POST /portal/secret`: a new SCIM secret, shown once; the old one works on for the grace
+/// period chosen.
+pub(super) async fn regenerate(
+    s: Signed,
+    q: web::Query<ProviderQuery>,
+    form: web::Form<SecretForm>,
+) -> Result<HttpResponse, PortalError> {
+    s.check(&form.csrf)?;
+    let provider = q.provider.as_deref();
+    if form.confirm.as_deref() != Some("yes") {
+        let error = "Tick the box to confirm: the current secret stops working.";
+        return render(&s, provider, None, Some(error)).await;
+    }
+    if !GRACES.contains(&form.grace) {
+        return Err(PortalError::BadForm(
+            "choose one of the grace periods offered".into(),
+        ));
+    }
+    let grace = (form.grace > 0).then(|| Duration::from_secs(form.grace));
+    let (db, tenant) = (s.state.db.clone(), s.session.tenant.clone());
+    let issued = web::block(move || tenants::rotate_secret(&db, tenant.as_str(), grace))
+        .await
+        .map_err(ScimError::internal)??;
+    let token = issued.token.reveal();
+    let revealed = Revealed {
+        token: &token,
+        old_valid_until: grace.map(|g| {
+            crate::events::rfc3339(now_millis() + i64::try_from(g.as_millis()).unwrap_or(0))
+        }),
+    };
+    render(&s, provider, Some(&revealed), None).await
+}
