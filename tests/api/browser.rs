@@ -1,16 +1,21 @@
 //! The admin portal in a real browser: headless Chromium driven through chromedriver, as a
-//! customer's IT admin uses it (the JavaScript, the cookies and the layout included).
+//! customer's IT admin uses it (the JavaScript, the cookies and the layout included). A
+//! screenshot of each tab is written to `target/tmp/portal-screenshots/`.
 
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
+use scimitar::events::webhooks::DeliveryPolicy;
 use scimitar::http::admin_auth::{ALL_TENANTS, mint};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, admin_auth, eventually};
+use crate::helpers::{Backend, TestApp, admin_auth, eventually, patch_ops};
+use crate::webhooks::{LOOPBACK_RECEIVERS, Receiver};
 
 /// How long a page may take to show what the test waits for.
 const WAIT: Duration = Duration::from_secs(30);
@@ -63,159 +68,385 @@ async fn browser(driver: &Driver, width: u32) -> Client {
         .expect("a Chromium session")
 }
 
-async fn widest(c: &Client) -> u64 {
-    c.execute("return document.documentElement.scrollWidth", vec![])
-        .await
-        .expect("script")
-        .as_u64()
-        .expect("width")
+/// The admin's browser: a Chromium window and the helpers the steps share.
+struct Admin {
+    c: Client,
 }
 
-async fn admin_sets_up_jumpcloud(link: &str, app_base: &str, driver: &Driver) -> String {
-    // 800 px: the width of the iframe a host app gives the portal.
-    let c = browser(driver, 800).await;
-    c.goto(link).await.expect("open the link");
-    let open = c
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath("//button[text()='Open the settings']"))
-        .await
-        .expect("the link's page");
-    assert!(
-        !c.current_url()
+impl Admin {
+    async fn open(driver: &Driver, width: u32) -> Self {
+        Self {
+            c: browser(driver, width).await,
+        }
+    }
+
+    async fn find(&self, at: Locator<'_>) -> Element {
+        self.c
+            .wait()
+            .at_most(WAIT)
+            .for_element(at)
             .await
-            .expect("url")
-            .as_str()
-            .contains("link="),
-        "the link's secret left the address bar"
+            .unwrap_or_else(|e| panic!("{at:?} on the page: {e}"))
+    }
+
+    async fn click(&self, at: Locator<'_>) {
+        self.find(at).await.click().await.expect("click");
+    }
+
+    /// Opens a tab from the navigation and waits for its heading.
+    async fn tab(&self, name: &str, heading: &str) {
+        self.click(Locator::LinkText(name)).await;
+        self.find(Locator::XPath(&format!("//h1[text()='{heading}']")))
+            .await;
+    }
+
+    /// Types into the form field of that name, replacing what it held.
+    async fn fill(&self, name: &str, value: &str) {
+        let field = self.find(Locator::Css(&format!("[name='{name}']"))).await;
+        field.clear().await.expect("clear");
+        field.send_keys(value).await.expect("type");
+    }
+
+    async fn script(&self, js: &str) -> Value {
+        self.c.execute(js, vec![]).await.expect("script")
+    }
+
+    /// The page's width as laid out: more than the window means sideways scrolling.
+    async fn widest(&self) -> u64 {
+        self.script("return document.documentElement.scrollWidth")
+            .await
+            .as_u64()
+            .expect("width")
+    }
+
+    /// A screenshot of the whole page, as a test artifact.
+    async fn shot(&self, name: &str) {
+        let (width, height) = self.c.get_window_size().await.expect("size");
+        let (width, height) = (
+            u32::try_from(width).expect("width"),
+            u32::try_from(height).expect("height"),
+        );
+        let tall = self
+            .script("return document.documentElement.scrollHeight")
+            .await
+            .as_u64()
+            .expect("height");
+        let tall = u32::try_from(tall).unwrap_or(height).clamp(height, 3000);
+        self.c.set_window_size(width, tall).await.expect("resize");
+        let png = self.c.screenshot().await.expect("screenshot");
+        self.c.set_window_size(width, height).await.expect("resize");
+        let dir = screenshots();
+        std::fs::create_dir_all(&dir).expect("screenshot folder");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot");
+    }
+
+    /// Opens a setup link and presses "Open the settings"; the page it lands on.
+    async fn enter(&self, link: &str) {
+        self.c.goto(link).await.expect("open the link");
+        self.find(Locator::XPath("//button[text()='Open the settings']"))
+            .await;
+        let url = self.c.current_url().await.expect("url");
+        assert!(
+            !url.as_str().contains("link="),
+            "the link's secret left the address bar"
+        );
+        self.click(Locator::XPath("//button[text()='Open the settings']"))
+            .await;
+    }
+
+    /// Generates a new secret through the confirmation; the token shown once.
+    async fn new_secret(&self, grace: &str) -> String {
+        self.click(Locator::Css(&format!("#grace option[value='{grace}']")))
+            .await;
+        self.click(Locator::Id("confirm")).await;
+        self.click(Locator::XPath("//button[text()='Generate a new secret']"))
+            .await;
+        // The script asks before the secret is replaced.
+        self.c.accept_alert().await.expect("the confirmation");
+        let secret = self.find(Locator::Id("secret")).await;
+        let token = secret.prop("value").await.expect("value").expect("a token");
+        assert!(token.starts_with("scim_"), "{token}");
+        token
+    }
+}
+
+/// Where the screenshots go: beside the build, kept after the run.
+fn screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("portal-screenshots")
+}
+
+/// What the identity provider does with the secret the admin pasted into it, as JumpCloud
+/// does: Test Connection, then a bound group, its user, and the membership by PATCH.
+fn jumpcloud_syncs(app: &TestApp, token: &str) {
+    assert_eq!(app.req_as(token, "GET", "/Users?count=1", None).status, 200);
+    let group = app.req_as(
+        token,
+        "POST",
+        "/Groups",
+        Some(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Engineering",
+        })),
     );
-    open.click().await.expect("click");
-    c.wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath("//h1[text()='SCIM Provisioning']"))
-        .await
-        .expect("the SCIM Provisioning tab");
-    let cookies = c
-        .execute("return document.cookie", vec![])
-        .await
-        .expect("script");
-    assert_eq!(cookies, json!(""), "the session cookie is HttpOnly");
-    let endpoint = c.find(Locator::Id("endpoint")).await.expect("endpoint");
+    assert_eq!(group.status, 201, "{:?}", group.body);
+    let user = app.req_as(
+        token,
+        "POST",
+        "/Users",
+        Some(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "ada@example.com",
+            "name": {"givenName": "Ada", "familyName": "Lovelace"},
+            "displayName": "Ada Lovelace",
+            "emails": [{"value": "ada@example.com", "primary": true, "type": "work"}],
+            "active": true,
+        })),
+    );
+    assert_eq!(user.status, 201, "{:?}", user.body);
+    let add = patch_ops(json!([{"op": "add", "path": "members",
+                                "value": [{"value": user.body["id"]}]}]));
+    let path = format!("/Groups/{}", group.body["id"].as_str().expect("id"));
+    let added = app.req_as(token, "PATCH", &path, Some(&add));
+    assert!(matches!(added.status, 200 | 204), "{:?}", added.body);
+    // A second push of the same user: the IdP's mistake shows in the log with advice.
+    let again = app.req_as(
+        token,
+        "POST",
+        "/Users",
+        Some(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "ada@example.com",
+        })),
+    );
+    assert_eq!(again.status, 409);
+}
+
+/// The seed's story in Chromium, at the width of the iframe a host app gives the portal (800
+/// px): the link, JumpCloud's steps, a secret, the IdP's first sync, a role mapping, the
+/// user with that role, the webhook, a regenerated secret, and the phone layout.
+async fn admin_sets_up_jumpcloud(app: &TestApp, link: &str, hook: &Receiver, driver: &Driver) {
+    let admin = Admin::open(driver, 800).await;
+    admin.enter(link).await;
+    admin
+        .find(Locator::XPath("//h1[text()='SCIM Provisioning']"))
+        .await;
+    assert_eq!(
+        admin.script("return document.cookie").await,
+        json!(""),
+        "the session cookie is HttpOnly"
+    );
+    let endpoint = admin.find(Locator::Id("endpoint")).await;
     assert_eq!(
         endpoint.prop("value").await.expect("value"),
-        Some(app_base.to_owned())
+        Some(app.base.clone())
     );
     // The script ran (no CSP violation): it shows the copy buttons.
-    let copy = c
-        .find(Locator::Css("button[data-copy=endpoint]"))
-        .await
-        .expect("copy");
+    let copy = admin.find(Locator::Css("button[data-copy=endpoint]")).await;
     assert!(copy.is_displayed().await.expect("displayed"));
-    assert!(widest(&c).await <= 800, "no sideways scrolling at 800 px");
-    c.find(Locator::LinkText("Okta"))
-        .await
-        .expect("Okta")
-        .click()
-        .await
-        .expect("click");
-    c.wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath("//h2[text()='Connect Okta']"))
-        .await
-        .expect("Okta's steps");
-    c.find(Locator::LinkText("JumpCloud"))
-        .await
-        .expect("JumpCloud")
-        .click()
-        .await
-        .expect("click");
-    c.wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath("//h2[text()='Connect JumpCloud']"))
-        .await
-        .expect("JumpCloud's steps");
-    c.find(Locator::Id("confirm"))
-        .await
-        .expect("box")
-        .click()
-        .await
-        .expect("tick");
-    c.find(Locator::XPath("//button[text()='Generate a new secret']"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("submit");
-    // The script asks before the secret is replaced.
-    c.accept_alert().await.expect("the confirmation");
-    let secret = c
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Id("secret"))
-        .await
-        .expect("the new secret");
-    let token = secret.prop("value").await.expect("value").expect("a token");
-    assert!(token.starts_with("scim_"));
-    // The other tabs are reached from the navigation; a search is a plain GET form.
-    c.find(Locator::LinkText("Users"))
-        .await
-        .expect("Users")
-        .click()
-        .await
-        .expect("click");
-    let search = c
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Id("q"))
-        .await
-        .expect("the search box");
-    search.send_keys("jane").await.expect("type");
-    c.find(Locator::XPath("//button[text()='Search']"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("search");
-    c.wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath("//strong[text()='jane@example.com']"))
-        .await
-        .expect("the user found");
-    c.find(Locator::LinkText("Provisioning log"))
-        .await
-        .expect("Provisioning log")
-        .click()
-        .await
-        .expect("click");
-    c.wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath("//td[contains(., 'POST /scim/v2/Users')]"))
-        .await
-        .expect("the user's creation in the log");
+    assert!(
+        admin.widest().await <= 800,
+        "no sideways scrolling at 800 px"
+    );
+    admin.click(Locator::LinkText("Okta")).await;
+    admin
+        .find(Locator::XPath("//h2[text()='Connect Okta']"))
+        .await;
+    admin.click(Locator::LinkText("JumpCloud")).await;
+    admin
+        .find(Locator::XPath("//h2[text()='Connect JumpCloud']"))
+        .await;
+    // The default grace period (1 hour) keeps the tenant's first secret working meanwhile.
+    let token = admin.new_secret("3600").await;
+    assert_eq!(app.req("GET", "/Users", None).status, 200);
+
+    jumpcloud_syncs(app, &token);
+    admin.tab("SCIM Provisioning", "SCIM Provisioning").await;
+    for done in [
+        "Test Connection received (GET /Users from",
+        "1 user provisioned",
+        "1 group provisioned",
+    ] {
+        admin
+            .find(Locator::XPath(&format!(
+                "//li[@class='done'][contains(., '{done}')]"
+            )))
+            .await;
+    }
+    admin
+        .find(Locator::XPath("//td[contains(., 'already')]"))
+        .await;
+    admin.shot("scim-provisioning").await;
+
+    // The group to a role, previewed before it is saved.
+    admin.tab("Role mapping", "Role mapping").await;
+    admin.fill("group_0", "Engineering").await;
+    admin.fill("role_0", "developer").await;
+    admin
+        .click(Locator::XPath("//button[text()='Preview']"))
+        .await;
+    admin
+        .find(Locator::XPath(
+            "//tr[td[text()='developer'] and td[text()='1']]",
+        ))
+        .await;
+    admin.shot("role-mapping").await;
+    admin.click(Locator::XPath("//button[text()='Save']")).await;
+    admin
+        .find(Locator::XPath(
+            "//p[contains(., 'The role mapping is saved')]",
+        ))
+        .await;
+
+    // The user, with the group and the role it gives.
+    admin.tab("Users", "Users").await;
+    admin.fill("q", "lovelace").await;
+    admin
+        .click(Locator::XPath("//button[text()='Search']"))
+        .await;
+    admin
+        .find(Locator::XPath(
+            "//tr[td/strong[text()='ada@example.com'] and td[text()='Engineering'] and td[text()='developer']]",
+        ))
+        .await;
+    admin.shot("users").await;
+
+    admin.tab("Groups", "Groups").await;
+    admin
+        .find(Locator::XPath(
+            "//tr[td/a[text()='Engineering'] and td[text()='1'] and td[text()='developer']]",
+        ))
+        .await;
+    admin.shot("groups").await;
+    admin.click(Locator::LinkText("Engineering")).await;
+    admin
+        .find(Locator::XPath("//td[text()='Ada Lovelace']"))
+        .await;
+
+    admin.tab("Provisioning log", "Provisioning log").await;
+    admin
+        .find(Locator::XPath("//td[contains(., 'POST /scim/v2/Users')]"))
+        .await;
+    admin.shot("provisioning-log").await;
+
+    // The app's webhook: saved, delivering, and an event resent.
+    admin.tab("Webhooks", "Webhooks").await;
+    admin.fill("url", &hook.url).await;
+    admin.click(Locator::XPath("//button[text()='Save']")).await;
+    let signing = admin.find(Locator::Id("signing")).await;
+    let secret = signing.prop("value").await.expect("value").expect("secret");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    // A new webhook starts after the latest event: the next change is its first delivery.
+    let hired = app.req_as(
+        &token,
+        "POST",
+        "/Users",
+        Some(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "grace@example.com",
+        })),
+    );
+    assert_eq!(hired.status, 201, "{:?}", hired.body);
+    let delivered = Locator::XPath("//td[contains(., 'HTTP 200')]");
+    for _ in 0..300 {
+        admin.c.refresh().await.expect("reload");
+        admin.find(Locator::XPath("//h1[text()='Webhooks']")).await;
+        if admin.c.find(delivered).await.is_ok() {
+            break;
+        }
+    }
+    admin.find(delivered).await;
+    assert!(
+        admin.c.find(Locator::Id("signing")).await.is_err(),
+        "the signing secret is shown once"
+    );
+    admin
+        .click(Locator::XPath("//button[text()='Resend from here']"))
+        .await;
+    admin.c.accept_alert().await.expect("the confirmation");
+    admin
+        .find(Locator::XPath(
+            "//p[contains(., 'will be delivered again, in order')]",
+        ))
+        .await;
+    admin.shot("webhooks").await;
+
+    // A new secret that ends the old one at once: the IdP's old token is refused.
+    admin.tab("SCIM Provisioning", "SCIM Provisioning").await;
+    let newer = admin.new_secret("0").await;
+    assert_eq!(app.req_as(&token, "GET", "/Users", None).status, 401);
+    assert_eq!(app.req("GET", "/Users", None).status, 401);
+    assert_eq!(app.req_as(&newer, "GET", "/Users", None).status, 200);
+
     // A phone.
-    c.set_window_size(375, 800).await.expect("resize");
-    assert!(widest(&c).await <= 375, "no sideways scrolling on a phone");
-    c.close().await.expect("close");
-    token
+    admin.tab("Users", "Users").await;
+    admin.c.set_window_size(375, 800).await.expect("resize");
+    assert!(
+        admin.widest().await <= 375,
+        "no sideways scrolling on a phone"
+    );
+    admin.tab("Provisioning log", "Provisioning log").await;
+    assert!(
+        admin.widest().await <= 375,
+        "no sideways scrolling on a phone"
+    );
+    admin.shot("phone-log").await;
+    admin.c.close().await.expect("close");
 }
 
-/// The whole JumpCloud setup in Chromium: the link, the tab, the provider's steps, a new secret
-/// through the confirmation, at the widths of an iframe and a phone.
+/// A used and an expired link, in a fresh browser: refused with a page that says why.
+async fn links_are_refused(used: &str, expired: &str, driver: &Driver) {
+    for (link, why) in [(used, "already used"), (expired, "expired")] {
+        let stranger = Admin::open(driver, 800).await;
+        stranger.enter(link).await;
+        stranger
+            .find(Locator::XPath("//h1[text()='This link cannot be used']"))
+            .await;
+        stranger
+            .find(Locator::XPath(&format!("//p[contains(., '{why}')]")))
+            .await;
+        stranger.c.close().await.expect("close");
+    }
+}
+
+/// The whole JumpCloud setup in Chromium, then the links that must no longer open it.
 #[test]
 fn the_portal_works_in_a_real_browser() {
     let auth = admin_auth();
-    let app = TestApp::spawn_with(Backend::Sqlite, |s| s.admin = Some(auth.clone()));
+    let app = TestApp::spawn_with(Backend::Sqlite, |s| {
+        s.admin = Some(auth.clone());
+        s.webhooks = DeliveryPolicy {
+            poll_interval: Duration::from_millis(20),
+            egress: LOOPBACK_RECEIVERS,
+            ..DeliveryPolicy::default()
+        };
+    });
     let jwt = mint(&auth, ALL_TENANTS, Duration::from_secs(300)).expect("mint");
-    let res = app.admin(&jwt, "POST", "/tenants/acme/portal-links", None);
-    let link = res.body["url"].as_str().expect("url").to_owned();
-    app.create_user("jane@example.com");
+    let new_link = |ttl: u64| {
+        let res = app.admin(
+            &jwt,
+            "POST",
+            "/tenants/acme/portal-links",
+            Some(&json!({"ttl_seconds": ttl})),
+        );
+        assert_eq!(res.status, 201, "{:?}", res.body);
+        res.body["url"].as_str().expect("url").to_owned()
+    };
+    let link = new_link(3600);
+    let expired = new_link(1);
+    let hook = Receiver::start(Vec::new());
     let driver = Driver::start();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let token = runtime.block_on(admin_sets_up_jumpcloud(&link, &app.base, &driver));
-    assert_eq!(app.req_as(&token, "GET", "/Users", None).status, 200);
-    // The form's default grace period (1 hour) keeps the old secret working meanwhile.
-    assert_eq!(app.req("GET", "/Users", None).status, 200);
+    runtime.block_on(admin_sets_up_jumpcloud(&app, &link, &hook, &driver));
+    eventually(Duration::from_secs(10), "the short link expires", || {
+        let listed = app.admin(&jwt, "GET", "/tenants/acme/portal-links", None);
+        listed
+            .body
+            .to_string()
+            .contains("\"state\":\"expired\"")
+            .then_some(())
+    });
+    runtime.block_on(links_are_refused(&link, &expired, &driver));
 }

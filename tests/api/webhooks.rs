@@ -34,13 +34,13 @@ struct Received {
 }
 
 /// A webhook endpoint on loopback answering with scripted statuses (then 200).
-struct Receiver {
-    url: String,
+pub struct Receiver {
+    pub url: String,
     got: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {
-    fn start(script: Vec<u16>) -> Self {
+    pub fn start(script: Vec<u16>) -> Self {
         Self::with_delay(script, Duration::ZERO)
     }
 
