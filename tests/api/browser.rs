@@ -93,11 +93,21 @@ impl Admin {
         self.find(at).await.click().await.expect("click");
     }
 
-    /// Opens a tab from the navigation and waits for its heading.
-    async fn tab(&self, name: &str, heading: &str) {
-        self.click(Locator::LinkText(name)).await;
-        self.find(Locator::XPath(&format!("//h1[text()='{heading}']")))
+    /// Presses the button with this label.
+    async fn press(&self, label: &str) {
+        self.click(Locator::XPath(&format!("//button[text()='{label}']")))
             .await;
+    }
+
+    /// Waits until the page shows what the XPath describes.
+    async fn sees(&self, xpath: &str) {
+        self.find(Locator::XPath(xpath)).await;
+    }
+
+    /// Opens a tab from the navigation and waits for its heading (the tab's name).
+    async fn tab(&self, name: &str) {
+        self.click(Locator::LinkText(name)).await;
+        self.sees(&format!("//h1[text()='{name}']")).await;
     }
 
     /// Types into the form field of that name, replacing what it held.
@@ -140,18 +150,17 @@ impl Admin {
         std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot");
     }
 
-    /// Opens a setup link and presses "Open the settings"; the page it lands on.
+    /// Opens a setup link and presses "Open the settings", checking that the link's secret has
+    /// left the address bar.
     async fn enter(&self, link: &str) {
         self.c.goto(link).await.expect("open the link");
-        self.find(Locator::XPath("//button[text()='Open the settings']"))
-            .await;
+        self.sees("//button[text()='Open the settings']").await;
         let url = self.c.current_url().await.expect("url");
         assert!(
             !url.as_str().contains("link="),
             "the link's secret left the address bar"
         );
-        self.click(Locator::XPath("//button[text()='Open the settings']"))
-            .await;
+        self.press("Open the settings").await;
     }
 
     /// Generates a new secret through the confirmation; the token shown once.
@@ -159,8 +168,7 @@ impl Admin {
         self.click(Locator::Css(&format!("#grace option[value='{grace}']")))
             .await;
         self.click(Locator::Id("confirm")).await;
-        self.click(Locator::XPath("//button[text()='Generate a new secret']"))
-            .await;
+        self.press("Generate a new secret").await;
         // The script asks before the secret is replaced.
         self.c.accept_alert().await.expect("the confirmation");
         let secret = self.find(Locator::Id("secret")).await;
@@ -209,16 +217,16 @@ fn jumpcloud_syncs(app: &TestApp, token: &str) {
     let added = app.req_as(token, "PATCH", &path, Some(&add));
     assert!(matches!(added.status, 200 | 204), "{:?}", added.body);
     // A second push of the same user: the IdP's mistake shows in the log with advice.
-    let again = app.req_as(
-        token,
-        "POST",
-        "/Users",
-        Some(&json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": "ada@example.com",
-        })),
-    );
+    let again = app.req_as(token, "POST", "/Users", Some(&bare_user("ada@example.com")));
     assert_eq!(again.status, 409);
+}
+
+/// A user with nothing but its userName.
+fn bare_user(user_name: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+    })
 }
 
 /// The seed's story in Chromium, at the width of the iframe a host app gives the portal (800
@@ -227,9 +235,7 @@ fn jumpcloud_syncs(app: &TestApp, token: &str) {
 async fn admin_sets_up_jumpcloud(app: &TestApp, link: &str, hook: &Receiver, driver: &Driver) {
     let admin = Admin::open(driver, 800).await;
     admin.enter(link).await;
-    admin
-        .find(Locator::XPath("//h1[text()='SCIM Provisioning']"))
-        .await;
+    admin.sees("//h1[text()='SCIM Provisioning']").await;
     assert_eq!(
         admin.script("return document.cookie").await,
         json!(""),
@@ -248,90 +254,64 @@ async fn admin_sets_up_jumpcloud(app: &TestApp, link: &str, hook: &Receiver, dri
         "no sideways scrolling at 800 px"
     );
     admin.click(Locator::LinkText("Okta")).await;
-    admin
-        .find(Locator::XPath("//h2[text()='Connect Okta']"))
-        .await;
+    admin.sees("//h2[text()='Connect Okta']").await;
     admin.click(Locator::LinkText("JumpCloud")).await;
-    admin
-        .find(Locator::XPath("//h2[text()='Connect JumpCloud']"))
-        .await;
+    admin.sees("//h2[text()='Connect JumpCloud']").await;
     // The default grace period (1 hour) keeps the tenant's first secret working meanwhile.
     let token = admin.new_secret("3600").await;
     assert_eq!(app.req("GET", "/Users", None).status, 200);
 
     jumpcloud_syncs(app, &token);
-    admin.tab("SCIM Provisioning", "SCIM Provisioning").await;
+    admin.tab("SCIM Provisioning").await;
     for done in [
         "Test Connection received (GET /Users from",
         "1 user provisioned",
         "1 group provisioned",
     ] {
         admin
-            .find(Locator::XPath(&format!(
-                "//li[@class='done'][contains(., '{done}')]"
-            )))
+            .sees(&format!("//li[@class='done'][contains(., '{done}')]"))
             .await;
     }
-    admin
-        .find(Locator::XPath("//td[contains(., 'already')]"))
-        .await;
+    admin.sees("//td[contains(., 'already')]").await;
     admin.shot("scim-provisioning").await;
 
     // The group to a role, previewed before it is saved.
-    admin.tab("Role mapping", "Role mapping").await;
+    admin.tab("Role mapping").await;
     admin.fill("group_0", "Engineering").await;
     admin.fill("role_0", "developer").await;
+    admin.press("Preview").await;
     admin
-        .click(Locator::XPath("//button[text()='Preview']"))
-        .await;
-    admin
-        .find(Locator::XPath(
-            "//tr[td[text()='developer'] and td[text()='1']]",
-        ))
+        .sees("//tr[td[text()='developer'] and td[text()='1']]")
         .await;
     admin.shot("role-mapping").await;
-    admin.click(Locator::XPath("//button[text()='Save']")).await;
+    admin.press("Save").await;
     admin
-        .find(Locator::XPath(
-            "//p[contains(., 'The role mapping is saved')]",
-        ))
+        .sees("//p[contains(., 'The role mapping is saved')]")
         .await;
 
     // The user, with the group and the role it gives.
-    admin.tab("Users", "Users").await;
+    admin.tab("Users").await;
     admin.fill("q", "lovelace").await;
-    admin
-        .click(Locator::XPath("//button[text()='Search']"))
-        .await;
-    admin
-        .find(Locator::XPath(
-            "//tr[td/strong[text()='ada@example.com'] and td[text()='Engineering'] and td[text()='developer']]",
-        ))
-        .await;
+    admin.press("Search").await;
+    admin.sees("//tr[td/strong[text()='ada@example.com'] and td[text()='Engineering'] and td[text()='developer']]").await;
     admin.shot("users").await;
 
-    admin.tab("Groups", "Groups").await;
+    admin.tab("Groups").await;
     admin
-        .find(Locator::XPath(
-            "//tr[td/a[text()='Engineering'] and td[text()='1'] and td[text()='developer']]",
-        ))
+        .sees("//tr[td/a[text()='Engineering'] and td[text()='1'] and td[text()='developer']]")
         .await;
     admin.shot("groups").await;
     admin.click(Locator::LinkText("Engineering")).await;
-    admin
-        .find(Locator::XPath("//td[text()='Ada Lovelace']"))
-        .await;
+    admin.sees("//td[text()='Ada Lovelace']").await;
 
-    admin.tab("Provisioning log", "Provisioning log").await;
-    admin
-        .find(Locator::XPath("//td[contains(., 'POST /scim/v2/Users')]"))
-        .await;
+    admin.tab("Provisioning log").await;
+    admin.sees("//td[contains(., 'POST /scim/v2/Users')]").await;
     admin.shot("provisioning-log").await;
 
     // The app's webhook: saved, delivering, and an event resent.
-    admin.tab("Webhooks", "Webhooks").await;
+    admin.tab("Webhooks").await;
     admin.fill("url", &hook.url).await;
-    admin.click(Locator::XPath("//button[text()='Save']")).await;
+    admin.press("Save").await;
     let signing = admin.find(Locator::Id("signing")).await;
     let secret = signing.prop("value").await.expect("value").expect("secret");
     assert!(secret.starts_with("whsec_"), "{secret}");
@@ -340,16 +320,13 @@ async fn admin_sets_up_jumpcloud(app: &TestApp, link: &str, hook: &Receiver, dri
         &token,
         "POST",
         "/Users",
-        Some(&json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": "grace@example.com",
-        })),
+        Some(&bare_user("grace@example.com")),
     );
     assert_eq!(hired.status, 201, "{:?}", hired.body);
     let delivered = Locator::XPath("//td[contains(., 'HTTP 200')]");
     for _ in 0..300 {
         admin.c.refresh().await.expect("reload");
-        admin.find(Locator::XPath("//h1[text()='Webhooks']")).await;
+        admin.sees("//h1[text()='Webhooks']").await;
         if admin.c.find(delivered).await.is_ok() {
             break;
         }
@@ -359,32 +336,28 @@ async fn admin_sets_up_jumpcloud(app: &TestApp, link: &str, hook: &Receiver, dri
         admin.c.find(Locator::Id("signing")).await.is_err(),
         "the signing secret is shown once"
     );
-    admin
-        .click(Locator::XPath("//button[text()='Resend from here']"))
-        .await;
+    admin.press("Resend from here").await;
     admin.c.accept_alert().await.expect("the confirmation");
     admin
-        .find(Locator::XPath(
-            "//p[contains(., 'will be delivered again, in order')]",
-        ))
+        .sees("//p[contains(., 'will be delivered again, in order')]")
         .await;
     admin.shot("webhooks").await;
 
     // A new secret that ends the old one at once: the IdP's old token is refused.
-    admin.tab("SCIM Provisioning", "SCIM Provisioning").await;
+    admin.tab("SCIM Provisioning").await;
     let newer = admin.new_secret("0").await;
     assert_eq!(app.req_as(&token, "GET", "/Users", None).status, 401);
     assert_eq!(app.req("GET", "/Users", None).status, 401);
     assert_eq!(app.req_as(&newer, "GET", "/Users", None).status, 200);
 
     // A phone.
-    admin.tab("Users", "Users").await;
+    admin.tab("Users").await;
     admin.c.set_window_size(375, 800).await.expect("resize");
     assert!(
         admin.widest().await <= 375,
         "no sideways scrolling on a phone"
     );
-    admin.tab("Provisioning log", "Provisioning log").await;
+    admin.tab("Provisioning log").await;
     assert!(
         admin.widest().await <= 375,
         "no sideways scrolling on a phone"
@@ -399,11 +372,9 @@ async fn links_are_refused(used: &str, expired: &str, driver: &Driver) {
         let stranger = Admin::open(driver, 800).await;
         stranger.enter(link).await;
         stranger
-            .find(Locator::XPath("//h1[text()='This link cannot be used']"))
+            .sees("//h1[text()='This link cannot be used']")
             .await;
-        stranger
-            .find(Locator::XPath(&format!("//p[contains(., '{why}')]")))
-            .await;
+        stranger.sees(&format!("//p[contains(., '{why}')]")).await;
         stranger.c.close().await.expect("close");
     }
 }
