@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::pages::{self, UserLine};
-use super::{Signed, html};
+use super::{Signed, html, keyset_page, next_start};
 use crate::error::PortalError;
 use crate::scim::query::{Paging, SearchRequest};
 use crate::scim::schema::GROUP_RESOURCE;
@@ -48,7 +48,7 @@ pub(super) async fn users(
         .as_array()
         .map(|a| a.iter().map(user_line).collect())
         .unwrap_or_default();
-    let next = (start - 1 + (lines.len() as i64) < total).then_some(start + USER_PAGE);
+    let next = next_start(start, lines.len(), total, USER_PAGE);
     Ok(html(pages::users(
         &s.frame(),
         query,
@@ -77,15 +77,6 @@ fn name_or_email(q: &str) -> String {
 
 fn user_line(u: &Value) -> UserLine {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let name = match text(&u["displayName"]) {
         n if n.is_empty() => text(&u["name"]["formatted"]),
         n => n,
@@ -99,23 +90,28 @@ fn user_line(u: &Value) -> UserLine {
         })
         .map(|m| text(&m["value"]))
         .unwrap_or_default();
-    let groups = u["groups"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|g| g["display"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
     UserLine {
         user_name: text(&u["userName"]),
         name,
         email,
         active: u["active"] != false,
-        groups,
-        roles: strings(&u["roles"]),
+        groups: strings(elements(&u["groups"]).map(|g| &g["display"])),
+        roles: strings(elements(&u["roles"])),
         last_modified: text(&u["meta"]["lastModified"]),
     }
+}
+
+/// The strings among these values.
+fn strings<'a>(values: impl Iterator<Item = &'a Value>) -> Vec<String> {
+    values
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The elements of a JSON array; none of anything else.
+fn elements(v: &Value) -> impl Iterator<Item = &Value> {
+    v.as_array().into_iter().flatten()
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,8 +148,7 @@ pub(super) async fn groups(
         .db
         .run(move |c| service::group_lines(c, &tenant, listed))
         .await?;
-    let next =
-        (start - 1 + (lines.len() as i64) < page.total_results).then_some(start + GROUP_PAGE);
+    let next = next_start(start, lines.len(), page.total_results, GROUP_PAGE);
     Ok(html(pages::groups(
         &s.frame(),
         page.total_results,
@@ -187,14 +182,11 @@ pub(super) async fn group(
         })
         .await?;
     let (line, mut members) = found.ok_or_else(no_such_group)?;
-    let next = (members.len() as i64 > MEMBER_PAGE).then(|| {
-        members.truncate(MEMBER_PAGE as usize);
-        members.last().map(|m| m.id.clone())
-    });
+    let next = keyset_page(&mut members, MEMBER_PAGE, |m| &m.id);
     Ok(html(pages::group(
         &s.frame(),
         &line,
         &members,
-        next.flatten().as_deref(),
+        next.as_deref(),
     )))
 }

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::pages::{self, LogFilter};
-use super::{Signed, html};
+use super::{Signed, html, keyset_page};
 use crate::error::PortalError;
 use crate::scim::text;
 use crate::storage::log::{LogQuery, StatusFilter};
@@ -24,6 +24,11 @@ pub(super) struct LogParams {
 
 /// `GET /portal/log`: the Provisioning log tab.
 pub(super) async fn tab(s: Signed, q: web::Query<LogParams>) -> Result<HttpResponse, PortalError> {
+    if q.before.as_deref().is_some_and(|c| !text::plausible_id(c)) {
+        return Err(PortalError::BadForm(
+            "this page of the log does not exist".into(),
+        ));
+    }
     let query = LogQuery {
         status: outcome(&q.status)?,
         since: period(&q.period)?.map(|p| now_millis() - p),
@@ -32,31 +37,18 @@ pub(super) async fn tab(s: Signed, q: web::Query<LogParams>) -> Result<HttpRespo
         // One more than shown tells whether older entries follow.
         limit: LOG_PAGE + 1,
     };
-    if q.before.as_deref().is_some_and(|c| !text::plausible_id(c)) {
-        return Err(PortalError::BadForm(
-            "this page of the log does not exist".into(),
-        ));
-    }
     let tenant = s.session.tenant.clone();
     let mut entries = s
         .state
         .db
         .run(move |c| Ok(storage::log::read(c, tenant.as_str(), &query)?))
         .await?;
-    let older = (entries.len() as i64 > LOG_PAGE).then(|| {
-        entries.truncate(LOG_PAGE as usize);
-        entries.last().map(|e| e.id.clone())
-    });
+    let older = keyset_page(&mut entries, LOG_PAGE, |e| &e.id);
     let filter = LogFilter {
         status: &q.status,
         period: &q.period,
     };
-    Ok(html(pages::log(
-        &s.frame(),
-        &filter,
-        &entries,
-        older.flatten(),
-    )))
+    Ok(html(pages::log(&s.frame(), &filter, &entries, older)))
 }
 
 /// The outcomes the filter offers: any, or a status class.

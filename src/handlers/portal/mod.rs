@@ -192,6 +192,22 @@ fn removal(name: &str) -> Cookie<'_> {
     c
 }
 
+/// The start of the next page of an index-paged list, when more follow.
+fn next_start(start: i64, shown: usize, total: i64, page: i64) -> Option<i64> {
+    (start - 1 + (shown as i64) < total).then_some(start + page)
+}
+
+/// Cuts rows read one longer than a page (the extra row tells that more follow) to the page,
+/// and answers the key to continue after, when more follow.
+fn keyset_page<T>(rows: &mut Vec<T>, page: i64, key: impl Fn(&T) -> &str) -> Option<String> {
+    let page = usize::try_from(page).unwrap_or(usize::MAX);
+    if rows.len() <= page {
+        return None;
+    }
+    rows.truncate(page);
+    rows.last().map(|r| key(r).to_owned())
+}
+
 /// Every portal request with a session or a link counts against the admin rate limit of its
 /// client address, as admin API requests do.
 fn throttled(state: &AppState, req: &HttpRequest) -> Result<(), PortalError> {
