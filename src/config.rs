@@ -26,6 +26,9 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Largest accepted request body, in bytes; larger bodies get 413.
     pub max_body_bytes: usize,
+    /// Bulk requests (RFC 7644 §3.7): their largest body and most operations, advertised in
+    /// ServiceProviderConfig.
+    pub bulk: BulkLimits,
     /// Connections in the database pool.
     pub db_pool_size: u32,
     /// Page size when a query does not send `count`.
@@ -58,6 +61,25 @@ pub struct Settings {
     pub event_retention: Duration,
     /// Where the admin portal is reached and how it looks.
     pub portal: PortalSettings,
+}
+
+/// The bounds of one bulk request (RFC 7644 §3.7.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkLimits {
+    /// Operations in one bulk request; 0 switches bulk requests off.
+    pub max_operations: usize,
+    /// Bytes of one bulk request body.
+    pub max_payload_bytes: usize,
+}
+
+impl Default for BulkLimits {
+    fn default() -> Self {
+        // An initial sync's users in a few requests: a typical user is under 1 KB of JSON.
+        Self {
+            max_operations: 1_000,
+            max_payload_bytes: 4 * 1024 * 1024,
+        }
+    }
 }
 
 /// The admin portal's address and the host app's look.
@@ -210,6 +232,7 @@ impl Default for Settings {
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             public_url: None,
             max_body_bytes: 1024 * 1024,
+            bulk: BulkLimits::default(),
             db_pool_size: 8,
             default_page_size: 100,
             max_page_size: 1000,
@@ -242,8 +265,12 @@ impl Settings {
             }
             self.public_url = Some(url);
         }
-        if self.max_body_bytes == 0 || self.db_pool_size == 0 {
-            return Err("the body limit and the pool size must be greater than zero".into());
+        if self.max_body_bytes == 0 || self.db_pool_size == 0 || self.bulk.max_payload_bytes == 0 {
+            return Err(
+                "the body limits (max-body-bytes, max-bulk-bytes) and the pool size must be \
+                 greater than zero"
+                    .into(),
+            );
         }
         if self.webhooks.concurrency == 0 {
             return Err("the webhook delivery concurrency must be greater than zero".into());

@@ -42,6 +42,9 @@ pub enum ScimError {
     Mutability(String),
     #[error("{0}")]
     Uniqueness(String),
+    /// 409 without a `scimType`: a conflict that is not about a unique value.
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     InvalidCursor(String),
     #[error("{0}")]
@@ -84,6 +87,7 @@ impl ScimError {
             Self::Uniqueness(_) => Some("uniqueness"),
             Self::InvalidCursor(_) => Some("invalidCursor"),
             Self::NotFound(_)
+            | Self::Conflict(_)
             | Self::PreconditionFailed(_)
             | Self::Unauthorized(_)
             | Self::MethodNotAllowed(_)
@@ -95,6 +99,22 @@ impl ScimError {
             | Self::TooManyRequests(_)
             | Self::Internal(_) => None,
         }
+    }
+
+    /// The RFC 7644 §3.12 error body; an internal error is logged in full here, once.
+    pub fn body(&self) -> serde_json::Value {
+        if let Self::Internal(e) = self {
+            tracing::error!(error = ?e, "internal error");
+        }
+        let mut body = json!({
+            "schemas": [ERROR_URN],
+            "status": self.status_code().as_u16().to_string(),
+            "detail": self.to_string(),
+        });
+        if let Some(t) = self.scim_type() {
+            body["scimType"] = t.into();
+        }
+        body
     }
 
     /// Shorthand for an internal error from anything displayable.
@@ -113,7 +133,7 @@ impl ResponseError for ScimError {
             | Self::InvalidSyntax(_)
             | Self::Mutability(_)
             | Self::InvalidCursor(_) => StatusCode::BAD_REQUEST,
-            Self::Uniqueness(_) => StatusCode::CONFLICT,
+            Self::Uniqueness(_) | Self::Conflict(_) => StatusCode::CONFLICT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -128,18 +148,8 @@ impl ResponseError for ScimError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Self::Internal(e) = self {
-            tracing::error!(error = ?e, "internal error");
-        }
         let status = self.status_code();
-        let mut body = json!({
-            "schemas": [ERROR_URN],
-            "status": status.as_u16().to_string(),
-            "detail": self.to_string(),
-        });
-        if let Some(t) = self.scim_type() {
-            body["scimType"] = t.into();
-        }
+        let body = self.body();
         let mut res = HttpResponse::build(status);
         res.content_type(SCIM_CONTENT_TYPE);
         let wait = match self {
@@ -205,6 +215,7 @@ impl From<crate::scim::Violation> for ScimError {
             Violation::NoTarget(d) => Self::NoTarget(d),
             Violation::InvalidFilter(d) => Self::InvalidFilter(d),
             Violation::LimitExceeded(d) => Self::LimitExceeded(d),
+            Violation::Conflict(d) => Self::Conflict(d),
         }
     }
 }

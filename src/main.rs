@@ -8,8 +8,8 @@ use anyhow::Context;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use scimitar::config::{
-    AdminAuth, AdminKey, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, PortalSettings, RateLimits,
-    Settings, parse_duration,
+    AdminAuth, AdminKey, BulkLimits, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, PortalSettings,
+    RateLimits, Settings, parse_duration,
 };
 use scimitar::conformance;
 use scimitar::events::egress::Egress;
@@ -234,6 +234,12 @@ struct ServeArgs {
     /// Largest accepted request body in bytes
     #[arg(long, env = "SCIMITAR_MAX_BODY_BYTES", default_value_t = Settings::default().max_body_bytes)]
     max_body_bytes: usize,
+    /// Operations in one bulk request (POST /Bulk); 0 switches bulk requests off
+    #[arg(long, env = "SCIMITAR_MAX_BULK_OPERATIONS", default_value_t = BulkLimits::default().max_operations)]
+    max_bulk_operations: usize,
+    /// Largest accepted bulk request body in bytes
+    #[arg(long, env = "SCIMITAR_MAX_BULK_BYTES", default_value_t = BulkLimits::default().max_payload_bytes)]
+    max_bulk_bytes: usize,
     /// Page size of a query that sends no count
     #[arg(long, env = "SCIMITAR_DEFAULT_PAGE_SIZE", default_value_t = Settings::default().default_page_size)]
     default_page_size: i64,
@@ -418,6 +424,8 @@ fn run(command: Command) -> anyhow::Result<()> {
                 db,
                 url,
                 max_body_bytes,
+                max_bulk_operations,
+                max_bulk_bytes,
                 default_page_size,
                 max_page_size,
                 log_retention,
@@ -433,6 +441,10 @@ fn run(command: Command) -> anyhow::Result<()> {
             // Application::build validates the whole of it.
             let mut settings = limits.apply(Settings {
                 max_body_bytes,
+                bulk: BulkLimits {
+                    max_operations: max_bulk_operations,
+                    max_payload_bytes: max_bulk_bytes,
+                },
                 default_page_size,
                 max_page_size,
                 admin: admin.auth()?,

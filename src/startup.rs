@@ -14,7 +14,7 @@ use crate::error::AdminError;
 use crate::events::log::{self, LogWriter};
 use crate::events::retention::EventPruner;
 use crate::events::webhooks::Deliverer;
-use crate::handlers::{self, admin, discovery, resources};
+use crate::handlers::{self, admin, bulk, discovery, resources};
 use crate::http::admin_auth::AdminVerifier;
 use crate::http::throttle::{self, Throttle};
 use crate::http::{auth, content, log as request_log};
@@ -236,6 +236,7 @@ impl StopHandle {
 /// serve SCIM beside their own routes.
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let limit = state.settings.max_body_bytes;
+    let bulk_limit = state.settings.bulk.max_payload_bytes;
     cfg.service(
         web::scope("/scim/v2")
             .app_data(web::Data::new(state))
@@ -271,6 +272,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                     .wrap(from_fn(auth::require_tenant))
                     .wrap(from_fn(request_log::record))
                     .post(resources::search_all)
+                    .default_service(web::to(handlers::method_not_allowed)),
+            )
+            .service(
+                web::resource("/Bulk")
+                    .app_data(content::json_config(bulk_limit))
+                    .wrap(from_fn(auth::require_tenant))
+                    .wrap(from_fn(request_log::record))
+                    .post(bulk::bulk)
                     .default_service(web::to(handlers::method_not_allowed)),
             )
             .configure(|c| resource_routes(c, &USER_RESOURCE))

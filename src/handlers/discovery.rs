@@ -23,7 +23,11 @@ pub fn service_provider_config(base: &str, settings: &Settings) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig", LIMITS_URN],
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {
+            "supported": settings.bulk.max_operations > 0,
+            "maxOperations": settings.bulk.max_operations,
+            "maxPayloadSize": settings.bulk.max_payload_bytes,
+        },
         "filter": {"supported": true, "maxResults": settings.max_page_size},
         "changePassword": {"supported": true},
         "sort": {"supported": true},

@@ -1,6 +1,7 @@
 //! Thin handlers: extract, call a service, shape the response.
 
 pub mod admin;
+pub mod bulk;
 pub mod discovery;
 pub mod portal;
 pub mod resources;

@@ -12,11 +12,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{SCIM_CONTENT_TYPE, ScimError};
+use crate::scim::Violation;
+use crate::scim::limits::Limits;
 use crate::state::AppState;
 
 /// A JSON request body sent as `application/scim+json` or `application/json` (or with no
 /// content type, which some IdP clients omit), within the structural bounds of
-/// [`Limits::check_body`](crate::scim::limits::Limits::check_body).
+/// [`Limits::check_body`].
 #[derive(Debug)]
 pub struct ScimJson(pub Value);
 
@@ -25,35 +27,60 @@ impl FromRequest for ScimJson {
     type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        // actix's own content-type check lets any type through once a missing one is allowed.
-        let accepted = req.headers().get(CONTENT_TYPE).is_none_or(|v| {
-            let essence = v
-                .to_str()
-                .unwrap_or_default()
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim();
-            essence.eq_ignore_ascii_case("application/scim+json")
-                || essence.eq_ignore_ascii_case("application/json")
-        });
-        if !accepted {
-            return Box::pin(std::future::ready(Err(ScimError::UnsupportedMediaType(
-                "send the body as application/scim+json or application/json".into(),
-            )
-            .into())));
-        }
-        let limits = req
-            .app_data::<web::Data<AppState>>()
-            .map(|s| s.settings.limits)
-            .unwrap_or_default();
-        let body = web::Json::<Value>::from_request(req, payload);
-        Box::pin(async move {
-            let body = body.await?.into_inner();
-            limits.check_body(&body).map_err(ScimError::from)?;
-            Ok(Self(body))
-        })
+        read_json(req, payload, Limits::check_body, Self)
     }
+}
+
+/// A bulk request body (RFC 7644 §3.7): as [`ScimJson`], with each operation's `data` bounded
+/// as the body of its own request would be ([`Limits::check_bulk`]). Its size limit is the
+/// route's own JSON configuration.
+#[derive(Debug)]
+pub struct BulkJson(pub Value);
+
+impl FromRequest for BulkJson {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        read_json(req, payload, Limits::check_bulk, Self)
+    }
+}
+
+/// Reads a JSON body of an accepted media type and checks its structure with `check`.
+fn read_json<T: 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    check: fn(&Limits, &Value) -> Result<(), Violation>,
+    wrap: fn(Value) -> T,
+) -> Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>> {
+    // actix's own content-type check lets any type through once a missing one is allowed.
+    let accepted = req.headers().get(CONTENT_TYPE).is_none_or(|v| {
+        let essence = v
+            .to_str()
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim();
+        essence.eq_ignore_ascii_case("application/scim+json")
+            || essence.eq_ignore_ascii_case("application/json")
+    });
+    if !accepted {
+        return Box::pin(std::future::ready(Err(ScimError::UnsupportedMediaType(
+            "send the body as application/scim+json or application/json".into(),
+        )
+        .into())));
+    }
+    let limits = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.settings.limits)
+        .unwrap_or_default();
+    let body = web::Json::<Value>::from_request(req, payload);
+    Box::pin(async move {
+        let body = body.await?.into_inner();
+        check(&limits, &body).map_err(ScimError::from)?;
+        Ok(wrap(body))
+    })
 }
 
 /// The JSON extractor configuration of the SCIM routes: both media types, a size limit, and

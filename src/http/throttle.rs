@@ -139,6 +139,22 @@ impl Throttle {
         self.tenant.as_ref().map_or(Ok(()), |b| b.check(tenant))
     }
 
+    /// Counts one more request of `tenant` (an operation of a bulk request), waiting up to
+    /// `most` for its bucket to refill: a bulk request slows to the tenant's rate instead of
+    /// failing half-way, and other tenants' buckets are not touched.
+    pub async fn tenant_within(&self, tenant: &TenantId, most: Duration) -> Result<(), Throttled> {
+        let Some(bucket) = &self.tenant else {
+            return Ok(());
+        };
+        let Err(throttled) = bucket.check(tenant) else {
+            return Ok(());
+        };
+        tokio::time::timeout(most, bucket.limiter.until_key_ready(tenant))
+            .await
+            .map(drop)
+            .map_err(|_| throttled)
+    }
+
     /// Counts one admin API request from `client`.
     pub fn admin(&self, client: &ClientKey) -> Result<(), Throttled> {
         self.admin.as_ref().map_or(Ok(()), |b| b.check(client))

@@ -95,6 +95,33 @@ impl Limits {
         Ok(())
     }
 
+    /// The structural bounds of a bulk request body (RFC 7644 §3.7): each member of each
+    /// operation, `data` above all, is bounded as the body of its own request would be. How
+    /// many operations it holds has its own bound, which the bulk parser checks.
+    pub fn check_bulk(&self, body: &Value) -> Result<(), Violation> {
+        let Value::Object(members) = body else {
+            return self.check_body(body);
+        };
+        for (key, value) in members {
+            self.check_string(key)?;
+            let Value::Array(operations) = value else {
+                self.check_body(value)?;
+                continue;
+            };
+            for op in operations {
+                let Value::Object(fields) = op else {
+                    self.check_body(op)?;
+                    continue;
+                };
+                for (key, value) in fields {
+                    self.check_string(key)?;
+                    self.check_body(value)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn check_array(&self, key: &str, len: usize) -> Result<(), Violation> {
         if key.eq_ignore_ascii_case("members") {
             return self.check_members(len);

@@ -2,6 +2,7 @@
 //! PRECIS tables of precis-profiles only; no web or database code), so it can be tested, fuzzed
 //! and reused on its own.
 
+pub mod bulk;
 pub mod compat;
 pub mod filter;
 pub mod limits;
@@ -46,4 +47,8 @@ pub enum Violation {
     /// The request asks for more work than a configured bound allows (answered 413).
     #[error("{0}")]
     LimitExceeded(String),
+    /// The request conflicts with itself or with the resource's state (answered 409 with no
+    /// `scimType`): a cycle of bulkId references, say (RFC 7644 §3.7.1).
+    #[error("{0}")]
+    Conflict(String),
 }

@@ -1445,6 +1445,7 @@ mod tests {
             Violation::NoTarget(_) => "noTarget",
             Violation::InvalidFilter(_) => "invalidFilter",
             Violation::LimitExceeded(_) => "(413)",
+            Violation::Conflict(_) => "(409)",
         }
     }
 

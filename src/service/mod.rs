@@ -1,6 +1,7 @@
 //! Use cases. Each owns its transaction: validate → store → render.
 
 pub mod admin;
+pub mod bulk;
 mod changes;
 pub mod portal;
 pub mod resources;

@@ -42,16 +42,70 @@ pub async fn create(
     body: Value,
     view: Projection,
 ) -> Result<Rendered, ScimError> {
-    let input = validate::resource_body(rt, body)?;
-    state.settings.limits.check_resource(&input)?;
-    let password_hash = hash(state, tenant, input.password.clone()).await?;
-    // Time-ordered, so a large tenant's inserts land at the right edge of the primary key's
-    // B-tree instead of on a random page of it.
-    let id = uuid::Uuid::now_v7().to_string();
+    let creation = Creation::prepare(state, tenant, rt, body, new_id()).await?;
     let base = state.base_url.clone();
     write(state, tenant, move |scope, c| {
-        // Stamped under the tenant lock, so creation times follow commit order and a
-        // keyset cursor cannot pass a row that commits later with an earlier time.
+        let row = creation.apply(scope, c, &base)?;
+        // A resource just created is in no group yet; only the members it was given are read.
+        let links = match links_shown(rt, &view) {
+            Some(Shown::Members) => scope.members_of(c, std::slice::from_ref(&row.id), None)?,
+            Some(Shown::Groups) | None => Vec::new(),
+        };
+        one(render_linked(rt, &base, vec![row], &links, &view)?)
+    })
+    .await
+}
+
+/// A new resource's id. Time-ordered, so a large tenant's inserts land at the right edge of the
+/// primary key's B-tree instead of on a random page of it.
+pub(super) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// A create whose CPU work (validation, a password's argon2id hash) is done before the write
+/// lock; [`Creation::apply`] is what runs under it.
+pub(super) struct Creation {
+    rt: &'static ResourceType,
+    id: String,
+    input: validate::Validated,
+    password_hash: Option<String>,
+}
+
+impl Creation {
+    /// Validates a POST body for a resource that will get `id`.
+    pub(super) async fn prepare(
+        state: &AppState,
+        tenant: &TenantId,
+        rt: &'static ResourceType,
+        body: Value,
+        id: String,
+    ) -> Result<Self, ScimError> {
+        let input = validate::resource_body(rt, body)?;
+        state.settings.limits.check_resource(&input)?;
+        let password_hash = hash(state, tenant, input.password.clone()).await?;
+        Ok(Self {
+            rt,
+            id,
+            input,
+            password_hash,
+        })
+    }
+
+    /// Stores the resource, its members and its events; returns the stored row.
+    pub(super) fn apply(
+        self,
+        scope: &Scope<'_>,
+        c: &mut AnyConnection,
+        base: &str,
+    ) -> Result<ResourceRow, ScimError> {
+        let Self {
+            rt,
+            id,
+            input,
+            password_hash,
+        } = self;
+        // Stamped under the tenant lock, so creation times follow commit order and a keyset
+        // cursor cannot pass a row that commits later with an earlier time.
         let now = now_millis();
         let row = stored_row(
             scope.tenant(),
@@ -66,18 +120,12 @@ pub async fn create(
         scope
             .insert(c, &row)
             .map_err(|e| uniqueness(e, rt, &input.doc))?;
-        changes::created(c, rt, &base, &row)?;
+        changes::created(c, rt, base, &row)?;
         let added = scope.add_members(c, &row.id, &member_ids, &input.members)?;
         changes::memberships(c, &row, &added, &[])?;
         finish(watch, c, scope.tenant())?;
-        // A resource just created is in no group yet; only the members it was given are read.
-        let links = match links_shown(rt, &view) {
-            Some(Shown::Members) => scope.members_of(c, std::slice::from_ref(&row.id), None)?,
-            Some(Shown::Groups) | None => Vec::new(),
-        };
-        one(render_linked(rt, &base, vec![row], &links, &view)?)
-    })
-    .await
+        Ok(row)
+    }
 }
 
 /// How many links (a user's groups, a group's members) a resource read on the calling thread
@@ -168,11 +216,53 @@ pub async fn replace(
     view: Projection,
 ) -> Result<Rendered, ScimError> {
     let rt = target.rt;
-    let input = validate::resource_body(rt, body)?;
-    state.settings.limits.check_resource(&input)?;
-    let password_hash = hash(state, tenant, input.password.clone()).await?;
+    let replacement = Replacement::prepare(state, tenant, target, body).await?;
     let base = state.base_url.clone();
     write(state, tenant, move |scope, c| {
+        let row = replacement.apply(scope, c, &base)?;
+        one(render_rows(scope, c, rt, &base, vec![row], &view)?)
+    })
+    .await
+}
+
+/// A replace whose CPU work is done before the write lock; [`Replacement::apply`] runs under it.
+pub(super) struct Replacement {
+    target: Target,
+    input: validate::Validated,
+    password_hash: Option<String>,
+}
+
+impl Replacement {
+    /// Validates a PUT body.
+    pub(super) async fn prepare(
+        state: &AppState,
+        tenant: &TenantId,
+        target: Target,
+        body: Value,
+    ) -> Result<Self, ScimError> {
+        let input = validate::resource_body(target.rt, body)?;
+        state.settings.limits.check_resource(&input)?;
+        let password_hash = hash(state, tenant, input.password.clone()).await?;
+        Ok(Self {
+            target,
+            input,
+            password_hash,
+        })
+    }
+
+    /// Stores the new version, the membership difference and the events; returns the row.
+    pub(super) fn apply(
+        self,
+        scope: &Scope<'_>,
+        c: &mut AnyConnection,
+        base: &str,
+    ) -> Result<ResourceRow, ScimError> {
+        let Self {
+            target,
+            input,
+            password_hash,
+        } = self;
+        let rt = target.rt;
         let old = target.lock(scope, c)?;
         validate::check_immutable(rt, &document(&old)?, &input.doc)?;
         let member_ids = checked_members(scope, c, &input.members, Some(&old.id))?;
@@ -209,16 +299,15 @@ pub async fn replace(
             &input.doc,
             password_hash.or(old.password_hash.clone()),
         )?;
-        changes::updated(c, rt, &base, &old, &row)?;
+        changes::updated(c, rt, base, &old, &row)?;
         if is_group {
             let removed = scope.remove_members(c, &row.id, &gone)?;
             let added = scope.add_members(c, &row.id, &member_ids, &input.members)?;
             changes::memberships(c, &row, &added, &removed)?;
         }
         finish(watch, c, scope.tenant())?;
-        one(render_rows(scope, c, rt, &base, vec![row], &view)?)
-    })
-    .await
+        Ok(row)
+    }
 }
 
 /// Applies a PATCH body (RFC 7644 §3.5.2), all or nothing. Membership changes go straight to
@@ -232,31 +321,87 @@ pub async fn patch(
     view: Projection,
 ) -> Result<Rendered, ScimError> {
     let rt = target.rt;
-    let limits = state.settings.limits;
-    let request = patch::parse_request(body)?;
-    // The CPU work of a PATCH (apply, validate) is done here, before the write lock, on the
-    // version read now; under the lock it is redone only if another write came in between. A
-    // request that cannot apply is refused without taking the lock at all. It runs where a GET
-    // by id does (on the event loop when a SQLite connection is idle): its cost is linear-log in
-    // the request and the stored document, both bounded by the body limit, as is the parse of
-    // the body that was already done here.
-    let request = std::sync::Arc::new(request);
-    let (read_version, trial) = {
-        let (tenant, id, request) = (tenant.clone(), target.id.clone(), request.clone());
-        state
-            .db
-            .read_by_key(move |c| {
-                let row = found(&Scope::new(&tenant), c, rt, &id)?;
-                let patched = patch::apply(rt, &document(&row)?, &request, &limits)?;
-                Ok((row.version, patched))
-            })
-            .await?
-    };
-    // argon2 is slow by design: a new password is hashed before the write lock is taken.
-    let new_password = trial.password.clone();
-    let prehashed = hash(state, tenant, new_password.clone()).await?;
+    let patching = Patching::prepare(state, tenant, target, body).await?;
     let base = state.base_url.clone();
     write(state, tenant, move |scope, c| {
+        let row = patching.apply(scope, c, &base)?;
+        one(render_rows(scope, c, rt, &base, vec![row], &view)?)
+    })
+    .await
+}
+
+/// A PATCH tried on the version read before the write lock; [`Patching::apply`] runs under it.
+pub(super) struct Patching {
+    target: Target,
+    request: std::sync::Arc<patch::PatchRequest>,
+    read_version: i64,
+    trial: patch::Patched,
+    new_password: Option<String>,
+    prehashed: Option<String>,
+    limits: crate::scim::limits::Limits,
+}
+
+impl Patching {
+    /// Parses the body and applies it to the current version, outside the write lock.
+    pub(super) async fn prepare(
+        state: &AppState,
+        tenant: &TenantId,
+        target: Target,
+        body: Value,
+    ) -> Result<Self, ScimError> {
+        let rt = target.rt;
+        let limits = state.settings.limits;
+        let request = patch::parse_request(body)?;
+        // The CPU work of a PATCH (apply, validate) is done here, before the write lock, on the
+        // version read now; under the lock it is redone only if another write came in between.
+        // A request that cannot apply is refused without taking the lock at all. It runs where
+        // a GET by id does (on the event loop when a SQLite connection is idle): its cost is
+        // linear-log in the request and the stored document, both bounded by the body limit,
+        // as is the parse of the body that was already done here.
+        let request = std::sync::Arc::new(request);
+        let (read_version, trial) = {
+            let (tenant, id, request) = (tenant.clone(), target.id.clone(), request.clone());
+            state
+                .db
+                .read_by_key(move |c| {
+                    let row = found(&Scope::new(&tenant), c, rt, &id)?;
+                    let patched = patch::apply(rt, &document(&row)?, &request, &limits)?;
+                    Ok((row.version, patched))
+                })
+                .await?
+        };
+        // argon2 is slow by design: a new password is hashed before the write lock is taken.
+        let new_password = trial.password.clone();
+        let prehashed = hash(state, tenant, new_password.clone()).await?;
+        Ok(Self {
+            target,
+            request,
+            read_version,
+            trial,
+            new_password,
+            prehashed,
+            limits,
+        })
+    }
+
+    /// Stores the patched version (when anything changed), membership changes and events;
+    /// returns the resource's row as it now is.
+    pub(super) fn apply(
+        self,
+        scope: &Scope<'_>,
+        c: &mut AnyConnection,
+        base: &str,
+    ) -> Result<ResourceRow, ScimError> {
+        let Self {
+            target,
+            request,
+            read_version,
+            trial,
+            new_password,
+            prehashed,
+            limits,
+        } = self;
+        let rt = target.rt;
         let old = target.lock(scope, c)?;
         let patched = if old.version == read_version {
             trial
@@ -275,7 +420,7 @@ pub async fn patch(
         let watch = RoleWatch::start(c, scope.tenant().as_str(), &touched)?;
         let (mut added, mut removed) = (Vec::new(), Vec::new());
         for change in patched.members {
-            let (a, r) = apply_member_change(scope, c, &old.id, change, &base)?;
+            let (a, r) = apply_member_change(scope, c, &old.id, change, base)?;
             added.extend(a);
             removed.extend(r);
         }
@@ -286,7 +431,7 @@ pub async fn patch(
         {
             let row = next_version(scope, c, rt, &old, &patched.doc, password_hash)?;
             if patched.changed || patched.password.is_some() {
-                changes::updated(c, rt, &base, &old, &row)?;
+                changes::updated(c, rt, base, &old, &row)?;
             }
             changes::memberships(c, &row, &added, &removed)?;
             row
@@ -294,9 +439,8 @@ pub async fn patch(
             old
         };
         finish(watch, c, scope.tenant())?;
-        one(render_rows(scope, c, rt, &base, vec![row], &view)?)
-    })
-    .await
+        Ok(row)
+    }
 }
 
 /// Stores `doc` as the next version of `old` (the caller holds the row lock).
@@ -372,7 +516,7 @@ fn renamed_under_a_mapping(
 
 /// Runs `f` on the blocking pool in one write transaction holding the tenant's lock, with the
 /// tenant's storage scope: the frame of every write here.
-async fn write<R: Send + 'static>(
+pub(super) async fn write<R: Send + 'static>(
     state: &AppState,
     tenant: &TenantId,
     f: impl FnOnce(&Scope<'_>, &mut AnyConnection) -> Result<R, ScimError> + Send + 'static,
@@ -433,33 +577,37 @@ fn apply_member_change(
 
 /// Deletes a resource; a deleted User or Group also leaves every group it was a member of.
 pub async fn delete(state: &AppState, tenant: &TenantId, target: Target) -> Result<(), ScimError> {
-    write(state, tenant, move |scope, c| {
-        let row = target.lock(scope, c)?;
-        let touched = if target.rt.id == USER_RESOURCE.id {
-            Vec::new()
-        } else {
-            vec![row.id.clone()]
-        };
-        let watch = RoleWatch::start(c, scope.tenant().as_str(), &touched)?;
-        // The groups it belonged to lose a member: they get a new version and an event.
-        let groups: Vec<String> = scope
-            .groups_of(c, std::slice::from_ref(&row.id), None)?
-            .into_iter()
-            .map(|l| l.id)
-            .collect();
-        scope.delete(c, target.rt.id, &row.id)?;
-        changes::deleted(c, target.rt, &row)?;
-        for gid in groups {
-            if let Some(group) = scope.lock(c, GROUP_RESOURCE.id, &gid)? {
-                let bumped =
-                    next_version(scope, c, &GROUP_RESOURCE, &group, &document(&group)?, None)?;
-                changes::memberships(c, &bumped, &[], std::slice::from_ref(&row.id))?;
-            }
+    write(state, tenant, move |scope, c| remove(scope, c, &target)).await
+}
+
+/// The delete under the write lock: the row, its memberships, and the events.
+pub(super) fn remove(
+    scope: &Scope<'_>,
+    c: &mut AnyConnection,
+    target: &Target,
+) -> Result<(), ScimError> {
+    let row = target.lock(scope, c)?;
+    let touched = if target.rt.id == USER_RESOURCE.id {
+        Vec::new()
+    } else {
+        vec![row.id.clone()]
+    };
+    let watch = RoleWatch::start(c, scope.tenant().as_str(), &touched)?;
+    // The groups it belonged to lose a member: they get a new version and an event.
+    let groups: Vec<String> = scope
+        .groups_of(c, std::slice::from_ref(&row.id), None)?
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    scope.delete(c, target.rt.id, &row.id)?;
+    changes::deleted(c, target.rt, &row)?;
+    for gid in groups {
+        if let Some(group) = scope.lock(c, GROUP_RESOURCE.id, &gid)? {
+            let bumped = next_version(scope, c, &GROUP_RESOURCE, &group, &document(&group)?, None)?;
+            changes::memberships(c, &bumped, &[], std::slice::from_ref(&row.id))?;
         }
-        finish(watch, c, scope.tenant())?;
-        Ok(())
-    })
-    .await
+    }
+    finish(watch, c, scope.tenant())
 }
 
 pub(super) fn document(row: &ResourceRow) -> Result<Map<String, Value>, ScimError> {

@@ -13,7 +13,10 @@ fn service_provider_config_is_accurate_and_public(b: Backend) {
         c["schemas"][0],
         "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
     );
-    assert_eq!(c["bulk"]["supported"], false);
+    assert_eq!(
+        c["bulk"],
+        serde_json::json!({"supported": true, "maxOperations": 1000, "maxPayloadSize": 4194304})
+    );
     assert_eq!(c["patch"]["supported"], true);
     assert_eq!(c["etag"]["supported"], true);
     assert_eq!(c["sort"]["supported"], true);

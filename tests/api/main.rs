@@ -5,6 +5,7 @@ mod helpers;
 mod admin;
 mod admin_bounds;
 mod browser;
+mod bulk;
 mod cli;
 mod conformance;
 mod discovery;
