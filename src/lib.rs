@@ -2,6 +2,7 @@
 //! themselves, or mount into their own actix-web app, to receive users and groups from
 //! JumpCloud, Okta, Microsoft Entra ID, OneLogin and Google Workspace.
 
+pub mod admin_token;
 pub mod config;
 pub mod conformance;
 pub mod error;

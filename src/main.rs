@@ -7,13 +7,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
+use scimitar::admin_token::{ALL_TENANTS, mint};
 use scimitar::config::{
     AdminAuth, AdminKey, BulkLimits, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, PortalSettings,
     RateLimits, Settings, parse_duration,
 };
 use scimitar::conformance;
 use scimitar::events::egress::Egress;
-use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 use scimitar::scim::limits::Limits;
 use scimitar::service::{portal, tenants};
 use scimitar::storage::models::TenantRow;

@@ -9,13 +9,13 @@ use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
+use crate::admin_token::AdminVerifier;
 use crate::config::Settings;
 use crate::error::AdminError;
 use crate::events::log::{self, LogWriter};
 use crate::events::retention::EventPruner;
 use crate::events::webhooks::Deliverer;
 use crate::handlers::{self, admin, bulk, discovery, resources};
-use crate::http::admin_auth::AdminVerifier;
 use crate::http::throttle::{self, Throttle};
 use crate::http::{auth, content, log as request_log};
 use crate::scim::schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE};

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use crate::admin_token::AdminVerifier;
 use crate::config::Settings;
 use crate::events::log::LogSender;
-use crate::http::admin_auth::AdminVerifier;
 use crate::http::throttle::Throttle;
 use crate::storage::Db;
 use crate::token::{Argon2Slots, TokenCache};

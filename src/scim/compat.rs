@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::Violation;
 use super::filter::{CheckedFilter, CheckedNode, CompareOp, Operand};
-use super::patch::PatchPath;
+use super::patch_path::PatchPath;
 use super::schema::AttributeDef;
 
 /// Where Microsoft documents the Entra ID provisioning service's departures from RFC 7644

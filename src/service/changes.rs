@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::resources::document;
+use super::document;
 use crate::error::ScimError;
 use crate::events::{EventType, record, record_all, record_text, rfc3339};
 use crate::scim::resource::{self, Meta};

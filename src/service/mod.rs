@@ -7,3 +7,13 @@ pub mod portal;
 pub mod resources;
 pub mod search;
 pub mod tenants;
+
+use serde_json::{Map, Value};
+
+use crate::error::ScimError;
+use crate::storage::models::ResourceRow;
+
+/// A stored resource's canonical document, parsed (the use cases' one way to read it).
+fn document(row: &ResourceRow) -> Result<Map<String, Value>, ScimError> {
+    serde_json::from_str(&row.doc).map_err(ScimError::internal)
+}

@@ -7,7 +7,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::changes;
+use super::{changes, document};
 use crate::error::ScimError;
 use crate::events::roles::{self, RoleWatch};
 use crate::scim::filter;
@@ -608,10 +608,6 @@ pub(super) fn remove(
         }
     }
     finish(watch, c, scope.tenant())
-}
-
-pub(super) fn document(row: &ResourceRow) -> Result<Map<String, Value>, ScimError> {
-    serde_json::from_str(&row.doc).map_err(ScimError::internal)
 }
 
 async fn hash(

@@ -28,6 +28,7 @@ pub mod sql;
 mod statement_clock;
 pub mod statistics;
 pub mod tenants;
+mod turns;
 pub mod webhooks;
 mod writer;
 
@@ -192,6 +193,8 @@ pub struct Db {
     pool: r2d2::Pool<Manager>,
     /// SQLite's own paths for writes; PostgreSQL needs none.
     sqlite: Option<SqlitePaths>,
+    /// PostgreSQL: a tenant's writers in this process, one at a time.
+    turns: turns::Turns,
 }
 
 /// SQLite has one writer at a time: its writes go through one thread that commits them in
@@ -277,7 +280,11 @@ impl Db {
             }),
             Backend::Postgres(_) => None,
         };
-        Ok(Self { pool, sqlite })
+        Ok(Self {
+            pool,
+            sqlite,
+            turns: turns::Turns::default(),
+        })
     }
 
     /// Runs `f` in a write transaction under `tenant`'s lock (see [`tenant_tx`]; on SQLite the
@@ -291,6 +298,7 @@ impl Db {
         match &self.sqlite {
             Some(sqlite) => sqlite.writer.write(f).await,
             None => {
+                let _turn = self.turns.take(tenant).await;
                 let tenant = tenant.to_owned();
                 self.run(move |c| tenant_tx(c, &tenant, f)).await
             }

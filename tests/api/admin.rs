@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use scimitar::admin_token::{ALL_TENANTS, mint};
 use scimitar::config::{AdminAuth, AdminKey};
-use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, admin_auth, eventually, patch_ops};

@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diesel::RunQueryDsl;
+use scimitar::admin_token::{ALL_TENANTS, mint};
 use scimitar::config::{AdminAuth, AdminKey};
-use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 use scimitar::service::tenants;
 use scimitar::{Application, Settings};
 use serde_json::{Value, json};

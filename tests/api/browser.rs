@@ -10,8 +10,8 @@ use std::time::Duration;
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
+use scimitar::admin_token::{ALL_TENANTS, mint};
 use scimitar::events::webhooks::DeliveryPolicy;
-use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, admin_auth, eventually, patch_ops};

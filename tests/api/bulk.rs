@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use scimitar::admin_token::mint;
 use scimitar::config::BulkLimits;
-use scimitar::http::admin_auth::mint;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, admin_auth, eventually};

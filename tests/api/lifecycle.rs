@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use scimitar::admin_token::{ALL_TENANTS, mint};
 use scimitar::config::{AdminAuth, AdminKey};
-use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 use scimitar::storage::log::{self, LogQuery};
 use scimitar::storage::webhooks as hooks;
 use serde_json::json;

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
+use scimitar::admin_token::{ALL_TENANTS, mint};
 use scimitar::config::{AdminAuth, AdminKey};
-use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 use scimitar::scim::limits::Limits;
 use scimitar::storage::Waits;
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use scimitar::http::admin_auth::{ALL_TENANTS, mint};
+use scimitar::admin_token::{ALL_TENANTS, mint};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, admin_auth, eventually};

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use scimitar::admin_token::{ALL_TENANTS, mint};
 use scimitar::config::RateLimits;
-use scimitar::http::admin_auth::{ALL_TENANTS, mint};
 
 use crate::helpers::{Backend, Res, TestApp, admin_auth};
 use crate::on_both_backends;
