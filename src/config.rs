@@ -3,6 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use anyhow::Context;
+use clap::Args;
+use clap::builder::BoolishValueParser;
+
+use crate::events::egress::Egress;
 use crate::events::webhooks::DeliveryPolicy;
 use crate::scim::limits::Limits;
 use crate::storage::Waits;
@@ -359,6 +364,321 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         _ => return Err(format!("{s:?} has an unknown unit; use s, m, h or d")),
     };
     Ok(Duration::from_secs(seconds))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line: every flag, its environment variable and its default, turned into Settings.
+
+/// The database flag every command takes.
+#[derive(Args, Clone)]
+pub struct DbArgs {
+    /// sqlite://PATH (the default) or postgres://USER@HOST/DB
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+}
+
+/// Where the server listens and how it is reached.
+#[derive(Args, Clone)]
+pub struct UrlArgs {
+    /// Externally visible origin of the server, e.g. https://scim.example.com
+    #[arg(long, global = true, env = "SCIMITAR_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Address to listen on
+    #[arg(long, global = true, env = "SCIMITAR_LISTEN", default_value = DEFAULT_LISTEN)]
+    listen: String,
+    /// Externally visible origin under which /portal is reached, for setup links (default: the
+    /// listener serving it: the admin listener when there is one, else the public URL)
+    #[arg(long, global = true, env = "SCIMITAR_PORTAL_URL")]
+    portal_url: Option<String>,
+}
+
+/// The admin portal's address and look.
+#[derive(Args, Clone)]
+pub struct PortalArgs {
+    /// Origins allowed to show the admin portal in a frame, e.g. https://app.example.com (repeat or comma-separate)
+    #[arg(long, env = "SCIMITAR_PORTAL_FRAME_ANCESTORS", value_delimiter = ',')]
+    portal_frame_ancestors: Vec<String>,
+    /// The host app's name in the portal's header
+    #[arg(long, env = "SCIMITAR_PORTAL_APP_NAME")]
+    portal_app_name: Option<String>,
+    /// An http(s) URL of the host app's logo, shown in the portal's header
+    #[arg(long, env = "SCIMITAR_PORTAL_LOGO_URL")]
+    portal_logo_url: Option<String>,
+    /// The portal's accent colour, #rgb or #rrggbb
+    #[arg(long, env = "SCIMITAR_PORTAL_ACCENT")]
+    portal_accent: Option<String>,
+}
+
+impl PortalArgs {
+    fn apply(self, portal: &mut PortalSettings) {
+        portal.frame_ancestors = self.portal_frame_ancestors;
+        if let Some(name) = self.portal_app_name {
+            portal.app_name = name;
+        }
+        portal.logo_url = self.portal_logo_url;
+        if let Some(accent) = self.portal_accent {
+            portal.accent = accent;
+        }
+    }
+}
+
+/// How admin API tokens are checked (and minted, with an HS256 secret).
+#[derive(Args, Clone)]
+pub struct AdminArgs {
+    /// HS256 secret for admin API tokens
+    #[arg(
+        long,
+        global = true,
+        env = "SCIMITAR_ADMIN_JWT_SECRET",
+        hide_env_values = true
+    )]
+    admin_jwt_secret: Option<String>,
+    /// PEM file with the RS256/ES256 public key for admin API tokens
+    #[arg(long, global = true, env = "SCIMITAR_ADMIN_JWT_PUBLIC_KEY")]
+    admin_jwt_public_key: Option<std::path::PathBuf>,
+    /// Required issuer (iss) of admin API tokens
+    #[arg(long, global = true, env = "SCIMITAR_ADMIN_JWT_ISSUER")]
+    admin_jwt_issuer: Option<String>,
+    /// Required audience (aud) of admin API tokens
+    #[arg(long, global = true, env = "SCIMITAR_ADMIN_JWT_AUDIENCE")]
+    admin_jwt_audience: Option<String>,
+    /// Longest lifetime of an admin API token (exp - iat, or exp - now without iat)
+    #[arg(long, global = true, env = "SCIMITAR_ADMIN_TOKEN_MAX_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub admin_token_max_ttl: Duration,
+}
+
+impl AdminArgs {
+    /// The admin API's token verification these flags ask for; `None`: the admin API is off.
+    pub fn auth(&self) -> anyhow::Result<Option<AdminAuth>> {
+        let key = match (&self.admin_jwt_secret, &self.admin_jwt_public_key) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!("set either the admin JWT secret or the public key, not both")
+            }
+            (Some(secret), None) if secret.len() < 32 => {
+                anyhow::bail!("the admin JWT secret must have at least 32 characters")
+            }
+            (Some(secret), None) => AdminKey::Hs256(secret.as_bytes().to_vec()),
+            (None, Some(path)) => {
+                AdminKey::PublicKeyPem(std::fs::read(path).with_context(|| {
+                    format!("cannot read the admin JWT public key {}", path.display())
+                })?)
+            }
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(AdminAuth {
+            key,
+            issuer: self.admin_jwt_issuer.clone(),
+            audience: self.admin_jwt_audience.clone(),
+        }))
+    }
+}
+
+/// Bounds on the work one request may ask for (see SECURITY.md).
+#[derive(Args, Clone)]
+pub struct LimitArgs {
+    /// Operations in one PATCH request
+    #[arg(long, env = "SCIMITAR_MAX_PATCH_OPERATIONS", default_value_t = Limits::default().max_operations)]
+    max_patch_operations: usize,
+    /// Values of one multi-valued attribute (emails, roles, …)
+    #[arg(long, env = "SCIMITAR_MAX_VALUES_PER_ATTRIBUTE", default_value_t = Limits::default().max_values)]
+    max_values_per_attribute: usize,
+    /// Group members named in one request
+    #[arg(long, env = "SCIMITAR_MAX_MEMBERS_PER_REQUEST", default_value_t = Limits::default().max_members)]
+    max_members_per_request: usize,
+    /// Nesting depth of JSON arrays and objects in a body
+    #[arg(long, env = "SCIMITAR_MAX_JSON_DEPTH", default_value_t = Limits::default().max_depth)]
+    max_json_depth: usize,
+    /// Bytes of one JSON string in a body
+    #[arg(long, env = "SCIMITAR_MAX_STRING_BYTES", default_value_t = Limits::default().max_string_bytes)]
+    max_string_bytes: usize,
+    /// Role mappings one tenant may have
+    #[arg(long, env = "SCIMITAR_MAX_ROLE_MAPPINGS", default_value_t = Settings::default().max_role_mappings)]
+    max_role_mappings: usize,
+    /// How long a write waits for another writer's lock before it is answered 503
+    #[arg(long, env = "SCIMITAR_DB_LOCK_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    db_lock_timeout: Duration,
+    /// How long a request waits for a database connection before it is answered 503
+    #[arg(long, env = "SCIMITAR_DB_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    db_connect_timeout: Duration,
+    /// How long one database statement may run before the request is answered 503
+    #[arg(long, env = "SCIMITAR_DB_STATEMENT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    db_statement_timeout: Duration,
+}
+
+impl LimitArgs {
+    fn apply(self, s: Settings) -> Settings {
+        Settings {
+            limits: Limits {
+                max_operations: self.max_patch_operations,
+                max_values: self.max_values_per_attribute,
+                max_members: self.max_members_per_request,
+                max_depth: self.max_json_depth,
+                max_string_bytes: self.max_string_bytes,
+            },
+            max_role_mappings: self.max_role_mappings,
+            db_waits: Waits {
+                lock: self.db_lock_timeout,
+                connection: self.db_connect_timeout,
+                statement: self.db_statement_timeout,
+            },
+            ..s
+        }
+    }
+}
+
+/// Request rate limits and the argon2id work bound (see SECURITY.md).
+#[derive(Args, Clone)]
+pub struct RateLimitArgs {
+    /// SCIM requests per second per tenant (bursts of twice that); 0 switches the limit off
+    #[arg(long, env = "SCIMITAR_TENANT_RATE_LIMIT", default_value_t = RateLimits::default().tenant_per_second)]
+    tenant_rate_limit: u32,
+    /// Admin API requests per second per client address (bursts of twice that); 0: off
+    #[arg(long, env = "SCIMITAR_ADMIN_RATE_LIMIT", default_value_t = RateLimits::default().admin_per_second)]
+    admin_rate_limit: u32,
+    /// Checks of not yet verified SCIM tokens per minute per key id; 0: off
+    #[arg(long, env = "SCIMITAR_AUTH_ATTEMPTS_PER_KEY", default_value_t = RateLimits::default().auth_per_key_per_minute)]
+    auth_attempts_per_key: u32,
+    /// Requests with not yet verified SCIM tokens per minute per client address; 0: off
+    #[arg(long, env = "SCIMITAR_AUTH_ATTEMPTS_PER_ADDRESS", default_value_t = RateLimits::default().auth_per_address_per_minute)]
+    auth_attempts_per_address: u32,
+    /// argon2id runs at once; 0: one per core
+    #[arg(long, env = "SCIMITAR_ARGON2_SLOTS", default_value_t = RateLimits::default().argon2_slots)]
+    argon2_slots: usize,
+    /// argon2id runs that may wait for a slot; more get 429 at once
+    #[arg(long, env = "SCIMITAR_ARGON2_QUEUE", default_value_t = RateLimits::default().argon2_queue)]
+    argon2_queue: usize,
+    /// Count clients by the last X-Forwarded-For entry (only behind a proxy that sets it)
+    #[arg(long, env = "SCIMITAR_TRUST_X_FORWARDED_FOR")]
+    trust_x_forwarded_for: bool,
+}
+
+impl From<RateLimitArgs> for RateLimits {
+    fn from(a: RateLimitArgs) -> Self {
+        Self {
+            tenant_per_second: a.tenant_rate_limit,
+            admin_per_second: a.admin_rate_limit,
+            auth_per_key_per_minute: a.auth_attempts_per_key,
+            auth_per_address_per_minute: a.auth_attempts_per_address,
+            argon2_slots: a.argon2_slots,
+            argon2_queue: a.argon2_queue,
+            trust_forwarded_for: a.trust_x_forwarded_for,
+        }
+    }
+}
+
+/// The flags of `serve`.
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(flatten)]
+    url: UrlArgs,
+    /// Largest accepted request body in bytes
+    #[arg(long, env = "SCIMITAR_MAX_BODY_BYTES", default_value_t = Settings::default().max_body_bytes)]
+    max_body_bytes: usize,
+    /// Operations in one bulk request (POST /Bulk); 0 switches bulk requests off
+    #[arg(long, env = "SCIMITAR_MAX_BULK_OPERATIONS", default_value_t = BulkLimits::default().max_operations)]
+    max_bulk_operations: usize,
+    /// Largest accepted bulk request body in bytes
+    #[arg(long, env = "SCIMITAR_MAX_BULK_BYTES", default_value_t = BulkLimits::default().max_payload_bytes)]
+    max_bulk_bytes: usize,
+    /// Page size of a query that sends no count
+    #[arg(long, env = "SCIMITAR_DEFAULT_PAGE_SIZE", default_value_t = Settings::default().default_page_size)]
+    default_page_size: i64,
+    /// Largest page a query gets
+    #[arg(long, env = "SCIMITAR_MAX_PAGE_SIZE", default_value_t = Settings::default().max_page_size)]
+    max_page_size: i64,
+    /// How long provisioning log entries are kept
+    #[arg(long, env = "SCIMITAR_LOG_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    log_retention: Duration,
+    /// Deliver webhooks to loopback, private and CGNAT addresses (on-premises receivers)
+    #[arg(long, env = "SCIMITAR_WEBHOOK_ALLOW_PRIVATE", value_parser = BoolishValueParser::new())]
+    webhook_allow_private: bool,
+    /// Accept and deliver to plain http webhook URLs (https only by default)
+    #[arg(long, env = "SCIMITAR_WEBHOOK_ALLOW_HTTP", value_parser = BoolishValueParser::new())]
+    webhook_allow_http: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+    /// How long events are kept (an enabled webhook's undelivered events stay until delivered)
+    #[arg(long, env = "SCIMITAR_EVENT_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    event_retention: Duration,
+    /// Serve the admin API and the admin portal only on this address (e.g. 127.0.0.1:8081), not on --listen
+    #[arg(long, env = "SCIMITAR_ADMIN_LISTEN")]
+    admin_listen: Option<String>,
+    #[command(flatten)]
+    portal: PortalArgs,
+    #[command(flatten)]
+    admin: AdminArgs,
+    #[command(flatten)]
+    rate_limits: RateLimitArgs,
+}
+
+impl DbArgs {
+    /// The settings of a command that needs the database (and, given `url`, the server's
+    /// addresses), validated.
+    pub fn settings(self, url: Option<UrlArgs>) -> anyhow::Result<Settings> {
+        self.defaults(url).validated().map_err(anyhow::Error::msg)
+    }
+
+    fn defaults(self, url: Option<UrlArgs>) -> Settings {
+        let mut s = Settings {
+            database_url: self.database_url,
+            ..Settings::default()
+        };
+        if let Some(url) = url {
+            s.listen = url.listen;
+            s.public_url = url.public_url;
+            s.portal.url = url.portal_url;
+        }
+        s
+    }
+}
+
+impl ServeArgs {
+    /// The settings `serve` runs with, every flag and environment variable applied;
+    /// [`Application::build`](crate::Application::build) validates them, once.
+    pub fn settings(self) -> anyhow::Result<Settings> {
+        let Self {
+            db,
+            url,
+            max_body_bytes,
+            max_bulk_operations,
+            max_bulk_bytes,
+            default_page_size,
+            max_page_size,
+            log_retention,
+            limits,
+            webhook_allow_private,
+            webhook_allow_http,
+            event_retention,
+            admin_listen,
+            admin,
+            rate_limits,
+            portal,
+        } = self;
+        let mut settings = limits.apply(Settings {
+            max_body_bytes,
+            bulk: BulkLimits {
+                max_operations: max_bulk_operations,
+                max_payload_bytes: max_bulk_bytes,
+            },
+            default_page_size,
+            max_page_size,
+            admin: admin.auth()?,
+            admin_token_max_ttl: admin.admin_token_max_ttl,
+            admin_listen,
+            log_retention,
+            rate_limits: rate_limits.into(),
+            event_retention,
+            ..db.defaults(Some(url))
+        });
+        portal.apply(&mut settings.portal);
+        settings.webhooks.egress = Egress {
+            allow_http: webhook_allow_http,
+            allow_private: webhook_allow_private,
+        };
+        Ok(settings)
+    }
 }
 
 #[cfg(test)]

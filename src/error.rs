@@ -25,6 +25,19 @@ pub struct Throttled {
     pub retry_after: u64,
 }
 
+/// Why an admin portal setup link could not be opened, in words for the person holding it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LinkRefused {
+    #[error("this setup link is not valid: ask your app's administrator for a new one")]
+    Unknown,
+    #[error("this setup link was already used; setup links open the portal once")]
+    Used,
+    #[error("this setup link was revoked")]
+    Revoked,
+    #[error("this setup link has expired")]
+    Expired,
+}
+
 /// A failure answered as an RFC 7644 §3.12 error response.
 #[derive(Debug, thiserror::Error)]
 pub enum ScimError {
@@ -182,24 +195,6 @@ fn refusal_headers(
 /// and an IdP's provisioning job retries a failed operation on a later pass in any case.
 const RETRY_AFTER_SECONDS: u64 = 2;
 
-impl From<diesel::result::Error> for ScimError {
-    fn from(e: diesel::result::Error) -> Self {
-        if crate::storage::is_unavailable(&e) {
-            tracing::warn!(error = %e, "the database is busy or unreachable");
-            return Self::Unavailable(BUSY.into());
-        }
-        Self::Internal(e.into())
-    }
-}
-
-impl From<diesel::r2d2::PoolError> for ScimError {
-    fn from(e: diesel::r2d2::PoolError) -> Self {
-        // The pool waited its whole timeout: every connection is busy, or none can be opened.
-        tracing::warn!(error = %e, "no database connection became available");
-        Self::Unavailable(BUSY.into())
-    }
-}
-
 /// The detail of a 503 for a busy or unreachable database.
 pub(crate) const BUSY: &str =
     "the database is busy or unreachable right now; nothing was changed, retry in a few seconds";
@@ -235,7 +230,7 @@ pub enum PortalError {
     )]
     SignedOut,
     #[error("{0}")]
-    Refused(crate::service::portal::LinkRefused),
+    Refused(LinkRefused),
     #[error(
         "this form was not sent from the page the portal gave you; reload the page and try again"
     )]
@@ -269,9 +264,7 @@ impl ResponseError for PortalError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::SignedOut => StatusCode::UNAUTHORIZED,
-            Self::Refused(crate::service::portal::LinkRefused::Unknown) | Self::BadForm(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::Refused(LinkRefused::Unknown) | Self::BadForm(_) => StatusCode::BAD_REQUEST,
             Self::Refused(_) => StatusCode::GONE,
             Self::Forged => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,

@@ -15,9 +15,8 @@ use crate::scim::text;
 use crate::service::admin::{self as service, RoleMappings, WebhookInput};
 use crate::service::portal;
 use crate::service::tenants::{self, Issued};
+use crate::service::{LinkRow, LogQuery, StatusFilter, TenantRow, now_millis};
 use crate::state::AppState;
-use crate::storage::log::{LogQuery, StatusFilter};
-use crate::storage::models::TenantRow;
 use crate::tenant::TenantId;
 
 type Result<T> = std::result::Result<T, AdminError>;
@@ -155,7 +154,7 @@ pub async fn credentials(
     let t = tenant(&state, &admin, id.into_inner()).await?;
     let db = state.db.clone();
     let rows = blocking(move || tenants::credentials(&db, &t.id)).await?;
-    let now = crate::storage::now_millis();
+    let now = now_millis();
     let list: Vec<Value> = rows
         .iter()
         .map(|c| {
@@ -422,7 +421,7 @@ pub struct NewPortalLink {
     ttl_seconds: Option<u64>,
 }
 
-fn portal_link_json(row: &crate::storage::portal::LinkRow, now: i64) -> Value {
+fn portal_link_json(row: &LinkRow, now: i64) -> Value {
     let state = match (row.revoked_at, row.used_at) {
         (Some(_), _) => "revoked",
         (None, Some(_)) => "used",
@@ -459,7 +458,7 @@ pub async fn create_portal_link(
     let db = state.db.clone();
     let ttl = input.ttl_seconds.map(Duration::from_secs);
     let link = blocking(move || portal::create_link(&db, &t, ttl)).await?;
-    let mut v = portal_link_json(&link.row, crate::storage::now_millis());
+    let mut v = portal_link_json(&link.row, now_millis());
     v["url"] = portal::link_url(&state.portal_url, &link.token).into();
     Ok(HttpResponse::Created().json(v))
 }
@@ -473,7 +472,7 @@ pub async fn portal_links(
     let t = tenant(&state, &admin, id.into_inner()).await?;
     let db = state.db.clone();
     let rows = blocking(move || portal::links(&db, &t.id)).await?;
-    let now = crate::storage::now_millis();
+    let now = now_millis();
     let links: Vec<Value> = rows.iter().map(|r| portal_link_json(r, now)).collect();
     Ok(HttpResponse::Ok().json(json!({"portal_links": links})))
 }

@@ -5,7 +5,7 @@ use actix_web::http::header::USER_AGENT;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::ScimError;
-use crate::http::auth::TenantCtx;
+use crate::http::TenantCtx;
 use crate::http::content::{BulkJson, scim_json};
 use crate::scim::bulk;
 use crate::service::bulk::{self as service, Origin};

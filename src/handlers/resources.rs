@@ -5,7 +5,7 @@ use actix_web::http::header::{ETAG, HeaderName, IF_MATCH, IF_NONE_MATCH};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::ScimError;
-use crate::http::auth::TenantCtx;
+use crate::http::TenantCtx;
 use crate::http::content::{ScimJson, resource_response, scim_json};
 use crate::scim::project::Projection;
 use crate::scim::query::SearchRequest;

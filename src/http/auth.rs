@@ -1,15 +1,15 @@
-//! Bearer token → tenant. The token alone selects the tenant; handlers declare a [`TenantCtx`].
-
-use std::future::{Ready, ready};
+//! Bearer token → tenant. The token alone selects the tenant; handlers declare a
+//! [`TenantCtx`](crate::http::TenantCtx).
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use actix_web::{HttpMessage, web};
 use tracing_actix_web::RootSpan;
 
 use crate::error::ScimError;
+use crate::http::TenantCtx;
 use crate::http::log as request_log;
 use crate::http::throttle::ClientKey;
 use crate::state::AppState;
@@ -19,26 +19,6 @@ use crate::token::ScimToken;
 
 /// How precisely a credential's last use is recorded.
 const LAST_USED_RESOLUTION_MS: i64 = 60_000;
-
-/// The authenticated tenant of a SCIM request.
-#[derive(Debug, Clone)]
-pub struct TenantCtx {
-    /// The tenant the bearer token belongs to.
-    pub tenant_id: TenantId,
-}
-
-impl FromRequest for TenantCtx {
-    type Error = ScimError;
-    type Future = Ready<Result<Self, ScimError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            req.extensions().get::<TenantCtx>().cloned().ok_or_else(|| {
-                ScimError::Unauthorized("this endpoint needs a bearer token".into())
-            }),
-        )
-    }
-}
 
 /// Middleware for the SCIM resource routes: authenticates the bearer token, counts the request
 /// against its tenant's rate limit and attaches the tenant to the request and to its log span.

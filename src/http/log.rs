@@ -13,7 +13,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 
 use crate::error::ScimError;
-use crate::http::auth::TenantCtx;
+use crate::http::TenantCtx;
 use crate::scim::schema::ResourceType;
 use crate::scim::text;
 use crate::state::AppState;

@@ -6,6 +6,34 @@ pub mod content;
 pub mod log;
 pub mod throttle;
 
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+
+use crate::error::ScimError;
+use crate::tenant::TenantId;
+
+/// The authenticated tenant of a SCIM request.
+#[derive(Debug, Clone)]
+pub struct TenantCtx {
+    /// The tenant the bearer token belongs to.
+    pub tenant_id: TenantId,
+}
+
+impl FromRequest for TenantCtx {
+    type Error = ScimError;
+    type Future = Ready<Result<Self, ScimError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions().get::<TenantCtx>().cloned().ok_or_else(|| {
+                ScimError::Unauthorized("this endpoint needs a bearer token".into())
+            }),
+        )
+    }
+}
+
 /// The credentials of an `Authorization: Bearer <credentials>` value; the scheme is
 /// case-insensitive (RFC 7235 §2.1). `None` for any other scheme.
 pub fn bearer(value: &str) -> Option<&str> {

@@ -5,7 +5,6 @@
 use serde_json::{Map, Value};
 
 use super::Violation;
-use super::patch::PatchRequest;
 use super::validate::Validated;
 
 /// The bounds, each configurable; the defaults fit every IdP request recorded in
@@ -203,32 +202,6 @@ impl Limits {
             }
         }
         Ok(())
-    }
-
-    /// The operation count of a PATCH request, and the members all its operations name
-    /// together (a path of `members`, or a `members` key of a path-less value).
-    pub fn check_patch(&self, req: &PatchRequest) -> Result<(), Violation> {
-        self.check_operations(req.operations.len())?;
-        let named = |v: Option<&Value>| match v {
-            Some(Value::Array(items)) => items.len(),
-            Some(Value::Object(_)) => 1,
-            _ => 0,
-        };
-        let members: usize = req
-            .operations
-            .iter()
-            .map(|op| match &op.path {
-                Some(p) if p.attr.name.eq_ignore_ascii_case("members") => named(op.value.as_ref()),
-                Some(_) => 0,
-                None => op.value.as_ref().and_then(Value::as_object).map_or(0, |m| {
-                    m.iter()
-                        .filter(|(k, _)| k.eq_ignore_ascii_case("members"))
-                        .map(|(_, v)| named(Some(v)))
-                        .sum()
-                }),
-            })
-            .sum();
-        self.check_members(members)
     }
 
     fn check_depth(&self, depth: usize) -> Result<(), Violation> {

@@ -204,7 +204,7 @@ pub fn apply(
     req: &PatchRequest,
     limits: &Limits,
 ) -> Result<Patched, Violation> {
-    limits.check_patch(req)?;
+    check_limits(limits, req)?;
     let mut work = Work {
         rt,
         limits,
@@ -839,6 +839,32 @@ fn array_at<'m>(map: &'m mut Map<String, Value>, key: &str) -> &'m mut Vec<Value
         Value::Array(items) => items,
         _ => unreachable!("the slot was made an array above"),
     }
+}
+
+/// The operation count of a PATCH request, and the members all its operations name
+/// together (a path of `members`, or a `members` key of a path-less value).
+fn check_limits(limits: &Limits, req: &PatchRequest) -> Result<(), Violation> {
+    limits.check_operations(req.operations.len())?;
+    let named = |v: Option<&Value>| match v {
+        Some(Value::Array(items)) => items.len(),
+        Some(Value::Object(_)) => 1,
+        _ => 0,
+    };
+    let members: usize = req
+        .operations
+        .iter()
+        .map(|op| match &op.path {
+            Some(p) if p.attr.name.eq_ignore_ascii_case("members") => named(op.value.as_ref()),
+            Some(_) => 0,
+            None => op.value.as_ref().and_then(Value::as_object).map_or(0, |m| {
+                m.iter()
+                    .filter(|(k, _)| k.eq_ignore_ascii_case("members"))
+                    .map(|(_, v)| named(Some(v)))
+                    .sum()
+            }),
+        })
+        .sum();
+    limits.check_members(members)
 }
 
 #[cfg(test)]

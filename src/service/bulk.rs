@@ -21,8 +21,8 @@ use crate::scim::resource::{self as render, ETagMatch};
 use crate::scim::text;
 use crate::state::AppState;
 use crate::storage::log::LogRow;
-use crate::storage::now_millis;
 use crate::storage::resources::Scope;
+use crate::storage::{self, now_millis};
 use crate::storage::{AnyConnection, models::ResourceRow};
 use crate::tenant::TenantId;
 
@@ -386,7 +386,6 @@ fn write_in_savepoints(
     work: Vec<Result<Work, ScimError>>,
     allowance: Option<usize>,
 ) -> Result<Vec<Written>, ScimError> {
-    use diesel::Connection;
     let mut out = Vec::with_capacity(work.len());
     let mut errors = 0;
     for w in work {
@@ -394,7 +393,7 @@ fn write_in_savepoints(
             break;
         }
         let written = w.and_then(|w| {
-            c.transaction(|c| w.apply(scope, c, base))
+            storage::savepoint(c, |c| w.apply(scope, c, base))
                 .map(|row| row.map(|r| (r.id, r.version)))
         });
         if let Err(e @ ScimError::Unavailable(_)) = written {

@@ -10,6 +10,12 @@ pub mod tenants;
 
 use serde_json::{Map, Value};
 
+/// The stored records the use cases hand to the handlers as they are, and the clock they stamp.
+pub use crate::storage::log::{LogQuery, LogRow, StatusFilter};
+pub use crate::storage::models::TenantRow;
+pub use crate::storage::now_millis;
+pub use crate::storage::portal::{LinkRow, MemberLine};
+
 use crate::error::ScimError;
 use crate::storage::models::ResourceRow;
 

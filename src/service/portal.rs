@@ -8,7 +8,7 @@ use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::error::ScimError;
+use crate::error::{LinkRefused, ScimError};
 use crate::events::roles::RoleMap;
 use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
 use crate::storage::log::{LogQuery, LogRow};
@@ -53,19 +53,6 @@ pub struct Session {
     pub csrf: String,
     /// The tenant's name, shown on every page.
     pub tenant_name: String,
-}
-
-/// Why a link could not be opened, in words for the person holding it.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum LinkRefused {
-    #[error("this setup link is not valid: ask your app's administrator for a new one")]
-    Unknown,
-    #[error("this setup link was already used; setup links open the portal once")]
-    Used,
-    #[error("this setup link was revoked")]
-    Revoked,
-    #[error("this setup link has expired")]
-    Expired,
 }
 
 fn random(n: usize) -> String {
@@ -470,6 +457,24 @@ pub fn advice(status: i32, scim_type: Option<&str>) -> Option<&'static str> {
         }
         _ => return None,
     })
+}
+
+/// A page of the tenant's provisioning log, newest first.
+pub async fn log_page(
+    db: &Db,
+    tenant: &TenantId,
+    query: LogQuery,
+) -> Result<Vec<LogRow>, ScimError> {
+    let tenant = tenant.clone();
+    db.run(move |c| Ok(storage::log::read(c, tenant.as_str(), &query)?))
+        .await
+}
+
+/// The displayNames of up to `most` of the tenant's groups, for the role mapping's choices.
+pub async fn group_names(db: &Db, tenant: &TenantId, most: i64) -> Result<Vec<String>, ScimError> {
+    let tenant = tenant.clone();
+    db.run(move |c| Ok(store::group_names(c, tenant.as_str(), most)?))
+        .await
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat};
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -21,7 +20,7 @@ use crate::scim::validate::{self, MemberRef};
 use crate::state::AppState;
 use crate::storage::models::ResourceRow;
 use crate::storage::resources::{Link, Scope};
-use crate::storage::{AnyConnection, now_millis};
+use crate::storage::{AnyConnection, WriteError, now_millis};
 use crate::tenant::TenantId;
 use crate::token::hash_password;
 
@@ -630,9 +629,9 @@ fn not_found(rt: &ResourceType, id: &str) -> ScimError {
     ScimError::NotFound(format!("{} {id} not found", rt.name))
 }
 
-fn uniqueness(e: DieselError, rt: &ResourceType, doc: &Map<String, Value>) -> ScimError {
+fn uniqueness(e: WriteError, rt: &ResourceType, doc: &Map<String, Value>) -> ScimError {
     match e {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+        WriteError::Duplicate => {
             let name = doc
                 .get("userName")
                 .and_then(Value::as_str)

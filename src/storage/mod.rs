@@ -425,6 +425,68 @@ pub fn tenant_tx<T>(
     })
 }
 
+/// A write storage refused, in the terms the use cases act on.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// A unique key of the tenant (a userName's key) is taken by another resource.
+    #[error("a unique value of the tenant is taken")]
+    Duplicate,
+    /// Anything else, as the database reported it.
+    #[error(transparent)]
+    Database(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for WriteError {
+    fn from(e: diesel::result::Error) -> Self {
+        match e {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => Self::Duplicate,
+            other => Self::Database(other),
+        }
+    }
+}
+
+impl From<WriteError> for ScimError {
+    /// What is left once the use case has said what a duplicate means.
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Duplicate => {
+                ScimError::Uniqueness("a unique value of this tenant is taken".into())
+            }
+            WriteError::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ScimError {
+    fn from(e: diesel::result::Error) -> Self {
+        if is_unavailable(&e) {
+            tracing::warn!(error = %e, "the database is busy or unreachable");
+            return Self::Unavailable(crate::error::BUSY.into());
+        }
+        Self::Internal(e.into())
+    }
+}
+
+impl From<r2d2::PoolError> for ScimError {
+    fn from(e: r2d2::PoolError) -> Self {
+        // The pool waited its whole timeout: every connection is busy, or none can be opened.
+        tracing::warn!(error = %e, "no database connection became available");
+        Self::Unavailable(crate::error::BUSY.into())
+    }
+}
+
+/// Runs `f` in a savepoint of the open transaction: when it fails, its writes alone are undone
+/// and the transaction goes on.
+pub fn savepoint<T>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, ScimError>,
+) -> Result<T, ScimError> {
+    conn.transaction(f)
+}
+
 /// Milliseconds since the Unix epoch: the portable timestamp stored in every table.
 pub fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -11,10 +11,10 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::Untyped;
 use diesel::sqlite::Sqlite;
 
-use super::AnyConnection;
 use super::models::{MemberRow, ResourceRow};
 use super::schema::{members, resource_counts, resources};
 use super::sql::{Dialect, SortKey, SqlFragment, Update};
+use super::{AnyConnection, WriteError};
 use crate::scim::validate::MemberRef;
 use crate::tenant::TenantId;
 
@@ -461,10 +461,10 @@ impl<'a> Scope<'a> {
     }
 
     /// Inserts a new resource; the row must belong to this scope's tenant.
-    pub fn insert(&self, conn: &mut AnyConnection, row: &ResourceRow) -> QueryResult<()> {
+    pub fn insert(&self, conn: &mut AnyConnection, row: &ResourceRow) -> Result<(), WriteError> {
         debug_assert_eq!(row.tenant_id, self.tenant.as_str());
         let insert = diesel::insert_into(resources::table).values(row);
-        native!(conn, |c| insert.execute(c)).map(drop)
+        Ok(native!(conn, |c| insert.execute(c)).map(drop)?)
     }
 
     /// Reads one resource for update: inside a write transaction no other writer can change it
@@ -496,7 +496,7 @@ impl<'a> Scope<'a> {
         conn: &mut AnyConnection,
         old: &ResourceRow,
         new: &ResourceRow,
-    ) -> QueryResult<bool> {
+    ) -> Result<bool, WriteError> {
         let update = self.update_statement(old, new);
         Ok(native!(conn, |c| update.execute(c))? == 1)
     }

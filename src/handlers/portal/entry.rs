@@ -7,11 +7,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::{LINK_COOKIE, SESSION_COOKIE, Signed, cookie, html, pages, removal, see_other};
+use crate::error::LinkRefused;
 use crate::error::{PortalError, ScimError};
-use crate::service::portal::{self as service, LinkRefused};
+use crate::service::portal as service;
+use crate::service::{LogRow, now_millis};
 use crate::state::AppState;
-use crate::storage::log::LogRow;
-use crate::storage::now_millis;
 
 /// How long a setup link waits in its cookie for the person to press "Open the settings".
 const LINK_COOKIE_TTL: Duration = Duration::from_secs(600);

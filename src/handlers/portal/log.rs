@@ -7,8 +7,7 @@ use super::pages::{self, LogFilter};
 use super::{Signed, html, keyset_page};
 use crate::error::PortalError;
 use crate::scim::text;
-use crate::storage::log::{LogQuery, StatusFilter};
-use crate::storage::{self, now_millis};
+use crate::service::{self, LogQuery, StatusFilter, now_millis};
 
 /// Entries on one page of the log tab.
 const LOG_PAGE: i64 = 50;
@@ -37,12 +36,7 @@ pub(super) async fn tab(s: Signed, q: web::Query<LogParams>) -> Result<HttpRespo
         // One more than shown tells whether older entries follow.
         limit: LOG_PAGE + 1,
     };
-    let tenant = s.session.tenant.clone();
-    let mut entries = s
-        .state
-        .db
-        .run(move |c| Ok(storage::log::read(c, tenant.as_str(), &query)?))
-        .await?;
+    let mut entries = service::portal::log_page(&s.state.db, &s.session.tenant, query).await?;
     let older = keyset_page(&mut entries, LOG_PAGE, |e| &e.id);
     let filter = LogFilter {
         status: &q.status,

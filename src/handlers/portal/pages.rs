@@ -7,7 +7,7 @@ use super::providers::{PROVIDERS, Provider};
 use crate::config::PortalSettings;
 use crate::events::rfc3339;
 use crate::service::portal::{Connection, GroupLine, MEMBER_COUNT_CAP};
-use crate::storage::log::LogRow;
+use crate::service::{LogRow, MemberLine};
 
 /// The tabs of a signed-in page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -454,7 +454,7 @@ pub fn groups(frame: &Frame<'_>, total: i64, groups: &[GroupLine], next: Option<
 pub fn group(
     frame: &Frame<'_>,
     g: &GroupLine,
-    members: &[crate::storage::portal::MemberLine],
+    members: &[MemberLine],
     next: Option<&str>,
 ) -> Markup {
     page(

@@ -9,7 +9,6 @@ use super::{Signed, html, see_other};
 use crate::error::{PortalError, ScimError};
 use crate::service::admin::{self as admin_service, Mapping, RoleMappings};
 use crate::service::portal::{self as service, Preview};
-use crate::storage;
 
 /// Synced group names offered when choosing a mapping's group.
 const GROUP_CHOICES: i64 = 500;
@@ -51,18 +50,7 @@ async fn render(
     preview: Option<&Preview>,
     said: Said<'_>,
 ) -> Result<HttpResponse, PortalError> {
-    let tenant = s.session.tenant.clone();
-    let groups = s
-        .state
-        .db
-        .run(move |c| {
-            Ok(storage::portal::group_names(
-                c,
-                tenant.as_str(),
-                GROUP_CHOICES,
-            )?)
-        })
-        .await?;
+    let groups = service::group_names(&s.state.db, &s.session.tenant, GROUP_CHOICES).await?;
     let form = RoleForm {
         mappings: &draft.mappings,
         default_role: &draft.default_role,

@@ -9,9 +9,9 @@ use serde::Deserialize;
 use super::pages::{self, Revealed};
 use super::{Signed, html, providers};
 use crate::error::{PortalError, ScimError};
+use crate::service::now_millis;
 use crate::service::portal as service;
 use crate::service::tenants;
-use crate::storage::now_millis;
 
 /// The grace periods the secret form offers, in seconds.
 const GRACES: [u64; 4] = [0, 3600, 86_400, 604_800];
