@@ -263,7 +263,9 @@ impl Replacement {
         } = self;
         let rt = target.rt;
         let old = target.lock(scope, c)?;
-        validate::check_immutable(rt, &document(&old)?, &input.doc)?;
+        // The stored document is parsed once, for every check that needs it.
+        let old_doc = document(&old)?;
+        validate::check_immutable(rt, &old_doc, &input.doc)?;
         let member_ids = checked_members(scope, c, &input.members, Some(&old.id))?;
         let is_group = rt.id != USER_RESOURCE.id;
         // Only the difference is written: members that stay are not touched.
@@ -282,7 +284,8 @@ impl Replacement {
                 .cloned()
                 .collect();
             touched.extend(gone.iter().cloned());
-            if renamed_under_a_mapping(c, scope.tenant(), &old, &input.doc)? {
+            let (before, after) = (display_name(&old_doc), display_name(&input.doc));
+            if renamed_under_a_mapping(c, scope.tenant(), rt, before, after)? {
                 touched.push(old.id.clone());
             }
             (gone, touched)
@@ -335,6 +338,8 @@ pub(super) struct Patching {
     request: std::sync::Arc<patch::PatchRequest>,
     read_version: i64,
     trial: patch::Patched,
+    /// The displayName of the version read, so the write lock need not parse it again.
+    read_name: Option<String>,
     new_password: Option<String>,
     prehashed: Option<String>,
     limits: crate::scim::limits::Limits,
@@ -358,14 +363,15 @@ impl Patching {
         // linear-log in the request and the stored document, both bounded by the body limit,
         // as is the parse of the body that was already done here.
         let request = std::sync::Arc::new(request);
-        let (read_version, trial) = {
+        let (read_version, trial, read_name) = {
             let (tenant, id, request) = (tenant.clone(), target.id.clone(), request.clone());
             state
                 .db
                 .read_by_key(move |c| {
                     let row = found(&Scope::new(&tenant), c, rt, &id)?;
-                    let patched = patch::apply(rt, &document(&row)?, &request, &limits)?;
-                    Ok((row.version, patched))
+                    let doc = document(&row)?;
+                    let patched = patch::apply(rt, &doc, &request, &limits)?;
+                    Ok((row.version, patched, display_name(&doc).map(str::to_owned)))
                 })
                 .await?
         };
@@ -377,6 +383,7 @@ impl Patching {
             request,
             read_version,
             trial,
+            read_name,
             new_password,
             prehashed,
             limits,
@@ -396,16 +403,19 @@ impl Patching {
             request,
             read_version,
             trial,
+            read_name,
             new_password,
             prehashed,
             limits,
         } = self;
         let rt = target.rt;
         let old = target.lock(scope, c)?;
-        let patched = if old.version == read_version {
-            trial
+        let (patched, before) = if old.version == read_version {
+            (trial, read_name)
         } else {
-            patch::apply(rt, &document(&old)?, &request, &limits)?
+            let doc = document(&old)?;
+            let before = display_name(&doc).map(str::to_owned);
+            (patch::apply(rt, &doc, &request, &limits)?, before)
         };
         let password_hash = match &patched.password {
             Some(p) if Some(p) == new_password.as_ref() => prehashed,
@@ -413,7 +423,8 @@ impl Patching {
             None => old.password_hash.clone(),
         };
         let mut touched = touched_by(&patched, &old.id);
-        if renamed_under_a_mapping(c, scope.tenant(), &old, &patched.doc)? {
+        let after = display_name(&patched.doc);
+        if renamed_under_a_mapping(c, scope.tenant(), rt, before.as_deref(), after)? {
             touched.push(old.id.clone());
         }
         let watch = RoleWatch::start(c, scope.tenant().as_str(), &touched)?;
@@ -494,23 +505,24 @@ fn touched_by(patched: &patch::Patched, group_id: &str) -> Vec<String> {
 fn renamed_under_a_mapping(
     c: &mut AnyConnection,
     tenant: &TenantId,
-    old: &ResourceRow,
-    doc: &Map<String, Value>,
+    rt: &ResourceType,
+    before: Option<&str>,
+    after: Option<&str>,
 ) -> Result<bool, ScimError> {
-    if old.resource_type == USER_RESOURCE.id {
+    if rt.id == USER_RESOURCE.id || before == after {
         return Ok(false);
     }
-    let name = |d: &Map<String, Value>| {
-        d.get("displayName")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    let (before, after) = (name(&document(old)?), name(doc));
-    if before == after {
-        return Ok(false);
-    }
-    let names: Vec<String> = [before, after].into_iter().flatten().collect();
+    let names: Vec<String> = [before, after]
+        .into_iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect();
     roles::names_group(c, tenant.as_str(), &names)
+}
+
+/// A document's displayName.
+fn display_name(doc: &Map<String, Value>) -> Option<&str> {
+    doc.get("displayName").and_then(Value::as_str)
 }
 
 /// Runs `f` on the blocking pool in one write transaction holding the tenant's lock, with the

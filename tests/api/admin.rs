@@ -312,6 +312,68 @@ fn scim_changes_become_events_in_order(b: Backend) {
     );
 }
 
+/// A mapping may name a group by displayName: renaming the group (by PATCH or PUT) moves its
+/// members in or out of the mapped role.
+fn renaming_a_mapped_group_changes_its_members_roles(b: Backend) {
+    let app = spawn(b);
+    let acme = tenant_id(&app);
+    let root = token(ALL_TENANTS);
+    let ann = app.create_user("ann@example.com");
+    let created = app.req(
+        "POST",
+        "/Groups",
+        Some(&json!({"displayName": "Engineering", "members": [{"value": ann}]})),
+    );
+    let eng = created.body["id"].as_str().expect("id").to_owned();
+    let mappings = json!({"default_role": "member", "mappings": [{"group": "Engineering", "role": "developer"}]});
+    let saved = app.admin(
+        &root,
+        "PUT",
+        &format!("/tenants/{acme}/role-mappings"),
+        Some(&mappings),
+    );
+    assert_eq!(saved.status, 200, "{:?}", saved.body);
+    let roles = || {
+        app.admin(&root, "GET", &format!("/tenants/{acme}/users/{ann}"), None)
+            .body["roles"]
+            .clone()
+    };
+    assert_eq!(roles(), json!(["developer"]));
+    let rename = patch_ops(json!([{"op": "replace", "path": "displayName", "value": "Platform"}]));
+    let res = app.req("PATCH", &format!("/Groups/{eng}"), Some(&rename));
+    assert_eq!(res.status, 204, "{:?}", res.body);
+    assert_eq!(roles(), json!(["member"]));
+    let back = json!({"displayName": "Engineering", "members": [{"value": ann}]});
+    let res = app.req("PUT", &format!("/Groups/{eng}"), Some(&back));
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(roles(), json!(["developer"]));
+    let feed = app
+        .admin(
+            &root,
+            "GET",
+            &format!("/tenants/{acme}/events?limit=100"),
+            None,
+        )
+        .body;
+    let changes: Vec<&Value> = feed["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "user.roles_changed")
+        .map(|e| &e["data"]["roles"])
+        .collect();
+    // Saving the mapping, the rename away, the rename back.
+    assert_eq!(
+        changes,
+        [
+            &json!(["developer"]),
+            &json!(["member"]),
+            &json!(["developer"])
+        ],
+        "{feed}"
+    );
+}
+
 fn groups_map_to_roles(b: Backend) {
     let app = spawn(b);
     let acme = tenant_id(&app);
@@ -767,5 +829,6 @@ on_both_backends!(
     tenants_and_secrets_through_the_api,
     scim_changes_become_events_in_order,
     groups_map_to_roles,
+    renaming_a_mapped_group_changes_its_members_roles,
     refused_characters_reach_no_table,
 );
