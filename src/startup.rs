@@ -18,7 +18,7 @@ use crate::events::webhooks::Deliverer;
 use crate::handlers::{self, admin, bulk, discovery, resources};
 use crate::http::throttle::{self, Throttle};
 use crate::http::{auth, content, log as request_log};
-use crate::scim::schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE};
+use crate::scim::schema::ResourceType;
 use crate::state::AppState;
 use crate::storage::{Db, statistics};
 use crate::telemetry::ScimRootSpan;
@@ -282,8 +282,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                     .post(bulk::bulk)
                     .default_service(web::to(handlers::method_not_allowed)),
             )
-            .configure(|c| resource_routes(c, &USER_RESOURCE))
-            .configure(|c| resource_routes(c, &GROUP_RESOURCE))
+            .configure(|c| {
+                for rt in ResourceType::ALL {
+                    resource_routes(c, rt);
+                }
+            })
             .default_service(web::to(handlers::not_found)),
     );
 }

@@ -33,6 +33,26 @@ pub enum EventType {
 }
 
 impl EventType {
+    const ALL: [Self; 12] = [
+        Self::UserCreated,
+        Self::UserUpdated,
+        Self::UserDeactivated,
+        Self::UserReactivated,
+        Self::UserDeleted,
+        Self::GroupCreated,
+        Self::GroupUpdated,
+        Self::GroupDeleted,
+        Self::GroupMemberAdded,
+        Self::GroupMemberRemoved,
+        Self::UserRolesChanged,
+        Self::TenantSecretRotated,
+    ];
+
+    /// The event of this wire name (a resource type's [`EventNames`](crate::scim::schema::EventNames)).
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
     /// The wire name, e.g. `user.deactivated`.
     pub fn as_str(self) -> &'static str {
         match self {

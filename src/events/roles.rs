@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{EventType, record};
 use crate::error::ScimError;
 use crate::scim::fold_case;
+use crate::scim::schema::ResourceType;
 use crate::storage::AnyConnection;
 use crate::storage::events as store;
 
@@ -112,7 +113,7 @@ impl RoleWatch {
     /// Like [`RoleWatch::start`] for a mapping change, where every user may be affected even
     /// when no group was mapped before.
     pub fn start_all(conn: &mut AnyConnection, tenant_id: &str) -> Result<Self, ScimError> {
-        let users = store::all_users(conn, tenant_id)?;
+        let users = store::all_of_type(conn, tenant_id, ResourceType::in_groups().id)?;
         let map = RoleMap::load(conn, tenant_id)?;
         let before = effective_roles(conn, tenant_id, &map, &users)?;
         Ok(Self { users, before })

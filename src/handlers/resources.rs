@@ -10,7 +10,7 @@ use crate::http::content::{ScimJson, resource_response, scim_json};
 use crate::scim::project::Projection;
 use crate::scim::query::SearchRequest;
 use crate::scim::resource::ETagMatch;
-use crate::scim::schema::{ResourceType, USER_RESOURCE};
+use crate::scim::schema::{Links, ResourceType};
 use crate::scim::text;
 use crate::service::resources::{self as service, Target};
 use crate::service::search;
@@ -140,12 +140,12 @@ pub async fn patch(
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
     let request = search_request(&q)?;
-    let is_user = rt.id == USER_RESOURCE.id;
-    let wants_body = is_user || !request.attributes.is_empty();
+    let holds_members = rt.links == Links::Members;
+    let wants_body = !holds_members || !request.attributes.is_empty();
     let view = if wants_body {
         Projection::new(&rt, &request.attributes, &request.excluded_attributes)?
     } else {
-        Projection::new(&rt, &[], &["members".to_owned()])?
+        Projection::new(&rt, &[], &[rt.links.attribute().to_owned()])?
     };
     let r = service::patch(&state, &ctx.tenant_id, target(&req, &rt, id)?, body.0, view).await?;
     if wants_body {

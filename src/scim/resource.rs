@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::project::Projection;
-use super::schema::{ResourceType, USER_RESOURCE};
+use super::schema::{Links, ResourceType};
 
 /// The `ListResponse` message URN.
 pub const LIST_RESPONSE_URN: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
@@ -48,11 +48,7 @@ pub fn location(base: &str, rt: &ResourceType, id: &str) -> String {
 }
 
 fn endpoint_of(resource_type: &str) -> &'static str {
-    if resource_type == USER_RESOURCE.id {
-        "/Users"
-    } else {
-        "/Groups"
-    }
+    ResourceType::stored(resource_type).map_or("", |rt| rt.endpoint)
 }
 
 /// The `$ref` of a link: the other end's location.
@@ -62,10 +58,9 @@ fn link_ref(base: &str, l: &LinkView<'_>) -> String {
 
 /// The `type` of a link: a User's groups are all direct; a Group's members say what they are.
 fn link_type<'a>(rt: &ResourceType, l: &LinkView<'a>) -> &'a str {
-    if rt.id == USER_RESOURCE.id {
-        "direct"
-    } else {
-        l.resource_type
+    match rt.links {
+        Links::Groups => "direct",
+        Links::Members => l.resource_type,
     }
 }
 
@@ -139,12 +134,8 @@ pub fn render(
     out.insert("id".into(), id.into());
     out.extend(doc);
     if !links.is_empty() {
-        let is_user = rt.id == USER_RESOURCE.id;
         let rendered: Vec<Value> = links.iter().map(|l| render_link(rt, base, l)).collect();
-        out.insert(
-            if is_user { "groups" } else { "members" }.into(),
-            Value::Array(rendered),
-        );
+        out.insert(rt.links.attribute().into(), Value::Array(rendered));
     }
     out.insert(
         "meta".into(),
@@ -194,13 +185,10 @@ pub fn render_default_text(
         out.push(b',');
         out.extend_from_slice(inner.as_bytes());
     }
-    let is_user = rt.id == USER_RESOURCE.id;
     if !links.is_empty() {
-        out.extend_from_slice(if is_user {
-            b",\"groups\":["
-        } else {
-            b",\"members\":["
-        });
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(rt.links.attribute().as_bytes());
+        out.extend_from_slice(b"\":[");
         for (i, l) in links.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -306,7 +294,7 @@ pub fn cursor_response<R>(total: i64, resources: Vec<R>, next: Option<String>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scim::schema::GROUP_RESOURCE;
+    use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
 
     fn meta() -> Meta {
         Meta {

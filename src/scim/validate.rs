@@ -518,6 +518,18 @@ mod tests {
             description: "",
             schema: &SCHEMA,
             extensions: &[],
+            name_attribute: "displayName",
+            unique_key: None,
+            links: crate::scim::schema::Links::Groups,
+            indexed: &[],
+            events: crate::scim::schema::EventNames {
+                key: "test",
+                created: "test.created",
+                updated: "test.updated",
+                deleted: "test.deleted",
+                deactivated: None,
+                reactivated: None,
+            },
         };
         let doc = |v: Value| v.as_object().cloned().expect("object");
         assert!(

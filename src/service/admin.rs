@@ -9,7 +9,7 @@ use crate::error::ScimError;
 use crate::events::roles::{RoleMap, RoleWatch, effective_roles};
 use crate::events::{self, webhooks};
 use crate::scim::query::SearchRequest;
-use crate::scim::schema::USER_RESOURCE;
+use crate::scim::schema::ResourceType;
 use crate::scim::text;
 use crate::service::search;
 use crate::state::AppState;
@@ -124,7 +124,7 @@ pub async fn users(
     tenant: &TenantId,
     req: &SearchRequest,
 ) -> Result<Value, ScimError> {
-    let page = search::search(state, tenant, &USER_RESOURCE, req).await?;
+    let page = search::search(state, tenant, ResourceType::in_groups(), req).await?;
     let mut list = serde_json::to_value(&page).map_err(ScimError::internal)?;
     let ids: Vec<String> = list["Resources"]
         .as_array()

@@ -6,7 +6,7 @@ use super::document;
 use crate::error::ScimError;
 use crate::events::{EventType, record, record_all, record_text, rfc3339};
 use crate::scim::resource::{self, Meta};
-use crate::scim::schema::{ResourceType, USER_RESOURCE};
+use crate::scim::schema::ResourceType;
 use crate::storage::AnyConnection;
 use crate::storage::models::ResourceRow;
 
@@ -29,20 +29,19 @@ fn full(rt: &ResourceType, base: &str, row: &ResourceRow) -> Result<String, Scim
 /// Enough of a resource to recognise it.
 fn brief(rt: &ResourceType, row: &ResourceRow) -> Result<Value, ScimError> {
     let doc = document(row)?;
-    let name_key = if rt.id == USER_RESOURCE.id {
-        "userName"
-    } else {
-        "displayName"
-    };
+    let name_key = rt.name_attribute;
     Ok(json!({"id": row.id, name_key: doc.get(name_key), "externalId": doc.get("externalId")}))
 }
 
 fn key(rt: &ResourceType) -> &'static str {
-    if rt.id == USER_RESOURCE.id {
-        "user"
-    } else {
-        "group"
-    }
+    rt.events.key
+}
+
+/// The outbox's event of this name; the names come from the resource types, which are tested
+/// against the outbox's list.
+fn event(name: &str) -> Result<EventType, ScimError> {
+    EventType::named(name)
+        .ok_or_else(|| ScimError::internal(anyhow::anyhow!("no event is named {name}")))
 }
 
 /// `user.created` / `group.created`.
@@ -52,16 +51,12 @@ pub fn created(
     base: &str,
     row: &ResourceRow,
 ) -> Result<(), ScimError> {
-    let kind = if rt.id == USER_RESOURCE.id {
-        EventType::UserCreated
-    } else {
-        EventType::GroupCreated
-    };
+    let kind = event(rt.events.created)?;
     record_text(c, &row.tenant_id, kind, full(rt, base, row)?)
 }
 
 /// `user.updated` / `group.updated`, and `user.deactivated` / `user.reactivated` when `active`
-/// flips (an absent `active` counts as active).
+/// flips (an absent `active` counts as active) on a type that has them.
 pub fn updated(
     c: &mut AnyConnection,
     rt: &ResourceType,
@@ -70,22 +65,20 @@ pub fn updated(
     new: &ResourceRow,
 ) -> Result<(), ScimError> {
     let data = full(rt, base, new)?;
-    if rt.id != USER_RESOURCE.id {
-        return record_text(c, &new.tenant_id, EventType::GroupUpdated, data);
-    }
+    let updated = event(rt.events.updated)?;
     let (was, is) = (old.active != Some(false), new.active != Some(false));
     let flipped = match (was, is) {
-        (true, false) => Some(EventType::UserDeactivated),
-        (false, true) => Some(EventType::UserReactivated),
+        (true, false) => rt.events.deactivated,
+        (false, true) => rt.events.reactivated,
         _ => None,
     };
     match flipped {
-        Some(kind) => record_all(
+        Some(name) => record_all(
             c,
             &new.tenant_id,
-            vec![(EventType::UserUpdated, data.clone()), (kind, data)],
+            vec![(updated, data.clone()), (event(name)?, data)],
         ),
-        None => record_text(c, &new.tenant_id, EventType::UserUpdated, data),
+        None => record_text(c, &new.tenant_id, updated, data),
     }
 }
 
@@ -99,7 +92,7 @@ pub fn memberships(
     if added.is_empty() && removed.is_empty() {
         return Ok(());
     }
-    let group_brief = brief(&crate::scim::schema::GROUP_RESOURCE, group)?;
+    let group_brief = brief(ResourceType::holding_members(), group)?;
     let mut events = Vec::with_capacity(2);
     for (kind, members) in [
         (EventType::GroupMemberRemoved, removed),
@@ -119,17 +112,27 @@ pub fn deleted(
     rt: &ResourceType,
     row: &ResourceRow,
 ) -> Result<(), ScimError> {
-    let kind = if rt.id == USER_RESOURCE.id {
-        EventType::UserDeleted
-    } else {
-        EventType::GroupDeleted
-    };
+    let kind = event(rt.events.deleted)?;
     record(c, &row.tenant_id, kind, json!({key(rt): brief(rt, row)?}))
 }
 
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
+
+    #[test]
+    fn every_event_a_resource_type_names_is_the_outboxs() {
+        for rt in ResourceType::ALL {
+            let e = rt.events;
+            let names = [e.created, e.updated, e.deleted]
+                .into_iter()
+                .chain(e.deactivated)
+                .chain(e.reactivated);
+            for name in names {
+                assert!(crate::events::EventType::named(name).is_some(), "{name}");
+            }
+        }
+    }
 
     use super::{document, full, key};
     use crate::events::rfc3339;

@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::{LinkRefused, ScimError};
 use crate::events::roles::RoleMap;
-use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
+use crate::scim::schema::ResourceType;
 use crate::storage::log::{LogQuery, LogRow};
 use crate::storage::models::TenantRow;
 use crate::storage::portal::{self as store, LinkRow, MemberLine, SessionRow};
@@ -53,6 +53,15 @@ pub struct Session {
     pub csrf: String,
     /// The tenant's name, shown on every page.
     pub tenant_name: String,
+}
+
+/// The resource types the portal shows as users and as groups.
+fn users() -> &'static ResourceType {
+    ResourceType::in_groups()
+}
+
+fn groups() -> &'static ResourceType {
+    ResourceType::holding_members()
 }
 
 fn random(n: usize) -> String {
@@ -274,8 +283,7 @@ pub fn connection(conn: &mut AnyConnection, tenant: &TenantId) -> Result<Connect
         counts.iter().find(|(t, _)| t == rt).map_or(0, |(_, n)| *n)
     };
     let counts = store::counts(conn, tenant.as_str())?;
-    let is_test =
-        |r: &LogRow| r.method == "GET" && r.resource_type.as_deref() == Some(USER_RESOURCE.id);
+    let is_test = |r: &LogRow| r.method == "GET" && r.resource_type.as_deref() == Some(users().id);
     // The portal's own entries (its opening) are not the IdP's traffic.
     let recent: Vec<LogRow> = recent
         .into_iter()
@@ -290,8 +298,8 @@ pub fn connection(conn: &mut AnyConnection, tenant: &TenantId) -> Result<Connect
             .cloned()
             .collect(),
         last_request: recent.into_iter().next(),
-        users: count(&counts, USER_RESOURCE.id),
-        groups: count(&counts, GROUP_RESOURCE.id),
+        users: count(&counts, users().id),
+        groups: count(&counts, groups().id),
     })
 }
 
@@ -350,7 +358,7 @@ pub fn group_members(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Option<(GroupLine, Vec<MemberLine>)>, ScimError> {
-    let Some(group) = Scope::new(tenant).get(c, GROUP_RESOURCE.id, id)? else {
+    let Some(group) = Scope::new(tenant).get(c, groups().id, id)? else {
         return Ok(None);
     };
     let map = RoleMap::load(c, tenant.as_str())?;
@@ -382,7 +390,7 @@ pub fn preview(
     let mut by_role: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
     let mut unknown = Vec::new();
     for (group, role) in mappings {
-        let ids = store::groups_named(conn, tenant.as_str(), group)?;
+        let ids = store::groups_named(conn, tenant.as_str(), groups().id, group)?;
         if ids.is_empty() {
             unknown.push(group.clone());
         }
@@ -399,7 +407,7 @@ pub fn preview(
         Some(role) => {
             let users = store::counts(conn, tenant.as_str())?
                 .into_iter()
-                .find(|(t, _)| t == USER_RESOURCE.id)
+                .find(|(t, _)| t == users().id)
                 .map_or(0, |(_, n)| n);
             Some((role.to_owned(), users - reached.len() as i64))
         }
@@ -473,7 +481,7 @@ pub async fn log_page(
 /// The displayNames of up to `most` of the tenant's groups, for the role mapping's choices.
 pub async fn group_names(db: &Db, tenant: &TenantId, most: i64) -> Result<Vec<String>, ScimError> {
     let tenant = tenant.clone();
-    db.run(move |c| Ok(store::group_names(c, tenant.as_str(), most)?))
+    db.run(move |c| Ok(store::group_names(c, tenant.as_str(), groups().id, most)?))
         .await
 }
 

@@ -14,7 +14,7 @@ use crate::scim::fold_case;
 use crate::scim::patch::{self, MemberChange};
 use crate::scim::project::Projection;
 use crate::scim::resource::{self, ETagMatch, LinkView, Meta};
-use crate::scim::schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE};
+use crate::scim::schema::{Links, ResourceType};
 use crate::scim::user_name;
 use crate::scim::validate::{self, MemberRef};
 use crate::state::AppState;
@@ -267,7 +267,7 @@ impl Replacement {
         let old_doc = document(&old)?;
         validate::check_immutable(rt, &old_doc, &input.doc)?;
         let member_ids = checked_members(scope, c, &input.members, Some(&old.id))?;
-        let is_group = rt.id != USER_RESOURCE.id;
+        let is_group = rt.links == Links::Members;
         // Only the difference is written: members that stay are not touched.
         let (gone, touched) = if is_group {
             let current = scope.member_ids(c, &old.id, None)?;
@@ -509,7 +509,7 @@ fn renamed_under_a_mapping(
     before: Option<&str>,
     after: Option<&str>,
 ) -> Result<bool, ScimError> {
-    if rt.id == USER_RESOURCE.id || before == after {
+    if rt.links != Links::Members || before == after {
         return Ok(false);
     }
     let names: Vec<String> = [before, after]
@@ -576,7 +576,7 @@ fn apply_member_change(
                     };
                     filter::matches_value(
                         &filter,
-                        &resource::render_link(&GROUP_RESOURCE, base, &view),
+                        &resource::render_link(ResourceType::holding_members(), base, &view),
                     )
                 })
                 .map(|l| l.id.clone())
@@ -598,10 +598,10 @@ pub(super) fn remove(
     target: &Target,
 ) -> Result<(), ScimError> {
     let row = target.lock(scope, c)?;
-    let touched = if target.rt.id == USER_RESOURCE.id {
-        Vec::new()
-    } else {
-        vec![row.id.clone()]
+    // Deleting a group changes the roles of everyone under it.
+    let touched = match target.rt.links {
+        Links::Groups => Vec::new(),
+        Links::Members => vec![row.id.clone()],
     };
     let watch = RoleWatch::start(c, scope.tenant().as_str(), &touched)?;
     // The groups it belonged to lose a member: they get a new version and an event.
@@ -612,9 +612,10 @@ pub(super) fn remove(
         .collect();
     scope.delete(c, target.rt.id, &row.id)?;
     changes::deleted(c, target.rt, &row)?;
+    let groups_rt = ResourceType::holding_members();
     for gid in groups {
-        if let Some(group) = scope.lock(c, GROUP_RESOURCE.id, &gid)? {
-            let bumped = next_version(scope, c, &GROUP_RESOURCE, &group, &document(&group)?, None)?;
+        if let Some(group) = scope.lock(c, groups_rt.id, &gid)? {
+            let bumped = next_version(scope, c, groups_rt, &group, &document(&group)?, None)?;
             changes::memberships(c, &bumped, &[], std::slice::from_ref(&row.id))?;
         }
     }
@@ -712,7 +713,7 @@ fn stored_row(
 ) -> Result<ResourceRow, ScimError> {
     let text = |k: &str| doc.get(k).and_then(Value::as_str);
     let lower = |k: &str| text(k).map(fold_case);
-    let is_user = rt.id == USER_RESOURCE.id;
+    let unique = rt.unique_key.and_then(text);
     let emails = doc.get("emails").and_then(Value::as_array);
     let email = emails.and_then(|e| {
         e.iter()
@@ -723,7 +724,7 @@ fn stored_row(
         tenant_id: tenant.as_str().to_owned(),
         id,
         resource_type: rt.id.to_owned(),
-        user_name_lc: if is_user { lower("userName") } else { None },
+        user_name_lc: unique.map(fold_case),
         external_id: text("externalId").map(str::to_owned),
         display_name_lc: lower("displayName"),
         active: doc.get("active").and_then(Value::as_bool),
@@ -739,11 +740,7 @@ fn stored_row(
         version,
         password_hash,
         doc: serde_json::to_string(doc).map_err(ScimError::internal)?,
-        user_name_key: if is_user {
-            text("userName").map(user_name::key)
-        } else {
-            None
-        },
+        user_name_key: unique.map(user_name::key),
     })
 }
 
@@ -802,12 +799,11 @@ enum Shown {
 
 /// Which links a resource of `rt` renders in `view`; none when the view leaves them out.
 fn links_shown(rt: &ResourceType, view: &Projection) -> Option<Shown> {
-    let (name, link) = if rt.id == USER_RESOURCE.id {
-        ("groups", Shown::Groups)
-    } else {
-        ("members", Shown::Members)
+    let link = match rt.links {
+        Links::Groups => Shown::Groups,
+        Links::Members => Shown::Members,
     };
-    view.keeps_core(rt, name).then_some(link)
+    view.keeps_core(rt, rt.links.attribute()).then_some(link)
 }
 
 /// Renders `rows` with their `links` (in owner order, as storage reads them).

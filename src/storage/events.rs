@@ -251,12 +251,16 @@ pub fn users_under(
     Ok(out)
 }
 
-/// Every user of a tenant.
-pub fn all_users(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<Vec<String>> {
+/// Every resource of one type of a tenant.
+pub fn all_of_type(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    resource_type: &str,
+) -> QueryResult<Vec<String>> {
     use super::schema::resources;
     resources::table
         .filter(resources::tenant_id.eq(tenant_id))
-        .filter(resources::resource_type.eq("User"))
+        .filter(resources::resource_type.eq(resource_type))
         .select(resources::id)
         .load(conn)
 }

@@ -12,17 +12,8 @@ use super::sql::{Part, SortKey, SqlFragment};
 use crate::scim::filter::{CheckedFilter, CheckedNode, CompareOp, Operand};
 use crate::scim::fold_case;
 use crate::scim::path::{Owner, Resolved};
-use crate::scim::schema::{AttrType, AttributeDef, GROUP_RESOURCE, ResourceType, USER_RESOURCE};
+use crate::scim::schema::{AttrType, AttributeDef, Links, ResourceType};
 use crate::scim::user_name;
-
-/// Where a group membership is read from, seen from the resource being filtered.
-#[derive(Debug, Clone, Copy)]
-enum Links {
-    /// A Group's `members`.
-    Members,
-    /// A User's `groups`.
-    Groups,
-}
 
 /// A single value in SQL.
 struct Scalar {
@@ -202,11 +193,10 @@ impl<'a> Compiler<'a> {
         out: &mut SqlFragment,
         inner: impl FnOnce(&mut SqlFragment, Elem),
     ) {
-        let links = match attr.attr.name {
-            "members" if self.rt.id == GROUP_RESOURCE.id => Some(Links::Members),
-            "groups" if self.rt.id == USER_RESOURCE.id => Some(Links::Groups),
-            _ => None,
-        };
+        // Where a membership is read from, seen from the resource being filtered.
+        let links = (matches!(attr.owner, Owner::Core(_))
+            && attr.attr.name == self.rt.links.attribute())
+        .then_some(self.rt.links);
         if let Some(links) = links {
             // An IN over the members table, so `members[value eq "…"]` is an index lookup.
             let (own, other) = match links {
@@ -276,7 +266,7 @@ impl<'a> Compiler<'a> {
                 ..Scalar::column("resources.user_name_lc", true)
             })),
             (Owner::Core(_), "displayName", None) => column("resources.display_name_lc", true),
-            (Owner::Core(_), "active", None) if self.rt.id == USER_RESOURCE.id => {
+            (Owner::Core(_), "active", None) if self.rt.indexed.contains(&"active") => {
                 column("resources.active", false)
             }
             _ => None,

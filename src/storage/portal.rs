@@ -216,12 +216,13 @@ pub fn members_page(
 pub fn groups_named(
     conn: &mut AnyConnection,
     tenant_id: &str,
+    group_type: &str,
     reference: &str,
 ) -> QueryResult<Vec<String>> {
     use super::schema::resources;
     resources::table
         .filter(resources::tenant_id.eq(tenant_id))
-        .filter(resources::resource_type.eq(crate::scim::schema::GROUP_RESOURCE.id))
+        .filter(resources::resource_type.eq(group_type))
         .filter(
             resources::id
                 .eq(reference)
@@ -235,12 +236,13 @@ pub fn groups_named(
 pub fn group_names(
     conn: &mut AnyConnection,
     tenant_id: &str,
+    group_type: &str,
     limit: i64,
 ) -> QueryResult<Vec<String>> {
     use super::schema::resources;
     resources::table
         .filter(resources::tenant_id.eq(tenant_id))
-        .filter(resources::resource_type.eq(crate::scim::schema::GROUP_RESOURCE.id))
+        .filter(resources::resource_type.eq(group_type))
         .filter(resources::display.is_not_null())
         .order(resources::display_name_lc)
         .select(resources::display.assume_not_null())

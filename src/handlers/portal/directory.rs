@@ -8,7 +8,7 @@ use super::pages::{self, UserLine};
 use super::{Signed, html, keyset_page, next_start};
 use crate::error::PortalError;
 use crate::scim::query::{Paging, SearchRequest};
-use crate::scim::schema::GROUP_RESOURCE;
+use crate::scim::schema::ResourceType;
 use crate::scim::text;
 use crate::service::admin as admin_service;
 use crate::service::portal as service;
@@ -132,7 +132,13 @@ pub(super) async fn groups(
         excluded_attributes: vec!["members".into()],
         ..SearchRequest::default()
     };
-    let page = search::search(&s.state, &s.session.tenant, &GROUP_RESOURCE, &search).await?;
+    let page = search::search(
+        &s.state,
+        &s.session.tenant,
+        ResourceType::holding_members(),
+        &search,
+    )
+    .await?;
     let listed: Vec<(String, String)> = page
         .resources
         .iter()

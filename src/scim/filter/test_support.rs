@@ -39,6 +39,18 @@ pub const TEST_RESOURCE: ResourceType = ResourceType {
     description: "Numbers for tests",
     schema: &TEST_SCHEMA,
     extensions: &[],
+    name_attribute: "displayName",
+    unique_key: None,
+    links: crate::scim::schema::Links::Groups,
+    indexed: &[],
+    events: crate::scim::schema::EventNames {
+        key: "test",
+        created: "test.created",
+        updated: "test.updated",
+        deleted: "test.deleted",
+        deactivated: None,
+        reactivated: None,
+    },
 };
 
 /// Parses and checks, panicking with the error (tests only).

@@ -2,7 +2,8 @@
 //! extension (RFC 7643 §4.3).
 
 use super::{
-    AttributeDef as A, Mutability::*, ResourceType, Returned, Schema, SchemaExtension, Uniqueness,
+    AttributeDef as A, EventNames, Links, Mutability::*, ResourceType, Returned, Schema,
+    SchemaExtension, Uniqueness,
 };
 
 const fn typed_value_sub(value: A, types: &'static [&'static str], kind: &'static str) -> [A; 4] {
@@ -227,6 +228,18 @@ pub const USER_RESOURCE: ResourceType = ResourceType {
         schema: &ENTERPRISE_USER,
         required: false,
     }],
+    name_attribute: "userName",
+    unique_key: Some("userName"),
+    links: Links::Groups,
+    indexed: &["active"],
+    events: EventNames {
+        key: "user",
+        created: "user.created",
+        updated: "user.updated",
+        deleted: "user.deleted",
+        deactivated: Some("user.deactivated"),
+        reactivated: Some("user.reactivated"),
+    },
 };
 
 /// The `Group` resource type, served at `/Groups`.
@@ -237,4 +250,16 @@ pub const GROUP_RESOURCE: ResourceType = ResourceType {
     description: "Group",
     schema: &GROUP,
     extensions: &[],
+    name_attribute: "displayName",
+    unique_key: None,
+    links: Links::Members,
+    indexed: &[],
+    events: EventNames {
+        key: "group",
+        created: "group.created",
+        updated: "group.updated",
+        deleted: "group.deleted",
+        deactivated: None,
+        reactivated: None,
+    },
 };

@@ -8,6 +8,7 @@ mod core;
 mod render;
 
 pub use core::{ENTERPRISE_USER, GROUP, GROUP_RESOURCE, USER, USER_RESOURCE};
+
 pub use render::{render_resource_type, render_schema};
 
 /// The data type of an attribute (RFC 7643 §2.3).
@@ -208,7 +209,43 @@ pub struct SchemaExtension {
     pub required: bool,
 }
 
-/// A resource type: its endpoint, its core schema and its extensions (RFC 7643 §6).
+/// Which links of the membership table a resource type renders, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Links {
+    /// The groups a resource is a member of, computed, under `groups` (RFC 7643 §4.1.2).
+    Groups,
+    /// The members a resource holds, under `members` (RFC 7643 §4.2); role mappings name such
+    /// resources.
+    Members,
+}
+
+impl Links {
+    /// The attribute the links are rendered under.
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Self::Groups => "groups",
+            Self::Members => "members",
+        }
+    }
+}
+
+/// The names of the events a resource type's changes record (the outbox's own names).
+#[derive(Debug, Clone, Copy)]
+pub struct EventNames {
+    /// The key of the resource in event data, `{"user": …}`.
+    pub key: &'static str,
+    pub created: &'static str,
+    pub updated: &'static str,
+    pub deleted: &'static str,
+    /// When `active` turns false and back; `None` for types without `active`.
+    pub deactivated: Option<&'static str>,
+    pub reactivated: Option<&'static str>,
+}
+
+/// A resource type: its endpoint, its core schema and its extensions (RFC 7643 §6), and what
+/// the server does with its resources beyond the schema: how they are named, which attribute is
+/// unique per tenant, which links they render, which columns are indexed, which events they
+/// record. Code outside this module reads these instead of asking which type it has.
 #[derive(Debug)]
 pub struct ResourceType {
     pub id: &'static str,
@@ -217,6 +254,16 @@ pub struct ResourceType {
     pub description: &'static str,
     pub schema: &'static Schema,
     pub extensions: &'static [SchemaExtension],
+    /// The attribute that names a resource in events and the portal.
+    pub name_attribute: &'static str,
+    /// The attribute unique per tenant under its RFC 8265 key (kept in the `user_name_*`
+    /// columns), if any.
+    pub unique_key: Option<&'static str>,
+    /// The links of the membership table its resources render.
+    pub links: Links,
+    /// Core attributes, beyond the common ones and `displayName`, kept in indexed columns.
+    pub indexed: &'static [&'static str],
+    pub events: EventNames,
 }
 
 impl ResourceType {
@@ -233,6 +280,27 @@ impl ResourceType {
     /// The core schema and each extension schema, in that order.
     pub fn schemas(&self) -> impl Iterator<Item = &'static Schema> + '_ {
         std::iter::once(self.schema).chain(self.extensions.iter().map(|e| e.schema))
+    }
+
+    /// The type whose resources hold members (Group): the one role mappings name.
+    pub fn holding_members() -> &'static ResourceType {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.links == Links::Members)
+            .unwrap_or(&GROUP_RESOURCE)
+    }
+
+    /// The type whose resources get roles from the groups they are in (User).
+    pub fn in_groups() -> &'static ResourceType {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.links == Links::Groups)
+            .unwrap_or(&USER_RESOURCE)
+    }
+
+    /// Finds the resource type stored under `id` (as the `resource_type` column holds it).
+    pub fn stored(id: &str) -> Option<&'static ResourceType> {
+        Self::ALL.into_iter().find(|r| r.id == id)
     }
 
     /// Finds one of this type's extension schemas by URN, case-insensitively.
