@@ -522,14 +522,7 @@ mod tests {
             unique_key: None,
             links: crate::scim::schema::Links::Groups,
             indexed: &[],
-            events: crate::scim::schema::EventNames {
-                key: "test",
-                created: "test.created",
-                updated: "test.updated",
-                deleted: "test.deleted",
-                deactivated: None,
-                reactivated: None,
-            },
+            events: crate::scim::schema::TEST_EVENTS,
         };
         let doc = |v: Value| v.as_object().cloned().expect("object");
         assert!(

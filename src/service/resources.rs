@@ -61,13 +61,36 @@ pub(super) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// A create whose CPU work (validation, a password's argon2id hash) is done before the write
-/// lock; [`Creation::apply`] is what runs under it.
+/// A POST or PUT body validated within the limits, its password hashed: the CPU work of a
+/// full write, done before the write lock.
+pub(super) struct Checked {
+    input: validate::Validated,
+    password_hash: Option<String>,
+}
+
+impl Checked {
+    async fn body(
+        state: &AppState,
+        tenant: &TenantId,
+        rt: &ResourceType,
+        body: Value,
+    ) -> Result<Self, ScimError> {
+        let input = validate::resource_body(rt, body)?;
+        state.settings.limits.check_resource(&input)?;
+        let password_hash = hash(state, tenant, input.password.clone()).await?;
+        Ok(Self {
+            input,
+            password_hash,
+        })
+    }
+}
+
+/// A create whose CPU work is done before the write lock; [`Creation::apply`] is what runs
+/// under it.
 pub(super) struct Creation {
     rt: &'static ResourceType,
     id: String,
-    input: validate::Validated,
-    password_hash: Option<String>,
+    body: Checked,
 }
 
 impl Creation {
@@ -79,15 +102,8 @@ impl Creation {
         body: Value,
         id: String,
     ) -> Result<Self, ScimError> {
-        let input = validate::resource_body(rt, body)?;
-        state.settings.limits.check_resource(&input)?;
-        let password_hash = hash(state, tenant, input.password.clone()).await?;
-        Ok(Self {
-            rt,
-            id,
-            input,
-            password_hash,
-        })
+        let body = Checked::body(state, tenant, rt, body).await?;
+        Ok(Self { rt, id, body })
     }
 
     /// Stores the resource, its members and its events; returns the stored row.
@@ -100,8 +116,10 @@ impl Creation {
         let Self {
             rt,
             id,
-            input,
-            password_hash,
+            body: Checked {
+                input,
+                password_hash,
+            },
         } = self;
         // Stamped under the tenant lock, so creation times follow commit order and a keyset
         // cursor cannot pass a row that commits later with an earlier time.
@@ -227,8 +245,7 @@ pub async fn replace(
 /// A replace whose CPU work is done before the write lock; [`Replacement::apply`] runs under it.
 pub(super) struct Replacement {
     target: Target,
-    input: validate::Validated,
-    password_hash: Option<String>,
+    body: Checked,
 }
 
 impl Replacement {
@@ -239,14 +256,8 @@ impl Replacement {
         target: Target,
         body: Value,
     ) -> Result<Self, ScimError> {
-        let input = validate::resource_body(target.rt, body)?;
-        state.settings.limits.check_resource(&input)?;
-        let password_hash = hash(state, tenant, input.password.clone()).await?;
-        Ok(Self {
-            target,
-            input,
-            password_hash,
-        })
+        let body = Checked::body(state, tenant, target.rt, body).await?;
+        Ok(Self { target, body })
     }
 
     /// Stores the new version, the membership difference and the events; returns the row.
@@ -258,8 +269,10 @@ impl Replacement {
     ) -> Result<ResourceRow, ScimError> {
         let Self {
             target,
-            input,
-            password_hash,
+            body: Checked {
+                input,
+                password_hash,
+            },
         } = self;
         let rt = target.rt;
         let old = target.lock(scope, c)?;

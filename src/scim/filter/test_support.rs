@@ -43,14 +43,7 @@ pub const TEST_RESOURCE: ResourceType = ResourceType {
     unique_key: None,
     links: crate::scim::schema::Links::Groups,
     indexed: &[],
-    events: crate::scim::schema::EventNames {
-        key: "test",
-        created: "test.created",
-        updated: "test.updated",
-        deleted: "test.deleted",
-        deactivated: None,
-        reactivated: None,
-    },
+    events: crate::scim::schema::TEST_EVENTS,
 };
 
 /// Parses and checks, panicking with the error (tests only).

@@ -242,6 +242,17 @@ pub struct EventNames {
     pub reactivated: Option<&'static str>,
 }
 
+/// The event names of the resource types unit tests make up.
+#[cfg(test)]
+pub const TEST_EVENTS: EventNames = EventNames {
+    key: "test",
+    created: "test.created",
+    updated: "test.updated",
+    deleted: "test.deleted",
+    deactivated: None,
+    reactivated: None,
+};
+
 /// A resource type: its endpoint, its core schema and its extensions (RFC 7643 §6), and what
 /// the server does with its resources beyond the schema: how they are named, which attribute is
 /// unique per tenant, which links they render, which columns are indexed, which events they
