@@ -20,7 +20,7 @@ use crate::scim::validate::{self, MemberRef};
 use crate::state::AppState;
 use crate::storage::models::ResourceRow;
 use crate::storage::resources::{Link, Scope};
-use crate::storage::{AnyConnection, WriteError, now_millis};
+use crate::storage::{AnyConnection, StoreError, now_millis};
 use crate::tenant::TenantId;
 use crate::token::hash_password;
 
@@ -655,9 +655,9 @@ fn not_found(rt: &ResourceType, id: &str) -> ScimError {
     ScimError::NotFound(format!("{} {id} not found", rt.name))
 }
 
-fn uniqueness(e: WriteError, rt: &ResourceType, doc: &Map<String, Value>) -> ScimError {
+fn uniqueness(e: StoreError, rt: &ResourceType, doc: &Map<String, Value>) -> ScimError {
     match e {
-        WriteError::Duplicate => {
+        StoreError::Duplicate => {
             let name = doc
                 .get("userName")
                 .and_then(Value::as_str)

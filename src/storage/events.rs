@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use super::AnyConnection;
+use super::StoreResult;
 use super::schema::{events, role_mappings, tenants};
 use super::sql::{RawQuery, Update};
 
@@ -19,13 +20,13 @@ pub struct EventRow {
 }
 
 /// Locks a tenant's row until the transaction ends (see [`super::tenant_tx`]).
-pub fn lock_tenant(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<()> {
+pub fn lock_tenant(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<()> {
     let lock = Update::new(
         tenants::table,
         tenants::event_seq.eq(tenants::event_seq),
         tenants::id.eq(tenant_id),
     );
-    native!(conn, |c| lock.execute(c)).map(drop)
+    Ok(native!(conn, |c| lock.execute(c)).map(drop)?)
 }
 
 /// Appends events (type and data) with the tenant's next sequence numbers, in order. Bumping
@@ -36,7 +37,7 @@ pub fn append(
     tenant_id: &str,
     batch: Vec<(&str, String)>,
     now: i64,
-) -> QueryResult<()> {
+) -> StoreResult<()> {
     let count = batch.len() as i64;
     if count == 0 {
         return Ok(());
@@ -70,14 +71,14 @@ pub fn after(
     tenant_id: &str,
     after: i64,
     limit: i64,
-) -> QueryResult<Vec<EventRow>> {
-    events::table
+) -> StoreResult<Vec<EventRow>> {
+    Ok(events::table
         .filter(events::tenant_id.eq(tenant_id))
         .filter(events::seq.gt(after))
         .order(events::seq)
         .limit(limit)
         .select(EventRow::as_select())
-        .load(conn)
+        .load(conn)?)
 }
 
 /// Deletes up to `limit` of a tenant's events older than `cutoff`, oldest first, except those
@@ -90,7 +91,7 @@ pub fn prune(
     tenant_id: &str,
     cutoff: i64,
     limit: i64,
-) -> QueryResult<usize> {
+) -> StoreResult<usize> {
     use super::schema::webhooks;
     let Some(newest_old) = events::table
         .filter(events::tenant_id.eq(tenant_id))
@@ -121,13 +122,13 @@ pub fn prune(
         .min(owed_from.unwrap_or(i64::MAX))
         .min(oldest.saturating_add(limit - 1));
     // The age test again, in case another instance's clock wrote a younger event lower down.
-    diesel::delete(
+    Ok(diesel::delete(
         events::table
             .filter(events::tenant_id.eq(tenant_id))
             .filter(events::seq.le(upto))
             .filter(events::occurred_at.lt(cutoff)),
     )
-    .execute(conn)
+    .execute(conn)?)
 }
 
 /// Group references (id or displayName) and the roles they map to.
@@ -137,7 +138,7 @@ pub type Mappings = Vec<(String, String)>;
 pub fn role_mappings(
     conn: &mut AnyConnection,
     tenant_id: &str,
-) -> QueryResult<(Option<String>, Mappings)> {
+) -> StoreResult<(Option<String>, Mappings)> {
     let default = tenants::table
         .filter(tenants::id.eq(tenant_id))
         .select(tenants::default_role)
@@ -151,11 +152,11 @@ pub fn role_mappings(
 }
 
 /// Whether the tenant maps any group to a role (else membership cannot change a role).
-pub fn maps_groups(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
+pub fn maps_groups(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
         role_mappings::table.filter(role_mappings::tenant_id.eq(tenant_id)),
     ))
-    .get_result(conn)
+    .get_result(conn)?)
 }
 
 /// Replaces a tenant's default role and mappings.
@@ -164,7 +165,7 @@ pub fn set_role_mappings(
     tenant_id: &str,
     default: Option<&str>,
     mappings: &[(String, String)],
-) -> QueryResult<()> {
+) -> StoreResult<()> {
     diesel::update(tenants::table.filter(tenants::id.eq(tenant_id)))
         .set(tenants::default_role.eq(default))
         .execute(conn)?;
@@ -200,7 +201,7 @@ pub fn ancestry(
     conn: &mut AnyConnection,
     tenant_id: &str,
     user_ids: &[String],
-) -> QueryResult<Vec<Ancestry>> {
+) -> StoreResult<Vec<Ancestry>> {
     let mut out = Vec::new();
     for chunk in user_ids.chunks(CHUNK) {
         let mut q = RawQuery::raw(
@@ -230,7 +231,7 @@ pub fn users_under(
     conn: &mut AnyConnection,
     tenant_id: &str,
     ids: &[String],
-) -> QueryResult<Vec<String>> {
+) -> StoreResult<Vec<String>> {
     let mut out = Vec::new();
     for chunk in ids.chunks(CHUNK) {
         let mut q = RawQuery::raw(
@@ -256,11 +257,11 @@ pub fn all_of_type(
     conn: &mut AnyConnection,
     tenant_id: &str,
     resource_type: &str,
-) -> QueryResult<Vec<String>> {
+) -> StoreResult<Vec<String>> {
     use super::schema::resources;
-    resources::table
+    Ok(resources::table
         .filter(resources::tenant_id.eq(tenant_id))
         .filter(resources::resource_type.eq(resource_type))
         .select(resources::id)
-        .load(conn)
+        .load(conn)?)
 }

@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use super::AnyConnection;
+use super::StoreResult;
 use super::schema::provisioning_log as log;
 
 /// One logged request. An absent value is written as NULL (no column has a default), so its
@@ -48,7 +49,7 @@ impl LogRow {
 /// Writes a batch of entries: on PostgreSQL in multi-row statements (one round trip each), on
 /// SQLite one prepared single-row statement run per entry (an in-process call; a multi-row
 /// statement would be written out and parsed again for each batch size).
-pub fn insert(conn: &mut AnyConnection, rows: &[LogRow]) -> QueryResult<()> {
+pub fn insert(conn: &mut AnyConnection, rows: &[LogRow]) -> StoreResult<()> {
     match conn {
         AnyConnection::Postgresql(c) => {
             for chunk in rows.chunks(200) {
@@ -84,7 +85,7 @@ pub enum StatusFilter {
 }
 
 /// A page of a tenant's log.
-pub fn read(conn: &mut AnyConnection, tenant_id: &str, q: &LogQuery) -> QueryResult<Vec<LogRow>> {
+pub fn read(conn: &mut AnyConnection, tenant_id: &str, q: &LogQuery) -> StoreResult<Vec<LogRow>> {
     let mut query = log::table
         .filter(log::tenant_id.eq(tenant_id.to_owned()))
         .into_boxed();
@@ -111,14 +112,14 @@ pub fn read(conn: &mut AnyConnection, tenant_id: &str, q: &LogQuery) -> QueryRes
     if let Some(before) = &q.before {
         query = query.filter(log::id.lt(before.clone()));
     }
-    query
+    Ok(query
         .order(log::id.desc())
         .limit(q.limit)
         .select(LogRow::as_select())
-        .load(conn)
+        .load(conn)?)
 }
 
 /// Deletes every entry older than `cutoff`; returns how many.
-pub fn prune(conn: &mut AnyConnection, cutoff: i64) -> QueryResult<usize> {
-    diesel::delete(log::table.filter(log::at.lt(cutoff))).execute(conn)
+pub fn prune(conn: &mut AnyConnection, cutoff: i64) -> StoreResult<usize> {
+    Ok(diesel::delete(log::table.filter(log::at.lt(cutoff))).execute(conn)?)
 }

@@ -425,37 +425,48 @@ pub fn tenant_tx<T>(
     })
 }
 
-/// A write storage refused, in the terms the use cases act on.
+/// A storage failure, in the terms the use cases act on.
 #[derive(Debug, thiserror::Error)]
-pub enum WriteError {
+pub enum StoreError {
     /// A unique key of the tenant (a userName's key) is taken by another resource.
     #[error("a unique value of the tenant is taken")]
     Duplicate,
+    /// The database is busy or unreachable: a lock or statement timeout, a broken connection.
+    #[error("the database is busy or unreachable")]
+    Busy,
     /// Anything else, as the database reported it.
     #[error(transparent)]
-    Database(diesel::result::Error),
+    Failed(diesel::result::Error),
 }
 
-impl From<diesel::result::Error> for WriteError {
+/// What storage's functions return.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl From<diesel::result::Error> for StoreError {
     fn from(e: diesel::result::Error) -> Self {
         match e {
             diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
                 _,
             ) => Self::Duplicate,
-            other => Self::Database(other),
+            e if is_unavailable(&e) => {
+                tracing::warn!(error = %e, "the database is busy or unreachable");
+                Self::Busy
+            }
+            other => Self::Failed(other),
         }
     }
 }
 
-impl From<WriteError> for ScimError {
+impl From<StoreError> for ScimError {
     /// What is left once the use case has said what a duplicate means.
-    fn from(e: WriteError) -> Self {
+    fn from(e: StoreError) -> Self {
         match e {
-            WriteError::Duplicate => {
+            StoreError::Duplicate => {
                 ScimError::Uniqueness("a unique value of this tenant is taken".into())
             }
-            WriteError::Database(e) => e.into(),
+            StoreError::Busy => ScimError::Unavailable(crate::error::BUSY.into()),
+            StoreError::Failed(e) => ScimError::Internal(e.into()),
         }
     }
 }

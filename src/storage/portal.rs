@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use super::AnyConnection;
+use super::StoreResult;
 use super::schema::{portal_links, portal_sessions};
 
 /// A setup link: exchanged once, before it expires, for a session.
@@ -32,7 +33,7 @@ pub struct SessionRow {
 
 /// Stores a new link, and forgets the tenant's links that can no longer be used (expired,
 /// revoked or used, with no session left), so the table stays the size of what is live.
-pub fn insert_link(conn: &mut AnyConnection, row: &LinkRow) -> QueryResult<()> {
+pub fn insert_link(conn: &mut AnyConnection, row: &LinkRow) -> StoreResult<()> {
     let sessions = portal_sessions::table
         .filter(portal_sessions::link_id.eq(portal_links::id))
         .select(portal_sessions::id);
@@ -48,34 +49,34 @@ pub fn insert_link(conn: &mut AnyConnection, row: &LinkRow) -> QueryResult<()> {
             .filter(diesel::dsl::not(diesel::dsl::exists(sessions))),
     )
     .execute(conn)?;
-    diesel::insert_into(portal_links::table)
+    Ok(diesel::insert_into(portal_links::table)
         .values(row)
         .execute(conn)
-        .map(drop)
+        .map(drop)?)
 }
 
 /// A link by its id.
-pub fn link(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<LinkRow>> {
-    portal_links::table
+pub fn link(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<LinkRow>> {
+    Ok(portal_links::table
         .find(id)
         .select(LinkRow::as_select())
         .first(conn)
-        .optional()
+        .optional()?)
 }
 
 /// The tenant's links, newest first.
-pub fn links(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<Vec<LinkRow>> {
-    portal_links::table
+pub fn links(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<Vec<LinkRow>> {
+    Ok(portal_links::table
         .filter(portal_links::tenant_id.eq(tenant_id))
         .order(portal_links::created_at.desc())
         .select(LinkRow::as_select())
-        .load(conn)
+        .load(conn)?)
 }
 
 /// Marks a link used, if it still can be; returns whether this call did. Two browsers racing
 /// with one link: one wins.
-pub fn use_link(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<bool> {
-    diesel::update(
+pub fn use_link(conn: &mut AnyConnection, id: &str, now: i64) -> StoreResult<bool> {
+    Ok(diesel::update(
         portal_links::table
             .filter(portal_links::id.eq(id))
             .filter(portal_links::used_at.is_null())
@@ -84,7 +85,7 @@ pub fn use_link(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<boo
     )
     .set(portal_links::used_at.eq(now))
     .execute(conn)
-    .map(|n| n == 1)
+    .map(|n| n == 1)?)
 }
 
 /// Revokes a tenant's link and ends the sessions opened with it; returns whether it existed.
@@ -93,7 +94,7 @@ pub fn revoke_link(
     tenant_id: &str,
     id: &str,
     now: i64,
-) -> QueryResult<bool> {
+) -> StoreResult<bool> {
     let mine = portal_links::table
         .filter(portal_links::id.eq(id))
         .filter(portal_links::tenant_id.eq(tenant_id));
@@ -109,43 +110,43 @@ pub fn revoke_link(
 }
 
 /// Stores a new session, and forgets the tenant's expired ones.
-pub fn insert_session(conn: &mut AnyConnection, row: &SessionRow) -> QueryResult<()> {
+pub fn insert_session(conn: &mut AnyConnection, row: &SessionRow) -> StoreResult<()> {
     diesel::delete(
         portal_sessions::table
             .filter(portal_sessions::tenant_id.eq(&row.tenant_id))
             .filter(portal_sessions::expires_at.le(row.created_at)),
     )
     .execute(conn)?;
-    diesel::insert_into(portal_sessions::table)
+    Ok(diesel::insert_into(portal_sessions::table)
         .values(row)
         .execute(conn)
-        .map(drop)
+        .map(drop)?)
 }
 
 /// A session by its id, if it has not expired.
-pub fn session(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<Option<SessionRow>> {
-    portal_sessions::table
+pub fn session(conn: &mut AnyConnection, id: &str, now: i64) -> StoreResult<Option<SessionRow>> {
+    Ok(portal_sessions::table
         .find(id)
         .filter(portal_sessions::expires_at.gt(now))
         .select(SessionRow::as_select())
         .first(conn)
-        .optional()
+        .optional()?)
 }
 
 /// Ends a session (signing out).
-pub fn end_session(conn: &mut AnyConnection, id: &str) -> QueryResult<()> {
-    diesel::delete(portal_sessions::table.find(id))
+pub fn end_session(conn: &mut AnyConnection, id: &str) -> StoreResult<()> {
+    Ok(diesel::delete(portal_sessions::table.find(id))
         .execute(conn)
-        .map(drop)
+        .map(drop)?)
 }
 
 /// How many resources of each type a tenant has, from the counts kept beside them.
-pub fn counts(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<Vec<(String, i64)>> {
+pub fn counts(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<Vec<(String, i64)>> {
     use super::schema::resource_counts as counts;
-    counts::table
+    Ok(counts::table
         .filter(counts::tenant_id.eq(tenant_id))
         .select((counts::resource_type, counts::n))
-        .load(conn)
+        .load(conn)?)
 }
 
 #[derive(QueryableByName)]
@@ -161,7 +162,7 @@ pub fn member_count(
     tenant_id: &str,
     group_id: &str,
     cap: i64,
-) -> QueryResult<i64> {
+) -> StoreResult<i64> {
     let mut q = super::sql::RawQuery::raw(
         "SELECT count(*) AS n FROM (SELECT 1 FROM members WHERE tenant_id = ",
     );
@@ -190,7 +191,7 @@ pub fn members_page(
     group_id: &str,
     after: Option<&str>,
     limit: i64,
-) -> QueryResult<Vec<MemberLine>> {
+) -> StoreResult<Vec<MemberLine>> {
     use super::schema::{members, resources};
     let mut ids = members::table
         .filter(members::tenant_id.eq(tenant_id))
@@ -203,12 +204,12 @@ pub fn members_page(
         ids = ids.filter(members::member_id.gt(after.to_owned()));
     }
     let ids: Vec<String> = ids.load(conn)?;
-    resources::table
+    Ok(resources::table
         .filter(resources::tenant_id.eq(tenant_id))
         .filter(resources::id.eq_any(&ids))
         .order(resources::id)
         .select((resources::id, resources::resource_type, resources::display))
-        .load(conn)
+        .load(conn)?)
 }
 
 /// The ids of the tenant's groups a role mapping's group reference names: by id, or by
@@ -218,9 +219,9 @@ pub fn groups_named(
     tenant_id: &str,
     group_type: &str,
     reference: &str,
-) -> QueryResult<Vec<String>> {
+) -> StoreResult<Vec<String>> {
     use super::schema::resources;
-    resources::table
+    Ok(resources::table
         .filter(resources::tenant_id.eq(tenant_id))
         .filter(resources::resource_type.eq(group_type))
         .filter(
@@ -229,7 +230,7 @@ pub fn groups_named(
                 .or(resources::display_name_lc.eq(crate::scim::fold_case(reference))),
         )
         .select(resources::id)
-        .load(conn)
+        .load(conn)?)
 }
 
 /// Up to `limit` of the tenant's group names, in order, for choosing one.
@@ -238,14 +239,14 @@ pub fn group_names(
     tenant_id: &str,
     group_type: &str,
     limit: i64,
-) -> QueryResult<Vec<String>> {
+) -> StoreResult<Vec<String>> {
     use super::schema::resources;
-    resources::table
+    Ok(resources::table
         .filter(resources::tenant_id.eq(tenant_id))
         .filter(resources::resource_type.eq(group_type))
         .filter(resources::display.is_not_null())
         .order(resources::display_name_lc)
         .select(resources::display.assume_not_null())
         .limit(limit)
-        .load(conn)
+        .load(conn)?)
 }

@@ -11,10 +11,11 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::Untyped;
 use diesel::sqlite::Sqlite;
 
+use super::StoreResult;
 use super::models::{MemberRow, ResourceRow};
 use super::schema::{members, resource_counts, resources};
 use super::sql::{Dialect, SortKey, SqlFragment, Update};
-use super::{AnyConnection, WriteError};
+use super::{AnyConnection, StoreError};
 use crate::scim::validate::MemberRef;
 use crate::tenant::TenantId;
 
@@ -99,15 +100,15 @@ enum Count<'a> {
 }
 
 impl Count<'_> {
-    fn get(self, conn: &mut AnyConnection) -> QueryResult<i64> {
+    fn get(self, conn: &mut AnyConnection) -> StoreResult<i64> {
         match self {
             // No row yet: the tenant never had one of this type.
             Self::Kept(q) => Ok(q.get_result(conn).optional()?.unwrap_or(0)),
-            Self::Matching(q) => q.get_result(conn),
+            Self::Matching(q) => Ok(q.get_result(conn)?),
         }
     }
 
-    fn explain(&self, conn: &mut AnyConnection) -> QueryResult<Vec<String>> {
+    fn explain(&self, conn: &mut AnyConnection) -> StoreResult<Vec<String>> {
         match self {
             Self::Kept(q) => explain(conn, q),
             Self::Matching(q) => explain(conn, q),
@@ -141,7 +142,7 @@ impl<Q> Query for Explain<'_, Q> {
 impl<Q, C> RunQueryDsl<C> for Explain<'_, Q> {}
 
 /// The plan of `query` on `conn`, one line per step.
-fn explain<Q: QueryFragment<Db>>(conn: &mut AnyConnection, query: &Q) -> QueryResult<Vec<String>> {
+fn explain<Q: QueryFragment<Db>>(conn: &mut AnyConnection, query: &Q) -> StoreResult<Vec<String>> {
     #[derive(QueryableByName)]
     struct SqlitePlan {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -290,7 +291,7 @@ impl<'a> Scope<'a> {
         conn: &mut AnyConnection,
         resource_type: &'a str,
         id: &str,
-    ) -> QueryResult<Option<ResourceRow>> {
+    ) -> StoreResult<Option<ResourceRow>> {
         let row = native!(conn, |c| resources::table
             .filter(self.key(id))
             .select(ResourceRow::as_select())
@@ -392,7 +393,7 @@ impl<'a> Scope<'a> {
         conn: &mut AnyConnection,
         resource_type: &'a str,
         q: &ListQuery<'_>,
-    ) -> QueryResult<Listed> {
+    ) -> StoreResult<Listed> {
         if let Some(key) = q.filter.and_then(SqlFragment::user_name_key) {
             let lookup = self.by_user_name_key(key);
             let found = native!(conn, |c| lookup
@@ -447,7 +448,7 @@ impl<'a> Scope<'a> {
         conn: &mut AnyConnection,
         resource_type: &'a str,
         q: &ListQuery<'_>,
-    ) -> QueryResult<Vec<String>> {
+    ) -> StoreResult<Vec<String>> {
         if let Some(key) = q.filter.and_then(SqlFragment::user_name_key) {
             // One statement: its row count is the total.
             let lookup = self.by_user_name_key(key).select(ResourceRow::as_select());
@@ -461,7 +462,7 @@ impl<'a> Scope<'a> {
     }
 
     /// Inserts a new resource; the row must belong to this scope's tenant.
-    pub fn insert(&self, conn: &mut AnyConnection, row: &ResourceRow) -> Result<(), WriteError> {
+    pub fn insert(&self, conn: &mut AnyConnection, row: &ResourceRow) -> Result<(), StoreError> {
         debug_assert_eq!(row.tenant_id, self.tenant.as_str());
         let insert = diesel::insert_into(resources::table).values(row);
         Ok(native!(conn, |c| insert.execute(c)).map(drop)?)
@@ -475,7 +476,7 @@ impl<'a> Scope<'a> {
         conn: &mut AnyConnection,
         resource_type: &'a str,
         id: &str,
-    ) -> QueryResult<Option<ResourceRow>> {
+    ) -> StoreResult<Option<ResourceRow>> {
         let row = match conn {
             AnyConnection::Postgresql(pg) => resources::table
                 .filter(self.key(id))
@@ -496,7 +497,7 @@ impl<'a> Scope<'a> {
         conn: &mut AnyConnection,
         old: &ResourceRow,
         new: &ResourceRow,
-    ) -> Result<bool, WriteError> {
+    ) -> Result<bool, StoreError> {
         let update = self.update_statement(old, new);
         Ok(native!(conn, |c| update.execute(c))? == 1)
     }
@@ -551,7 +552,7 @@ impl<'a> Scope<'a> {
         conn: &mut AnyConnection,
         resource_type: &str,
         id: &str,
-    ) -> QueryResult<bool> {
+    ) -> StoreResult<bool> {
         let delete = diesel::delete(
             resources::table
                 .filter(self.key(id))
@@ -565,7 +566,7 @@ impl<'a> Scope<'a> {
         &self,
         conn: &mut AnyConnection,
         ids: &[String],
-    ) -> QueryResult<Vec<(String, String)>> {
+    ) -> StoreResult<Vec<(String, String)>> {
         let mut found = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IN_CHUNK) {
             found.extend(
@@ -586,7 +587,7 @@ impl<'a> Scope<'a> {
         conn: &mut AnyConnection,
         group_ids: &[String],
         most: Option<i64>,
-    ) -> QueryResult<Vec<Link>> {
+    ) -> StoreResult<Vec<Link>> {
         let tenant = self.tenant.as_str();
         load_links!(conn, tenant, group_ids, most, members::group_id, members of groups)
     }
@@ -598,7 +599,7 @@ impl<'a> Scope<'a> {
         conn: &mut AnyConnection,
         member_ids: &[String],
         most: Option<i64>,
-    ) -> QueryResult<Vec<Link>> {
+    ) -> StoreResult<Vec<Link>> {
         let tenant = self.tenant.as_str();
         load_links!(conn, tenant, member_ids, most, members::member_id, groups of members)
     }
@@ -609,7 +610,7 @@ impl<'a> Scope<'a> {
         &self,
         conn: &mut AnyConnection,
         member_ids: &[String],
-    ) -> QueryResult<String> {
+    ) -> StoreResult<String> {
         let tenant = self.tenant.as_str();
         let plan = match member_ids {
             [one] => explain(
@@ -630,7 +631,7 @@ impl<'a> Scope<'a> {
         conn: &mut AnyConnection,
         group_id: &str,
         among: Option<&[String]>,
-    ) -> QueryResult<Vec<String>> {
+    ) -> StoreResult<Vec<String>> {
         let of_group = || {
             members::table
                 .filter(members::tenant_id.eq(self.tenant.as_str()))
@@ -639,7 +640,7 @@ impl<'a> Scope<'a> {
                 .into_boxed()
         };
         let Some(among) = among else {
-            return of_group().load(conn);
+            return Ok(of_group().load(conn)?);
         };
         let mut found = Vec::new();
         for chunk in among.chunks(IN_CHUNK) {
@@ -660,7 +661,7 @@ impl<'a> Scope<'a> {
         group_id: &str,
         member_ids: &[String],
         refs: &[MemberRef],
-    ) -> QueryResult<Vec<String>> {
+    ) -> StoreResult<Vec<String>> {
         let display: HashMap<&str, &str> = refs
             .iter()
             .filter_map(|r| Some((r.value.as_str(), r.display.as_deref()?)))
@@ -704,7 +705,7 @@ impl<'a> Scope<'a> {
         conn: &mut AnyConnection,
         group_id: &str,
         member_ids: &[String],
-    ) -> QueryResult<Vec<String>> {
+    ) -> StoreResult<Vec<String>> {
         let removed = self.member_ids(conn, group_id, Some(member_ids))?;
         for chunk in removed.chunks(IN_CHUNK) {
             diesel::delete(
@@ -723,7 +724,7 @@ impl<'a> Scope<'a> {
         &self,
         conn: &mut AnyConnection,
         group_id: &str,
-    ) -> QueryResult<Vec<String>> {
+    ) -> StoreResult<Vec<String>> {
         let removed = self.member_ids(conn, group_id, None)?;
         diesel::delete(
             members::table

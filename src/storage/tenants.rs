@@ -3,48 +3,49 @@
 use diesel::prelude::*;
 
 use super::AnyConnection;
+use super::StoreResult;
 use super::models::{CredentialRow, TenantRow};
 use super::schema::{credentials, tenants};
 
 /// Inserts a tenant.
-pub fn insert(conn: &mut AnyConnection, row: &TenantRow) -> QueryResult<()> {
-    diesel::insert_into(tenants::table)
+pub fn insert(conn: &mut AnyConnection, row: &TenantRow) -> StoreResult<()> {
+    Ok(diesel::insert_into(tenants::table)
         .values(row)
         .execute(conn)
-        .map(drop)
+        .map(drop)?)
 }
 
 /// Finds a tenant by id or, failing that, by name.
-pub fn find(conn: &mut AnyConnection, id_or_name: &str) -> QueryResult<Option<TenantRow>> {
-    tenants::table
+pub fn find(conn: &mut AnyConnection, id_or_name: &str) -> StoreResult<Option<TenantRow>> {
+    Ok(tenants::table
         .filter(tenants::id.eq(id_or_name).or(tenants::name.eq(id_or_name)))
         .select(TenantRow::as_select())
         .order(tenants::id.eq(id_or_name).desc())
         .first(conn)
-        .optional()
+        .optional()?)
 }
 
 /// Every tenant, oldest first.
-pub fn list(conn: &mut AnyConnection) -> QueryResult<Vec<TenantRow>> {
-    tenants::table
+pub fn list(conn: &mut AnyConnection) -> StoreResult<Vec<TenantRow>> {
+    Ok(tenants::table
         .select(TenantRow::as_select())
         .order((tenants::created_at, tenants::id))
-        .load(conn)
+        .load(conn)?)
 }
 
 /// Deletes a tenant and, by cascade, everything it owns; returns whether it existed.
-pub fn delete(conn: &mut AnyConnection, id: &str) -> QueryResult<bool> {
-    diesel::delete(tenants::table.filter(tenants::id.eq(id)))
+pub fn delete(conn: &mut AnyConnection, id: &str) -> StoreResult<bool> {
+    Ok(diesel::delete(tenants::table.filter(tenants::id.eq(id)))
         .execute(conn)
-        .map(|n| n > 0)
+        .map(|n| n > 0)?)
 }
 
 /// Inserts a credential.
-pub fn insert_credential(conn: &mut AnyConnection, row: &CredentialRow) -> QueryResult<()> {
-    diesel::insert_into(credentials::table)
+pub fn insert_credential(conn: &mut AnyConnection, row: &CredentialRow) -> StoreResult<()> {
+    Ok(diesel::insert_into(credentials::table)
         .values(row)
         .execute(conn)
-        .map(drop)
+        .map(drop)?)
 }
 
 /// Ends every credential of a tenant that still works: at once, or after a grace period
@@ -54,15 +55,15 @@ pub fn retire_credentials(
     tenant_id: &str,
     now: i64,
     grace_ms: Option<i64>,
-) -> QueryResult<usize> {
+) -> StoreResult<usize> {
     let live = credentials::table
         .filter(credentials::tenant_id.eq(tenant_id))
         .filter(credentials::revoked_at.is_null());
     match grace_ms {
-        None => diesel::update(live)
+        None => Ok(diesel::update(live)
             .set(credentials::revoked_at.eq(now))
-            .execute(conn),
-        Some(grace) => diesel::update(
+            .execute(conn)?),
+        Some(grace) => Ok(diesel::update(
             live.filter(
                 credentials::expires_at
                     .is_null()
@@ -70,7 +71,7 @@ pub fn retire_credentials(
             ),
         )
         .set(credentials::expires_at.eq(now + grace))
-        .execute(conn),
+        .execute(conn)?),
     }
 }
 
@@ -79,8 +80,8 @@ pub fn active_credential(
     conn: &mut AnyConnection,
     key_id: &str,
     now: i64,
-) -> QueryResult<Option<CredentialRow>> {
-    native!(conn, |c| credentials::table
+) -> StoreResult<Option<CredentialRow>> {
+    native!(conn, |c| Ok(credentials::table
         .filter(credentials::id.eq(key_id))
         .filter(credentials::revoked_at.is_null())
         .filter(
@@ -90,33 +91,35 @@ pub fn active_credential(
         )
         .select(CredentialRow::as_select())
         .first(c)
-        .optional())
+        .optional()?))
 }
 
 /// The credential with this key id, working or not.
-pub fn credential(conn: &mut AnyConnection, key_id: &str) -> QueryResult<Option<CredentialRow>> {
-    credentials::table
+pub fn credential(conn: &mut AnyConnection, key_id: &str) -> StoreResult<Option<CredentialRow>> {
+    Ok(credentials::table
         .find(key_id)
         .select(CredentialRow::as_select())
         .first(conn)
-        .optional()
+        .optional()?)
 }
 
 /// Records that a credential was used at `now`.
-pub fn touch_credential(conn: &mut AnyConnection, key_id: &str, now: i64) -> QueryResult<usize> {
-    diesel::update(credentials::table.filter(credentials::id.eq(key_id)))
-        .set(credentials::last_used_at.eq(now))
-        .execute(conn)
+pub fn touch_credential(conn: &mut AnyConnection, key_id: &str, now: i64) -> StoreResult<usize> {
+    Ok(
+        diesel::update(credentials::table.filter(credentials::id.eq(key_id)))
+            .set(credentials::last_used_at.eq(now))
+            .execute(conn)?,
+    )
 }
 
 /// Every credential of a tenant, newest first.
 pub fn credentials_of(
     conn: &mut AnyConnection,
     tenant_id: &str,
-) -> QueryResult<Vec<CredentialRow>> {
-    credentials::table
+) -> StoreResult<Vec<CredentialRow>> {
+    Ok(credentials::table
         .filter(credentials::tenant_id.eq(tenant_id))
         .order((credentials::created_at.desc(), credentials::id))
         .select(CredentialRow::as_select())
-        .load(conn)
+        .load(conn)?)
 }

@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use super::AnyConnection;
+use super::StoreResult;
 use super::events::EventRow;
 use super::schema::{events, tenants, webhook_attempts, webhooks};
 
@@ -37,27 +38,27 @@ pub struct AttemptRow {
 }
 
 /// A tenant's webhook, if it has one.
-pub fn get(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<Option<WebhookRow>> {
-    webhooks::table
+pub fn get(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<Option<WebhookRow>> {
+    Ok(webhooks::table
         .find(tenant_id)
         .select(WebhookRow::as_select())
         .first(conn)
-        .optional()
+        .optional()?)
 }
 
 /// Creates a tenant's webhook.
-pub fn insert(conn: &mut AnyConnection, row: &WebhookRow) -> QueryResult<()> {
-    diesel::insert_into(webhooks::table)
+pub fn insert(conn: &mut AnyConnection, row: &WebhookRow) -> StoreResult<()> {
+    Ok(diesel::insert_into(webhooks::table)
         .values(row)
         .execute(conn)
-        .map(drop)
+        .map(drop)?)
 }
 
 /// Applies an admin's change to a webhook. It also ends any delivery lease, so a deliverer in
 /// the middle of a batch stops at its next step instead of writing old settings back; the
 /// delivery position is left alone.
-pub fn update_settings(conn: &mut AnyConnection, row: &WebhookRow) -> QueryResult<()> {
-    diesel::update(webhooks::table.find(&row.tenant_id))
+pub fn update_settings(conn: &mut AnyConnection, row: &WebhookRow) -> StoreResult<()> {
+    Ok(diesel::update(webhooks::table.find(&row.tenant_id))
         .set((
             webhooks::url.eq(&row.url),
             webhooks::secret.eq(&row.secret),
@@ -69,14 +70,14 @@ pub fn update_settings(conn: &mut AnyConnection, row: &WebhookRow) -> QueryResul
             webhooks::lease_until.eq(None::<i64>),
         ))
         .execute(conn)
-        .map(drop)
+        .map(drop)?)
 }
 
 /// Moves a tenant's webhook back to just before event `seq`, so that event and every later one
 /// are delivered again, in order; returns whether it moved (false: `seq` was not delivered yet).
 /// A delivery in flight loses its lease and stops, as after a change of settings.
-pub fn rewind(conn: &mut AnyConnection, tenant_id: &str, seq: i64, now: i64) -> QueryResult<bool> {
-    diesel::update(
+pub fn rewind(conn: &mut AnyConnection, tenant_id: &str, seq: i64, now: i64) -> StoreResult<bool> {
+    Ok(diesel::update(
         webhooks::table
             .find(tenant_id)
             .filter(webhooks::delivered_seq.ge(seq)),
@@ -88,27 +89,27 @@ pub fn rewind(conn: &mut AnyConnection, tenant_id: &str, seq: i64, now: i64) -> 
         webhooks::lease_until.eq(None::<i64>),
     ))
     .execute(conn)
-    .map(|n| n == 1)
+    .map(|n| n == 1)?)
 }
 
 /// Removes a tenant's webhook; returns whether there was one.
-pub fn delete(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<bool> {
-    diesel::delete(webhooks::table.find(tenant_id))
+pub fn delete(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<bool> {
+    Ok(diesel::delete(webhooks::table.find(tenant_id))
         .execute(conn)
-        .map(|n| n > 0)
+        .map(|n| n > 0)?)
 }
 
 /// The last event sequence number a tenant has issued.
-pub fn current_seq(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<i64> {
-    tenants::table
+pub fn current_seq(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<i64> {
+    Ok(tenants::table
         .find(tenant_id)
         .select(tenants::event_seq)
-        .first(conn)
+        .first(conn)?)
 }
 
 /// Tenants whose webhook is enabled, due, not leased, and behind the event log.
-pub fn due(conn: &mut AnyConnection, now: i64, limit: i64) -> QueryResult<Vec<String>> {
-    webhooks::table
+pub fn due(conn: &mut AnyConnection, now: i64, limit: i64) -> StoreResult<Vec<String>> {
+    Ok(webhooks::table
         .filter(webhooks::enabled.eq(true))
         .filter(webhooks::next_attempt_at.le(now))
         .filter(
@@ -124,7 +125,7 @@ pub fn due(conn: &mut AnyConnection, now: i64, limit: i64) -> QueryResult<Vec<St
         .order(webhooks::next_attempt_at)
         .limit(limit)
         .select(webhooks::tenant_id)
-        .load(conn)
+        .load(conn)?)
 }
 
 /// Takes the delivery lease of a tenant's webhook; only one instance at a time holds it, which
@@ -135,8 +136,8 @@ pub fn claim(
     owner: &str,
     now: i64,
     until: i64,
-) -> QueryResult<bool> {
-    diesel::update(
+) -> StoreResult<bool> {
+    Ok(diesel::update(
         webhooks::table.find(tenant_id).filter(
             webhooks::lease_until
                 .is_null()
@@ -148,7 +149,7 @@ pub fn claim(
         webhooks::lease_until.eq(until),
     ))
     .execute(conn)
-    .map(|n| n == 1)
+    .map(|n| n == 1)?)
 }
 
 /// The next undelivered events of a webhook held by `owner`.
@@ -157,7 +158,7 @@ pub fn pending(
     tenant_id: &str,
     owner: &str,
     limit: i64,
-) -> QueryResult<Option<(WebhookRow, Vec<EventRow>)>> {
+) -> StoreResult<Option<(WebhookRow, Vec<EventRow>)>> {
     let Some(hook) = webhooks::table
         .find(tenant_id)
         .filter(webhooks::lease_owner.eq(owner))
@@ -196,7 +197,7 @@ pub fn record(
     owner: &str,
     outcome: &Outcome,
     attempt: Option<&AttemptRow>,
-) -> QueryResult<bool> {
+) -> StoreResult<bool> {
     let held = webhooks::table
         .find(tenant_id)
         .filter(webhooks::lease_owner.eq(owner));
@@ -250,8 +251,8 @@ pub fn attempts(
     conn: &mut AnyConnection,
     tenant_id: &str,
     limit: i64,
-) -> QueryResult<Vec<AttemptRow>> {
-    webhook_attempts::table
+) -> StoreResult<Vec<AttemptRow>> {
+    Ok(webhook_attempts::table
         .filter(webhook_attempts::tenant_id.eq(tenant_id))
         .order((
             webhook_attempts::attempted_at.desc(),
@@ -259,11 +260,13 @@ pub fn attempts(
         ))
         .limit(limit)
         .select(AttemptRow::as_select())
-        .load(conn)
+        .load(conn)?)
 }
 
 /// Deletes delivery attempts older than `cutoff`; returns how many.
-pub fn prune_attempts(conn: &mut AnyConnection, cutoff: i64) -> QueryResult<usize> {
-    diesel::delete(webhook_attempts::table.filter(webhook_attempts::attempted_at.lt(cutoff)))
-        .execute(conn)
+pub fn prune_attempts(conn: &mut AnyConnection, cutoff: i64) -> StoreResult<usize> {
+    Ok(
+        diesel::delete(webhook_attempts::table.filter(webhook_attempts::attempted_at.lt(cutoff)))
+            .execute(conn)?,
+    )
 }
