@@ -326,6 +326,14 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig, state: AppState) {
                 "/tenants/{id}/role-mappings",
                 web::put().to(admin::put_role_mappings),
             )
+            .route(
+                "/tenants/{id}/attribute-mapping",
+                web::get().to(admin::get_attribute_mapping),
+            )
+            .route(
+                "/tenants/{id}/attribute-mapping",
+                web::put().to(admin::put_attribute_mapping),
+            )
             .route("/tenants/{id}/users", web::get().to(admin::users))
             .route("/tenants/{id}/users/{user_id}", web::get().to(admin::user))
             .route("/tenants/{id}/events", web::get().to(admin::tenant_events))

@@ -197,6 +197,30 @@ pub async fn put_role_mappings(
     Ok(HttpResponse::Ok().json(saved))
 }
 
+/// `GET /admin/v1/tenants/{id}/attribute-mapping`.
+pub async fn get_attribute_mapping(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    let tenant = TenantId::from_stored(t.id);
+    Ok(HttpResponse::Ok().json(service::attribute_mapping(&state, &tenant).await?))
+}
+
+/// `PUT /admin/v1/tenants/{id}/attribute-mapping`.
+pub async fn put_attribute_mapping(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    let tenant = TenantId::from_stored(t.id);
+    let saved = service::set_attribute_mapping(&state, &tenant, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(saved))
+}
+
 /// `GET /admin/v1/tenants/{id}/users?filter=…`: users with their effective roles.
 pub async fn users(
     state: web::Data<AppState>,

@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod compat;
 pub mod filter;
 pub mod limits;
+pub mod mapping;
 pub mod patch;
 pub mod patch_path;
 pub mod path;

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::error::ScimError;
 use crate::events::roles::{RoleMap, RoleWatch, effective_roles};
 use crate::events::{self, webhooks};
+use crate::scim::mapping::{self, AttributeMapping};
 use crate::scim::query::SearchRequest;
 use crate::scim::schema::ResourceType;
 use crate::scim::text;
@@ -16,6 +17,7 @@ use crate::state::AppState;
 use crate::storage::events as store;
 use crate::storage::log::{self as log_store, LogQuery};
 use crate::storage::tenant_tx;
+use crate::storage::tenants as tenant_store;
 use crate::storage::webhooks::{self as hooks, AttemptRow, WebhookRow};
 use crate::tenant::TenantId;
 
@@ -118,7 +120,8 @@ pub async fn set_role_mappings(
     role_mappings(state, tenant).await
 }
 
-/// Users matching a SCIM query, each with its effective `roles`.
+/// Users matching a SCIM query, each with its effective `roles` and the app's view of it
+/// (`app_user`, filled by the tenant's attribute mapping).
 pub async fn users(
     state: &AppState,
     tenant: &TenantId,
@@ -135,13 +138,18 @@ pub async fn users(
         })
         .unwrap_or_default();
     let tenant_id = tenant.clone();
-    let roles = state
+    let (roles, mapping) = state
         .db
         .run(move |c| {
             let map = RoleMap::load(c, tenant_id.as_str())?;
-            effective_roles(c, tenant_id.as_str(), &map, &ids)
+            let roles = effective_roles(c, tenant_id.as_str(), &map, &ids)?;
+            Ok((
+                roles,
+                tenant_store::attribute_mapping(c, tenant_id.as_str())?,
+            ))
         })
         .await?;
+    let mapping = stored_mapping(mapping.as_deref());
     if let Some(users) = list["Resources"].as_array_mut() {
         for u in users {
             let r = u["id"]
@@ -149,10 +157,66 @@ pub async fn users(
                 .and_then(|id| roles.get(id))
                 .cloned()
                 .unwrap_or_default();
+            let listed: Vec<String> = r.iter().cloned().collect();
+            u["app_user"] = mapping.app_user(u, &listed);
             u["roles"] = json!(r);
         }
     }
     Ok(json!({"totalResults": list["totalResults"], "users": list["Resources"]}))
+}
+
+/// The mapping a tenant stored, checked again against today's schema; the standard fields when
+/// it stored none, or when what it stored no longer fits (logged).
+fn stored_mapping(doc: Option<&str>) -> AttributeMapping {
+    let rt = ResourceType::in_groups();
+    let Some(doc) = doc else {
+        return AttributeMapping::standard(rt);
+    };
+    serde_json::from_str(doc)
+        .map_err(|e| e.to_string())
+        .and_then(|doc| AttributeMapping::parse(rt, &doc).map_err(|e| e.to_string()))
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "a stored attribute mapping no longer fits; using the standard fields");
+            AttributeMapping::standard(rt)
+        })
+}
+
+/// The tenant's attribute mapping, and the standard sources of the fields it leaves out.
+pub async fn attribute_mapping(state: &AppState, tenant: &TenantId) -> Result<Value, ScimError> {
+    let tenant = tenant.clone();
+    let stored = state
+        .db
+        .run(move |c| Ok(tenant_store::attribute_mapping(c, tenant.as_str())?))
+        .await?;
+    let doc = stored
+        .and_then(|d| serde_json::from_str::<Value>(&d).ok())
+        .unwrap_or_else(|| json!({"fields": {}}));
+    Ok(json!({"fields": doc["fields"], "standard": mapping::standard_sources()}))
+}
+
+/// Checks and stores the tenant's attribute mapping; `{"fields": {}}` goes back to the
+/// standard fields. A mapping that names an attribute the user type lacks changes nothing.
+pub async fn set_attribute_mapping(
+    state: &AppState,
+    tenant: &TenantId,
+    doc: Value,
+) -> Result<Value, ScimError> {
+    AttributeMapping::parse(ResourceType::in_groups(), &doc)?;
+    let fields = doc.get("fields").cloned().unwrap_or_else(|| json!({}));
+    let empty = fields.as_object().is_none_or(|f| f.is_empty());
+    let stored = (!empty).then(|| json!({"fields": fields}).to_string());
+    let tenant_id = tenant.clone();
+    state
+        .db
+        .run(move |c| {
+            Ok(tenant_store::set_attribute_mapping(
+                c,
+                tenant_id.as_str(),
+                stored.as_deref(),
+            )?)
+        })
+        .await?;
+    attribute_mapping(state, tenant).await
 }
 
 /// Up to `limit` events after the cursor, and the cursor to continue from.

@@ -8,6 +8,7 @@ diesel::table! {
         created_at -> BigInt,
         event_seq -> BigInt,
         default_role -> Nullable<Text>,
+        attribute_mapping -> Nullable<Text>,
     }
 }
 

@@ -123,3 +123,23 @@ pub fn credentials_of(
         .select(CredentialRow::as_select())
         .load(conn)?)
 }
+/// The tenant's attribute mapping document, if it wrote one.
+pub fn attribute_mapping(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<Option<String>> {
+    Ok(tenants::table
+        .find(tenant_id)
+        .select(tenants::attribute_mapping)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten())
+}
+
+/// Stores the tenant's attribute mapping document (`None`: back to the standard fields).
+pub fn set_attribute_mapping(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    doc: Option<&str>,
+) -> StoreResult<usize> {
+    Ok(diesel::update(tenants::table.find(tenant_id))
+        .set(tenants::attribute_mapping.eq(doc))
+        .execute(conn)?)
+}

@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod admin_bounds;
+mod app_user;
 mod browser;
 mod bulk;
 mod cli;
