@@ -289,6 +289,24 @@ async fn admin_sets_up_jumpcloud(app: &TestApp, link: &str, hook: &Receiver, dri
         .sees("//p[contains(., 'The role mapping is saved')]")
         .await;
 
+    // The app's own fields: the Salesforce seed's department and default entitlement.
+    admin.tab("Attribute mapping").await;
+    admin.fill("field_0", "department").await;
+    admin
+        .fill(
+            "from_0",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+        )
+        .await;
+    admin.fill("field_1", "entitlement").await;
+    admin.fill("from_1", "entitlements.value").await;
+    admin.fill("default_1", "Standard User").await;
+    admin.press("Save").await;
+    admin
+        .sees("//p[contains(., 'The attribute mapping is saved')]")
+        .await;
+    admin.shot("attribute-mapping").await;
+
     // The user, with the group and the role it gives.
     admin.tab("Users").await;
     admin.fill("q", "lovelace").await;

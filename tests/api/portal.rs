@@ -717,6 +717,85 @@ fn role_mapping_is_previewed_then_saved(b: Backend) {
     assert!(users.text.contains("dev, staff"), "{}", users.text);
 }
 
+fn the_attribute_mapping_tab_saves_what_the_app_sees(b: Backend) {
+    let app = spawn(b);
+    let (_, url) = link(&app, None);
+    let portal = portal_of(&url);
+    let mut browser = Browser::new();
+    browser.sign_in(&url);
+    let tab = browser.get(&format!("{portal}/attributes"));
+    assert_eq!(tab.status, 200, "{}", tab.text);
+    // The standard fields are shown with their sources.
+    assert!(
+        tab.text
+            .contains("<td>email</td><td><code>emails.value</code></td>"),
+        "{}",
+        tab.text
+    );
+    let csrf = tab.hidden("csrf");
+    let attributes = format!("{portal}/attributes");
+    let department = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department";
+    let saved = browser.post(
+        &attributes,
+        &[
+            ("csrf", csrf.as_str()),
+            ("field_0", "department"),
+            ("from_0", department),
+            ("field_1", "entitlement"),
+            ("from_1", "entitlements.value"),
+            ("default_1", "Standard User"),
+        ],
+    );
+    assert_eq!(saved.status, 303, "{}", saved.text);
+    let shown = browser.get(&format!("{attributes}?saved=1"));
+    assert!(
+        shown.text.contains("The attribute mapping is saved"),
+        "{}",
+        shown.text
+    );
+    assert!(
+        shown.text.contains(&format!("value=\"{department}\"")),
+        "{}",
+        shown.text
+    );
+    assert!(
+        shown.text.contains("value=\"Standard User\""),
+        "{}",
+        shown.text
+    );
+    let stored = admin(&app, "GET", "/tenants/acme/attribute-mapping", None);
+    assert_eq!(
+        stored.body["fields"],
+        json!({"department": department, "entitlement": {"from": "entitlements.value", "default": "Standard User"}})
+    );
+    // A path to no attribute is explained on the page and changes nothing.
+    let refused = browser.post(
+        &attributes,
+        &[
+            ("csrf", csrf.as_str()),
+            ("field_0", "cost_center"),
+            ("from_0", "costCentre"),
+        ],
+    );
+    assert_eq!(refused.status, 200, "{}", refused.text);
+    assert!(refused.text.contains("costCentre"), "{}", refused.text);
+    let half = browser.post(&attributes, &[("csrf", csrf.as_str()), ("field_0", "x")]);
+    assert!(
+        half.text
+            .contains("needs both a field name and a SCIM attribute"),
+        "{}",
+        half.text
+    );
+    let forged = browser.post(
+        &attributes,
+        &[("csrf", "forged"), ("field_0", "x"), ("from_0", "title")],
+    );
+    assert_eq!(forged.status, 403, "{}", forged.text);
+    let stored = admin(&app, "GET", "/tenants/acme/attribute-mapping", None);
+    assert_eq!(stored.body["fields"]["department"], department);
+    assert!(stored.body["fields"].get("x").is_none());
+}
+
 fn the_webhooks_tab_sets_shows_and_removes_the_endpoint(b: Backend) {
     let app = spawn(b);
     let (_, url) = link(&app, None);
@@ -828,6 +907,7 @@ on_both_backends!(
     the_users_tab_finds_users_with_groups_and_roles,
     the_groups_tab_counts_members_and_pages_them,
     role_mapping_is_previewed_then_saved,
+    the_attribute_mapping_tab_saves_what_the_app_sees,
     the_webhooks_tab_sets_shows_and_removes_the_endpoint,
     portal_requests_share_the_admin_rate_limit,
 );

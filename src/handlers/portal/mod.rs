@@ -2,6 +2,7 @@
 //! admin API. A setup link opens a session scoped to its tenant; every page reads the tenant
 //! from that session ([`Signed`]), never from the request. One tab, one module.
 
+mod attributes;
 mod directory;
 mod entry;
 mod log;
@@ -50,6 +51,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
             .route("/secret", web::post().to(scim::regenerate))
             .route("/roles", web::get().to(roles::tab))
             .route("/roles", web::post().to(roles::submit))
+            .route("/attributes", web::get().to(attributes::tab))
+            .route("/attributes", web::post().to(attributes::submit))
             .route("/users", web::get().to(directory::users))
             .route("/groups", web::get().to(directory::groups))
             .route("/group", web::get().to(directory::group))

@@ -16,13 +16,15 @@ pub enum Tab {
     Users,
     Groups,
     Roles,
+    Attributes,
     Log,
     Webhooks,
 }
 
-const TABS: [(Tab, &str, &str); 6] = [
+const TABS: [(Tab, &str, &str); 7] = [
     (Tab::Scim, "scim", "SCIM Provisioning"),
     (Tab::Roles, "roles", "Role mapping"),
+    (Tab::Attributes, "attributes", "Attribute mapping"),
     (Tab::Users, "users", "Users"),
     (Tab::Groups, "groups", "Groups"),
     (Tab::Log, "log", "Provisioning log"),
@@ -573,6 +575,56 @@ fn preview(p: &crate::service::portal::Preview) -> Markup {
             p.error { "No synced group is named “" (g) "”: its row reaches nobody until the identity provider sends such a group." }
         }
     }
+}
+
+/// The Attribute mapping tab's form: the mapping as the admin is editing it.
+pub struct AttributeForm<'a> {
+    /// (app field, SCIM attribute path, default) rows.
+    pub rows: &'a [(String, String, String)],
+    /// The standard fields and their sources.
+    pub standard: &'a [(String, String)],
+    pub said: Said<'a>,
+}
+
+/// The Attribute mapping tab: which SCIM attribute feeds each field of the app's view of a user.
+pub fn attributes(frame: &Frame<'_>, form: &AttributeForm<'_>) -> Markup {
+    let rows = form
+        .rows
+        .iter()
+        .map(|(f, p, d)| (f.as_str(), p.as_str(), d.as_str()))
+        .chain(std::iter::repeat_n(("", "", ""), EMPTY_ROWS));
+    page(
+        frame,
+        Tab::Attributes,
+        html! {
+            h1 { "Attribute mapping" }
+            (form.said)
+            section {
+                p.note { "The app sees every user in one shape, whatever the identity provider sends. Name a field, the SCIM attribute that feeds it (as a PATCH path: name.givenName, emails[type eq \"work\"].value, or an extension URN and attribute), and a default for users whose provider sends none. A standard field named here takes its value from the attribute given. Leave a row empty to remove it." }
+                form method="post" action="attributes" {
+                    input type="hidden" name="csrf" value=(frame.csrf);
+                    table {
+                        tr { th { "Field" } th { "SCIM attribute" } th { "Default" } }
+                        @for (i, (field, from, default)) in rows.enumerate() {
+                            tr {
+                                td { input name={ "field_" (i) } value=(field) aria-label="Field"; }
+                                td { input name={ "from_" (i) } value=(from) aria-label="SCIM attribute"; }
+                                td { input name={ "default_" (i) } value=(default) aria-label="Default"; }
+                            }
+                        }
+                    }
+                    p.actions { button.primary type="submit" { "Save" } }
+                }
+            }
+            section {
+                h2 { "Standard fields" }
+                table {
+                    tr { th { "Field" } th { "SCIM attribute" } }
+                    @for (field, from) in form.standard { tr { td { (field) } td { code { (from) } } } }
+                }
+            }
+        },
+    )
 }
 
 /// The Webhooks tab: where the app hears of changes, and how the deliveries went.
