@@ -12,9 +12,9 @@
 use serde_json::{Map, Value, json};
 
 use super::Violation;
-use super::filter::{self, CheckedFilter, Filter};
+use super::filter::{self, CheckedFilter};
 use super::patch_path::PatchPath;
-use super::path::{AttrPath, Owner, Resolved, resolve};
+use super::path::{Owner, Resolved};
 use super::schema::ResourceType;
 
 /// The standard fields, with their sources when the mapping names none.
@@ -179,29 +179,7 @@ impl Source {
                 "a path has at most {MAX_PATH_BYTES} bytes"
             )));
         }
-        let path = PatchPath::parse(from)?;
-        let at = resolve(rt, &path.attr).map_err(|e| Violation::InvalidPath(e.to_string()))?;
-        let filter = match path.filter {
-            None => None,
-            Some(_) if !at.attr.multi_valued => {
-                return Err(Violation::InvalidPath(format!(
-                    "{} has one value, so {from} cannot select values with a filter",
-                    at.attr.name
-                )));
-            }
-            Some(f) => {
-                let whole = Filter::ValuePath {
-                    attr: AttrPath {
-                        sub: None,
-                        ..path.attr.clone()
-                    },
-                    filter: Box::new(f),
-                };
-                Some(filter::check(whole, rt).map_err(|e| {
-                    Violation::InvalidFilter(format!("the value filter in {from} is invalid: {e}"))
-                })?)
-            }
-        };
+        let (at, filter) = PatchPath::parse(from)?.resolve(rt)?;
         Ok(Self { at, filter })
     }
 

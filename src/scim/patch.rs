@@ -14,10 +14,10 @@ use serde_json::{Map, Value};
 
 use super::Violation;
 use super::compat;
-use super::filter::{self, CheckedFilter, CheckedNode, CompareOp, Filter, Operand};
+use super::filter::{self, CheckedFilter, CheckedNode, CompareOp, Operand};
 use super::limits::Limits;
 use super::patch_path::PatchPath;
-use super::path::{AttrPath, Owner, Resolved, resolve};
+use super::path::{AttrPath, Owner, Resolved};
 use super::schema::{AttributeDef, GROUP, Mutability, ResourceType, Schema};
 use super::text;
 use super::validate::{self, MemberRef};
@@ -294,30 +294,12 @@ struct Target {
 
 impl Target {
     fn resolve(rt: &ResourceType, path: &PatchPath) -> Result<Target, Violation> {
-        let text = path.to_string();
-        let at = resolve(rt, &path.attr).map_err(|e| Violation::InvalidPath(e.to_string()))?;
-        let filter = match &path.filter {
-            None => None,
-            Some(_) if !at.attr.multi_valued => {
-                return Err(Violation::InvalidPath(format!(
-                    "{} has one value, so the path {text} cannot select values with a filter",
-                    at.attr.name
-                )));
-            }
-            Some(f) => {
-                let whole = Filter::ValuePath {
-                    attr: AttrPath {
-                        sub: None,
-                        ..path.attr.clone()
-                    },
-                    filter: Box::new(f.clone()),
-                };
-                Some(filter::check(whole, rt).map_err(|e| {
-                    Violation::InvalidFilter(format!("the value filter in {text} is invalid: {e}"))
-                })?)
-            }
-        };
-        Ok(Target { text, at, filter })
+        let (at, filter) = path.resolve(rt)?;
+        Ok(Target {
+            text: path.to_string(),
+            at,
+            filter,
+        })
     }
 }
 

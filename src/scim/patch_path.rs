@@ -4,8 +4,9 @@
 use std::fmt;
 
 use super::Violation;
-use super::filter::{self, Filter};
-use super::path::AttrPath;
+use super::filter::{self, CheckedFilter, Filter};
+use super::path::{AttrPath, Resolved, resolve};
+use super::schema::ResourceType;
 
 /// A PATCH path, `PATH = attrPath / valuePath [subAttr]` (RFC 7644 §3.5.2, Figure 7), as
 /// written by the client and not yet resolved against a resource type.
@@ -19,6 +20,37 @@ pub struct PatchPath {
 }
 
 impl PatchPath {
+    /// Resolves the path against `rt`: the attribute (and sub-attribute) it names, and its value
+    /// filter checked as the whole `attr[filter]`, which only a multi-valued attribute may have.
+    pub fn resolve(
+        &self,
+        rt: &ResourceType,
+    ) -> Result<(Resolved, Option<CheckedFilter>), Violation> {
+        let at = resolve(rt, &self.attr).map_err(|e| Violation::InvalidPath(e.to_string()))?;
+        let filter = match &self.filter {
+            None => None,
+            Some(_) if !at.attr.multi_valued => {
+                return Err(Violation::InvalidPath(format!(
+                    "{} has one value, so the path {self} cannot select values with a filter",
+                    at.attr.name
+                )));
+            }
+            Some(f) => {
+                let whole = Filter::ValuePath {
+                    attr: AttrPath {
+                        sub: None,
+                        ..self.attr.clone()
+                    },
+                    filter: Box::new(f.clone()),
+                };
+                Some(filter::check(whole, rt).map_err(|e| {
+                    Violation::InvalidFilter(format!("the value filter in {self} is invalid: {e}"))
+                })?)
+            }
+        };
+        Ok((at, filter))
+    }
+
     /// Parses `userName`, `name.givenName`, `urn:…:User:manager.value`,
     /// `members[value eq "…"]` or `addresses[type eq "work"].streetAddress`.
     pub fn parse(text: &str) -> Result<PatchPath, Violation> {
