@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::error::ScimError;
+use crate::scim::text;
 use crate::storage::log::{self as store, LogRow};
 use crate::storage::{Db, now_millis, webhooks};
 
@@ -21,6 +23,15 @@ const FLUSH_EVERY: Duration = Duration::from_millis(200);
 const GATHER: Duration = Duration::from_millis(100);
 /// How often old entries are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// What an entry keeps of a refusal: its scimType and its detail. Details quote what the client
+/// sent, and PostgreSQL cannot store a NUL, so the detail is scrubbed.
+pub fn refusal(error: Option<&ScimError>) -> (Option<String>, Option<String>) {
+    (
+        error.and_then(ScimError::scim_type).map(str::to_owned),
+        error.map(|e| text::scrub(&e.to_string()).into_owned()),
+    )
+}
 
 /// The sending side, kept in the app state.
 #[derive(Clone)]

@@ -1,7 +1,6 @@
 //! `POST /Bulk` (RFC 7644 §3.7).
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::USER_AGENT;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::ScimError;
@@ -33,11 +32,7 @@ pub async fn bulk(
             .rsplit_once('/')
             .map_or("", |(prefix, _)| prefix)
             .to_owned(),
-        user_agent: req
-            .headers()
-            .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        user_agent: crate::http::user_agent(req.headers()),
     };
     let body = service::run(&state, &ctx.tenant_id, request, origin).await;
     Ok(scim_json(StatusCode::OK, &body))

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{LOCATION, USER_AGENT};
+use actix_web::http::header::LOCATION;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 
@@ -53,13 +53,13 @@ pub async fn record(
                 .and_then(|l| l.rsplit('/').next())
                 .map(str::to_owned)
         });
+    let (scim_type, detail) = crate::events::log::refusal(error);
     state.log.send(LogRow {
         status: i32::from(res.status().as_u16()),
         resource_id,
         latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-        scim_type: error.and_then(ScimError::scim_type).map(str::to_owned),
-        // Details quote what the client sent; PostgreSQL cannot store a NUL.
-        detail: error.map(|e| text::scrub(&e.to_string()).into_owned()),
+        scim_type,
+        detail,
         ..seen.row(tenant.tenant_id.as_str().to_owned())
     });
     Ok(res)
@@ -83,11 +83,7 @@ impl Seen {
             resource_type: req
                 .app_data::<web::Data<&'static ResourceType>>()
                 .map(|rt| rt.id.to_owned()),
-            user_agent: req
-                .headers()
-                .get(USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+            user_agent: super::user_agent(req.headers()),
         }
     }
 

@@ -34,6 +34,14 @@ impl FromRequest for TenantCtx {
     }
 }
 
+/// The `User-Agent` of a request, as the provisioning log keeps it (it names the IdP).
+pub fn user_agent(headers: &actix_web::http::header::HeaderMap) -> Option<String> {
+    headers
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 /// The credentials of an `Authorization: Bearer <credentials>` value; the scheme is
 /// case-insensitive (RFC 7235 §2.1). `None` for any other scheme.
 pub fn bearer(value: &str) -> Option<&str> {

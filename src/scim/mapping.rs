@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::Violation;
 use super::filter::{self, CheckedFilter};
 use super::patch_path::PatchPath;
-use super::path::{Owner, Resolved};
+use super::path::Resolved;
 use super::schema::ResourceType;
 
 /// The standard fields, with their sources when the mapping names none.
@@ -185,12 +185,7 @@ impl Source {
 
     /// The value this source selects in `user`, if there is one.
     fn value(&self, user: &Value) -> Option<Value> {
-        let holder = match self.at.owner {
-            Owner::Extension(schema) => get(user, schema.id)?,
-            Owner::Common | Owner::Core(_) => user,
-        };
-        let value = get(holder, self.at.attr.name)?;
-        let value = match value {
+        let value = match filter::attribute(user, &self.at)? {
             Value::Array(items) => {
                 let selected: Vec<&Value> = items
                     .iter()
@@ -208,19 +203,11 @@ impl Source {
             other => other,
         };
         let value = match self.at.sub {
-            Some(sub) => get(value, sub.name)?,
+            Some(sub) => filter::member(value, sub.name)?,
             None => value,
         };
         (!value.is_null()).then(|| value.clone())
     }
-}
-
-/// A member of an object, its name compared case-insensitively (RFC 7643 §2.1).
-fn get<'v>(v: &'v Value, name: &str) -> Option<&'v Value> {
-    v.as_object()?
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
 }
 
 fn valid_name(name: &str) -> bool {

@@ -191,7 +191,12 @@ pub async fn attribute_mapping(state: &AppState, tenant: &TenantId) -> Result<Va
     let doc = stored
         .and_then(|d| serde_json::from_str::<Value>(&d).ok())
         .unwrap_or_else(|| json!({"fields": {}}));
-    Ok(json!({"fields": doc["fields"], "standard": mapping::standard_sources()}))
+    Ok(mapping_json(&doc["fields"]))
+}
+
+/// A mapping as the admin API shows it: its fields, and the standard sources beside them.
+fn mapping_json(fields: &Value) -> Value {
+    json!({"fields": fields, "standard": mapping::standard_sources()})
 }
 
 /// Checks and stores the tenant's attribute mapping; `{"fields": {}}` goes back to the
@@ -202,9 +207,13 @@ pub async fn set_attribute_mapping(
     doc: Value,
 ) -> Result<Value, ScimError> {
     AttributeMapping::parse(ResourceType::in_groups(), &doc)?;
-    let fields = doc.get("fields").cloned().unwrap_or_else(|| json!({}));
+    let fields = doc
+        .get("fields")
+        .filter(|f| !f.is_null())
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     let empty = fields.as_object().is_none_or(|f| f.is_empty());
-    let stored = (!empty).then(|| json!({"fields": fields}).to_string());
+    let stored = (!empty).then(|| json!({"fields": &fields}).to_string());
     let tenant_id = tenant.clone();
     state
         .db
@@ -216,7 +225,7 @@ pub async fn set_attribute_mapping(
             )?)
         })
         .await?;
-    attribute_mapping(state, tenant).await
+    Ok(mapping_json(&fields))
 }
 
 /// Up to `limit` events after the cursor, and the cursor to continue from.

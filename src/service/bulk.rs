@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::resources::{self, Creation, Patching, Replacement, Target, new_id};
 use crate::error::ScimError;
+use crate::events::log;
 use crate::scim::bulk::{self, Action, BULK_RESPONSE_URN, BulkRequest, Method, Operation};
 use crate::scim::resource::{self as render, ETagMatch};
 use crate::scim::text;
@@ -213,12 +214,7 @@ impl Run<'_> {
         let mut data = action.data.clone().unwrap_or(Value::Null);
         bulk::resolve(&mut data, &self.ids);
         let target = || -> Result<Target, ScimError> {
-            let id = match &action.target {
-                Some(bulk::Target::Id(id)) => Some(id.clone()),
-                Some(bulk::Target::BulkId(b)) => self.ids.get(b).cloned(),
-                None => None,
-            };
-            let id = id.ok_or_else(|| {
+            let id = self.target_id(action).ok_or_else(|| {
                 ScimError::internal(anyhow::anyhow!(
                     "a bulk operation's target was not resolved"
                 ))
@@ -239,6 +235,14 @@ impl Run<'_> {
             Method::Patch => Work::Patch(Patching::prepare(state, tenant, target()?, data).await?),
             Method::Delete => Work::Delete(target()?),
         })
+    }
+
+    /// The id of the resource a PUT, PATCH or DELETE acts on, its bulkId resolved.
+    fn target_id(&self, action: &Action) -> Option<String> {
+        match action.target.as_ref()? {
+            bulk::Target::Id(id) => Some(id.clone()),
+            bulk::Target::BulkId(b) => self.ids.get(b).cloned(),
+        }
     }
 
     async fn write_if_full(&mut self) -> bool {
@@ -285,16 +289,14 @@ impl Run<'_> {
         let op = &self.operations[index];
         let action = op.action.as_ref().ok();
         let rt = action.map(|a| a.rt);
+        let is_post = action.is_some_and(|a| a.method == Method::Post);
         let (status, id, version, error) = match outcome {
-            Ok(Some((id, version))) => {
-                let created = action.is_some_and(|a| a.method == Method::Post);
-                (
-                    if created { 201 } else { 200 },
-                    Some(id),
-                    Some(version),
-                    None,
-                )
-            }
+            Ok(Some((id, version))) => (
+                if is_post { 201 } else { 200 },
+                Some(id),
+                Some(version),
+                None,
+            ),
             Ok(None) => (204, None, None, None),
             Err(e) => {
                 let status = actix_web::ResponseError::status_code(&e).as_u16();
@@ -303,13 +305,9 @@ impl Run<'_> {
         };
         let target_id = id
             .clone()
-            .or_else(|| match action.and_then(|a| a.target.as_ref()) {
-                Some(bulk::Target::Id(id)) => Some(id.clone()),
-                Some(bulk::Target::BulkId(b)) => self.ids.get(b).cloned(),
-                None => None,
-            });
+            .or_else(|| action.and_then(|a| self.target_id(a)));
         if let Some(b) = &op.bulk_id
-            && action.is_some_and(|a| a.method == Method::Post)
+            && is_post
         {
             match &id {
                 Some(id) if error.is_none() => {
@@ -321,25 +319,19 @@ impl Run<'_> {
             }
         }
         let location = match (rt, &target_id) {
-            (Some(rt), Some(id))
-                if !(error.is_some() && action.is_some_and(|a| a.method == Method::Post)) =>
-            {
+            (Some(rt), Some(id)) if !(error.is_some() && is_post) => {
                 Some(render::location(&self.state.base_url, rt, id))
             }
             _ => None,
         };
+        let (scim_type, detail) = log::refusal(error.as_ref());
         self.state.log.send(LogRow {
             status: i32::from(status),
             resource_type: rt.map(|rt| rt.id.to_owned()),
             resource_id: target_id.clone(),
             latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-            scim_type: error
-                .as_ref()
-                .and_then(ScimError::scim_type)
-                .map(str::to_owned),
-            detail: error
-                .as_ref()
-                .map(|e| text::scrub(&e.to_string()).into_owned()),
+            scim_type,
+            detail,
             user_agent: self.origin.user_agent.clone(),
             ..LogRow::new(
                 self.tenant.as_str().to_owned(),

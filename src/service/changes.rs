@@ -23,7 +23,7 @@ fn full(rt: &ResourceType, base: &str, row: &ResourceRow) -> Result<String, Scim
         Some(text) => text.get().to_owned(),
         None => resource::render(rt, base, &row.id, document(row)?, &meta, &[]).to_string(),
     };
-    Ok(format!("{{\"{}\":{text}}}", key(rt)))
+    Ok(format!("{{\"{}\":{text}}}", rt.events.key))
 }
 
 /// Enough of a resource to recognise it.
@@ -31,10 +31,6 @@ fn brief(rt: &ResourceType, row: &ResourceRow) -> Result<Value, ScimError> {
     let doc = document(row)?;
     let name_key = rt.name_attribute;
     Ok(json!({"id": row.id, name_key: doc.get(name_key), "externalId": doc.get("externalId")}))
-}
-
-fn key(rt: &ResourceType) -> &'static str {
-    rt.events.key
 }
 
 /// The outbox's event of this name; the names come from the resource types, which are tested
@@ -113,7 +109,12 @@ pub fn deleted(
     row: &ResourceRow,
 ) -> Result<(), ScimError> {
     let kind = event(rt.events.deleted)?;
-    record(c, &row.tenant_id, kind, json!({key(rt): brief(rt, row)?}))
+    record(
+        c,
+        &row.tenant_id,
+        kind,
+        json!({rt.events.key: brief(rt, row)?}),
+    )
 }
 
 #[cfg(test)]
@@ -134,7 +135,7 @@ mod tests {
         }
     }
 
-    use super::{document, full, key};
+    use super::{document, full};
     use crate::events::rfc3339;
     use crate::scim::resource::{self, Meta};
     use crate::scim::schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE};
@@ -191,7 +192,7 @@ mod tests {
             );
             let text = full(rt, "https://x/scim/v2", &row).expect("event data");
             let parsed: Value = serde_json::from_str(&text).expect("the event data is JSON");
-            assert_eq!(parsed, json!({key(rt): rendered}), "{text}");
+            assert_eq!(parsed, json!({rt.events.key: rendered}), "{text}");
         }
     }
 }

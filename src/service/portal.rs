@@ -64,6 +64,14 @@ fn groups() -> &'static ResourceType {
     ResourceType::holding_members()
 }
 
+/// How many resources of `rt` the tenant has, from its resource counts.
+fn count(counts: &[(String, i64)], rt: &ResourceType) -> i64 {
+    counts
+        .iter()
+        .find(|(t, _)| t == rt.id)
+        .map_or(0, |(_, n)| *n)
+}
+
 fn random(n: usize) -> String {
     rand::rng()
         .sample_iter(Alphanumeric)
@@ -279,9 +287,6 @@ pub fn connection(conn: &mut AnyConnection, tenant: &TenantId) -> Result<Connect
             limit: RECENT,
         },
     )?;
-    let count = |counts: &[(String, i64)], rt: &str| {
-        counts.iter().find(|(t, _)| t == rt).map_or(0, |(_, n)| *n)
-    };
     let counts = store::counts(conn, tenant.as_str())?;
     let is_test = |r: &LogRow| r.method == "GET" && r.resource_type.as_deref() == Some(users().id);
     // The portal's own entries (its opening) are not the IdP's traffic.
@@ -298,8 +303,8 @@ pub fn connection(conn: &mut AnyConnection, tenant: &TenantId) -> Result<Connect
             .cloned()
             .collect(),
         last_request: recent.into_iter().next(),
-        users: count(&counts, users().id),
-        groups: count(&counts, groups().id),
+        users: count(&counts, users()),
+        groups: count(&counts, groups()),
     })
 }
 
@@ -405,10 +410,7 @@ pub fn preview(
     }
     let default_role = match default_role {
         Some(role) => {
-            let users = store::counts(conn, tenant.as_str())?
-                .into_iter()
-                .find(|(t, _)| t == users().id)
-                .map_or(0, |(_, n)| n);
+            let users = count(&store::counts(conn, tenant.as_str())?, users());
             Some((role.to_owned(), users - reached.len() as i64))
         }
         None => None,

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::pages::{self, AttributeForm, EMPTY_ROWS, Said};
 use super::{Signed, html, see_other};
 use crate::error::{PortalError, ScimError};
-use crate::scim::mapping::MAX_FIELDS;
+use crate::scim::mapping::{self, MAX_FIELDS};
 use crate::service::admin as admin_service;
 
 /// One row of the form: an app field, the SCIM attribute path, an optional default.
@@ -42,16 +42,11 @@ pub(super) async fn tab(s: Signed, req: HttpRequest) -> Result<HttpResponse, Por
     } else {
         Said::Nothing
     };
-    render(&s, &rows, &current["standard"], said)
+    render(&s, &rows, said)
 }
 
-fn render(
-    s: &Signed,
-    rows: &[Row],
-    standard: &Value,
-    said: Said<'_>,
-) -> Result<HttpResponse, PortalError> {
-    let standard: Vec<(String, String)> = standard
+fn render(s: &Signed, rows: &[Row], said: Said<'_>) -> Result<HttpResponse, PortalError> {
+    let standard: Vec<(String, String)> = mapping::standard_sources()
         .as_object()
         .map(|o| o.iter().map(|(k, v)| (k.clone(), scalar_text(v))).collect())
         .unwrap_or_default();
@@ -80,7 +75,6 @@ pub(super) async fn submit(
         })
         .filter(|(f, p, d)| !(f.is_empty() && p.is_empty() && d.is_empty()))
         .collect();
-    let current = admin_service::attribute_mapping(&s.state, &s.session.tenant).await?;
     if let Some((f, p, _)) = rows.iter().find(|(f, p, _)| f.is_empty() || p.is_empty()) {
         let which = if f.is_empty() {
             format!("attribute “{p}”")
@@ -88,7 +82,7 @@ pub(super) async fn submit(
             format!("field “{f}”")
         };
         let error = format!("The row with {which} needs both a field name and a SCIM attribute.");
-        return render(&s, &rows, &current["standard"], Said::Error(&error));
+        return render(&s, &rows, Said::Error(&error));
     }
     let mut fields = Map::new();
     for (name, from, default) in &rows {
@@ -112,7 +106,7 @@ pub(super) async fn submit(
             | ScimError::InvalidPath(_)
             | ScimError::InvalidFilter(_)
             | ScimError::LimitExceeded(_)),
-        ) => render(&s, &rows, &current["standard"], Said::Error(&e.to_string())),
+        ) => render(&s, &rows, Said::Error(&e.to_string())),
         Err(e) => Err(e.into()),
     }
 }

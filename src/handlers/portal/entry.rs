@@ -73,11 +73,7 @@ pub(super) async fn enter(
     );
     entry.status = 303;
     entry.detail = Some("the admin portal was opened with a setup link".to_owned());
-    entry.user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    entry.user_agent = crate::http::user_agent(req.headers());
     state.log.send(entry);
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "scim"))

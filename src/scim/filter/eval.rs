@@ -101,12 +101,12 @@ fn eval(node: &CheckedNode, scope: Scope<'_>) -> bool {
 }
 
 /// The top-level attribute's value in the resource, from the extension object if it has one.
-fn attribute<'v>(resource: &'v Value, attr: &Resolved) -> Option<&'v Value> {
+pub fn attribute<'v>(resource: &'v Value, attr: &Resolved) -> Option<&'v Value> {
     let container = match attr.owner {
-        Owner::Extension(schema) => get(resource, schema.id)?,
+        Owner::Extension(schema) => member(resource, schema.id)?,
         Owner::Common | Owner::Core(_) => resource,
     };
-    get(container, attr.attr.name)
+    member(container, attr.attr.name)
 }
 
 /// Every value the path reaches, arrays flattened, nulls dropped.
@@ -119,11 +119,11 @@ fn values<'v>(scope: Scope<'v>, attr: &Resolved) -> Vec<&'v Value> {
             .map(flatten)
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|element| get(element, sub.name))
+            .filter_map(|element| member(element, sub.name))
             .flat_map(flatten)
             .collect(),
         (Scope::Element(element), Some(sub)) => {
-            get(element, sub.name).map(flatten).unwrap_or_default()
+            member(element, sub.name).map(flatten).unwrap_or_default()
         }
         (Scope::Element(_), None) => Vec::new(),
     };
@@ -137,8 +137,9 @@ fn flatten(v: &Value) -> Vec<&Value> {
     }
 }
 
-/// Looks `key` up exactly first, then case-insensitively.
-fn get<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
+/// A member of an object: `key` looked up exactly first, then case-insensitively (RFC 7643
+/// §2.1).
+pub fn member<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
     let object: &Map<String, Value> = v.as_object()?;
     object.get(key).or_else(|| {
         object

@@ -17,7 +17,7 @@ pub use ast::{CompValue, CompareOp, Filter};
 pub use check::{CheckedFilter, CheckedNode, Operand, check};
 pub use datetime::DateTime;
 pub use error::{ErrorKind, FilterError};
-pub use eval::{matches, matches_value};
+pub use eval::{attribute, matches, matches_value, member};
 pub use parser::parse;
 
 /// Longest filter text accepted, in bytes. IdP filters are one or two comparisons; this leaves
