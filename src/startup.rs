@@ -86,6 +86,7 @@ impl Application {
             base_url: settings.scim_base_url(Some(addr)).into(),
             portal_url: settings.portal_url(Some(admin_addr.unwrap_or(addr))).into(),
             settings: Arc::new(settings),
+            schemas: Arc::default(),
         };
         let app_state = state.clone();
         // With an admin listener, the SCIM listener does not serve the admin API at all.
@@ -250,22 +251,26 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
             .service(
                 web::resource("/ResourceTypes")
                     .get(discovery::resource_types)
-                    .default_service(web::to(handlers::method_not_allowed)),
+                    .default_service(web::to(handlers::method_not_allowed))
+                    .wrap(from_fn(auth::tenant_if_named)),
             )
             .service(
                 web::resource("/ResourceTypes/{id}")
                     .get(discovery::resource_type)
-                    .default_service(web::to(handlers::method_not_allowed)),
+                    .default_service(web::to(handlers::method_not_allowed))
+                    .wrap(from_fn(auth::tenant_if_named)),
             )
             .service(
                 web::resource("/Schemas")
                     .get(discovery::schemas)
-                    .default_service(web::to(handlers::method_not_allowed)),
+                    .default_service(web::to(handlers::method_not_allowed))
+                    .wrap(from_fn(auth::tenant_if_named)),
             )
             .service(
                 web::resource("/Schemas/{id}")
                     .get(discovery::schema)
-                    .default_service(web::to(handlers::method_not_allowed)),
+                    .default_service(web::to(handlers::method_not_allowed))
+                    .wrap(from_fn(auth::tenant_if_named)),
             )
             .service(
                 web::resource("/.search")

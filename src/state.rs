@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::scim::schema::Registry;
+
 use crate::admin_token::AdminVerifier;
 use crate::config::Settings;
 use crate::events::log::LogSender;
@@ -30,4 +32,6 @@ pub struct AppState {
     pub log: LogSender,
     /// Admin JWT verification; `None` when the admin API is off.
     pub admin: Option<Arc<AdminVerifier>>,
+    /// Each tenant's schemas, as of the version its requests last brought.
+    pub schemas: Arc<Registry>,
 }

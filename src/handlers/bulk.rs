@@ -34,6 +34,6 @@ pub async fn bulk(
             .to_owned(),
         user_agent: crate::http::user_agent(req.headers()),
     };
-    let body = service::run(&state, &ctx.tenant_id, request, origin).await;
+    let body = service::run(&state, &ctx.tenant_id, &ctx.schemas, request, origin).await;
     Ok(scim_json(StatusCode::OK, &body))
 }

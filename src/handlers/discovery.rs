@@ -1,17 +1,18 @@
 //! Discovery: `/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas` (RFC 7644 §4). They describe
 //! only what the server does today.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use crate::config::Settings;
 use crate::error::ScimError;
+use crate::http::TenantCtx;
 use crate::http::content::scim_json;
 use crate::scim::resource::list_response;
-use crate::scim::schema::{
-    ALL_SCHEMAS, ResourceType, render_resource_type, render_schema, schema_by_id,
-};
+use crate::scim::schema::{TenantSchemas, render_resource_type, render_schema};
 use crate::state::AppState;
 
 /// Where ServiceProviderConfig advertises the request bounds SCIM has no attribute for.
@@ -67,10 +68,18 @@ pub async fn config(state: web::Data<AppState>) -> HttpResponse {
     )
 }
 
+/// The schemas a discovery request is answered from: its tenant's when it sent a token, else
+/// the built-in ones.
+fn seen_by(req: &HttpRequest) -> Arc<TenantSchemas> {
+    req.extensions()
+        .get::<TenantCtx>()
+        .map_or_else(TenantSchemas::built_in, |ctx| ctx.schemas.clone())
+}
+
 /// `GET /ResourceTypes`.
-pub async fn resource_types(state: web::Data<AppState>) -> HttpResponse {
-    let all: Vec<Value> = ResourceType::ALL
-        .iter()
+pub async fn resource_types(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let all: Vec<Value> = seen_by(&req)
+        .types()
         .map(|rt| render_resource_type(rt, &state.base_url))
         .collect();
     scim_json(StatusCode::OK, &list_response(all.len() as i64, 1, all))
@@ -78,10 +87,13 @@ pub async fn resource_types(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /ResourceTypes/{id}`.
 pub async fn resource_type(
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
-    let rt = ResourceType::by_id(&id)
+    let schemas = seen_by(&req);
+    let rt = schemas
+        .type_by_id(&id)
         .ok_or_else(|| ScimError::NotFound(format!("resource type {id} not found")))?;
     Ok(scim_json(
         StatusCode::OK,
@@ -90,9 +102,9 @@ pub async fn resource_type(
 }
 
 /// `GET /Schemas`.
-pub async fn schemas(state: web::Data<AppState>) -> HttpResponse {
-    let all: Vec<Value> = ALL_SCHEMAS
-        .iter()
+pub async fn schemas(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let all: Vec<Value> = seen_by(&req)
+        .schemas()
         .map(|s| render_schema(s, &state.base_url))
         .collect();
     scim_json(StatusCode::OK, &list_response(all.len() as i64, 1, all))
@@ -100,11 +112,14 @@ pub async fn schemas(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /Schemas/{id}`.
 pub async fn schema(
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
-    let s =
-        schema_by_id(&id).ok_or_else(|| ScimError::NotFound(format!("schema {id} not found")))?;
+    let schemas = seen_by(&req);
+    let s = schemas
+        .schema(&id)
+        .ok_or_else(|| ScimError::NotFound(format!("schema {id} not found")))?;
     Ok(scim_json(
         StatusCode::OK,
         &render_schema(s, &state.base_url),

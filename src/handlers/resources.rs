@@ -2,7 +2,11 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{ETAG, HeaderName, IF_MATCH, IF_NONE_MATCH};
-use actix_web::{HttpRequest, HttpResponse, web};
+use std::future::{Ready, ready};
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 
 use crate::error::ScimError;
 use crate::http::TenantCtx;
@@ -16,8 +20,33 @@ use crate::service::resources::{self as service, Target};
 use crate::service::search;
 use crate::state::AppState;
 
-/// The resource type a route serves, registered as route data.
-pub type Rt = web::Data<&'static ResourceType>;
+/// The resource type a route serves (registered as route data) as the request's tenant defines
+/// it: with the extensions the tenant registered.
+pub struct Rt(Arc<ResourceType>);
+
+impl FromRequest for Rt {
+    type Error = ScimError;
+    type Future = Ready<Result<Self, ScimError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let route = req.app_data::<web::Data<&'static ResourceType>>();
+        let extensions = req.extensions();
+        ready(match (route, extensions.get::<TenantCtx>()) {
+            (Some(rt), Some(ctx)) => Ok(Rt(ctx.schemas.resource_type(rt))),
+            _ => Err(ScimError::internal(anyhow::anyhow!(
+                "a resource route without its type or its tenant"
+            ))),
+        })
+    }
+}
+
+impl std::ops::Deref for Rt {
+    type Target = Arc<ResourceType>;
+
+    fn deref(&self) -> &Arc<ResourceType> {
+        &self.0
+    }
+}
 
 /// Query parameters, decoded, in order; kept as text so a bad value gets a SCIM error.
 pub type Params = web::Query<Vec<(String, String)>>;
@@ -72,8 +101,13 @@ pub async fn search_all(
     ctx: TenantCtx,
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let body =
-        search::search_all(&state, &ctx.tenant_id, &SearchRequest::from_body(body.0)?).await?;
+    let body = search::search_all(
+        &state,
+        &ctx.tenant_id,
+        &ctx.schemas,
+        &SearchRequest::from_body(body.0)?,
+    )
+    .await?;
     Ok(scim_json(StatusCode::OK, &body))
 }
 
@@ -85,7 +119,7 @@ pub async fn create(
     q: Params,
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    let r = service::create(&state, &ctx.tenant_id, &rt, body.0, view(&rt, &q)?).await?;
+    let r = service::create(&state, &ctx.tenant_id, rt.0.clone(), body.0, view(&rt, &q)?).await?;
     Ok(resource_response(
         StatusCode::CREATED,
         &r.body,
@@ -104,7 +138,7 @@ pub async fn get(
     q: Params,
 ) -> Result<HttpResponse, ScimError> {
     let id = resource_id(&rt, id)?;
-    let r = service::get(&state, &ctx.tenant_id, &rt, id, view(&rt, &q)?).await?;
+    let r = service::get(&state, &ctx.tenant_id, rt.0.clone(), id, view(&rt, &q)?).await?;
     if etag_header(&req, IF_NONE_MATCH).is_some_and(|m| m.matches(r.version)) {
         return Ok(HttpResponse::NotModified()
             .insert_header((ETAG, r.etag))
@@ -171,7 +205,7 @@ pub async fn delete(
 
 fn target(req: &HttpRequest, rt: &Rt, id: web::Path<String>) -> Result<Target, ScimError> {
     Ok(Target {
-        rt: rt.get_ref(),
+        rt: rt.0.clone(),
         id: resource_id(rt, id)?,
         if_match: etag_header(req, IF_MATCH),
     })

@@ -12,6 +12,7 @@ use crate::error::ScimError;
 use crate::http::TenantCtx;
 use crate::http::log as request_log;
 use crate::http::throttle::ClientKey;
+use crate::service;
 use crate::state::AppState;
 use crate::storage::{self, now_millis};
 use crate::tenant::TenantId;
@@ -26,6 +27,25 @@ pub async fn require_tenant(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    identify(&req).await?;
+    next.call(req).await
+}
+
+/// As [`require_tenant`] for a request that carries credentials; one without passes as it is,
+/// answered for no tenant in particular (the discovery endpoints, which RFC 7644 §4 lets a
+/// client read before it authenticates: with a token it sees its tenant's extensions).
+pub async fn tenant_if_named(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.headers().contains_key(AUTHORIZATION) {
+        identify(&req).await?;
+    }
+    next.call(req).await
+}
+
+/// Authenticates the request's bearer token and records its tenant in the request.
+async fn identify(req: &ServiceRequest) -> Result<(), actix_web::Error> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .cloned()
@@ -42,10 +62,10 @@ pub async fn require_tenant(
         }
     };
     let key_id = token.key_id().to_owned();
-    let tenant_id = match authenticate(&state, &client, token).await {
+    let (tenant_id, schema_version) = match authenticate(&state, &client, token).await {
         Ok(t) => t,
         Err(e @ ScimError::Unauthorized(_)) => {
-            request_log::rejected_token(&state, &req, key_id);
+            request_log::rejected_token(&state, req, key_id);
             return Err(e.into());
         }
         Err(e) => return Err(e.into()),
@@ -53,8 +73,10 @@ pub async fn require_tenant(
     if let Some(span) = req.extensions().get::<RootSpan>() {
         span.record("tenant_id", tracing::field::display(&tenant_id));
     }
-    req.extensions_mut().insert(TenantCtx { tenant_id });
-    next.call(req).await
+    let schemas = service::schemas::view(&state, &tenant_id, schema_version).await?;
+    req.extensions_mut()
+        .insert(TenantCtx { tenant_id, schemas });
+    Ok(())
 }
 
 fn bearer_token(
@@ -85,7 +107,7 @@ async fn authenticate(
     state: &AppState,
     client: &ClientKey,
     token: ScimToken,
-) -> Result<TenantId, ScimError> {
+) -> Result<(TenantId, i64), ScimError> {
     let counted = match state.tokens.tenant_of(&token) {
         Some(tenant) => {
             state.throttle.tenant(&tenant)?;
@@ -108,6 +130,7 @@ async fn authenticate(
         })
         .await?
         .ok_or_else(rejected)?;
+    let (credential, schema_version) = credential;
     let tenant = TenantId::from_stored(credential.tenant_id);
     if !state.tokens.contains(&token, &credential.secret_hash) {
         let ok = state
@@ -148,7 +171,7 @@ async fn authenticate(
     if !counted {
         state.throttle.tenant(&tenant)?;
     }
-    Ok(tenant)
+    Ok((tenant, schema_version))
 }
 
 fn rejected() -> ScimError {

@@ -7,11 +7,13 @@ pub mod log;
 pub mod throttle;
 
 use std::future::{Ready, ready};
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 
 use crate::error::ScimError;
+use crate::scim::schema::TenantSchemas;
 use crate::tenant::TenantId;
 
 /// The authenticated tenant of a SCIM request.
@@ -19,6 +21,8 @@ use crate::tenant::TenantId;
 pub struct TenantCtx {
     /// The tenant the bearer token belongs to.
     pub tenant_id: TenantId,
+    /// The tenant's resource types, with the extensions it registered.
+    pub schemas: Arc<TenantSchemas>,
 }
 
 impl FromRequest for TenantCtx {

@@ -122,7 +122,7 @@ pub fn element_from_filter(filter: &CheckedFilter) -> Option<Map<String, Value>>
                     Operand::Null | Operand::DateTime(_) => return None,
                 };
                 // `type eq "work" and type eq "home"` describes no element.
-                match out.insert(attr.leaf().name.to_owned(), value.clone()) {
+                match out.insert(attr.leaf().name.to_string(), value.clone()) {
                     Some(previous) if previous != value => None,
                     _ => Some(()),
                 }
@@ -158,13 +158,13 @@ mod tests {
     #[test]
     fn entra_legacy_group_schema() {
         // Source: Entra use-scim-to-provision-users-and-groups, "Create Group" request.
-        let group = crate::scim::schema::GROUP.id;
+        let group = &*crate::scim::schema::GROUP.id;
         assert!(ignorable_schema(group, ENTRA_LEGACY_GROUP_SCHEMA));
         assert!(ignorable_schema(
             group,
             "http://schemas.microsoft.com/2006/11/resourcemanagement/adscim/2.0/group"
         ));
-        assert!(!ignorable_schema(USER.id, ENTRA_LEGACY_GROUP_SCHEMA));
+        assert!(!ignorable_schema(&USER.id, ENTRA_LEGACY_GROUP_SCHEMA));
         assert!(!ignorable_schema(group, "urn:example:Other"));
     }
 

@@ -45,29 +45,29 @@ const MAX_DEFAULT_BYTES: usize = 1024;
 
 /// A checked attribute mapping, ready to fill app users.
 #[derive(Debug, Clone)]
-pub struct AttributeMapping {
-    fields: Vec<Field>,
+pub struct AttributeMapping<'s> {
+    fields: Vec<Field<'s>>,
 }
 
 #[derive(Debug, Clone)]
-struct Field {
+struct Field<'s> {
     name: String,
     standard: bool,
-    source: Source,
+    source: Source<'s>,
     default: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
-struct Source {
-    at: Resolved,
-    filter: Option<CheckedFilter>,
+struct Source<'s> {
+    at: Resolved<'s>,
+    filter: Option<CheckedFilter<'s>>,
 }
 
-impl AttributeMapping {
+impl<'s> AttributeMapping<'s> {
     /// Checks a mapping document, `{"fields": {"department": "urn:…:User:department",
     /// "entitlement": {"from": "entitlements.value", "default": "Standard User"}}}`, against the
     /// user resource type `rt`: every path must name an attribute it has.
-    pub fn parse(rt: &ResourceType, doc: &Value) -> Result<Self, Violation> {
+    pub fn parse(rt: &'s ResourceType, doc: &Value) -> Result<Self, Violation> {
         let bad = |d: String| Violation::InvalidValue(d);
         let fields = match doc.get("fields") {
             None | Some(Value::Null) => Map::new(),
@@ -135,7 +135,7 @@ impl AttributeMapping {
     }
 
     /// The mapping of a tenant that has written none: the standard fields.
-    pub fn standard(rt: &ResourceType) -> Self {
+    pub fn standard(rt: &'s ResourceType) -> Self {
         Self::parse(rt, &json!({})).unwrap_or(Self { fields: Vec::new() })
     }
 
@@ -172,8 +172,8 @@ impl AttributeMapping {
     }
 }
 
-impl Source {
-    fn parse(rt: &ResourceType, from: &str) -> Result<Self, Violation> {
+impl<'s> Source<'s> {
+    fn parse(rt: &'s ResourceType, from: &str) -> Result<Self, Violation> {
         if from.len() > MAX_PATH_BYTES {
             return Err(Violation::InvalidPath(format!(
                 "a path has at most {MAX_PATH_BYTES} bytes"
@@ -203,7 +203,7 @@ impl Source {
             other => other,
         };
         let value = match self.at.sub {
-            Some(sub) => filter::member(value, sub.name)?,
+            Some(sub) => filter::member(value, &sub.name)?,
             None => value,
         };
         (!value.is_null()).then(|| value.clone())

@@ -65,7 +65,7 @@ pub enum MemberChange {
     RemoveAll,
     /// Remove the members a `members[…]` filter selects that is not a plain list of ids, such as
     /// `members[type eq "Group"]`; test a member with [`filter::matches_value`].
-    RemoveMatching(CheckedFilter),
+    RemoveMatching(CheckedFilter<'static>),
 }
 
 /// The outcome of a PATCH that succeeded.
@@ -284,16 +284,16 @@ enum Origin {
 }
 
 /// A PATCH path resolved against the resource type.
-struct Target {
+struct Target<'s> {
     /// The path as the client wrote it (modulo spacing), for error details.
     text: String,
-    at: Resolved,
+    at: Resolved<'s>,
     /// The whole `attr[filter]`, checked; `None` without brackets.
-    filter: Option<CheckedFilter>,
+    filter: Option<CheckedFilter<'s>>,
 }
 
-impl Target {
-    fn resolve(rt: &ResourceType, path: &PatchPath) -> Result<Target, Violation> {
+impl<'s> Target<'s> {
+    fn resolve(rt: &'s ResourceType, path: &PatchPath) -> Result<Target<'s>, Violation> {
         let (at, filter) = path.resolve(rt)?;
         Ok(Target {
             text: path.to_string(),
@@ -331,11 +331,11 @@ impl Work<'_> {
     fn extension(
         &mut self,
         kind: OpKind,
-        ext: &'static Schema,
+        ext: &Schema,
         value: Option<Value>,
     ) -> Result<(), Violation> {
         if kind != OpKind::Remove {
-            return self.value_key(kind, ext.id, value.unwrap_or(Value::Null));
+            return self.value_key(kind, &ext.id, value.unwrap_or(Value::Null));
         }
         if let Some(required) = ext.attributes.iter().find(|a| a.required) {
             return Err(Violation::Mutability(format!(
@@ -343,7 +343,7 @@ impl Work<'_> {
                 ext.id, required.name, ext.id
             )));
         }
-        self.doc.shift_remove(ext.id);
+        self.doc.shift_remove(&*ext.id);
         Ok(())
     }
 
@@ -364,7 +364,7 @@ impl Work<'_> {
             for (name, value) in attrs {
                 let path = PatchPath {
                     attr: AttrPath {
-                        urn: Some(ext.id.to_owned()),
+                        urn: Some(ext.id.to_string()),
                         ..AttrPath::simple(&name)
                     },
                     filter: None,
@@ -418,7 +418,7 @@ impl Work<'_> {
         let holder = holder(&mut self.doc, t.at.owner);
         if attr.multi_valued {
             self.examined += holder
-                .get(attr.name)
+                .get(&*attr.name)
                 .and_then(Value::as_array)
                 .map_or(0, Vec::len);
             if self.examined > self.budget {
@@ -436,7 +436,7 @@ impl Work<'_> {
         }
         // Checked after every operation, so operations that each add a few values cannot grow
         // an attribute past the bound that keeps the next operation's work small.
-        if let Some(Value::Array(items)) = holder.get(attr.name) {
+        if let Some(Value::Array(items)) = holder.get(&*attr.name) {
             self.limits.check_values(&t.text, items.len())?;
         }
         Ok(())
@@ -475,7 +475,7 @@ impl Work<'_> {
         let change = match (kind, &t.filter, value) {
             (OpKind::Remove, Some(filter), _) => match member_ids(filter) {
                 Some(ids) => MemberChange::Remove(ids),
-                None => MemberChange::RemoveMatching(filter.clone()),
+                None => MemberChange::RemoveMatching(lasting(self.rt, filter)?),
             },
             (OpKind::Remove, None, None | Some(Value::Null)) => MemberChange::RemoveAll,
             (OpKind::Remove, None, Some(value)) => {
@@ -509,8 +509,21 @@ impl Work<'_> {
     }
 }
 
+/// `filter` checked again against the built-in definition of `rt`: a membership filter names
+/// core attributes only, the same in every tenant's view, and the change it makes outlives the
+/// view it was read with.
+fn lasting(
+    rt: &ResourceType,
+    filter: &CheckedFilter<'_>,
+) -> Result<CheckedFilter<'static>, Violation> {
+    let built_in = ResourceType::stored(rt.id)
+        .ok_or_else(|| Violation::InvalidPath(format!("{} has no members to filter", rt.name)))?;
+    filter::check(filter.filter().clone(), built_in)
+        .map_err(|e| Violation::InvalidFilter(e.to_string()))
+}
+
 /// The extension a path names by its URN alone (`urn:…:enterprise:2.0:User`), if it does.
-fn whole_extension(rt: &ResourceType, path: &PatchPath) -> Option<&'static Schema> {
+fn whole_extension<'s>(rt: &'s ResourceType, path: &PatchPath) -> Option<&'s Schema> {
     let attr = &path.attr;
     if path.filter.is_some() || attr.sub.is_some() {
         return None;
@@ -519,9 +532,9 @@ fn whole_extension(rt: &ResourceType, path: &PatchPath) -> Option<&'static Schem
 }
 
 /// The object holding `owner`'s attributes: the document, or its extension object.
-fn holder(doc: &mut Map<String, Value>, owner: Owner) -> &mut Map<String, Value> {
+fn holder<'d>(doc: &'d mut Map<String, Value>, owner: Owner<'_>) -> &'d mut Map<String, Value> {
     match owner {
-        Owner::Extension(schema) => object_at(doc, schema.id),
+        Owner::Extension(schema) => object_at(doc, &schema.id),
         Owner::Common | Owner::Core(_) => doc,
     }
 }
@@ -549,13 +562,13 @@ fn whole(
     };
     match new {
         Value::Array(values) if kind == OpKind::Add => {
-            add_values(array_at(holder, attr.name), values)
+            add_values(array_at(holder, &attr.name), values)
         }
         // RFC 7644 §3.5.2.1, §3.5.2.3: for a complex attribute, the sub-attributes given replace
         // or add to the existing ones; the others are left unchanged.
-        Value::Object(subs) if !attr.multi_valued => object_at(holder, attr.name).extend(subs),
+        Value::Object(subs) if !attr.multi_valued => object_at(holder, &attr.name).extend(subs),
         new => {
-            holder.insert(attr.name.to_owned(), new);
+            holder.insert(attr.name.to_string(), new);
         }
     }
     Ok(())
@@ -566,7 +579,7 @@ fn sub_attribute(
     holder: &mut Map<String, Value>,
     kind: OpKind,
     t: &Target,
-    sub: &'static AttributeDef,
+    sub: &AttributeDef,
     value: Value,
 ) -> Result<(), Violation> {
     let new = match kind {
@@ -575,10 +588,10 @@ fn sub_attribute(
     };
     match new {
         Some(new) => {
-            object_at(holder, t.at.attr.name).insert(sub.name.to_owned(), new);
+            object_at(holder, &t.at.attr.name).insert(sub.name.to_string(), new);
         }
         None if kind != OpKind::Add => {
-            if let Some(Value::Object(parent)) = holder.get_mut(t.at.attr.name) {
+            if let Some(Value::Object(parent)) = holder.get_mut(&*t.at.attr.name) {
                 unassign(parent, sub, t)?;
             }
         }
@@ -592,9 +605,9 @@ fn every_element(
     holder: &mut Map<String, Value>,
     kind: OpKind,
     t: &Target,
-    sub: &'static AttributeDef,
+    sub: &AttributeDef,
 ) -> Result<(), Violation> {
-    let attr = t.at.attr.name;
+    let attr = &t.at.attr.name;
     if kind != OpKind::Remove {
         return Err(Violation::InvalidPath(format!(
             "{attr} has several values, so {kind} on {} needs a filter choosing which, as in {attr}[value eq \"…\"].{}",
@@ -618,7 +631,7 @@ fn selected(
     value: Value,
 ) -> Result<(), Violation> {
     let attr = t.at.attr;
-    let items = array_at(holder, attr.name);
+    let items = array_at(holder, &attr.name);
     if kind == OpKind::Remove && t.at.sub.is_none() {
         // RFC 7644 §3.5.2.2: the matching values are removed; none matching removes nothing.
         items.retain(|element| !filter::matches_value(filter, element));
@@ -663,7 +676,7 @@ fn selected(
         };
         match (t.at.sub, new) {
             (Some(sub), new) => {
-                element.insert(sub.name.to_owned(), new);
+                element.insert(sub.name.to_string(), new);
             }
             (None, Value::Object(given)) => element.extend(given),
             (None, _) => {}
@@ -676,7 +689,7 @@ fn selected(
     for element in chosen(items, &matched) {
         match (t.at.sub, kind, element) {
             (Some(sub), _, Value::Object(element)) => {
-                element.insert(sub.name.to_owned(), new.clone());
+                element.insert(sub.name.to_string(), new.clone());
             }
             // RFC 7644 §3.5.2.3: "all matching record values SHALL be replaced".
             (None, OpKind::Replace, element) => *element = new.clone(),
@@ -764,7 +777,7 @@ fn unassign(
             t.text
         )));
     }
-    holder.shift_remove(def.name);
+    holder.shift_remove(&*def.name);
     Ok(())
 }
 

@@ -22,10 +22,10 @@ pub struct PatchPath {
 impl PatchPath {
     /// Resolves the path against `rt`: the attribute (and sub-attribute) it names, and its value
     /// filter checked as the whole `attr[filter]`, which only a multi-valued attribute may have.
-    pub fn resolve(
+    pub fn resolve<'s>(
         &self,
-        rt: &ResourceType,
-    ) -> Result<(Resolved, Option<CheckedFilter>), Violation> {
+        rt: &'s ResourceType,
+    ) -> Result<(Resolved<'s>, Option<CheckedFilter<'s>>), Violation> {
         let at = resolve(rt, &self.attr).map_err(|e| Violation::InvalidPath(e.to_string()))?;
         let filter = match &self.filter {
             None => None,

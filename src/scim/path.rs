@@ -43,10 +43,10 @@ pub enum PathError {
     },
     /// The attribute is complex but has no such sub-attribute.
     #[error("\"{attr}\" has no sub-attribute \"{sub}\"")]
-    UnknownSubAttribute { attr: &'static str, sub: String },
+    UnknownSubAttribute { attr: String, sub: String },
     /// A sub-attribute was given for an attribute that is not complex.
     #[error("\"{attr}\" is not a complex attribute, so it has no sub-attribute \"{sub}\"")]
-    NotComplex { attr: &'static str, sub: String },
+    NotComplex { attr: String, sub: String },
 }
 
 const NAME_RULE: &str =
@@ -143,29 +143,29 @@ static SCHEMAS: AttributeDef = AttributeDef::string("schemas", "The schema URNs 
 
 /// Where a resolved attribute lives, which is also where it sits in the resource JSON.
 #[derive(Debug, Clone, Copy)]
-pub enum Owner {
+pub enum Owner<'s> {
     /// `id`, `externalId`, `meta`, `schemas`: top-level keys of every resource.
     Common,
     /// The resource type's core schema: top-level keys.
-    Core(&'static Schema),
+    Core(&'s Schema),
     /// An extension schema: keys inside the object named by the schema URN.
-    Extension(&'static Schema),
+    Extension(&'s Schema),
 }
 
 /// An attribute path resolved against a resource type: the definitions it names.
 #[derive(Debug, Clone, Copy)]
-pub struct Resolved {
+pub struct Resolved<'s> {
     /// The schema the top-level attribute belongs to.
-    pub owner: Owner,
+    pub owner: Owner<'s>,
     /// The top-level attribute.
-    pub attr: &'static AttributeDef,
+    pub attr: &'s AttributeDef,
     /// The sub-attribute, when the path names one.
-    pub sub: Option<&'static AttributeDef>,
+    pub sub: Option<&'s AttributeDef>,
 }
 
-impl Owner {
+impl<'s> Owner<'s> {
     /// The schema; `None` for the common attributes.
-    pub fn schema(self) -> Option<&'static Schema> {
+    pub fn schema(self) -> Option<&'s Schema> {
         match self {
             Owner::Common => None,
             Owner::Core(s) | Owner::Extension(s) => Some(s),
@@ -173,14 +173,14 @@ impl Owner {
     }
 }
 
-impl Resolved {
+impl<'s> Resolved<'s> {
     /// The schema the attribute belongs to; `None` for the common attributes.
-    pub fn schema(&self) -> Option<&'static Schema> {
+    pub fn schema(&self) -> Option<&'s Schema> {
         self.owner.schema()
     }
 
     /// The definition the path ends at: the sub-attribute if there is one.
-    pub fn leaf(&self) -> &'static AttributeDef {
+    pub fn leaf(&self) -> &'s AttributeDef {
         self.sub.unwrap_or(self.attr)
     }
 
@@ -188,16 +188,16 @@ impl Resolved {
     pub fn path(&self) -> AttrPath {
         AttrPath {
             urn: match self.owner {
-                Owner::Extension(s) => Some(s.id.to_owned()),
+                Owner::Extension(s) => Some(s.id.to_string()),
                 Owner::Common | Owner::Core(_) => None,
             },
-            name: self.attr.name.to_owned(),
-            sub: self.sub.map(|s| s.name.to_owned()),
+            name: self.attr.name.to_string(),
+            sub: self.sub.map(|s| s.name.to_string()),
         }
     }
 }
 
-impl fmt::Display for Resolved {
+impl fmt::Display for Resolved<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.path().fmt(f)
     }
@@ -206,7 +206,7 @@ impl fmt::Display for Resolved {
 /// Resolves `path` against `rt`: the common attributes first, then the core schema, then the
 /// extensions. A URN must name the core schema or one of `rt`'s extensions; the common
 /// attributes may be qualified with the core schema URN.
-pub fn resolve(rt: &ResourceType, path: &AttrPath) -> Result<Resolved, PathError> {
+pub fn resolve<'s>(rt: &'s ResourceType, path: &AttrPath) -> Result<Resolved<'s>, PathError> {
     let named = match &path.urn {
         None => None,
         Some(urn) if rt.schema.id.eq_ignore_ascii_case(urn) => Some(Owner::Core(rt.schema)),
@@ -226,12 +226,12 @@ pub fn resolve(rt: &ResourceType, path: &AttrPath) -> Result<Resolved, PathError
         None | Some(Owner::Core(_)) => common_attribute(&path.name),
         Some(Owner::Common | Owner::Extension(_)) => None,
     };
-    let lookup = |owner: Owner| Some((owner, owner.schema()?.attribute(&path.name)?));
+    let lookup = |owner: Owner<'s>| Some((owner, owner.schema()?.attribute(&path.name)?));
     let found = match (common, named) {
         (Some(attr), _) => Some((Owner::Common, attr)),
         (None, Some(owner)) => lookup(owner),
         (None, None) => std::iter::once(Owner::Core(rt.schema))
-            .chain(rt.extensions.iter().map(|e| Owner::Extension(e.schema)))
+            .chain(rt.extensions.iter().map(|e| Owner::Extension(&e.schema)))
             .find_map(lookup),
     };
     let (owner, attr) = found.ok_or_else(|| PathError::UnknownAttribute {
@@ -247,19 +247,16 @@ pub fn resolve(rt: &ResourceType, path: &AttrPath) -> Result<Resolved, PathError
 }
 
 /// Finds the sub-attribute `name` of `attr`, case-insensitively (RFC 7643 §2.1).
-pub fn resolve_sub(
-    attr: &'static AttributeDef,
-    name: &str,
-) -> Result<&'static AttributeDef, PathError> {
+pub fn resolve_sub<'s>(attr: &'s AttributeDef, name: &str) -> Result<&'s AttributeDef, PathError> {
     if !attr.is_complex() {
         return Err(PathError::NotComplex {
-            attr: attr.name,
+            attr: attr.name.to_string(),
             sub: name.to_owned(),
         });
     }
     attr.sub_attribute(name)
         .ok_or_else(|| PathError::UnknownSubAttribute {
-            attr: attr.name,
+            attr: attr.name.to_string(),
             sub: name.to_owned(),
         })
 }
@@ -364,15 +361,17 @@ mod tests {
         assert_eq!(PathError::Empty.to_string(), "the attribute path is empty");
     }
 
-    fn resolved(rt: &ResourceType, input: &str) -> Result<(String, Option<&'static str>), String> {
+    fn resolved(rt: &ResourceType, input: &str) -> Result<(String, Option<String>), String> {
         let path = AttrPath::parse(input).map_err(|e| e.to_string())?;
         let r = resolve(rt, &path).map_err(|e| e.to_string())?;
-        Ok((r.to_string(), r.schema().map(|s| s.name)))
+        Ok((r.to_string(), r.schema().map(|s| s.name.to_string())))
     }
 
     #[test]
     fn resolves_against_the_resource_type() {
-        let ok = |canonical: &str, schema: Option<&'static str>| Ok((canonical.to_owned(), schema));
+        let ok = |canonical: &str, schema: Option<&str>| {
+            Ok((canonical.to_owned(), schema.map(str::to_owned)))
+        };
         let rows = [
             ("userName", ok("userName", Some("User"))),
             ("USERNAME", ok("userName", Some("User"))),

@@ -5,13 +5,32 @@ use serde_json::{Map, Value};
 
 use super::Violation;
 use super::path::{AttrPath, Owner, Resolved, resolve};
-use super::schema::{AttributeDef, ResourceType, Returned, Schema};
+use super::schema::{AttributeDef, ResourceType, Returned, Schema, is_extension_key};
 
-/// One requested path: a whole extension, or an attribute with an optional sub-attribute.
-#[derive(Debug, Clone, Copy)]
+/// One requested path, by the names its schema gives: a whole extension, or an attribute (of an
+/// extension, or else of the core schema) with an optional sub-attribute. Owned, so a projection
+/// outlives the tenant view it was resolved with.
+#[derive(Debug, Clone)]
 enum Target {
-    Extension(&'static Schema),
-    Attribute(Resolved),
+    Extension(String),
+    Attribute {
+        ext: Option<String>,
+        name: String,
+        sub: Option<String>,
+    },
+}
+
+impl Target {
+    fn attribute(r: Resolved<'_>) -> Self {
+        Self::Attribute {
+            ext: match r.owner {
+                Owner::Extension(s) => Some(s.id.to_string()),
+                Owner::Core(_) | Owner::Common => None,
+            },
+            name: r.attr.name.to_string(),
+            sub: r.sub.map(|s| s.name.to_string()),
+        }
+    }
 }
 
 /// Which attributes a response carries.
@@ -35,11 +54,11 @@ impl Projection {
                 .iter()
                 .map(|n| {
                     if let Some(ext) = rt.extension(n) {
-                        return Ok(Target::Extension(ext));
+                        return Ok(Target::Extension(ext.id.to_string()));
                     }
                     AttrPath::parse(n)
                         .and_then(|p| resolve(rt, &p))
-                        .map(Target::Attribute)
+                        .map(Target::attribute)
                         .map_err(|e| Violation::InvalidValue(format!("{param}: {e}")))
                 })
                 .collect()
@@ -62,6 +81,7 @@ impl Projection {
     /// level it changes nothing (see the test `the_default_view_narrows_only_at_the_top`).
     pub fn default_passes(rt: &ResourceType, key: &str) -> bool {
         rt.extension(key).is_some()
+            || is_extension_key(key)
             || lookup(rt.schema, key)
                 .is_some_and(|d| matches!(d.returned, Returned::Default | Returned::Always))
     }
@@ -87,10 +107,14 @@ impl Projection {
                 if let Some(v) = self.extension(ext, value) {
                     out.insert(key, v);
                 }
-            } else if let Some(def) = lookup(rt.schema, &key)
-                && self.keeps(None, def)
-            {
-                out.insert(key, self.subs(None, def, value));
+            } else if let Some(def) = lookup(rt.schema, &key) {
+                if self.keeps(None, def) {
+                    out.insert(key, self.subs(None, def, value));
+                }
+            } else if is_extension_key(&key) && self.include.is_none() {
+                // Data of an extension the tenant does not have registered (kept as sent, or
+                // stored before its schema was removed): returned as stored, in the default view.
+                out.insert(key, value);
             }
         }
         // `schemas` lists only the extensions still present.
@@ -99,7 +123,7 @@ impl Projection {
                 .iter()
                 .filter(|s| {
                     s.as_str()
-                        .is_none_or(|s| rt.extension(s).is_none() || out.contains_key(s))
+                        .is_none_or(|s| s == rt.schema.id || out.contains_key(s))
                 })
                 .cloned()
                 .collect();
@@ -108,8 +132,8 @@ impl Projection {
         Value::Object(out)
     }
 
-    fn extension(&self, ext: &'static Schema, value: Value) -> Option<Value> {
-        let whole = |t: &Target| matches!(t, Target::Extension(s) if s.id == ext.id);
+    fn extension(&self, ext: &Schema, value: Value) -> Option<Value> {
+        let whole = |t: &Target| matches!(t, Target::Extension(s) if *s == ext.id);
         if self.exclude.iter().any(whole) {
             return None;
         }
@@ -153,8 +177,8 @@ impl Projection {
         sub: Option<&AttributeDef>,
     ) -> bool {
         self.exclude.iter().any(|t| match t {
-            Target::Attribute(r) => {
-                targets(t, ext, def) && r.sub.map(|s| s.name) == sub.map(|s| s.name)
+            Target::Attribute { sub: s, .. } => {
+                targets(t, ext, def) && s.as_deref() == sub.map(|s| &*s.name)
             }
             Target::Extension(_) => false,
         })
@@ -170,7 +194,7 @@ impl Projection {
             let mut subs = Vec::new();
             for t in inc.iter().filter(|t| targets(t, ext, def)) {
                 match t {
-                    Target::Attribute(Resolved { sub: Some(s), .. }) => subs.push(s.name),
+                    Target::Attribute { sub: Some(s), .. } => subs.push(s.as_str()),
                     _ => return None,
                 }
             }
@@ -182,7 +206,7 @@ impl Projection {
             };
             sub.returned != Returned::Never
                 && (sub.returned == Returned::Always
-                    || wanted.as_ref().is_none_or(|w| w.contains(&sub.name))
+                    || wanted.as_ref().is_none_or(|w| w.contains(&&*sub.name))
                         && !self.excluded(ext, def, Some(sub)))
         };
         let narrow = |v: Value| match v {
@@ -200,18 +224,20 @@ impl Projection {
 fn targets(t: &Target, ext: Option<&Schema>, def: &AttributeDef) -> bool {
     match t {
         Target::Extension(_) => false,
-        Target::Attribute(r) => {
-            let same_owner = match (r.owner, ext) {
-                (Owner::Extension(s), Some(e)) => s.id == e.id,
-                (Owner::Core(_) | Owner::Common, None) => true,
+        Target::Attribute {
+            ext: owner, name, ..
+        } => {
+            let same_owner = match (owner, ext) {
+                (Some(s), Some(e)) => *s == e.id,
+                (None, None) => true,
                 _ => false,
             };
-            same_owner && r.attr.name == def.name
+            same_owner && *name == def.name
         }
     }
 }
 
-fn lookup(schema: &'static Schema, key: &str) -> Option<&'static AttributeDef> {
+fn lookup<'s>(schema: &'s Schema, key: &str) -> Option<&'s AttributeDef> {
     super::schema::common::ALL
         .iter()
         .find(|a| a.name == key)
@@ -232,11 +258,11 @@ mod tests {
     fn the_default_view_narrows_only_at_the_top() {
         let shown = |a: &AttributeDef| matches!(a.returned, Returned::Default | Returned::Always);
         for rt in ResourceType::ALL {
-            for a in rt.schema.attributes {
+            for a in rt.schema.attributes.iter() {
                 assert!(a.sub_attributes.iter().all(shown), "{}.{}", rt.id, a.name);
             }
-            for e in rt.extensions {
-                for a in e.schema.attributes {
+            for e in rt.extensions.iter() {
+                for a in e.schema.attributes.iter() {
                     assert!(shown(a), "{} {}", e.schema.id, a.name);
                     assert!(a.sub_attributes.iter().all(shown), "{}", a.name);
                 }

@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::project::Projection;
-use super::schema::{Links, ResourceType};
+use super::schema::{Links, ResourceType, is_extension_key};
 
 /// The `ListResponse` message URN.
 pub const LIST_RESPONSE_URN: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
@@ -122,12 +122,13 @@ pub fn render(
     meta: &Meta,
     links: &[LinkView<'_>],
 ) -> Value {
-    let mut schemas = vec![Value::from(rt.schema.id)];
+    // The core schema, then each extension whose object is stored (registered or not), under
+    // the URN it is stored by.
+    let mut schemas = vec![Value::from(&*rt.schema.id)];
     schemas.extend(
-        rt.extensions
-            .iter()
-            .filter(|e| doc.contains_key(e.schema.id))
-            .map(|e| Value::from(e.schema.id)),
+        doc.keys()
+            .filter(|k| is_extension_key(k))
+            .map(|k| Value::from(k.as_str())),
     );
     let mut out = Map::with_capacity(doc.len() + 4);
     out.insert("schemas".into(), Value::Array(schemas));
@@ -174,10 +175,10 @@ pub fn render_default_text(
     let inner = doc.trim().strip_prefix('{')?.strip_suffix('}')?.trim();
     let mut out = Vec::with_capacity(doc.len() + 320 + links.len() * 128);
     out.extend_from_slice(b"{\"schemas\":[");
-    push_str(&mut out, rt.schema.id)?;
-    for e in rt.extensions.iter().filter(|e| keys.contains(&e.schema.id)) {
+    push_str(&mut out, &rt.schema.id)?;
+    for k in keys.iter().filter(|k| is_extension_key(k)) {
         out.push(b',');
-        push_str(&mut out, e.schema.id)?;
+        push_str(&mut out, k)?;
     }
     out.extend_from_slice(b"],\"id\":");
     push_str(&mut out, id)?;

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::Violation;
 use super::compat;
-use super::schema::{AttrType, AttributeDef, Mutability, ResourceType, Schema, common};
+use super::schema::{AttrType, AttributeDef, Mutability, ResourceType, Schema, Uniqueness, common};
 use super::text;
 
 /// A member reference taken from a Group's `members` (RFC 7643 §4.2).
@@ -65,7 +65,7 @@ pub(super) fn patched_body(rt: &ResourceType, body: Value) -> Result<Validated, 
         } else if let Some(ext) = rt.extension(&key) {
             let ext_doc = extension_object(ext, value)?;
             if !ext_doc.is_empty() {
-                out.doc.insert(ext.id.to_owned(), Value::Object(ext_doc));
+                out.doc.insert(ext.id.to_string(), Value::Object(ext_doc));
             }
         } else {
             let def = common::ALL
@@ -80,10 +80,10 @@ pub(super) fn patched_body(rt: &ResourceType, body: Value) -> Result<Validated, 
         let holder = if schema.id == rt.schema.id {
             Some(&out.doc)
         } else {
-            out.doc.get(schema.id).and_then(Value::as_object)
+            out.doc.get(&*schema.id).and_then(Value::as_object)
         };
         for def in schema.attributes.iter().filter(|a| a.required) {
-            if holder.and_then(|h| h.get(def.name)).is_none() {
+            if holder.and_then(|h| h.get(&*def.name)).is_none() {
                 return Err(Violation::InvalidValue(format!(
                     "{} is required for a {}",
                     def.name, rt.name
@@ -108,7 +108,7 @@ pub fn check_immutable<'a>(
             if schema.id == rt.schema.id {
                 Some(doc)
             } else {
-                doc.get(schema.id).and_then(Value::as_object)
+                doc.get(&*schema.id).and_then(Value::as_object)
             }
         };
         let Some(before) = holder(old) else { continue };
@@ -118,8 +118,8 @@ pub fn check_immutable<'a>(
             .iter()
             .filter(|a| a.mutability == Mutability::Immutable)
         {
-            if let Some(was) = before.get(def.name)
-                && after.get(def.name) != Some(was)
+            if let Some(was) = before.get(&*def.name)
+                && after.get(&*def.name) != Some(was)
             {
                 return Err(Violation::Mutability(format!(
                     "{} is immutable: it was set to {was} and cannot change",
@@ -129,6 +129,31 @@ pub fn check_immutable<'a>(
         }
     }
     Ok(())
+}
+
+/// The values a canonical document holds for its extension attributes with uniqueness
+/// "server", each as (`urn:attribute`, comparison key): a string case-folded unless the attribute
+/// is caseExact, any other value as its JSON text.
+pub fn unique_values(rt: &ResourceType, doc: &Map<String, Value>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for ext in rt.extensions.iter().map(|e| &*e.schema) {
+        let unique = ext
+            .attributes
+            .iter()
+            .filter(|a| a.uniqueness == Uniqueness::Server);
+        for def in unique {
+            let Some(value) = doc.get(&*ext.id).and_then(|o| o.get(&*def.name)) else {
+                continue;
+            };
+            let key = match value {
+                Value::String(s) if !def.case_exact => super::fold_case(s),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            out.push((format!("{}:{}", ext.id, def.name), key));
+        }
+    }
+    out
 }
 
 fn unknown_attribute(schema: &Schema, key: &str) -> Violation {
@@ -146,9 +171,9 @@ fn check_schemas(rt: &ResourceType, value: &Value) -> Result<(), Violation> {
             Violation::InvalidSyntax("schemas must be an array of schema URNs".into())
         })?;
     for urn in urns.iter().filter_map(Value::as_str) {
-        if !urn.eq_ignore_ascii_case(rt.schema.id)
+        if !urn.eq_ignore_ascii_case(&rt.schema.id)
             && rt.extension(urn).is_none()
-            && !compat::ignorable_schema(rt.schema.id, urn)
+            && !compat::ignorable_schema(&rt.schema.id, urn)
         {
             return Err(Violation::InvalidValue(format!(
                 "schema {urn} is not a schema of the {} resource type",
@@ -159,7 +184,7 @@ fn check_schemas(rt: &ResourceType, value: &Value) -> Result<(), Violation> {
     if !urns
         .iter()
         .filter_map(Value::as_str)
-        .any(|u| u.eq_ignore_ascii_case(rt.schema.id))
+        .any(|u| u.eq_ignore_ascii_case(&rt.schema.id))
     {
         return Err(Violation::InvalidValue(format!(
             "schemas must include {}",
@@ -181,8 +206,8 @@ fn extension_object(ext: &Schema, value: Value) -> Result<Map<String, Value>, Vi
         let def = ext
             .attribute(&key)
             .ok_or_else(|| unknown_attribute(ext, &key))?;
-        if let Some(v) = attribute_value(def, v, def.name)? {
-            out.insert(def.name.to_owned(), v);
+        if let Some(v) = attribute_value(def, v, &def.name)? {
+            out.insert(def.name.to_string(), v);
         }
     }
     Ok(out)
@@ -212,13 +237,13 @@ fn top_level(
         }
         Mutability::ReadWrite | Mutability::Immutable => {}
     }
-    let Some(value) = attribute_value(def, value, def.name)? else {
+    let Some(value) = attribute_value(def, value, &def.name)? else {
         return Ok(());
     };
     if rt.schema.id == super::schema::GROUP.id && def.name == "members" {
         out.members = member_refs(value);
     } else {
-        out.doc.insert(def.name.to_owned(), value);
+        out.doc.insert(def.name.to_string(), value);
     }
     Ok(())
 }
@@ -352,13 +377,13 @@ pub(super) fn single_value(
                     continue;
                 }
                 if let Some(v) = single_value(sub, v, &format!("{path}.{}", sub.name))? {
-                    out.insert(sub.name.to_owned(), v);
+                    out.insert(sub.name.to_string(), v);
                 }
             }
             if let Some(missing) = def
                 .sub_attributes
                 .iter()
-                .find(|s| s.required && !out.contains_key(s.name))
+                .find(|s| s.required && !out.contains_key(&*s.name))
             {
                 return Err(Violation::InvalidValue(format!(
                     "{path}.{} is required",
@@ -502,22 +527,24 @@ mod tests {
 
     #[test]
     fn immutable_attributes_keep_their_first_value() {
+        use std::borrow::Cow;
+
         use crate::scim::schema::{AttributeDef, Schema};
         const ATTRS: &[AttributeDef] =
             &[AttributeDef::string("badge", "").mutability(Mutability::Immutable)];
-        const SCHEMA: Schema = Schema {
-            id: "urn:example:Badge",
-            name: "Badge",
-            description: "",
-            attributes: ATTRS,
+        static SCHEMA: Schema = Schema {
+            id: Cow::Borrowed("urn:example:Badge"),
+            name: Cow::Borrowed("Badge"),
+            description: Cow::Borrowed(""),
+            attributes: Cow::Borrowed(ATTRS),
         };
-        const RT: ResourceType = ResourceType {
+        static RT: ResourceType = ResourceType {
             id: "Badge",
             name: "Badge",
             endpoint: "/Badges",
             description: "",
             schema: &SCHEMA,
-            extensions: &[],
+            extensions: Cow::Borrowed(&[]),
             name_attribute: "displayName",
             unique_key: None,
             links: crate::scim::schema::Links::Groups,

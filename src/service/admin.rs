@@ -127,7 +127,10 @@ pub async fn users(
     tenant: &TenantId,
     req: &SearchRequest,
 ) -> Result<Value, ScimError> {
-    let page = search::search(state, tenant, ResourceType::in_groups(), req).await?;
+    let users = super::schemas::current(state, tenant)
+        .await?
+        .resource_type(ResourceType::in_groups());
+    let page = search::search(state, tenant, &users, req).await?;
     let mut list = serde_json::to_value(&page).map_err(ScimError::internal)?;
     let ids: Vec<String> = list["Resources"]
         .as_array()
@@ -149,7 +152,7 @@ pub async fn users(
             ))
         })
         .await?;
-    let mapping = stored_mapping(mapping.as_deref());
+    let mapping = stored_mapping(&users, mapping.as_deref());
     if let Some(users) = list["Resources"].as_array_mut() {
         for u in users {
             let r = u["id"]
@@ -167,8 +170,7 @@ pub async fn users(
 
 /// The mapping a tenant stored, checked again against today's schema; the standard fields when
 /// it stored none, or when what it stored no longer fits (logged).
-fn stored_mapping(doc: Option<&str>) -> AttributeMapping {
-    let rt = ResourceType::in_groups();
+fn stored_mapping<'s>(rt: &'s ResourceType, doc: Option<&str>) -> AttributeMapping<'s> {
     let Some(doc) = doc else {
         return AttributeMapping::standard(rt);
     };
@@ -206,7 +208,10 @@ pub async fn set_attribute_mapping(
     tenant: &TenantId,
     doc: Value,
 ) -> Result<Value, ScimError> {
-    AttributeMapping::parse(ResourceType::in_groups(), &doc)?;
+    let users = super::schemas::current(state, tenant)
+        .await?
+        .resource_type(ResourceType::in_groups());
+    AttributeMapping::parse(&users, &doc)?;
     let fields = doc
         .get("fields")
         .filter(|f| !f.is_null())

@@ -19,6 +19,7 @@ use crate::error::ScimError;
 use crate::events::log;
 use crate::scim::bulk::{self, Action, BULK_RESPONSE_URN, BulkRequest, Method, Operation};
 use crate::scim::resource::{self as render, ETagMatch};
+use crate::scim::schema::TenantSchemas;
 use crate::scim::text;
 use crate::state::AppState;
 use crate::storage::log::LogRow;
@@ -45,6 +46,7 @@ pub struct Origin {
 pub async fn run(
     state: &AppState,
     tenant: &TenantId,
+    schemas: &TenantSchemas,
     request: BulkRequest,
     origin: Origin,
 ) -> Value {
@@ -56,6 +58,7 @@ pub async fn run(
     let mut run = Run {
         state,
         tenant,
+        schemas,
         origin: &origin,
         operations: &operations,
         results: vec![None; operations.len()],
@@ -101,6 +104,8 @@ pub async fn run(
 struct Run<'a> {
     state: &'a AppState,
     tenant: &'a TenantId,
+    /// The tenant's resource types, with its extensions.
+    schemas: &'a TenantSchemas,
     origin: &'a Origin,
     operations: &'a [Operation],
     /// Each operation's response entry, in request order; `None` until it ran.
@@ -210,7 +215,8 @@ impl Run<'_> {
     }
 
     async fn prepare(&self, action: &Action) -> Result<Work, ScimError> {
-        let (state, tenant, rt) = (self.state, self.tenant, action.rt);
+        let (state, tenant) = (self.state, self.tenant);
+        let rt = self.schemas.resource_type(action.rt);
         let mut data = action.data.clone().unwrap_or(Value::Null);
         bulk::resolve(&mut data, &self.ids);
         let target = || -> Result<Target, ScimError> {
@@ -220,14 +226,14 @@ impl Run<'_> {
                 ))
             })?;
             Ok(Target {
-                rt,
+                rt: rt.clone(),
                 id,
                 if_match: action.version.as_deref().map(ETagMatch::parse),
             })
         };
         Ok(match action.method {
             Method::Post => {
-                Work::Create(Creation::prepare(state, tenant, rt, data, new_id()).await?)
+                Work::Create(Creation::prepare(state, tenant, rt.clone(), data, new_id()).await?)
             }
             Method::Put => {
                 Work::Replace(Replacement::prepare(state, tenant, target()?, data).await?)

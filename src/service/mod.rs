@@ -5,6 +5,7 @@ pub mod bulk;
 mod changes;
 pub mod portal;
 pub mod resources;
+pub mod schemas;
 pub mod search;
 pub mod tenants;
 

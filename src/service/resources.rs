@@ -1,6 +1,7 @@
 //! Users and Groups: create, read, list, replace, delete.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat};
 use serde_json::value::RawValue;
@@ -37,20 +38,20 @@ pub struct Rendered {
 pub async fn create(
     state: &AppState,
     tenant: &TenantId,
-    rt: &'static ResourceType,
+    rt: Arc<ResourceType>,
     body: Value,
     view: Projection,
 ) -> Result<Rendered, ScimError> {
-    let creation = Creation::prepare(state, tenant, rt, body, new_id()).await?;
+    let creation = Creation::prepare(state, tenant, rt.clone(), body, new_id()).await?;
     let base = state.base_url.clone();
     write(state, tenant, move |scope, c| {
         let row = creation.apply(scope, c, &base)?;
         // A resource just created is in no group yet; only the members it was given are read.
-        let links = match links_shown(rt, &view) {
+        let links = match links_shown(&rt, &view) {
             Some(Shown::Members) => scope.members_of(c, std::slice::from_ref(&row.id), None)?,
             Some(Shown::Groups) | None => Vec::new(),
         };
-        one(render_linked(rt, &base, vec![row], &links, &view)?)
+        one(render_linked(&rt, &base, vec![row], &links, &view)?)
     })
     .await
 }
@@ -88,7 +89,7 @@ impl Checked {
 /// A create whose CPU work is done before the write lock; [`Creation::apply`] is what runs
 /// under it.
 pub(super) struct Creation {
-    rt: &'static ResourceType,
+    rt: Arc<ResourceType>,
     id: String,
     body: Checked,
 }
@@ -98,11 +99,11 @@ impl Creation {
     pub(super) async fn prepare(
         state: &AppState,
         tenant: &TenantId,
-        rt: &'static ResourceType,
+        rt: Arc<ResourceType>,
         body: Value,
         id: String,
     ) -> Result<Self, ScimError> {
-        let body = Checked::body(state, tenant, rt, body).await?;
+        let body = Checked::body(state, tenant, &rt, body).await?;
         Ok(Self { rt, id, body })
     }
 
@@ -126,7 +127,7 @@ impl Creation {
         let now = now_millis();
         let row = stored_row(
             scope.tenant(),
-            rt,
+            &rt,
             id,
             &input.doc,
             (now, now, 1),
@@ -136,8 +137,9 @@ impl Creation {
         let watch = RoleWatch::start(c, scope.tenant().as_str(), &member_ids)?;
         scope
             .insert(c, &row)
-            .map_err(|e| uniqueness(e, rt, &input.doc))?;
-        changes::created(c, rt, base, &row)?;
+            .map_err(|e| uniqueness(e, &rt, &input.doc))?;
+        hold_unique(scope, c, &rt, &row.id, &input.doc)?;
+        changes::created(c, &rt, base, &row)?;
         let added = scope.add_members(c, &row.id, &member_ids, &input.members)?;
         changes::memberships(c, &row, &added, &[])?;
         finish(watch, c, scope.tenant())?;
@@ -154,23 +156,24 @@ const INLINE_LINKS: usize = 100;
 pub async fn get(
     state: &AppState,
     tenant: &TenantId,
-    rt: &'static ResourceType,
+    rt: Arc<ResourceType>,
     id: String,
     view: Projection,
 ) -> Result<Rendered, ScimError> {
     let small = {
-        let (tenant, base, id, view) = (
+        let (tenant, base, id, view, rt) = (
             tenant.clone(),
             state.base_url.clone(),
             id.clone(),
             view.clone(),
+            rt.clone(),
         );
         state
             .db
             .read_by_key(move |c| {
                 let scope = Scope::new(&tenant);
-                let row = found(&scope, c, rt, &id)?;
-                Ok(render_few(&scope, c, rt, &base, vec![row], &view)?.and_then(|mut r| r.pop()))
+                let row = found(&scope, c, &rt, &id)?;
+                Ok(render_few(&scope, c, &rt, &base, vec![row], &view)?.and_then(|mut r| r.pop()))
             })
             .await?
     };
@@ -182,8 +185,8 @@ pub async fn get(
         .db
         .run(move |c| {
             let scope = Scope::new(&tenant);
-            let row = found(&scope, c, rt, &id)?;
-            one(render_rows(&scope, c, rt, &base, vec![row], &view)?)
+            let row = found(&scope, c, &rt, &id)?;
+            one(render_rows(&scope, c, &rt, &base, vec![row], &view)?)
         })
         .await
 }
@@ -200,7 +203,7 @@ fn found(
 /// The resource a write goes to, and the `If-Match` it must satisfy (RFC 7644 §3.14).
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub rt: &'static ResourceType,
+    pub rt: Arc<ResourceType>,
     pub id: String,
     pub if_match: Option<ETagMatch>,
 }
@@ -210,7 +213,7 @@ impl Target {
     fn lock(&self, scope: &Scope<'_>, c: &mut AnyConnection) -> Result<ResourceRow, ScimError> {
         let row = scope
             .lock(c, self.rt.id, &self.id)?
-            .ok_or_else(|| not_found(self.rt, &self.id))?;
+            .ok_or_else(|| not_found(&self.rt, &self.id))?;
         match &self.if_match {
             Some(m) if !m.matches(row.version) => Err(ScimError::PreconditionFailed(format!(
                 "{} {} is at version {}, not the one in If-Match; read it again and retry",
@@ -232,12 +235,12 @@ pub async fn replace(
     body: Value,
     view: Projection,
 ) -> Result<Rendered, ScimError> {
-    let rt = target.rt;
+    let rt = target.rt.clone();
     let replacement = Replacement::prepare(state, tenant, target, body).await?;
     let base = state.base_url.clone();
     write(state, tenant, move |scope, c| {
         let row = replacement.apply(scope, c, &base)?;
-        one(render_rows(scope, c, rt, &base, vec![row], &view)?)
+        one(render_rows(scope, c, &rt, &base, vec![row], &view)?)
     })
     .await
 }
@@ -256,7 +259,7 @@ impl Replacement {
         target: Target,
         body: Value,
     ) -> Result<Self, ScimError> {
-        let body = Checked::body(state, tenant, target.rt, body).await?;
+        let body = Checked::body(state, tenant, &target.rt, body).await?;
         Ok(Self { target, body })
     }
 
@@ -274,11 +277,11 @@ impl Replacement {
                 password_hash,
             },
         } = self;
-        let rt = target.rt;
+        let rt = target.rt.clone();
         let old = target.lock(scope, c)?;
         // The stored document is parsed once, for every check that needs it.
         let old_doc = document(&old)?;
-        validate::check_immutable(rt, &old_doc, &input.doc)?;
+        validate::check_immutable(&rt, &old_doc, &input.doc)?;
         let member_ids = checked_members(scope, c, &input.members, Some(&old.id))?;
         let is_group = rt.links == Links::Members;
         // Only the difference is written: members that stay are not touched.
@@ -298,7 +301,7 @@ impl Replacement {
                 .collect();
             touched.extend(gone.iter().cloned());
             let (before, after) = (display_name(&old_doc), display_name(&input.doc));
-            if renamed_under_a_mapping(c, scope.tenant(), rt, before, after)? {
+            if renamed_under_a_mapping(c, scope.tenant(), &rt, before, after)? {
                 touched.push(old.id.clone());
             }
             (gone, touched)
@@ -309,12 +312,12 @@ impl Replacement {
         let row = next_version(
             scope,
             c,
-            rt,
+            &rt,
             &old,
             &input.doc,
             password_hash.or(old.password_hash.clone()),
         )?;
-        changes::updated(c, rt, base, &old, &row)?;
+        changes::updated(c, &rt, base, &old, &row)?;
         if is_group {
             let removed = scope.remove_members(c, &row.id, &gone)?;
             let added = scope.add_members(c, &row.id, &member_ids, &input.members)?;
@@ -335,12 +338,12 @@ pub async fn patch(
     body: Value,
     view: Projection,
 ) -> Result<Rendered, ScimError> {
-    let rt = target.rt;
+    let rt = target.rt.clone();
     let patching = Patching::prepare(state, tenant, target, body).await?;
     let base = state.base_url.clone();
     write(state, tenant, move |scope, c| {
         let row = patching.apply(scope, c, &base)?;
-        one(render_rows(scope, c, rt, &base, vec![row], &view)?)
+        one(render_rows(scope, c, &rt, &base, vec![row], &view)?)
     })
     .await
 }
@@ -366,7 +369,7 @@ impl Patching {
         target: Target,
         body: Value,
     ) -> Result<Self, ScimError> {
-        let rt = target.rt;
+        let rt = target.rt.clone();
         let limits = state.settings.limits;
         let request = patch::parse_request(body)?;
         // The CPU work of a PATCH (apply, validate) is done here, before the write lock, on the
@@ -381,9 +384,9 @@ impl Patching {
             state
                 .db
                 .read_by_key(move |c| {
-                    let row = found(&Scope::new(&tenant), c, rt, &id)?;
+                    let row = found(&Scope::new(&tenant), c, &rt, &id)?;
                     let doc = document(&row)?;
-                    let patched = patch::apply(rt, &doc, &request, &limits)?;
+                    let patched = patch::apply(&rt, &doc, &request, &limits)?;
                     Ok((row.version, patched, display_name(&doc).map(str::to_owned)))
                 })
                 .await?
@@ -421,14 +424,14 @@ impl Patching {
             prehashed,
             limits,
         } = self;
-        let rt = target.rt;
+        let rt = target.rt.clone();
         let old = target.lock(scope, c)?;
         let (patched, before) = if old.version == read_version {
             (trial, read_name)
         } else {
             let doc = document(&old)?;
             let before = display_name(&doc).map(str::to_owned);
-            (patch::apply(rt, &doc, &request, &limits)?, before)
+            (patch::apply(&rt, &doc, &request, &limits)?, before)
         };
         let password_hash = match &patched.password {
             Some(p) if Some(p) == new_password.as_ref() => prehashed,
@@ -437,7 +440,7 @@ impl Patching {
         };
         let mut touched = touched_by(&patched, &old.id);
         let after = display_name(&patched.doc);
-        if renamed_under_a_mapping(c, scope.tenant(), rt, before.as_deref(), after)? {
+        if renamed_under_a_mapping(c, scope.tenant(), &rt, before.as_deref(), after)? {
             touched.push(old.id.clone());
         }
         let watch = RoleWatch::start(c, scope.tenant().as_str(), &touched)?;
@@ -452,9 +455,9 @@ impl Patching {
             || !added.is_empty()
             || !removed.is_empty()
         {
-            let row = next_version(scope, c, rt, &old, &patched.doc, password_hash)?;
+            let row = next_version(scope, c, &rt, &old, &patched.doc, password_hash)?;
             if patched.changed || patched.password.is_some() {
-                changes::updated(c, rt, base, &old, &row)?;
+                changes::updated(c, &rt, base, &old, &row)?;
             }
             changes::memberships(c, &row, &added, &removed)?;
             row
@@ -467,7 +470,7 @@ impl Patching {
 }
 
 /// Stores `doc` as the next version of `old` (the caller holds the row lock).
-fn next_version(
+pub(super) fn next_version(
     scope: &Scope<'_>,
     c: &mut AnyConnection,
     rt: &ResourceType,
@@ -494,7 +497,22 @@ fn next_version(
     scope
         .update(c, old, &row)
         .map_err(|e| uniqueness(e, rt, doc))?;
+    hold_unique(scope, c, rt, &row.id, doc)?;
     Ok(row)
+}
+
+/// Holds the values `doc` carries for the tenant's unique extension attributes.
+fn hold_unique(
+    scope: &Scope<'_>,
+    c: &mut AnyConnection,
+    rt: &ResourceType,
+    id: &str,
+    doc: &Map<String, Value>,
+) -> Result<(), ScimError> {
+    if !rt.has_unique_extensions() {
+        return Ok(());
+    }
+    super::schemas::hold(scope, c, rt, id, &validate::unique_values(rt, doc), false)
 }
 
 /// Whose roles a group PATCH's membership changes may change: the members it adds or removes,
@@ -624,7 +642,7 @@ pub(super) fn remove(
         .map(|l| l.id)
         .collect();
     scope.delete(c, target.rt.id, &row.id)?;
-    changes::deleted(c, target.rt, &row)?;
+    changes::deleted(c, &target.rt, &row)?;
     let groups_rt = ResourceType::holding_members();
     for gid in groups {
         if let Some(group) = scope.lock(c, groups_rt.id, &gid)? {

@@ -1,6 +1,8 @@
 //! Queries: `GET /Users`, `GET /Groups`, and `POST …/.search` (RFC 7644 §3.4.2, §3.4.3), with
 //! index and cursor pagination (RFC 9865).
 
+use std::sync::Arc;
+
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -11,32 +13,27 @@ use crate::scim::path::{AttrPath, Resolved, resolve};
 use crate::scim::project::Projection;
 use crate::scim::query::{Paging, SearchRequest, SortOrder, decode_cursor, encode_cursor};
 use crate::scim::resource::{ListResponse, cursor_response, list_response};
-use crate::scim::schema::ResourceType;
+use crate::scim::schema::{ResourceType, TenantSchemas};
 use crate::state::AppState;
 use crate::storage::AnyConnection;
-use crate::storage::filter_sql::{Compiler, Dialect};
+use crate::storage::filter_sql::Compiler;
 use crate::storage::models::ResourceRow;
 use crate::storage::resources::{ListQuery, Scope, Window};
 use crate::storage::sql::{SortKey, SqlFragment};
 use crate::tenant::TenantId;
 
-/// A search request checked against one resource type.
+/// A search request checked against one resource type of a tenant's view.
 #[derive(Debug, Clone)]
-struct Plan {
-    rt: &'static ResourceType,
-    filter: Option<CheckedFilter>,
-    sort: Option<(Resolved, SortOrder)>,
+struct Plan<'s> {
+    filter: Option<CheckedFilter<'s>>,
+    sort: Option<(Resolved<'s>, SortOrder)>,
     paging: Paging,
     count: i64,
     view: Projection,
 }
 
-impl Plan {
-    fn new(
-        state: &AppState,
-        rt: &'static ResourceType,
-        req: &SearchRequest,
-    ) -> Result<Self, ScimError> {
+impl<'s> Plan<'s> {
+    fn new(state: &AppState, rt: &'s ResourceType, req: &SearchRequest) -> Result<Self, ScimError> {
         let filter = req
             .filter
             .as_deref()
@@ -54,7 +51,6 @@ impl Plan {
             .transpose()?;
         let limits = &state.settings;
         Ok(Self {
-            rt,
             filter,
             sort,
             paging: req.paging.clone(),
@@ -112,7 +108,7 @@ fn invalid_cursor() -> ScimError {
 pub async fn search(
     state: &AppState,
     tenant: &TenantId,
-    rt: &'static ResourceType,
+    rt: &Arc<ResourceType>,
     req: &SearchRequest,
 ) -> Result<ListResponse<Box<RawValue>>, ScimError> {
     let plan = Plan::new(state, rt, req)?;
@@ -130,7 +126,9 @@ pub async fn search(
     };
     let page = Page {
         unique: filter.as_ref().is_some_and(SqlFragment::is_unique),
-        plan,
+        rt: rt.clone(),
+        view: plan.view,
+        paging: plan.paging,
         filter,
         sort,
         window,
@@ -158,7 +156,9 @@ pub async fn search(
 /// One page of a search, compiled and ready to read.
 #[derive(Clone)]
 struct Page {
-    plan: Plan,
+    rt: Arc<ResourceType>,
+    view: Projection,
+    paging: Paging,
     filter: Option<SqlFragment>,
     sort: Option<(SortKey, bool)>,
     window: Window,
@@ -182,7 +182,7 @@ impl Page {
             sort: self.sort.as_ref().map(|(k, d)| (k, *d)),
             window: self.window.clone(),
         };
-        let (rt, view) = (self.plan.rt, &self.plan.view);
+        let (rt, view) = (&self.rt, &self.view);
         let listed = scope.list(c, rt.id, &query)?;
         let next = listed
             .has_more
@@ -197,7 +197,7 @@ impl Page {
             render_rows(&scope, c, rt, &self.base, listed.rows, view)?
         };
         let resources = rendered.into_iter().map(|r| r.body).collect();
-        Ok(Some(match &self.plan.paging {
+        Ok(Some(match &self.paging {
             Paging::Index { start_index } => list_response(listed.total, *start_index, resources),
             Paging::Cursor(_) => cursor_response(listed.total, resources, next),
         }))
@@ -208,6 +208,7 @@ impl Page {
 pub async fn search_all(
     state: &AppState,
     tenant: &TenantId,
+    schemas: &TenantSchemas,
     req: &SearchRequest,
 ) -> Result<ListResponse<Box<RawValue>>, ScimError> {
     if req.sort_by.is_some() || matches!(req.paging, Paging::Cursor(_)) {
@@ -220,11 +221,19 @@ pub async fn search_all(
     };
     // A filter that does not fit a type (e.g. userName on Groups) selects nothing of it; one
     // that fits no type is the client's mistake.
+    // Each type's filter compiled, its projection resolved: (type, filter, view).
     let mut plans = Vec::new();
     let mut first_error = None;
-    for rt in ResourceType::ALL {
+    let mut count = 0;
+    for rt in schemas.types() {
         match Plan::new(state, rt, req) {
-            Ok(p) => plans.push(p),
+            Ok(p) => {
+                count = p.count;
+                let compiler =
+                    Compiler::new(state.db.dialect(), tenant.as_str(), rt, &state.base_url);
+                let filter = p.filter.as_ref().map(|f| compiler.compile(f));
+                plans.push((rt.clone(), filter, p.view));
+            }
             Err(e) => first_error = first_error.or(Some(e)),
         }
     }
@@ -233,7 +242,6 @@ pub async fn search_all(
             ScimError::InvalidFilter("the filter fits no resource type".into())
         }));
     }
-    let count = plans[0].count;
     let (tenant, base) = (tenant.clone(), state.base_url.clone());
     state
         .db
@@ -241,17 +249,14 @@ pub async fn search_all(
             let scope = Scope::new(&tenant);
             let (mut skip, mut room, mut total, mut resources) =
                 (start_index - 1, count, 0, Vec::new());
-            for plan in &plans {
-                let filter = plan.filter.as_ref().map(|f| {
-                    Compiler::new(Dialect::of(c), tenant.as_str(), plan.rt, &base).compile(f)
-                });
+            for (rt, filter, view) in &plans {
                 let window = Window::Offset {
                     offset: skip,
                     limit: room,
                 };
                 let listed = scope.list(
                     c,
-                    plan.rt.id,
+                    rt.id,
                     &ListQuery {
                         filter: filter.as_ref(),
                         sort: None,
@@ -262,7 +267,7 @@ pub async fn search_all(
                 skip = (skip - listed.total).max(0);
                 room -= listed.rows.len() as i64;
                 resources.extend(
-                    render_rows(&scope, c, plan.rt, &base, listed.rows, &plan.view)?
+                    render_rows(&scope, c, rt, &base, listed.rows, view)?
                         .into_iter()
                         .map(|r| r.body),
                 );

@@ -225,7 +225,7 @@ impl<'a> Compiler<'a> {
     }
 
     fn element_scalar(&self, e: Elem, sub: &AttributeDef) -> Scalar {
-        let expr = match (e, sub.name) {
+        let expr = match (e, &*sub.name) {
             (Elem::Json, name) => {
                 return Scalar::json(match self.dialect {
                     Dialect::Sqlite => format!("json_extract(e.value, '$.\"{name}\"')"),
@@ -254,9 +254,9 @@ impl<'a> Compiler<'a> {
         Scalar::column(expr, false)
     }
 
-    fn special(&self, attr: &Resolved) -> Option<Special> {
+    fn special<'s>(&self, attr: &Resolved<'s>) -> Option<Special<'s>> {
         let column = |expr: &str, folded| Some(Special::Column(Scalar::column(expr, folded)));
-        match (attr.owner, attr.attr.name, attr.sub.map(|s| s.name)) {
+        match (attr.owner, &*attr.attr.name, attr.sub.map(|s| &*s.name)) {
             (Owner::Common, "schemas", _) => Some(Special::Schemas),
             (Owner::Common, "id", _) => column("resources.id", false),
             (Owner::Common, "externalId", _) => column("resources.external_id", false),
@@ -284,12 +284,15 @@ impl<'a> Compiler<'a> {
             }
             out.sql("(");
             if schema.id != self.rt.schema.id {
-                out.sql(format!("{} IS NOT NULL AND ", self.json_node(&[schema.id])));
+                out.sql(format!(
+                    "{} IS NOT NULL AND ",
+                    self.json_node(&[&*schema.id])
+                ));
             }
             f(
                 self,
                 out,
-                &Scalar::column(quote(schema.id), false),
+                &Scalar::column(quote(&schema.id), false),
                 attr.leaf(),
             );
             out.sql(")");
@@ -333,7 +336,7 @@ impl<'a> Compiler<'a> {
         // resource has.
         let mut nullable = !user_name::is_user_name(attr);
         let scalar = if attr.attr.multi_valued {
-            if self.special(attr).is_some() || matches!(attr.attr.name, "members" | "groups") {
+            if self.special(attr).is_some() || matches!(&*attr.attr.name, "members" | "groups") {
                 return None;
             }
             Scalar::json(self.primary_or_first(attr))
@@ -367,7 +370,7 @@ impl<'a> Compiler<'a> {
     /// The value of `attr`'s sub-attribute in its primary element, else its first element.
     fn primary_or_first(&self, attr: &Resolved) -> String {
         let array = json_path(&Resolved { sub: None, ..*attr });
-        let sub = attr.sub.map_or("value", |s| s.name);
+        let sub = attr.sub.map_or("value", |s| &*s.name);
         match self.dialect {
             Dialect::Sqlite => format!(
                 "(SELECT json_extract(e.value, '$.\"{sub}\"') FROM json_each(resources.doc, '{}') e \
@@ -540,9 +543,9 @@ enum Elem {
     Link(Links),
 }
 
-enum Special {
+enum Special<'s> {
     Schemas,
-    Meta(&'static str),
+    Meta(&'s str),
     Column(Scalar),
 }
 
@@ -562,13 +565,13 @@ fn sql_op(op: CompareOp) -> &'static str {
 }
 
 /// The stored-document path of an attribute: its extension URN, its name, its sub-attribute.
-fn json_path(attr: &Resolved) -> Vec<&'static str> {
+fn json_path<'s>(attr: &Resolved<'s>) -> Vec<&'s str> {
     let mut path = Vec::with_capacity(3);
     if let Owner::Extension(s) = attr.owner {
-        path.push(s.id);
+        path.push(&*s.id);
     }
-    path.push(attr.attr.name);
-    path.extend(attr.sub.map(|s| s.name));
+    path.push(&*attr.attr.name);
+    path.extend(attr.sub.map(|s| &*s.name));
     path
 }
 

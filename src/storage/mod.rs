@@ -24,6 +24,7 @@ pub mod models;
 pub mod portal;
 pub mod resources;
 pub mod schema;
+pub mod schemas;
 pub mod sql;
 mod statement_clock;
 pub mod statistics;

@@ -300,6 +300,25 @@ impl<'a> Scope<'a> {
         Ok(row.filter(|r| r.resource_type == resource_type))
     }
 
+    /// Up to `limit` resources of a type in id order, after id `after`: a tenant-wide pass in
+    /// bounded pages (an admin's schema change), each page one range read of the primary key.
+    pub fn page_by_id(
+        &self,
+        conn: &mut AnyConnection,
+        resource_type: &'a str,
+        after: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<ResourceRow>> {
+        let query = self
+            .of_tenant()
+            .filter(resources::id.gt(after.to_owned()))
+            .filter(resources::resource_type.eq(resource_type))
+            .order(resources::id)
+            .limit(limit)
+            .select(ResourceRow::as_select());
+        Ok(query.load(conn)?)
+    }
+
     /// The primary-key lookup of one resource, by tenant and id alone: with the resource type
     /// in the condition too, PostgreSQL without statistics (a table not yet analysed, as after
     /// an initial sync) picked indexes led by (tenant, type) and walked the whole tenant. The

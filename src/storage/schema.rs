@@ -9,6 +9,29 @@ diesel::table! {
         event_seq -> BigInt,
         default_role -> Nullable<Text>,
         attribute_mapping -> Nullable<Text>,
+        schema_version -> BigInt,
+        unknown_extensions -> Text,
+    }
+}
+
+diesel::table! {
+    tenant_schemas (tenant_id, urn) {
+        tenant_id -> Text,
+        urn -> Text,
+        resource_type -> Text,
+        document -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    unique_values (tenant_id, resource_type, attribute, value_key) {
+        tenant_id -> Text,
+        resource_type -> Text,
+        attribute -> Text,
+        value_key -> Text,
+        resource_id -> Text,
     }
 }
 
@@ -162,4 +185,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     provisioning_log,
     portal_links,
     portal_sessions,
+    tenant_schemas,
+    unique_values,
 );

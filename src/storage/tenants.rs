@@ -75,13 +75,15 @@ pub fn retire_credentials(
     }
 }
 
-/// The credential with this key id, if it still works at `now` (one primary-key read).
+/// The credential with this key id, if it still works at `now`, and its tenant's schema version
+/// (one primary-key read, joined to the tenant's row by its primary key).
 pub fn active_credential(
     conn: &mut AnyConnection,
     key_id: &str,
     now: i64,
-) -> StoreResult<Option<CredentialRow>> {
+) -> StoreResult<Option<(CredentialRow, i64)>> {
     native!(conn, |c| Ok(credentials::table
+        .inner_join(tenants::table)
         .filter(credentials::id.eq(key_id))
         .filter(credentials::revoked_at.is_null())
         .filter(
@@ -89,7 +91,7 @@ pub fn active_credential(
                 .is_null()
                 .or(credentials::expires_at.gt(now)),
         )
-        .select(CredentialRow::as_select())
+        .select((CredentialRow::as_select(), tenants::schema_version))
         .first(c)
         .optional()?))
 }

@@ -8,7 +8,7 @@ use super::pages::{self, UserLine};
 use super::{Signed, html, keyset_page, next_start};
 use crate::error::PortalError;
 use crate::scim::query::{Paging, SearchRequest};
-use crate::scim::schema::ResourceType;
+use crate::scim::schema::{ResourceType, TenantSchemas};
 use crate::scim::text;
 use crate::service::admin as admin_service;
 use crate::service::portal as service;
@@ -132,13 +132,8 @@ pub(super) async fn groups(
         excluded_attributes: vec!["members".into()],
         ..SearchRequest::default()
     };
-    let page = search::search(
-        &s.state,
-        &s.session.tenant,
-        ResourceType::holding_members(),
-        &search,
-    )
-    .await?;
+    let groups = TenantSchemas::built_in().resource_type(ResourceType::holding_members());
+    let page = search::search(&s.state, &s.session.tenant, &groups, &search).await?;
     let listed: Vec<(String, String)> = page
         .resources
         .iter()

@@ -16,14 +16,14 @@ use crate::scim::schema::{AttrType, ResourceType};
 
 /// A filter whose paths, operators and literals fit a resource type; built only by [`check`].
 #[derive(Debug, Clone)]
-pub struct CheckedFilter {
+pub struct CheckedFilter<'s> {
     filter: Filter,
-    root: CheckedNode,
+    root: CheckedNode<'s>,
 }
 
-impl CheckedFilter {
+impl<'s> CheckedFilter<'s> {
     /// The checked tree, for evaluation and SQL compilation.
-    pub fn root(&self) -> &CheckedNode {
+    pub fn root(&self) -> &CheckedNode<'s> {
         &self.root
     }
 
@@ -34,7 +34,7 @@ impl CheckedFilter {
 }
 
 /// Prints the filter as parsed, for logs and error details.
-impl fmt::Display for CheckedFilter {
+impl fmt::Display for CheckedFilter<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.filter.fmt(f)
     }
@@ -44,25 +44,25 @@ impl fmt::Display for CheckedFilter {
 /// `ValuePath`, each `Resolved` has the value path's attribute as `attr` and the element's
 /// sub-attribute as `sub`.
 #[derive(Debug, Clone)]
-pub enum CheckedNode {
+pub enum CheckedNode<'s> {
     /// Compare the values at `attr.leaf()` with `value`.
     Compare {
-        attr: Resolved,
+        attr: Resolved<'s>,
         op: CompareOp,
         value: Operand,
     },
     /// `pr`: the attribute has a non-empty value.
-    Present(Resolved),
+    Present(Resolved<'s>),
     /// Negation.
-    Not(Box<CheckedNode>),
+    Not(Box<CheckedNode<'s>>),
     /// Conjunction.
-    And(Box<CheckedNode>, Box<CheckedNode>),
+    And(Box<CheckedNode<'s>>, Box<CheckedNode<'s>>),
     /// Disjunction.
-    Or(Box<CheckedNode>, Box<CheckedNode>),
+    Or(Box<CheckedNode<'s>>, Box<CheckedNode<'s>>),
     /// `filter` holds for at least one value of the complex attribute `attr`.
     ValuePath {
-        attr: Resolved,
-        filter: Box<CheckedNode>,
+        attr: Resolved<'s>,
+        filter: Box<CheckedNode<'s>>,
     },
 }
 
@@ -83,19 +83,19 @@ pub enum Operand {
 
 /// Checks `filter` against `rt`. Errors name the attribute; they carry no offset because the
 /// AST has no positions.
-pub fn check(filter: Filter, rt: &ResourceType) -> Result<CheckedFilter, FilterError> {
+pub fn check(filter: Filter, rt: &ResourceType) -> Result<CheckedFilter<'_>, FilterError> {
     let mut nodes = 0;
     let root = check_node(&filter, rt, None, &mut nodes).map_err(FilterError::schema)?;
     Ok(CheckedFilter { filter, root })
 }
 
 /// `parent` is the value path's attribute when checking inside `attr[...]`.
-fn check_node(
+fn check_node<'s>(
     filter: &Filter,
-    rt: &ResourceType,
-    parent: Option<Resolved>,
+    rt: &'s ResourceType,
+    parent: Option<Resolved<'s>>,
     nodes: &mut usize,
-) -> Result<CheckedNode, ErrorKind> {
+) -> Result<CheckedNode<'s>, ErrorKind> {
     // A Filter built in code skips the parser's limits; counting here bounds the recursion.
     *nodes += 1;
     if *nodes > MAX_NODES {
@@ -135,11 +135,11 @@ fn check_node(
 }
 
 /// Resolves a path at the top level, or as a bare sub-attribute name inside `parent[...]`.
-fn resolve_in(
-    rt: &ResourceType,
-    parent: Option<Resolved>,
+fn resolve_in<'s>(
+    rt: &'s ResourceType,
+    parent: Option<Resolved<'s>>,
     path: &AttrPath,
-) -> Result<Resolved, ErrorKind> {
+) -> Result<Resolved<'s>, ErrorKind> {
     let Some(parent) = parent else {
         return Ok(resolve(rt, path)?);
     };
@@ -156,11 +156,11 @@ fn resolve_in(
     })
 }
 
-fn check_compare(
-    attr: Resolved,
+fn check_compare<'s>(
+    attr: Resolved<'s>,
     op: CompareOp,
     value: &CompValue,
-) -> Result<CheckedNode, ErrorKind> {
+) -> Result<CheckedNode<'s>, ErrorKind> {
     // RFC 7643 §2.5: null and "unassigned" are the same state, so `eq null` / `ne null` are
     // absence / presence tests, meaningful for any attribute, complex ones included.
     if *value == CompValue::Null {
@@ -225,7 +225,7 @@ fn check_compare(
 /// `emails.value co "example.org"`, and RFC 7643 §2.4 makes `value` the significant
 /// sub-attribute of multi-valued attributes. Complex attributes without one (`name`) need an
 /// explicit sub-attribute.
-fn default_sub_attribute(attr: Resolved) -> Result<Resolved, ErrorKind> {
+fn default_sub_attribute(attr: Resolved<'_>) -> Result<Resolved<'_>, ErrorKind> {
     if attr.sub.is_some() || !attr.attr.is_complex() {
         return Ok(attr);
     }
@@ -236,7 +236,11 @@ fn default_sub_attribute(attr: Resolved) -> Result<Resolved, ErrorKind> {
         }),
         _ => Err(ErrorKind::ComplexComparison {
             attr: attr.to_string(),
-            example: attr.attr.sub_attributes.first().map_or("value", |s| s.name),
+            example: attr
+                .attr
+                .sub_attributes
+                .first()
+                .map_or("value".to_owned(), |s| s.name.to_string()),
         }),
     }
 }
@@ -274,7 +278,7 @@ mod tests {
     use super::*;
     use crate::scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
 
-    fn check_str(rt: &ResourceType, input: &str) -> Result<CheckedFilter, String> {
+    fn check_str<'s>(rt: &'s ResourceType, input: &str) -> Result<CheckedFilter<'s>, String> {
         let filter = parse(input).map_err(|e| format!("parse: {e}"))?;
         check(filter, rt).map_err(|e| e.to_string())
     }

@@ -136,7 +136,7 @@ pub enum ErrorKind {
     #[error(
         "\"{attr}\" is a complex attribute; compare one of its sub-attributes, such as \"{attr}.{example}\""
     )]
-    ComplexComparison { attr: String, example: &'static str },
+    ComplexComparison { attr: String, example: String },
     /// `attr[...]` on an attribute that is not complex.
     #[error("\"{attr}\" is not a complex attribute, so it cannot have a value filter \"[...]\"")]
     ValueFilterNotComplex { attr: String },

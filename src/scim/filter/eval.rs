@@ -103,10 +103,10 @@ fn eval(node: &CheckedNode, scope: Scope<'_>) -> bool {
 /// The top-level attribute's value in the resource, from the extension object if it has one.
 pub fn attribute<'v>(resource: &'v Value, attr: &Resolved) -> Option<&'v Value> {
     let container = match attr.owner {
-        Owner::Extension(schema) => member(resource, schema.id)?,
+        Owner::Extension(schema) => member(resource, &schema.id)?,
         Owner::Common | Owner::Core(_) => resource,
     };
-    member(container, attr.attr.name)
+    member(container, &attr.attr.name)
 }
 
 /// Every value the path reaches, arrays flattened, nulls dropped.
@@ -119,11 +119,11 @@ fn values<'v>(scope: Scope<'v>, attr: &Resolved) -> Vec<&'v Value> {
             .map(flatten)
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|element| member(element, sub.name))
+            .filter_map(|element| member(element, &sub.name))
             .flat_map(flatten)
             .collect(),
         (Scope::Element(element), Some(sub)) => {
-            member(element, sub.name).map(flatten).unwrap_or_default()
+            member(element, &sub.name).map(flatten).unwrap_or_default()
         }
         (Scope::Element(_), None) => Vec::new(),
     };

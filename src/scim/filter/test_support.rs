@@ -1,5 +1,7 @@
 //! Fixtures shared by the filter tests.
 
+use std::borrow::Cow;
+
 use serde_json::{Value, json};
 
 use super::{CheckedFilter, check, parse};
@@ -8,37 +10,29 @@ use crate::scim::schema::{AttrType, AttributeDef, ResourceType, Schema};
 /// The SCIM schemas declare no integer or decimal attributes, so a resource type for tests has
 /// them, plus a case-exact string.
 const TEST_ATTRIBUTES: &[AttributeDef] = &[
-    AttributeDef {
-        ty: AttrType::Integer,
-        ..AttributeDef::string("age", "An integer.")
-    },
-    AttributeDef {
-        ty: AttrType::Decimal,
-        ..AttributeDef::string("score", "A decimal.")
-    },
-    AttributeDef {
-        ty: AttrType::Integer,
-        ..AttributeDef::string("lotto", "Integers.")
-    }
-    .multi(),
+    AttributeDef::string("age", "An integer.").of_type(AttrType::Integer),
+    AttributeDef::string("score", "A decimal.").of_type(AttrType::Decimal),
+    AttributeDef::string("lotto", "Integers.")
+        .of_type(AttrType::Integer)
+        .multi(),
     AttributeDef::string("code", "A case-exact string.").case_exact(),
 ];
 
-const TEST_SCHEMA: Schema = Schema {
-    id: "urn:example:scim:schemas:Test",
-    name: "Test",
-    description: "Numbers for tests",
-    attributes: TEST_ATTRIBUTES,
+static TEST_SCHEMA: Schema = Schema {
+    id: Cow::Borrowed("urn:example:scim:schemas:Test"),
+    name: Cow::Borrowed("Test"),
+    description: Cow::Borrowed("Numbers for tests"),
+    attributes: Cow::Borrowed(TEST_ATTRIBUTES),
 };
 
 /// A resource type with integer, decimal and case-exact attributes.
-pub const TEST_RESOURCE: ResourceType = ResourceType {
+pub static TEST_RESOURCE: ResourceType = ResourceType {
     id: "Test",
     name: "Test",
     endpoint: "/Tests",
     description: "Numbers for tests",
     schema: &TEST_SCHEMA,
-    extensions: &[],
+    extensions: Cow::Borrowed(&[]),
     name_attribute: "displayName",
     unique_key: None,
     links: crate::scim::schema::Links::Groups,
@@ -47,7 +41,7 @@ pub const TEST_RESOURCE: ResourceType = ResourceType {
 };
 
 /// Parses and checks, panicking with the error (tests only).
-pub fn checked(filter: &str, rt: &ResourceType) -> CheckedFilter {
+pub fn checked<'s>(filter: &str, rt: &'s ResourceType) -> CheckedFilter<'s> {
     let parsed = parse(filter).unwrap_or_else(|e| panic!("{filter}: {e}"));
     check(parsed, rt).unwrap_or_else(|e| panic!("{filter}: {e}"))
 }

@@ -1,6 +1,8 @@
 //! The core User and Group schemas (RFC 7643 §4.1, §4.2, §8.7.1) and the enterprise User
 //! extension (RFC 7643 §4.3).
 
+use std::borrow::Cow;
+
 use super::{
     AttributeDef as A, EventNames, Links, Mutability::*, ResourceType, Returned, Schema,
     SchemaExtension, Uniqueness,
@@ -142,11 +144,11 @@ const USER_ATTRIBUTES: &[A] = &[
 ];
 
 /// `urn:ietf:params:scim:schemas:core:2.0:User`.
-pub const USER: Schema = Schema {
-    id: "urn:ietf:params:scim:schemas:core:2.0:User",
-    name: "User",
-    description: "User Account",
-    attributes: USER_ATTRIBUTES,
+pub static USER: Schema = Schema {
+    id: Cow::Borrowed("urn:ietf:params:scim:schemas:core:2.0:User"),
+    name: Cow::Borrowed("User"),
+    description: Cow::Borrowed("User Account"),
+    attributes: Cow::Borrowed(USER_ATTRIBUTES),
 };
 
 const MANAGER: &[A] = &[
@@ -175,11 +177,11 @@ const ENTERPRISE_ATTRIBUTES: &[A] = &[
 ];
 
 /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User`.
-pub const ENTERPRISE_USER: Schema = Schema {
-    id: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
-    name: "EnterpriseUser",
-    description: "Enterprise User",
-    attributes: ENTERPRISE_ATTRIBUTES,
+pub static ENTERPRISE_USER: Schema = Schema {
+    id: Cow::Borrowed("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"),
+    name: Cow::Borrowed("EnterpriseUser"),
+    description: Cow::Borrowed("Enterprise User"),
+    attributes: Cow::Borrowed(ENTERPRISE_ATTRIBUTES),
 };
 
 const MEMBERS: &[A] = &[
@@ -210,24 +212,24 @@ const GROUP_ATTRIBUTES: &[A] = &[
 ];
 
 /// `urn:ietf:params:scim:schemas:core:2.0:Group`.
-pub const GROUP: Schema = Schema {
-    id: "urn:ietf:params:scim:schemas:core:2.0:Group",
-    name: "Group",
-    description: "Group",
-    attributes: GROUP_ATTRIBUTES,
+pub static GROUP: Schema = Schema {
+    id: Cow::Borrowed("urn:ietf:params:scim:schemas:core:2.0:Group"),
+    name: Cow::Borrowed("Group"),
+    description: Cow::Borrowed("Group"),
+    attributes: Cow::Borrowed(GROUP_ATTRIBUTES),
 };
 
 /// The `User` resource type, served at `/Users`.
-pub const USER_RESOURCE: ResourceType = ResourceType {
+pub static USER_RESOURCE: ResourceType = ResourceType {
     id: "User",
     name: "User",
     endpoint: "/Users",
     description: "User Account",
     schema: &USER,
-    extensions: &[SchemaExtension {
-        schema: &ENTERPRISE_USER,
+    extensions: Cow::Borrowed(&[SchemaExtension {
+        schema: Cow::Borrowed(&ENTERPRISE_USER),
         required: false,
-    }],
+    }]),
     name_attribute: "userName",
     unique_key: Some("userName"),
     links: Links::Groups,
@@ -243,13 +245,13 @@ pub const USER_RESOURCE: ResourceType = ResourceType {
 };
 
 /// The `Group` resource type, served at `/Groups`.
-pub const GROUP_RESOURCE: ResourceType = ResourceType {
+pub static GROUP_RESOURCE: ResourceType = ResourceType {
     id: "Group",
     name: "Group",
     endpoint: "/Groups",
     description: "Group",
     schema: &GROUP,
-    extensions: &[],
+    extensions: Cow::Borrowed(&[]),
     name_attribute: "displayName",
     unique_key: None,
     links: Links::Members,

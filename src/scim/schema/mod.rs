@@ -5,11 +5,47 @@
 //! discovery documents and the validator cannot drift apart.
 
 mod core;
+mod parse;
+mod registry;
 mod render;
+
+use std::borrow::Cow;
 
 pub use core::{ENTERPRISE_USER, GROUP, GROUP_RESOURCE, USER, USER_RESOURCE};
 
+pub use parse::{SchemaError, parse_schema};
+pub use registry::{Registry, TenantSchemas, UnknownExtensions};
 pub use render::{render_resource_type, render_schema};
+
+/// A name or description: borrowed for the built-in schemas, owned for those a tenant registers.
+pub type Text = Cow<'static, str>;
+
+/// A list of words (canonical values, reference types): static for the built-in schemas, owned
+/// for those a tenant registers.
+#[derive(Debug, Clone)]
+pub enum Words {
+    Static(&'static [&'static str]),
+    Owned(Vec<String>),
+}
+
+impl Words {
+    /// The words, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let (s, o) = match self {
+            Self::Static(s) => (*s, &[][..]),
+            Self::Owned(o) => (&[][..], o.as_slice()),
+        };
+        s.iter().copied().chain(o.iter().map(String::as_str))
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Self::Static(s) => s.is_empty(),
+            Self::Owned(o) => o.is_empty(),
+        }
+    }
+}
 
 /// The data type of an attribute (RFC 7643 §2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,38 +87,38 @@ pub enum Uniqueness {
 }
 
 /// One attribute definition; sub-attributes make it complex.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct AttributeDef {
-    pub name: &'static str,
+    pub name: Text,
     pub ty: AttrType,
     pub multi_valued: bool,
-    pub description: &'static str,
+    pub description: Text,
     pub required: bool,
     pub case_exact: bool,
     pub mutability: Mutability,
     pub returned: Returned,
     pub uniqueness: Uniqueness,
-    pub canonical_values: &'static [&'static str],
-    pub reference_types: &'static [&'static str],
-    pub sub_attributes: &'static [AttributeDef],
+    pub canonical_values: Words,
+    pub reference_types: Words,
+    pub sub_attributes: Cow<'static, [AttributeDef]>,
 }
 
 impl AttributeDef {
     const fn new(name: &'static str, ty: AttrType, description: &'static str) -> Self {
         Self {
-            name,
+            name: Cow::Borrowed(name),
             ty,
             multi_valued: false,
-            description,
+            description: Cow::Borrowed(description),
             required: false,
             // RFC 7643 §2.3.7: binary and reference values are always case-exact.
             case_exact: matches!(ty, AttrType::Binary | AttrType::Reference),
             mutability: Mutability::ReadWrite,
             returned: Returned::Default,
             uniqueness: Uniqueness::None,
-            canonical_values: &[],
-            reference_types: &[],
-            sub_attributes: &[],
+            canonical_values: Words::Static(&[]),
+            reference_types: Words::Static(&[]),
+            sub_attributes: Cow::Borrowed(&[]),
         }
     }
 
@@ -113,7 +149,11 @@ impl AttributeDef {
         description: &'static str,
     ) -> Self {
         let mut a = Self::new(name, AttrType::Reference, description);
-        a.reference_types = types;
+        // A const fn cannot drop the old value; it is a static list, nothing to free.
+        std::mem::forget(std::mem::replace(
+            &mut a.reference_types,
+            Words::Static(types),
+        ));
         a
     }
 
@@ -124,8 +164,15 @@ impl AttributeDef {
         description: &'static str,
     ) -> Self {
         let mut a = Self::new(name, AttrType::Complex, description);
-        a.sub_attributes = sub;
+        std::mem::forget(std::mem::replace(&mut a.sub_attributes, Cow::Borrowed(sub)));
         a
+    }
+
+    /// Gives the attribute another data type (test schemas with numbers).
+    #[cfg(test)]
+    pub const fn of_type(mut self, ty: AttrType) -> Self {
+        self.ty = ty;
+        self
     }
 
     /// Makes the attribute multi-valued.
@@ -166,13 +213,16 @@ impl AttributeDef {
 
     /// Lists the values the service provider suggests (clients may send others).
     pub const fn canonical(mut self, values: &'static [&'static str]) -> Self {
-        self.canonical_values = values;
+        std::mem::forget(std::mem::replace(
+            &mut self.canonical_values,
+            Words::Static(values),
+        ));
         self
     }
 
     /// Looks up a sub-attribute by name, case-insensitively (RFC 7643 §2.1).
-    pub fn sub_attribute(&self, name: &str) -> Option<&'static AttributeDef> {
-        find(self.sub_attributes, name)
+    pub fn sub_attribute(&self, name: &str) -> Option<&AttributeDef> {
+        find(&self.sub_attributes, name)
     }
 
     /// Whether this is a complex attribute.
@@ -182,30 +232,30 @@ impl AttributeDef {
 }
 
 /// Finds an attribute by name, case-insensitively.
-pub fn find(attrs: &'static [AttributeDef], name: &str) -> Option<&'static AttributeDef> {
+pub fn find<'a>(attrs: &'a [AttributeDef], name: &str) -> Option<&'a AttributeDef> {
     attrs.iter().find(|a| a.name.eq_ignore_ascii_case(name))
 }
 
 /// A schema: a URN and its attributes (RFC 7643 §7).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Schema {
-    pub id: &'static str,
-    pub name: &'static str,
-    pub description: &'static str,
-    pub attributes: &'static [AttributeDef],
+    pub id: Text,
+    pub name: Text,
+    pub description: Text,
+    pub attributes: Cow<'static, [AttributeDef]>,
 }
 
 impl Schema {
     /// Looks up a top-level attribute by name, case-insensitively.
-    pub fn attribute(&self, name: &str) -> Option<&'static AttributeDef> {
-        find(self.attributes, name)
+    pub fn attribute(&self, name: &str) -> Option<&AttributeDef> {
+        find(&self.attributes, name)
     }
 }
 
 /// A schema extension of a resource type, and whether resources must carry it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SchemaExtension {
-    pub schema: &'static Schema,
+    pub schema: Cow<'static, Schema>,
     pub required: bool,
 }
 
@@ -257,14 +307,15 @@ pub const TEST_EVENTS: EventNames = EventNames {
 /// the server does with its resources beyond the schema: how they are named, which attribute is
 /// unique per tenant, which links they render, which columns are indexed, which events they
 /// record. Code outside this module reads these instead of asking which type it has.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ResourceType {
     pub id: &'static str,
     pub name: &'static str,
     pub endpoint: &'static str,
     pub description: &'static str,
     pub schema: &'static Schema,
-    pub extensions: &'static [SchemaExtension],
+    /// The built-in extensions, then those the tenant registered.
+    pub extensions: Cow<'static, [SchemaExtension]>,
     /// The attribute that names a resource in events and the portal.
     pub name_attribute: &'static str,
     /// The attribute unique per tenant under its RFC 8265 key (kept in the `user_name_*`
@@ -289,8 +340,8 @@ impl ResourceType {
     }
 
     /// The core schema and each extension schema, in that order.
-    pub fn schemas(&self) -> impl Iterator<Item = &'static Schema> + '_ {
-        std::iter::once(self.schema).chain(self.extensions.iter().map(|e| e.schema))
+    pub fn schemas(&self) -> impl Iterator<Item = &Schema> {
+        std::iter::once(self.schema).chain(self.extensions.iter().map(|e| &*e.schema))
     }
 
     /// The type whose resources hold members (Group): the one role mappings name.
@@ -314,23 +365,27 @@ impl ResourceType {
         Self::ALL.into_iter().find(|r| r.id == id)
     }
 
-    /// Finds one of this type's extension schemas by URN, case-insensitively.
-    pub fn extension(&self, urn: &str) -> Option<&'static Schema> {
+    /// Whether an extension has an attribute with uniqueness "server" (held in `unique_values`).
+    pub fn has_unique_extensions(&self) -> bool {
         self.extensions
             .iter()
-            .map(|e| e.schema)
+            .flat_map(|e| e.schema.attributes.iter())
+            .any(|a| a.uniqueness == Uniqueness::Server)
+    }
+
+    /// Finds one of this type's extension schemas by URN, case-insensitively.
+    pub fn extension(&self, urn: &str) -> Option<&Schema> {
+        self.extensions
+            .iter()
+            .map(|e| &*e.schema)
             .find(|s| s.id.eq_ignore_ascii_case(urn))
     }
 }
 
-/// Every schema this server knows, for `/Schemas`.
-pub const ALL_SCHEMAS: [&Schema; 3] = [&USER, &GROUP, &ENTERPRISE_USER];
-
-/// Finds a schema by its URN, case-insensitively.
-pub fn schema_by_id(id: &str) -> Option<&'static Schema> {
-    ALL_SCHEMAS
-        .into_iter()
-        .find(|s| s.id.eq_ignore_ascii_case(id))
+/// Whether a resource's top-level key is an extension's URN rather than an attribute name (an
+/// attribute name holds no ':').
+pub fn is_extension_key(key: &str) -> bool {
+    key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
 }
 
 /// Attributes common to every resource (RFC 7643 §3.1), answered outside the schema documents.
@@ -389,13 +444,21 @@ mod tests {
 
     #[test]
     fn lookups_are_case_insensitive() {
-        assert_eq!(USER.attribute("USERNAME").map(|a| a.name), Some("userName"));
+        assert_eq!(
+            USER.attribute("USERNAME").map(|a| &*a.name),
+            Some("userName")
+        );
         let emails = USER.attribute("emails").expect("emails");
         assert!(emails.multi_valued);
-        assert_eq!(emails.sub_attribute("Value").map(|a| a.name), Some("value"));
+        assert_eq!(
+            emails.sub_attribute("Value").map(|a| &*a.name),
+            Some("value")
+        );
         assert!(ResourceType::by_id("user").is_some());
         assert!(
-            schema_by_id("urn:ietf:params:scim:schemas:extension:enterprise:2.0:user").is_some()
+            USER_RESOURCE
+                .extension("urn:ietf:params:scim:schemas:extension:enterprise:2.0:user")
+                .is_some()
         );
     }
 

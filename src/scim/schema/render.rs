@@ -48,19 +48,25 @@ fn uniqueness_name(u: Uniqueness) -> &'static str {
 
 fn render_attribute(a: &AttributeDef) -> Value {
     let mut m = Map::new();
-    m.insert("name".into(), a.name.into());
+    m.insert("name".into(), a.name.as_ref().into());
     m.insert("type".into(), type_name(a.ty).into());
     m.insert("multiValued".into(), a.multi_valued.into());
-    m.insert("description".into(), a.description.into());
+    m.insert("description".into(), a.description.as_ref().into());
     m.insert("required".into(), a.required.into());
     if a.ty != AttrType::Complex {
         m.insert("caseExact".into(), a.case_exact.into());
     }
     if !a.canonical_values.is_empty() {
-        m.insert("canonicalValues".into(), a.canonical_values.into());
+        m.insert(
+            "canonicalValues".into(),
+            a.canonical_values.iter().collect::<Vec<_>>().into(),
+        );
     }
     if !a.reference_types.is_empty() {
-        m.insert("referenceTypes".into(), a.reference_types.into());
+        m.insert(
+            "referenceTypes".into(),
+            a.reference_types.iter().collect::<Vec<_>>().into(),
+        );
     }
     m.insert("mutability".into(), mutability_name(a.mutability).into());
     m.insert("returned".into(), returned_name(a.returned).into());
