@@ -330,7 +330,7 @@ impl From<ScimError> for AdminError {
     fn from(e: ScimError) -> Self {
         match e {
             ScimError::NotFound(d) => Self::NotFound(d),
-            ScimError::Uniqueness(d) => Self::Conflict(d),
+            ScimError::Uniqueness(d) | ScimError::Conflict(d) => Self::Conflict(d),
             ScimError::Unauthorized(d) => Self::Unauthorized(d),
             ScimError::TooManyRequests(t) => Self::TooManyRequests(t),
             ScimError::Internal(e) => Self::Internal(e),

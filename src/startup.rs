@@ -339,6 +339,27 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig, state: AppState) {
                 "/tenants/{id}/attribute-mapping",
                 web::put().to(admin::put_attribute_mapping),
             )
+            .route("/tenants/{id}/schemas", web::get().to(admin::schemas))
+            .route(
+                "/tenants/{id}/schemas/{urn}",
+                web::get().to(admin::get_schema),
+            )
+            .route(
+                "/tenants/{id}/schemas/{urn}",
+                web::put().to(admin::put_schema),
+            )
+            .route(
+                "/tenants/{id}/schemas/{urn}",
+                web::delete().to(admin::delete_schema),
+            )
+            .route(
+                "/tenants/{id}/schemas/{urn}/data",
+                web::delete().to(admin::purge_schema_data),
+            )
+            .route(
+                "/tenants/{id}/schema-settings",
+                web::put().to(admin::put_schema_settings),
+            )
             .route("/tenants/{id}/users", web::get().to(admin::users))
             .route("/tenants/{id}/users/{user_id}", web::get().to(admin::user))
             .route("/tenants/{id}/events", web::get().to(admin::tenant_events))

@@ -11,9 +11,11 @@ use crate::error::{AdminError, ScimError};
 use crate::events::rfc3339;
 use crate::http::admin_auth::Admin;
 use crate::scim::query::SearchRequest;
+use crate::scim::schema::UnknownExtensions;
 use crate::scim::text;
 use crate::service::admin::{self as service, RoleMappings, WebhookInput};
 use crate::service::portal;
+use crate::service::schemas;
 use crate::service::tenants::{self, Issued};
 use crate::service::{LinkRow, LogQuery, StatusFilter, TenantRow, now_millis};
 use crate::state::AppState;
@@ -96,7 +98,8 @@ pub async fn delete_tenant(
 ) -> Result<HttpResponse> {
     admin.require_all()?;
     let (db, id) = (state.db.clone(), id.into_inner());
-    blocking(move || tenants::delete(&db, &id)).await?;
+    let deleted = blocking(move || tenants::delete(&db, &id)).await?;
+    state.schemas.remove(&deleted.id);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -219,6 +222,120 @@ pub async fn put_attribute_mapping(
     let tenant = TenantId::from_stored(t.id);
     let saved = service::set_attribute_mapping(&state, &tenant, body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(saved))
+}
+
+/// `GET /admin/v1/tenants/{id}/schemas`: the extension schemas the tenant registered, and what
+/// it does with others.
+pub async fn schemas(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let tenant = TenantId::from_stored(tenant(&state, &admin, id.into_inner()).await?.id);
+    let listed = schemas::list(&state, &tenant).await?;
+    let unknown = schemas::current(&state, &tenant).await?.unknown;
+    Ok(HttpResponse::Ok().json(json!({
+        "schemas": listed,
+        "unknown_extensions": unknown.as_str(),
+    })))
+}
+
+/// `GET /admin/v1/tenants/{id}/schemas/{urn}`.
+pub async fn get_schema(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (id, urn) = path.into_inner();
+    let tenant = TenantId::from_stored(tenant(&state, &admin, id).await?.id);
+    Ok(HttpResponse::Ok().json(schemas::get(&state, &tenant, &urn).await?))
+}
+
+/// The resource type a registration extends, when the admin names it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Extends {
+    #[serde(rename = "resourceType")]
+    resource_type: Option<String>,
+}
+
+/// `PUT /admin/v1/tenants/{id}/schemas/{urn}[?resourceType=Group]`: registers an extension
+/// schema (an RFC 7643 §7 document) or replaces it; 201 when new.
+pub async fn put_schema(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<(String, String)>,
+    q: web::Query<Extends>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    let (id, urn) = path.into_inner();
+    let tenant = TenantId::from_stored(tenant(&state, &admin, id).await?.id);
+    let (registered, created) = schemas::put(
+        &state,
+        &tenant,
+        &urn,
+        q.resource_type.as_deref(),
+        body.into_inner(),
+    )
+    .await?;
+    Ok(if created {
+        HttpResponse::Created().json(registered)
+    } else {
+        HttpResponse::Ok().json(registered)
+    })
+}
+
+/// `DELETE /admin/v1/tenants/{id}/schemas/{urn}`: the registration goes; stored values stay
+/// readable until purged.
+pub async fn delete_schema(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (id, urn) = path.into_inner();
+    let tenant = TenantId::from_stored(tenant(&state, &admin, id).await?.id);
+    schemas::remove(&state, &tenant, &urn).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `DELETE /admin/v1/tenants/{id}/schemas/{urn}/data`: deletes the values stored under an
+/// extension that is no longer registered.
+pub async fn purge_schema_data(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (id, urn) = path.into_inner();
+    let tenant = TenantId::from_stored(tenant(&state, &admin, id).await?.id);
+    let purged = schemas::purge(&state, &tenant, &urn).await?;
+    Ok(HttpResponse::Ok().json(json!({ "purged": purged })))
+}
+
+/// The tenant's schema settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaSettings {
+    /// `refuse` (400) or `keep` (stored as sent, noted in the provisioning log).
+    unknown_extensions: String,
+}
+
+/// `PUT /admin/v1/tenants/{id}/schema-settings`: what the tenant does with a resource that
+/// carries an extension it has not registered.
+pub async fn put_schema_settings(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Json<SchemaSettings>,
+) -> Result<HttpResponse> {
+    let tenant = TenantId::from_stored(tenant(&state, &admin, id.into_inner()).await?.id);
+    let setting = UnknownExtensions::parse(&body.unknown_extensions).ok_or_else(|| {
+        AdminError::BadRequest(format!(
+            "unknown_extensions must be \"refuse\" or \"keep\", not {:?}",
+            body.unknown_extensions
+        ))
+    })?;
+    schemas::set_unknown(&state, &tenant, setting).await?;
+    Ok(HttpResponse::Ok().json(json!({ "unknown_extensions": setting.as_str() })))
 }
 
 /// `GET /admin/v1/tenants/{id}/users?filter=…`: users with their effective roles.

@@ -11,6 +11,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use crate::error::ScimError;
 use crate::http::TenantCtx;
 use crate::http::content::{ScimJson, resource_response, scim_json};
+use crate::http::log::LogNote;
 use crate::scim::project::Projection;
 use crate::scim::query::SearchRequest;
 use crate::scim::resource::ETagMatch;
@@ -111,8 +112,19 @@ pub async fn search_all(
     Ok(scim_json(StatusCode::OK, &body))
 }
 
+/// Notes in the request's log entry the unregistered extensions a write stored as sent.
+fn note_unregistered(req: &HttpRequest, unregistered: &[String]) {
+    if !unregistered.is_empty() {
+        req.extensions_mut().insert(LogNote(format!(
+            "stored as sent, unchecked: {} (not registered for this tenant)",
+            unregistered.join(", ")
+        )));
+    }
+}
+
 /// `POST /Users`, `POST /Groups`.
 pub async fn create(
+    req: HttpRequest,
     state: web::Data<AppState>,
     ctx: TenantCtx,
     rt: Rt,
@@ -120,6 +132,7 @@ pub async fn create(
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
     let r = service::create(&state, &ctx.tenant_id, rt.0.clone(), body.0, view(&rt, &q)?).await?;
+    note_unregistered(&req, &r.unregistered);
     Ok(resource_response(
         StatusCode::CREATED,
         &r.body,
@@ -159,6 +172,7 @@ pub async fn replace(
 ) -> Result<HttpResponse, ScimError> {
     let view = view(&rt, &q)?;
     let r = service::replace(&state, &ctx.tenant_id, target(&req, &rt, id)?, body.0, view).await?;
+    note_unregistered(&req, &r.unregistered);
     Ok(resource_response(StatusCode::OK, &r.body, &r.etag, None))
 }
 

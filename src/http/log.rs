@@ -20,6 +20,11 @@ use crate::state::AppState;
 use crate::storage::log::LogRow;
 use crate::storage::{self, now_millis};
 
+/// A note a handler leaves for the request's log entry (what a successful request did that an
+/// admin should know), recorded as its detail.
+#[derive(Debug, Clone)]
+pub struct LogNote(pub String);
+
 /// Middleware for the SCIM resource routes; wraps authentication so it sees the tenant.
 pub async fn record(
     req: ServiceRequest,
@@ -54,6 +59,12 @@ pub async fn record(
                 .map(str::to_owned)
         });
     let (scim_type, detail) = crate::events::log::refusal(error);
+    let detail = detail.or_else(|| {
+        res.request()
+            .extensions()
+            .get::<LogNote>()
+            .map(|n| n.0.clone())
+    });
     state.log.send(LogRow {
         status: i32::from(res.status().as_u16()),
         resource_id,

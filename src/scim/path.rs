@@ -30,10 +30,12 @@ pub enum PathError {
     #[error("\"{path}\" is not a valid attribute path: {reason}")]
     Invalid { path: String, reason: &'static str },
     /// The URN is neither the resource type's core schema nor one of its extensions.
-    #[error("\"{urn}\" is not a schema of the {resource_type} resource type")]
+    #[error("\"{urn}\" is not a schema of the {resource_type} resource type{hint}")]
     UnknownSchema {
         urn: String,
         resource_type: &'static str,
+        /// How to register it, for a URN a tenant could register as an extension.
+        hint: String,
     },
     /// No attribute of that name in the schemas the path may refer to.
     #[error("unknown attribute \"{path}\" for the {resource_type} resource type")]
@@ -213,9 +215,17 @@ pub fn resolve<'s>(rt: &'s ResourceType, path: &AttrPath) -> Result<Resolved<'s>
         Some(urn) => match rt.extension(urn) {
             Some(s) => Some(Owner::Extension(s)),
             None => {
+                let registrable = crate::scim::schema::is_registrable(urn);
                 return Err(PathError::UnknownSchema {
                     urn: urn.clone(),
                     resource_type: rt.id,
+                    hint: if registrable {
+                        format!(
+                            " for this tenant; an extension is registered with PUT /admin/v1/tenants/{{tenant}}/schemas/{urn}"
+                        )
+                    } else {
+                        String::new()
+                    },
                 });
             }
         },

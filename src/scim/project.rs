@@ -77,13 +77,18 @@ impl Projection {
     }
 
     /// Whether the default view passes top-level member `key` of a stored `rt` document
-    /// through unchanged: an extension, or a core attribute returned by default. Below the top
-    /// level it changes nothing (see the test `the_default_view_narrows_only_at_the_top`).
+    /// through unchanged: an extension whose every attribute is returned by default (all the
+    /// built-in ones: see the test `the_default_view_narrows_only_at_the_top`), one the tenant
+    /// has not registered (returned as stored), or a core attribute returned by default.
     pub fn default_passes(rt: &ResourceType, key: &str) -> bool {
-        rt.extension(key).is_some()
-            || is_extension_key(key)
-            || lookup(rt.schema, key)
-                .is_some_and(|d| matches!(d.returned, Returned::Default | Returned::Always))
+        match rt.extension(key) {
+            Some(ext) => ext
+                .attributes
+                .iter()
+                .all(|a| shown_by_default(a) && a.sub_attributes.iter().all(shown_by_default)),
+            None if is_extension_key(key) => true,
+            None => lookup(rt.schema, key).is_some_and(shown_by_default),
+        }
     }
 
     /// Whether the response will carry top-level attribute `name` of the core schema; lets the
@@ -137,10 +142,12 @@ impl Projection {
         if self.exclude.iter().any(whole) {
             return None;
         }
+        // Named whole in `attributes=`, or no `attributes=` at all.
         let named = self
             .include
             .as_ref()
             .is_none_or(|inc| inc.iter().any(whole));
+        let asked = self.include.is_some() && named;
         let Value::Object(attrs) = value else {
             return None;
         };
@@ -148,7 +155,13 @@ impl Projection {
             .into_iter()
             .filter_map(|(k, v)| {
                 let def = ext.attribute(&k)?;
-                (named && !self.excluded(Some(ext), def, None) || self.keeps(Some(ext), def))
+                let whole_named = match def.returned {
+                    Returned::Never => return None,
+                    Returned::Always => true,
+                    Returned::Default => named,
+                    Returned::Request => asked,
+                };
+                (whole_named && !self.excluded(Some(ext), def, None) || self.keeps(Some(ext), def))
                     .then(|| (k, self.subs(Some(ext), def, v)))
             })
             .collect();
@@ -218,6 +231,11 @@ impl Projection {
             other => narrow(other),
         }
     }
+}
+
+/// Whether an attribute appears in a response that does not name it.
+fn shown_by_default(a: &AttributeDef) -> bool {
+    matches!(a.returned, Returned::Default | Returned::Always)
 }
 
 /// Whether target `t` names attribute `def` of extension `ext` (or of the core schema).

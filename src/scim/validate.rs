@@ -10,7 +10,10 @@ use serde_json::{Map, Value};
 
 use super::Violation;
 use super::compat;
-use super::schema::{AttrType, AttributeDef, Mutability, ResourceType, Schema, Uniqueness, common};
+use super::schema::{
+    AttrType, AttributeDef, Mutability, ResourceType, Schema, Uniqueness, UnknownExtensions,
+    common, is_registrable,
+};
 use super::text;
 
 /// A member reference taken from a Group's `members` (RFC 7643 §4.2).
@@ -34,20 +37,29 @@ pub struct Validated {
     pub password: Option<String>,
     /// Group members, de-duplicated, in the order given.
     pub members: Vec<MemberRef>,
+    /// Extensions the tenant has not registered, stored as sent (it chose to keep them).
+    pub unregistered: Vec<String>,
 }
 
-/// Validates a full resource body, as sent with POST (create) or PUT (replace).
+/// Validates a full resource body, as sent with POST (create) or PUT (replace). An extension
+/// the tenant has not registered is refused, or kept as sent when the tenant chose so.
 pub fn resource_body(rt: &ResourceType, body: Value) -> Result<Validated, Violation> {
     // Every string and key, before anything else: unknown attributes are refused below, but
     // their error messages would quote the offending text.
     text::check_json(&body)?;
-    patched_body(rt, body)
+    checked_body(rt, body, rt.unknown_extensions == UnknownExtensions::Keep)
 }
 
 /// Validates a document a PATCH produced, by the rules of a PUT body except the character
 /// check: the PATCH body was checked whole when parsed, and the stored part may predate the
 /// check (an SQLite row with a NUL), which must not stop the IdP from deactivating that user.
+/// An unregistered extension's object can only have come from the stored document (a PATCH
+/// path cannot name one): it stays as it was.
 pub(super) fn patched_body(rt: &ResourceType, body: Value) -> Result<Validated, Violation> {
+    checked_body(rt, body, true)
+}
+
+fn checked_body(rt: &ResourceType, body: Value, keep: bool) -> Result<Validated, Violation> {
     let Value::Object(input) = body else {
         return Err(Violation::InvalidSyntax(format!(
             "the request body must be a JSON object holding a {}",
@@ -58,14 +70,31 @@ pub(super) fn patched_body(rt: &ResourceType, body: Value) -> Result<Validated, 
         doc: Map::new(),
         password: None,
         members: Vec::new(),
+        unregistered: Vec::new(),
     };
     for (key, value) in input {
         if key.eq_ignore_ascii_case("schemas") {
-            check_schemas(rt, &value)?;
+            check_schemas(rt, &value, keep)?;
         } else if let Some(ext) = rt.extension(&key) {
             let ext_doc = extension_object(ext, value)?;
             if !ext_doc.is_empty() {
                 out.doc.insert(ext.id.to_string(), Value::Object(ext_doc));
+            }
+        } else if is_registrable(&key) {
+            if !keep {
+                return Err(unregistered(rt, &key));
+            }
+            match value {
+                Value::Object(o) if !o.is_empty() => {
+                    out.unregistered.push(key.clone());
+                    out.doc.insert(key, Value::Object(o));
+                }
+                Value::Object(_) | Value::Null => {}
+                _ => {
+                    return Err(Violation::InvalidValue(format!(
+                        "{key} must be a JSON object of extension attributes"
+                    )));
+                }
             }
         } else {
             let def = common::ALL
@@ -156,6 +185,14 @@ pub fn unique_values(rt: &ResourceType, doc: &Map<String, Value>) -> Vec<(String
     out
 }
 
+/// The refusal of an extension the tenant has not registered: what to do about it.
+fn unregistered(rt: &ResourceType, urn: &str) -> Violation {
+    Violation::InvalidValue(format!(
+        "extension {urn} is not registered for this tenant's {} resources; the tenant's admin registers its schema with PUT /admin/v1/tenants/{{tenant}}/schemas/{urn}, or sets unknown_extensions to \"keep\" (PUT /admin/v1/tenants/{{tenant}}/schema-settings) to store such data as sent",
+        rt.name
+    ))
+}
+
 fn unknown_attribute(schema: &Schema, key: &str) -> Violation {
     Violation::InvalidValue(format!(
         "unknown attribute \"{key}\" for schema {}; see /Schemas for the attributes this server accepts",
@@ -163,7 +200,7 @@ fn unknown_attribute(schema: &Schema, key: &str) -> Violation {
     ))
 }
 
-fn check_schemas(rt: &ResourceType, value: &Value) -> Result<(), Violation> {
+fn check_schemas(rt: &ResourceType, value: &Value, keep: bool) -> Result<(), Violation> {
     let urns = value
         .as_array()
         .filter(|a| a.iter().all(Value::is_string))
@@ -174,11 +211,16 @@ fn check_schemas(rt: &ResourceType, value: &Value) -> Result<(), Violation> {
         if !urn.eq_ignore_ascii_case(&rt.schema.id)
             && rt.extension(urn).is_none()
             && !compat::ignorable_schema(&rt.schema.id, urn)
+            && (!keep || !is_registrable(urn))
         {
-            return Err(Violation::InvalidValue(format!(
-                "schema {urn} is not a schema of the {} resource type",
-                rt.name
-            )));
+            return Err(if is_registrable(urn) {
+                unregistered(rt, urn)
+            } else {
+                Violation::InvalidValue(format!(
+                    "schema {urn} is not a schema of the {} resource type",
+                    rt.name
+                ))
+            });
         }
     }
     if !urns
@@ -488,6 +530,10 @@ mod tests {
             ),
             (
                 json!({"userName": "a", "schemas": ["urn:example:Other"]}),
+                "extension urn:example:Other is not registered for this tenant's User resources; the tenant's admin registers its schema with PUT /admin/v1/tenants/{tenant}/schemas/urn:example:Other",
+            ),
+            (
+                json!({"userName": "a", "schemas": ["http://example.com/Other"]}),
                 "is not a schema of the User",
             ),
             (
@@ -550,6 +596,7 @@ mod tests {
             links: crate::scim::schema::Links::Groups,
             indexed: &[],
             events: crate::scim::schema::TEST_EVENTS,
+            unknown_extensions: crate::scim::schema::UnknownExtensions::Refuse,
         };
         let doc = |v: Value| v.as_object().cloned().expect("object");
         assert!(

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use super::document;
 use crate::error::ScimError;
 use crate::events::{EventType, record, record_all, record_text, rfc3339};
+use crate::scim::project::Projection;
 use crate::scim::resource::{self, Meta};
 use crate::scim::schema::ResourceType;
 use crate::storage::AnyConnection;
@@ -21,7 +22,12 @@ fn full(rt: &ResourceType, base: &str, row: &ResourceRow) -> Result<String, Scim
     };
     let text = match resource::render_default_text(rt, base, &row.id, &row.doc, &meta, &[]) {
         Some(text) => text.get().to_owned(),
-        None => resource::render(rt, base, &row.id, document(row)?, &meta, &[]).to_string(),
+        None => Projection::default()
+            .apply(
+                rt,
+                resource::render(rt, base, &row.id, document(row)?, &meta, &[]),
+            )
+            .to_string(),
     };
     Ok(format!("{{\"{}\":{text}}}", rt.events.key))
 }

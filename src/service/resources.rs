@@ -32,6 +32,8 @@ pub struct Rendered {
     pub version: i64,
     pub etag: String,
     pub location: String,
+    /// Extensions the tenant has not registered that the write stored as sent.
+    pub unregistered: Vec<String>,
 }
 
 /// Creates a resource from a POST body.
@@ -43,8 +45,9 @@ pub async fn create(
     view: Projection,
 ) -> Result<Rendered, ScimError> {
     let creation = Creation::prepare(state, tenant, rt.clone(), body, new_id()).await?;
+    let unregistered = creation.body.input.unregistered.clone();
     let base = state.base_url.clone();
-    write(state, tenant, move |scope, c| {
+    let mut rendered = write(state, tenant, move |scope, c| {
         let row = creation.apply(scope, c, &base)?;
         // A resource just created is in no group yet; only the members it was given are read.
         let links = match links_shown(&rt, &view) {
@@ -53,7 +56,9 @@ pub async fn create(
         };
         one(render_linked(&rt, &base, vec![row], &links, &view)?)
     })
-    .await
+    .await?;
+    rendered.unregistered = unregistered;
+    Ok(rendered)
 }
 
 /// A new resource's id. Time-ordered, so a large tenant's inserts land at the right edge of the
@@ -237,12 +242,15 @@ pub async fn replace(
 ) -> Result<Rendered, ScimError> {
     let rt = target.rt.clone();
     let replacement = Replacement::prepare(state, tenant, target, body).await?;
+    let unregistered = replacement.body.input.unregistered.clone();
     let base = state.base_url.clone();
-    write(state, tenant, move |scope, c| {
+    let mut rendered = write(state, tenant, move |scope, c| {
         let row = replacement.apply(scope, c, &base)?;
         one(render_rows(scope, c, &rt, &base, vec![row], &view)?)
     })
-    .await
+    .await?;
+    rendered.unregistered = unregistered;
+    Ok(rendered)
 }
 
 /// A replace whose CPU work is done before the write lock; [`Replacement::apply`] runs under it.
@@ -889,6 +897,7 @@ fn render_linked(
                 version: row.version,
                 etag: meta.etag(),
                 location: resource::location(base, rt, &row.id),
+                unregistered: Vec::new(),
             })
         })
         .collect()

@@ -6,16 +6,69 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 use scimitar::scim::filter::{MAX_DEPTH, MAX_INPUT_LEN};
 use scimitar::scim::filter::{check, matches, parse};
-use scimitar::scim::schema::USER_RESOURCE;
+use std::sync::Arc;
+use std::time::Duration;
+
+use scimitar::admin_token::{ALL_TENANTS, mint};
+use scimitar::scim::schema::{
+    ResourceType, TenantSchemas, USER_RESOURCE, UnknownExtensions, parse_schema,
+};
 use scimitar::storage::filter_sql::Compiler;
 use scimitar::storage::sql::Dialect;
 use serde_json::{Value, json};
 
 use crate::filters::encode;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, admin_auth};
 use crate::on_both_backends;
 
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// An extension the test tenant registers, with a type of each kind the built-in ones lack.
+const OWN: &str = "urn:example:acme:2.0:User";
+
+fn own_schema() -> Value {
+    json!({"attributes": [
+        {"name": "level", "type": "integer"},
+        {"name": "rate", "type": "decimal"},
+        {"name": "code", "type": "string", "caseExact": true},
+        {"name": "remote", "type": "boolean"},
+        {"name": "skills", "type": "complex", "multiValued": true, "subAttributes": [
+            {"name": "value", "type": "string"},
+            {"name": "years", "type": "integer"}
+        ]}
+    ]})
+}
+
+/// Values of the registered extension, each attribute present or not.
+fn own_values() -> impl Strategy<Value = Value> {
+    let skill = (word(), prop::option::of(0..4i64)).prop_map(|(v, y)| {
+        let mut s = json!({"value": v});
+        if let Some(y) = y {
+            s["years"] = y.into();
+        }
+        s
+    });
+    (
+        prop::option::of(-2..3i64),
+        prop::option::of(prop::sample::select(vec![0.5, 1.0, 1.25, -3.0])),
+        prop::option::of(word()),
+        prop::option::of(any::<bool>()),
+        prop::collection::vec(skill, 0..3),
+    )
+        .prop_map(|(level, rate, code, remote, skills)| {
+            let mut o = serde_json::Map::new();
+            let mut put = |k: &str, v: Option<Value>| {
+                if let Some(v) = v {
+                    o.insert(k.to_owned(), v);
+                }
+            };
+            put("level", level.map(Value::from));
+            put("rate", rate.map(Value::from));
+            put("code", code.map(Value::from));
+            put("remote", remote.map(Value::from));
+            put("skills", (!skills.is_empty()).then(|| Value::from(skills)));
+            Value::Object(o)
+        })
+}
 
 /// Short strings from a small alphabet, so that generated filters often hit: mixed case, an
 /// apostrophe, a percent sign and underscore (LIKE wildcards), a non-ASCII letter, a fullwidth
@@ -44,8 +97,9 @@ fn user(i: usize) -> impl Strategy<Value = Value> {
         prop::option::of(any::<bool>()),
         prop::collection::vec(email, 0..3),
         prop::option::of(word()),
+        own_values(),
     )
-        .prop_map(move |(name, given, title, active, mut emails, dept)| {
+        .prop_map(move |(name, given, title, active, mut emails, dept, own)| {
             // At most one primary email, as validation requires.
             let mut seen = false;
             for e in &mut emails {
@@ -69,6 +123,9 @@ fn user(i: usize) -> impl Strategy<Value = Value> {
             if let Some(d) = dept {
                 u[ENT] = json!({"department": d});
             }
+            if own.as_object().is_some_and(|o| !o.is_empty()) {
+                u[OWN] = own;
+            }
             u
         })
 }
@@ -80,6 +137,18 @@ fn string_test(path: &'static str) -> impl Strategy<Value = String> {
         1 => Just(format!("{path} pr")),
         1 => Just(format!("{path} eq null")),
     ]
+}
+
+/// The user type as the test tenant sees it once it registered [`OWN`]: the view the server
+/// reads its requests with.
+fn users_with_own() -> Arc<ResourceType> {
+    let own = parse_schema(OWN, &USER_RESOURCE, &own_schema()).expect("schema");
+    TenantSchemas::new(1, UnknownExtensions::Refuse, [("User".to_owned(), own)])
+        .resource_type(&USER_RESOURCE)
+}
+
+fn number_ops() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec!["eq", "ne", "gt", "ge", "lt", "le"])
 }
 
 fn leaf() -> impl Strategy<Value = String> {
@@ -101,6 +170,20 @@ fn leaf() -> impl Strategy<Value = String> {
             prop::sample::select(vec!["true", "false"])
         )
             .prop_map(|(a, p)| format!("emails[{a} or not (primary eq {p})]")),
+        string_test("urn:example:acme:2.0:User:code"),
+        string_test("urn:example:acme:2.0:User:skills.value"),
+        (number_ops(), -3..4i64).prop_map(|(op, n)| format!("{OWN}:level {op} {n}")),
+        (
+            number_ops(),
+            prop::sample::select(vec!["0.5", "1", "1.2", "-3"])
+        )
+            .prop_map(|(op, n)| format!("{OWN}:rate {op} {n}")),
+        (prop::sample::select(vec!["eq", "ne"]), any::<bool>())
+            .prop_map(|(op, b)| format!("{OWN}:remote {op} {b}")),
+        (string_test("value"), number_ops(), 0..4i64)
+            .prop_map(|(a, op, n)| format!("{OWN}:skills[{a} and years {op} {n}]")),
+        Just(format!("{OWN}:skills pr")),
+        Just(format!("{OWN}:level eq null")),
         Just("emails pr".to_owned()),
         Just("groups pr".to_owned()),
         string_test("groups.display"),
@@ -119,7 +202,22 @@ fn filter() -> impl Strategy<Value = String> {
 
 fn sql_and_memory_agree(b: Backend) {
     // Hundreds of queries as fast as the server answers: a check of results, not of the limit.
-    let app = TestApp::spawn_with(b, |s| s.rate_limits.tenant_per_second = 0);
+    let app = TestApp::spawn_with(b, |s| {
+        s.rate_limits.tenant_per_second = 0;
+        s.admin = Some(admin_auth());
+    });
+    let root = mint(&admin_auth(), ALL_TENANTS, Duration::from_secs(300)).expect("mint");
+    let acme = scimitar::service::tenants::get(&app.db, "acme")
+        .expect("tenant")
+        .id;
+    let registered = app.admin(
+        &root,
+        "PUT",
+        &format!("/tenants/{acme}/schemas/{OWN}"),
+        Some(&own_schema()),
+    );
+    assert_eq!(registered.status, 201, "{:?}", registered.body);
+    let users = users_with_own();
     let mut runner = TestRunner::new(Config {
         cases: 300,
         failure_persistence: None,
@@ -152,8 +250,8 @@ fn sql_and_memory_agree(b: Backend) {
     let discriminating = std::cell::Cell::new(0);
     runner
         .run(&filter(), |f| {
-            let checked = check(parse(&f).expect("generated filters parse"), &USER_RESOURCE)
-                .expect("and check");
+            let checked =
+                check(parse(&f).expect("generated filters parse"), &users).expect("and check");
             let mut want: Vec<&str> = all
                 .iter()
                 .filter(|r| matches(&checked, r))
@@ -227,9 +325,10 @@ proptest! {
     fn sql_grows_linearly_with_the_filter(f in prop_oneof![filter(), at_the_limits()]) {
         // Chains past the node limit are refused by the parser, as the limit intends.
         let Ok(parsed) = parse(&f) else { return Ok(()) };
-        let checked = check(parsed, &USER_RESOURCE).expect("generated filters check");
+        let users = users_with_own();
+        let checked = check(parsed, &users).expect("generated filters check");
         for dialect in [Dialect::Sqlite, Dialect::Postgres] {
-            let sql = Compiler::new(dialect, "tenant", &USER_RESOURCE, "http://h/scim/v2")
+            let sql = Compiler::new(dialect, "tenant", &users, "http://h/scim/v2")
                 .compile(&checked);
             // The fragment's Debug form holds its whole text and every bound value.
             let size = format!("{sql:?}").len();

@@ -23,6 +23,7 @@ mod patch;
 mod portal;
 mod queries;
 mod rate_limits;
+mod schemas;
 mod secrets;
 mod tenancy;
 mod users;

@@ -38,6 +38,7 @@ pub static TEST_RESOURCE: ResourceType = ResourceType {
     links: crate::scim::schema::Links::Groups,
     indexed: &[],
     events: crate::scim::schema::TEST_EVENTS,
+    unknown_extensions: crate::scim::schema::UnknownExtensions::Refuse,
 };
 
 /// Parses and checks, panicking with the error (tests only).

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::{
     AttributeDef as A, EventNames, Links, Mutability::*, ResourceType, Returned, Schema,
-    SchemaExtension, Uniqueness,
+    SchemaExtension, Uniqueness, UnknownExtensions,
 };
 
 const fn typed_value_sub(value: A, types: &'static [&'static str], kind: &'static str) -> [A; 4] {
@@ -242,6 +242,7 @@ pub static USER_RESOURCE: ResourceType = ResourceType {
         deactivated: Some("user.deactivated"),
         reactivated: Some("user.reactivated"),
     },
+    unknown_extensions: UnknownExtensions::Refuse,
 };
 
 /// The `Group` resource type, served at `/Groups`.
@@ -264,4 +265,5 @@ pub static GROUP_RESOURCE: ResourceType = ResourceType {
         deactivated: None,
         reactivated: None,
     },
+    unknown_extensions: UnknownExtensions::Refuse,
 };

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 pub use core::{ENTERPRISE_USER, GROUP, GROUP_RESOURCE, USER, USER_RESOURCE};
 
-pub use parse::{SchemaError, parse_schema};
+pub use parse::{SchemaError, is_registrable, parse_schema};
 pub use registry::{Registry, TenantSchemas, UnknownExtensions};
 pub use render::{render_resource_type, render_schema};
 
@@ -326,6 +326,8 @@ pub struct ResourceType {
     /// Core attributes, beyond the common ones and `displayName`, kept in indexed columns.
     pub indexed: &'static [&'static str],
     pub events: EventNames,
+    /// What a body may do with an extension the tenant has not registered.
+    pub unknown_extensions: UnknownExtensions,
 }
 
 impl ResourceType {

@@ -48,6 +48,23 @@ pub fn is_schema_urn(urn: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '_' | '-'))
 }
 
+/// Whether a tenant may register `urn`: a well-formed URN that is not the SCIM standard's own
+/// (core schemas, API messages) nor a built-in extension.
+pub fn is_registrable(urn: &str) -> bool {
+    let lower = urn.to_ascii_lowercase();
+    is_schema_urn(urn)
+        && ![
+            "urn:ietf:params:scim:schemas:core:",
+            "urn:ietf:params:scim:api:",
+        ]
+        .iter()
+        .any(|p| lower.starts_with(p))
+        && !ResourceType::ALL
+            .into_iter()
+            .flat_map(|t| t.schemas())
+            .any(|s| s.id.eq_ignore_ascii_case(urn))
+}
+
 /// Reads the schema document `doc` registered under `urn` as an extension of `rt`.
 pub fn parse_schema(urn: &str, rt: &ResourceType, doc: &Value) -> Result<Schema, SchemaError> {
     if !is_schema_urn(urn) {
@@ -55,18 +72,7 @@ pub fn parse_schema(urn: &str, rt: &ResourceType, doc: &Value) -> Result<Schema,
             "\"{urn}\" is not a schema URN this server registers: it must start with \"urn:\" and hold only letters, digits and \":._-\", at most {MAX_URN} characters"
         ));
     }
-    let lower = urn.to_ascii_lowercase();
-    if [
-        "urn:ietf:params:scim:schemas:core:",
-        "urn:ietf:params:scim:api:",
-    ]
-    .iter()
-    .any(|p| lower.starts_with(p))
-        || ResourceType::ALL
-            .into_iter()
-            .flat_map(|t| t.schemas())
-            .any(|s| s.id.eq_ignore_ascii_case(urn))
-    {
+    if !is_registrable(urn) {
         return fail(format!(
             "{urn} is reserved for the SCIM standard's own schemas; an extension takes a URN of its own, such as urn:ietf:params:scim:schemas:extension:YourName:2.0:{}",
             rt.id

@@ -73,7 +73,13 @@ impl TenantSchemas {
         unknown: UnknownExtensions,
         extensions: impl IntoIterator<Item = (String, Schema)>,
     ) -> Self {
-        let mut types: Vec<ResourceType> = ResourceType::ALL.into_iter().cloned().collect();
+        let mut types: Vec<ResourceType> = ResourceType::ALL
+            .into_iter()
+            .map(|rt| ResourceType {
+                unknown_extensions: unknown,
+                ..rt.clone()
+            })
+            .collect();
         for (type_id, schema) in extensions {
             if let Some(rt) = types.iter_mut().find(|rt| rt.id == type_id) {
                 rt.extensions.to_mut().push(SchemaExtension {
