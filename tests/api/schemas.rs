@@ -255,6 +255,38 @@ fn a_tenant_registers_an_extension_and_uses_it_like_a_built_in_one(b: Backend) {
     let gone = app.req("GET", &format!("/Users/{ann_id}"), None);
     assert!(gone.body.get(EXT).is_none(), "{:?}", gone.body);
     assert_eq!(gone.body["schemas"], json!([CORE]));
+
+    // A URN ending in :Group extends groups.
+    let group_ext = "urn:example:acme:2.0:Group";
+    let put = app.admin(
+        &root,
+        "PUT",
+        &format!("/tenants/{acme}/schemas/{group_ext}"),
+        Some(&json!({"attributes": [{"name": "costCenter", "type": "string"}]})),
+    );
+    assert_eq!(put.status, 201, "{:?}", put.body);
+    assert_eq!(put.body["resourceType"], "Group");
+    let eng = app.req(
+        "POST",
+        "/Groups",
+        Some(
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", group_ext],
+            "displayName": "Engineering", group_ext: {"costCenter": "CC-3"}}),
+        ),
+    );
+    assert_eq!(eng.status, 201, "{:?}", eng.body);
+    let found = app.req(
+        "GET",
+        &format!("/Groups?filter={group_ext}:costCenter%20eq%20%22CC-3%22"),
+        None,
+    );
+    assert_eq!(found.body["totalResults"], 1, "{:?}", found.body);
+    let on_users = app.req(
+        "POST",
+        "/Users",
+        Some(&json!({"schemas": [CORE, group_ext], "userName": "x"})),
+    );
+    assert_eq!(on_users.status, 400, "{:?}", on_users.body);
 }
 
 fn a_tenant_may_keep_what_it_has_not_registered(b: Backend) {
