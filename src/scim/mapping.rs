@@ -9,6 +9,8 @@
 //! attribute takes the primary value, else the first (with a filter: of the values it selects).
 //! The standard fields have standard sources, which a mapping may replace.
 
+use std::sync::LazyLock;
+
 use serde_json::{Map, Value, json};
 
 use super::Violation;
@@ -169,6 +171,18 @@ impl<'s> AttributeMapping<'s> {
         out.insert("groups".into(), Value::Array(groups));
         out.insert("attributes".into(), Value::Object(attributes));
         Value::Object(out)
+    }
+}
+
+/// The standard fields of the built-in user type, checked once: they read core attributes
+/// only, which are the same in every tenant's view of the type.
+static STANDARD_USERS: LazyLock<AttributeMapping<'static>> =
+    LazyLock::new(|| AttributeMapping::standard(ResourceType::in_groups()));
+
+impl AttributeMapping<'static> {
+    /// The mapping of a tenant that has written none, for users of any tenant.
+    pub fn standard_for_users() -> &'static Self {
+        &STANDARD_USERS
     }
 }
 

@@ -597,6 +597,7 @@ mod tests {
             indexed: &[],
             events: crate::scim::schema::TEST_EVENTS,
             unknown_extensions: crate::scim::schema::UnknownExtensions::Refuse,
+            app: None,
         };
         let doc = |v: Value| v.as_object().cloned().expect("object");
         assert!(

@@ -16,6 +16,7 @@ use crate::service::search;
 use crate::state::AppState;
 use crate::storage::events as store;
 use crate::storage::log::{self as log_store, LogQuery};
+use crate::storage::schemas as schema_store;
 use crate::storage::tenant_tx;
 use crate::storage::tenants as tenant_store;
 use crate::storage::webhooks::{self as hooks, AttemptRow, WebhookRow};
@@ -113,6 +114,8 @@ pub async fn set_role_mappings(
                     new.default_role.as_deref().map(str::trim),
                     &pairs,
                 )?;
+                // The default role is part of the tenant's view each request reads.
+                schema_store::bump_version(c, tenant_id.as_str())?;
                 watch.finish(c, tenant_id.as_str())
             })
         })
@@ -152,9 +155,8 @@ pub async fn users(
             ))
         })
         .await?;
-    let mapping = stored_mapping(&users, mapping.as_deref());
-    if let Some(users) = list["Resources"].as_array_mut() {
-        for u in users {
+    super::with_mapping(&users, mapping.as_deref(), |mapping| {
+        for u in list["Resources"].as_array_mut().into_iter().flatten() {
             let r = u["id"]
                 .as_str()
                 .and_then(|id| roles.get(id))
@@ -164,23 +166,8 @@ pub async fn users(
             u["app_user"] = mapping.app_user(u, &listed);
             u["roles"] = json!(r);
         }
-    }
+    });
     Ok(json!({"totalResults": list["totalResults"], "users": list["Resources"]}))
-}
-
-/// The mapping a tenant stored, checked again against today's schema; the standard fields when
-/// it stored none, or when what it stored no longer fits (logged).
-fn stored_mapping<'s>(rt: &'s ResourceType, doc: Option<&str>) -> AttributeMapping<'s> {
-    let Some(doc) = doc else {
-        return AttributeMapping::standard(rt);
-    };
-    serde_json::from_str(doc)
-        .map_err(|e| e.to_string())
-        .and_then(|doc| AttributeMapping::parse(rt, &doc).map_err(|e| e.to_string()))
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "a stored attribute mapping no longer fits; using the standard fields");
-            AttributeMapping::standard(rt)
-        })
 }
 
 /// The tenant's attribute mapping, and the standard sources of the fields it leaves out.
@@ -223,11 +210,12 @@ pub async fn set_attribute_mapping(
     state
         .db
         .run(move |c| {
-            Ok(tenant_store::set_attribute_mapping(
-                c,
-                tenant_id.as_str(),
-                stored.as_deref(),
-            )?)
+            tenant_tx(c, tenant_id.as_str(), |c| {
+                tenant_store::set_attribute_mapping(c, tenant_id.as_str(), stored.as_deref())?;
+                // The mapping is part of the tenant's view each request reads.
+                schema_store::bump_version(c, tenant_id.as_str())?;
+                Ok(())
+            })
         })
         .await?;
     Ok(mapping_json(&fields))

@@ -1,35 +1,128 @@
 //! The events a write records, next to the write, in its transaction.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::document;
 use crate::error::ScimError;
+use crate::events::roles::{RoleMap, effective_roles};
 use crate::events::{EventType, record, record_all, record_text, rfc3339};
 use crate::scim::project::Projection;
 use crate::scim::resource::{self, Meta};
-use crate::scim::schema::ResourceType;
+use crate::scim::schema::{AppSettings, Links, ResourceType};
 use crate::storage::AnyConnection;
 use crate::storage::models::ResourceRow;
+use crate::storage::resources::Scope;
+use crate::storage::tenants as tenant_store;
+use crate::tenant::TenantId;
 
 /// The data of an event that carries a whole resource, `{"user": …}` or `{"group": …}`, as
-/// JSON text. Memberships travel in their own events. The stored document is copied in as text
-/// where the default view would pass it unchanged, as a GET renders it; otherwise rendered.
-fn full(rt: &ResourceType, base: &str, row: &ResourceRow) -> Result<String, ScimError> {
-    let meta = Meta {
+/// JSON text; a user's carries the app's view of it beside, `"app_user"`. Memberships travel in
+/// their own events. `doc` is the row's document, parsed (the write's own, handed over);
+/// `linked` whether the resource may have links yet (a new one has none).
+fn full(
+    c: &mut AnyConnection,
+    rt: &ResourceType,
+    base: &str,
+    row: &ResourceRow,
+    doc: Map<String, Value>,
+    linked: bool,
+) -> Result<String, ScimError> {
+    let meta = meta(row);
+    let text = resource_text(rt, base, row, &meta)?;
+    match rt.links {
+        Links::Groups => Ok(format!(
+            "{{\"{}\":{text},\"app_user\":{}}}",
+            rt.events.key,
+            app_user(c, rt, row, doc, linked)?
+        )),
+        Links::Members => Ok(format!("{{\"{}\":{text}}}", rt.events.key)),
+    }
+}
+
+fn meta(row: &ResourceRow) -> Meta {
+    Meta {
         created: rfc3339(row.created_at),
         last_modified: rfc3339(row.modified_at),
         version: row.version,
+    }
+}
+
+/// The resource as a GET renders it, without its links, as JSON text: the stored document is
+/// copied in as text where the default view would pass it unchanged; otherwise rendered.
+fn resource_text(
+    rt: &ResourceType,
+    base: &str,
+    row: &ResourceRow,
+    meta: &Meta,
+) -> Result<String, ScimError> {
+    Ok(
+        match resource::render_default_text(rt, base, &row.id, &row.doc, meta, &[]) {
+            Some(text) => text.get().to_owned(),
+            None => Projection::default()
+                .apply(
+                    rt,
+                    resource::render(rt, base, &row.id, document(row)?, meta, &[]),
+                )
+                .to_string(),
+        },
+    )
+}
+
+/// The app's view of a user as it now is: the tenant's attribute mapping applied to the user
+/// with its direct groups, and its effective roles. A user without groups (every new one) costs
+/// one read of the tenant's row; one with groups, its role mappings and ancestry too.
+fn app_user(
+    c: &mut AnyConnection,
+    rt: &ResourceType,
+    row: &ResourceRow,
+    mut user: Map<String, Value>,
+    linked: bool,
+) -> Result<Value, ScimError> {
+    let tenant = TenantId::from_stored(row.tenant_id.clone());
+    let links = if linked {
+        Scope::new(&tenant).groups_of(c, std::slice::from_ref(&row.id), None)?
+    } else {
+        Vec::new()
     };
-    let text = match resource::render_default_text(rt, base, &row.id, &row.doc, &meta, &[]) {
-        Some(text) => text.get().to_owned(),
-        None => Projection::default()
-            .apply(
-                rt,
-                resource::render(rt, base, &row.id, document(row)?, &meta, &[]),
-            )
-            .to_string(),
+    // The settings as of the request's view of the tenant; read when the type is a built-in
+    // definition, which belongs to no tenant.
+    let read;
+    let settings = match &rt.app {
+        Some(app) => app.as_ref(),
+        None => {
+            let (default_role, attribute_mapping) = tenant_store::app_view(c, tenant.as_str())?;
+            read = AppSettings {
+                default_role,
+                attribute_mapping,
+            };
+            &read
+        }
     };
-    Ok(format!("{{\"{}\":{text}}}", rt.events.key))
+    let roles: Vec<String> = if links.is_empty() {
+        settings.default_role.iter().cloned().collect()
+    } else {
+        let map = RoleMap::load(c, tenant.as_str())?;
+        effective_roles(c, tenant.as_str(), &map, std::slice::from_ref(&row.id))?
+            .remove(&row.id)
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
+    };
+    // What the mapping reads: the document, the id and the groups (as `groups` renders them).
+    user.insert("id".into(), row.id.clone().into());
+    if !links.is_empty() {
+        let groups = links
+            .iter()
+            .map(|l| json!({"value": l.id, "display": l.display}))
+            .collect();
+        user.insert("groups".into(), Value::Array(groups));
+    }
+    let user = Value::Object(user);
+    Ok(super::with_mapping(
+        rt,
+        settings.attribute_mapping.as_deref(),
+        |m| m.app_user(&user, &roles),
+    ))
 }
 
 /// Enough of a resource to recognise it.
@@ -46,15 +139,17 @@ fn event(name: &str) -> Result<EventType, ScimError> {
         .ok_or_else(|| ScimError::internal(anyhow::anyhow!("no event is named {name}")))
 }
 
-/// `user.created` / `group.created`.
+/// `user.created` / `group.created`; `doc` is the row's document, parsed (handed over).
 pub fn created(
     c: &mut AnyConnection,
     rt: &ResourceType,
     base: &str,
     row: &ResourceRow,
+    doc: Map<String, Value>,
 ) -> Result<(), ScimError> {
     let kind = event(rt.events.created)?;
-    record_text(c, &row.tenant_id, kind, full(rt, base, row)?)
+    let data = full(c, rt, base, row, doc, false)?;
+    record_text(c, &row.tenant_id, kind, data)
 }
 
 /// `user.updated` / `group.updated`, and `user.deactivated` / `user.reactivated` when `active`
@@ -65,8 +160,9 @@ pub fn updated(
     base: &str,
     old: &ResourceRow,
     new: &ResourceRow,
+    doc: Map<String, Value>,
 ) -> Result<(), ScimError> {
-    let data = full(rt, base, new)?;
+    let data = full(c, rt, base, new, doc, true)?;
     let updated = event(rt.events.updated)?;
     let (was, is) = (old.active != Some(false), new.active != Some(false));
     let flipped = match (was, is) {
@@ -141,9 +237,8 @@ mod tests {
         }
     }
 
-    use super::{document, full};
-    use crate::events::rfc3339;
-    use crate::scim::resource::{self, Meta};
+    use super::{document, meta, resource_text};
+    use crate::scim::resource;
     use crate::scim::schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE};
     use crate::storage::models::ResourceRow;
 
@@ -183,11 +278,7 @@ mod tests {
         ];
         for (rt, doc) in cases {
             let row = row(rt, &doc);
-            let meta = Meta {
-                created: rfc3339(row.created_at),
-                last_modified: rfc3339(row.modified_at),
-                version: row.version,
-            };
+            let meta = meta(&row);
             let rendered = resource::render(
                 rt,
                 "https://x/scim/v2",
@@ -196,9 +287,9 @@ mod tests {
                 &meta,
                 &[],
             );
-            let text = full(rt, "https://x/scim/v2", &row).expect("event data");
+            let text = resource_text(rt, "https://x/scim/v2", &row, &meta).expect("event data");
             let parsed: Value = serde_json::from_str(&text).expect("the event data is JSON");
-            assert_eq!(parsed, json!({rt.events.key: rendered}), "{text}");
+            assert_eq!(parsed, rendered, "{text}");
         }
     }
 }

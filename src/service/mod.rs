@@ -18,9 +18,33 @@ pub use crate::storage::now_millis;
 pub use crate::storage::portal::{LinkRow, MemberLine};
 
 use crate::error::ScimError;
+use crate::scim::mapping::AttributeMapping;
+use crate::scim::schema::ResourceType;
 use crate::storage::models::ResourceRow;
 
 /// A stored resource's canonical document, parsed (the use cases' one way to read it).
 fn document(row: &ResourceRow) -> Result<Map<String, Value>, ScimError> {
     serde_json::from_str(&row.doc).map_err(ScimError::internal)
+}
+
+/// Runs `f` with the mapping a tenant stored (`doc`), checked again against today's schema of
+/// its users `rt`; with the standard fields when it stored none, or when what it stored no
+/// longer fits (logged).
+fn with_mapping<R>(
+    rt: &ResourceType,
+    doc: Option<&str>,
+    f: impl FnOnce(&AttributeMapping<'_>) -> R,
+) -> R {
+    let stored = doc.and_then(|doc| {
+        serde_json::from_str(doc)
+            .map_err(|e| e.to_string())
+            .and_then(|doc| AttributeMapping::parse(rt, &doc).map_err(|e| e.to_string()))
+            .inspect_err(|e| {
+                tracing::warn!(error = %e, "a stored attribute mapping no longer fits; using the standard fields");
+            })
+            .ok()
+    });
+    f(stored
+        .as_ref()
+        .unwrap_or_else(|| AttributeMapping::standard_for_users()))
 }

@@ -144,7 +144,7 @@ impl Creation {
             .insert(c, &row)
             .map_err(|e| uniqueness(e, &rt, &input.doc))?;
         hold_unique(scope, c, &rt, &row.id, &input.doc)?;
-        changes::created(c, &rt, base, &row)?;
+        changes::created(c, &rt, base, &row, input.doc)?;
         let added = scope.add_members(c, &row.id, &member_ids, &input.members)?;
         changes::memberships(c, &row, &added, &[])?;
         finish(watch, c, scope.tenant())?;
@@ -325,7 +325,7 @@ impl Replacement {
             &input.doc,
             password_hash.or(old.password_hash.clone()),
         )?;
-        changes::updated(c, &rt, base, &old, &row)?;
+        changes::updated(c, &rt, base, &old, &row, input.doc)?;
         if is_group {
             let removed = scope.remove_members(c, &row.id, &gone)?;
             let added = scope.add_members(c, &row.id, &member_ids, &input.members)?;
@@ -465,7 +465,7 @@ impl Patching {
         {
             let row = next_version(scope, c, &rt, &old, &patched.doc, password_hash)?;
             if patched.changed || patched.password.is_some() {
-                changes::updated(c, &rt, base, &old, &row)?;
+                changes::updated(c, &rt, base, &old, &row, patched.doc)?;
             }
             changes::memberships(c, &row, &added, &removed)?;
             row

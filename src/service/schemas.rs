@@ -9,12 +9,13 @@ use super::document;
 use super::resources::write;
 use crate::error::ScimError;
 use crate::scim::schema::{
-    ResourceType, TenantSchemas, UnknownExtensions, parse_schema, render_schema,
+    AppSettings, ResourceType, TenantSchemas, UnknownExtensions, parse_schema, render_schema,
 };
 use crate::scim::validate;
 use crate::state::AppState;
 use crate::storage::resources::Scope;
 use crate::storage::schemas::{self as store, SchemaRow, UniqueValue};
+use crate::storage::tenants as tenant_store;
 use crate::storage::{AnyConnection, now_millis};
 use crate::tenant::TenantId;
 
@@ -53,6 +54,7 @@ pub async fn current(state: &AppState, tenant: &TenantId) -> Result<Arc<TenantSc
 
 fn load(c: &mut AnyConnection, tenant: &TenantId) -> Result<TenantSchemas, ScimError> {
     let (version, unknown) = store::settings(c, tenant.as_str())?.unwrap_or_default();
+    let (default_role, attribute_mapping) = tenant_store::app_view(c, tenant.as_str())?;
     let extensions = store::list(c, tenant.as_str())?
         .into_iter()
         .filter_map(|row| {
@@ -71,6 +73,10 @@ fn load(c: &mut AnyConnection, tenant: &TenantId) -> Result<TenantSchemas, ScimE
     Ok(TenantSchemas::new(
         version,
         UnknownExtensions::parse(&unknown).unwrap_or_default(),
+        AppSettings {
+            default_role,
+            attribute_mapping,
+        },
         extensions,
     ))
 }
@@ -155,6 +161,7 @@ pub async fn put(
     let view = TenantSchemas::new(
         0,
         UnknownExtensions::Refuse,
+        AppSettings::default(),
         [(rt.id.to_owned(), schema.clone())],
     );
     let created = write(state, tenant, move |scope, c| {

@@ -135,6 +135,20 @@ pub fn attribute_mapping(conn: &mut AnyConnection, tenant_id: &str) -> StoreResu
         .flatten())
 }
 
+/// What the app's view of a tenant's user needs of the tenant's row: its default role and its
+/// attribute mapping (one primary-key read).
+pub fn app_view(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+) -> StoreResult<(Option<String>, Option<String>)> {
+    Ok(tenants::table
+        .find(tenant_id)
+        .select((tenants::default_role, tenants::attribute_mapping))
+        .first(conn)
+        .optional()?
+        .unwrap_or_default())
+}
+
 /// Stores the tenant's attribute mapping document (`None`: back to the standard fields).
 pub fn set_attribute_mapping(
     conn: &mut AnyConnection,

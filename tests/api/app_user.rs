@@ -105,6 +105,41 @@ fn the_app_sees_one_shape_of_user_whatever_the_idp_sends(b: Backend) {
         "R&D"
     );
 
+    // Events carry the same view beside the SCIM resource, as it was when the event happened:
+    // a new user with no group yet, then the user in Engineering with its role.
+    let patched = app.req(
+        "PATCH",
+        &format!("/Users/{ann}"),
+        Some(
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "title", "value": "Engineer"}]}),
+        ),
+    );
+    assert_eq!(patched.status, 200, "{:?}", patched.body);
+    let feed = app.admin(&root, "GET", &format!("/tenants/{acme}/events"), None);
+    let events = feed.body["events"].as_array().expect("events");
+    let of = |kind: &str| {
+        events
+            .iter()
+            .rfind(|e| e["type"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {events:?}"))["data"]
+            .clone()
+    };
+    let created = of("user.created");
+    assert_eq!(created["user"]["id"], ann.as_str());
+    assert_eq!(created["app_user"]["user_name"], "ann@example.com");
+    assert_eq!(created["app_user"]["groups"], json!([]));
+    assert_eq!(created["app_user"]["roles"], json!([]));
+    let updated = of("user.updated");
+    assert_eq!(updated["user"]["title"], "Engineer");
+    assert_eq!(
+        updated["app_user"],
+        app_user(&own),
+        "the event's view is the admin API's"
+    );
+    assert_eq!(updated["app_user"]["roles"], json!(["developer"]));
+    assert_eq!(updated["app_user"]["attributes"]["department"], "R&D");
+
     // A mapping that cannot work is refused and changes nothing.
     for bad in [
         json!({"fields": {"cost_center": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCentre"}}),

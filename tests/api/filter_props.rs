@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use scimitar::admin_token::{ALL_TENANTS, mint};
 use scimitar::scim::schema::{
-    ResourceType, TenantSchemas, USER_RESOURCE, UnknownExtensions, parse_schema,
+    AppSettings, ResourceType, TenantSchemas, USER_RESOURCE, UnknownExtensions, parse_schema,
 };
 use scimitar::storage::filter_sql::Compiler;
 use scimitar::storage::sql::Dialect;
@@ -143,8 +143,13 @@ fn string_test(path: &'static str) -> impl Strategy<Value = String> {
 /// reads its requests with.
 fn users_with_own() -> Arc<ResourceType> {
     let own = parse_schema(OWN, &USER_RESOURCE, &own_schema()).expect("schema");
-    TenantSchemas::new(1, UnknownExtensions::Refuse, [("User".to_owned(), own)])
-        .resource_type(&USER_RESOURCE)
+    TenantSchemas::new(
+        1,
+        UnknownExtensions::Refuse,
+        AppSettings::default(),
+        [("User".to_owned(), own)],
+    )
+    .resource_type(&USER_RESOURCE)
 }
 
 fn number_ops() -> impl Strategy<Value = &'static str> {

@@ -39,6 +39,7 @@ pub static TEST_RESOURCE: ResourceType = ResourceType {
     indexed: &[],
     events: crate::scim::schema::TEST_EVENTS,
     unknown_extensions: crate::scim::schema::UnknownExtensions::Refuse,
+    app: None,
 };
 
 /// Parses and checks, panicking with the error (tests only).

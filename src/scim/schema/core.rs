@@ -243,6 +243,7 @@ pub static USER_RESOURCE: ResourceType = ResourceType {
         reactivated: Some("user.reactivated"),
     },
     unknown_extensions: UnknownExtensions::Refuse,
+    app: None,
 };
 
 /// The `Group` resource type, served at `/Groups`.
@@ -266,4 +267,5 @@ pub static GROUP_RESOURCE: ResourceType = ResourceType {
         reactivated: None,
     },
     unknown_extensions: UnknownExtensions::Refuse,
+    app: None,
 };

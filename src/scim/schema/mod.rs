@@ -10,11 +10,12 @@ mod registry;
 mod render;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 pub use core::{ENTERPRISE_USER, GROUP, GROUP_RESOURCE, USER, USER_RESOURCE};
 
 pub use parse::{SchemaError, is_registrable, parse_schema};
-pub use registry::{Registry, TenantSchemas, UnknownExtensions};
+pub use registry::{AppSettings, Registry, TenantSchemas, UnknownExtensions};
 pub use render::{render_resource_type, render_schema};
 
 /// A name or description: borrowed for the built-in schemas, owned for those a tenant registers.
@@ -328,6 +329,9 @@ pub struct ResourceType {
     pub events: EventNames,
     /// What a body may do with an extension the tenant has not registered.
     pub unknown_extensions: UnknownExtensions,
+    /// The tenant's settings its users' app view needs, as of the view's version; `None` in the
+    /// built-in definitions, which belong to no tenant (then they are read from the database).
+    pub app: Option<Arc<AppSettings>>,
 }
 
 impl ResourceType {

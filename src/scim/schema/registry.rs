@@ -37,8 +37,16 @@ impl UnknownExtensions {
     }
 }
 
+/// What the app's view of a tenant's users needs of the tenant's settings: its default role and
+/// its attribute mapping (the stored document; `None`: the standard fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppSettings {
+    pub default_role: Option<String>,
+    pub attribute_mapping: Option<String>,
+}
+
 /// One tenant's view of the resource types: the built-in ones, each with the extensions the
-/// tenant registered for it.
+/// tenant registered for it, and the settings of the app's view of its users.
 #[derive(Debug)]
 pub struct TenantSchemas {
     /// The tenant's schema version this view was built from; 0 is the built-in view.
@@ -55,7 +63,12 @@ static BUILT_IN: LazyLock<Arc<TenantSchemas>> = LazyLock::new(|| {
         unknown: UnknownExtensions::Refuse,
         types: ResourceType::ALL
             .into_iter()
-            .map(|rt| Arc::new(rt.clone()))
+            .map(|rt| {
+                Arc::new(ResourceType {
+                    app: Some(Arc::default()),
+                    ..rt.clone()
+                })
+            })
             .collect(),
     })
 });
@@ -71,12 +84,15 @@ impl TenantSchemas {
     pub fn new(
         version: i64,
         unknown: UnknownExtensions,
+        app: AppSettings,
         extensions: impl IntoIterator<Item = (String, Schema)>,
     ) -> Self {
+        let app = Arc::new(app);
         let mut types: Vec<ResourceType> = ResourceType::ALL
             .into_iter()
             .map(|rt| ResourceType {
                 unknown_extensions: unknown,
+                app: Some(app.clone()),
                 ..rt.clone()
             })
             .collect();
@@ -181,6 +197,7 @@ mod tests {
         let view = TenantSchemas::new(
             3,
             UnknownExtensions::Refuse,
+            AppSettings::default(),
             [("User".to_owned(), cost_center())],
         );
         let user = view.resource_type(&USER_RESOURCE);
@@ -203,7 +220,12 @@ mod tests {
         assert!(registry.get("t", 2).is_none());
         registry.insert(
             "t",
-            Arc::new(TenantSchemas::new(2, UnknownExtensions::Keep, [])),
+            Arc::new(TenantSchemas::new(
+                2,
+                UnknownExtensions::Keep,
+                AppSettings::default(),
+                [],
+            )),
         );
         assert_eq!(
             registry.get("t", 2).map(|v| v.unknown),
@@ -212,7 +234,12 @@ mod tests {
         assert!(registry.get("t", 3).is_none());
         registry.insert(
             "t",
-            Arc::new(TenantSchemas::new(1, UnknownExtensions::Refuse, [])),
+            Arc::new(TenantSchemas::new(
+                1,
+                UnknownExtensions::Refuse,
+                AppSettings::default(),
+                [],
+            )),
         );
         assert!(
             registry.get("t", 2).is_some(),
