@@ -130,7 +130,6 @@ async fn authenticate(
         })
         .await?
         .ok_or_else(rejected)?;
-    let (credential, schema_version) = credential;
     let tenant = TenantId::from_stored(credential.tenant_id);
     if !state.tokens.contains(&token, &credential.secret_hash) {
         let ok = state
@@ -171,7 +170,7 @@ async fn authenticate(
     if !counted {
         state.throttle.tenant(&tenant)?;
     }
-    Ok((tenant, schema_version))
+    Ok((tenant, credential.schema_version))
 }
 
 fn rejected() -> ScimError {

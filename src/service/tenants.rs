@@ -53,7 +53,7 @@ pub fn create(db: &Db, name: &str) -> Result<Issued, ScimError> {
                 )));
             }
             storage::tenants::insert(c, &tenant)?;
-            storage::tenants::insert_credential(c, &credential(&tenant.id, &token, hash, now))?;
+            storage::tenants::insert_credential(c, &credential(&tenant, 0, &token, hash, now))?;
             Ok(())
         })
     })?;
@@ -81,8 +81,14 @@ pub fn rotate_secret(
     let tenant = db.run_sync(|c| {
         write_tx(c, |c| {
             let tenant = find(c, id_or_name)?;
+            // Under the tenant's lock, so a schema change cannot pass between reading the
+            // version and storing the credential that carries it.
+            let version = storage::schemas::locked_version(c, &tenant.id)?;
             storage::tenants::retire_credentials(c, &tenant.id, now, grace_ms)?;
-            storage::tenants::insert_credential(c, &credential(&tenant.id, &token, hash, now))?;
+            storage::tenants::insert_credential(
+                c,
+                &credential(&tenant, version, &token, hash, now),
+            )?;
             let old_valid_until = grace_ms.map(|g| rfc3339(now + g));
             events::record(
                 c,
@@ -134,14 +140,22 @@ fn find(c: &mut AnyConnection, id_or_name: &str) -> Result<TenantRow, ScimError>
     found.ok_or_else(|| ScimError::NotFound(format!("no tenant has the id or name {id_or_name:?}")))
 }
 
-fn credential(tenant_id: &str, token: &ScimToken, secret_hash: String, now: i64) -> CredentialRow {
+/// A new credential of a tenant whose schema version is `schema_version`.
+fn credential(
+    tenant: &TenantRow,
+    schema_version: i64,
+    token: &ScimToken,
+    secret_hash: String,
+    now: i64,
+) -> CredentialRow {
     CredentialRow {
         id: token.key_id().to_owned(),
-        tenant_id: tenant_id.to_owned(),
+        tenant_id: tenant.id.clone(),
         secret_hash,
         created_at: now,
         revoked_at: None,
         expires_at: None,
         last_used_at: None,
+        schema_version,
     }
 }

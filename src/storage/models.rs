@@ -24,6 +24,8 @@ pub struct CredentialRow {
     pub revoked_at: Option<i64>,
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    /// The tenant's schema version, kept with each credential (see `schemas::bump_version`).
+    pub schema_version: i64,
 }
 
 /// A stored User or Group: canonical JSON plus the columns extracted for lookups. An absent

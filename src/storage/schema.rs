@@ -44,6 +44,7 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         expires_at -> Nullable<BigInt>,
         last_used_at -> Nullable<BigInt>,
+        schema_version -> BigInt,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{tenant_schemas, tenants, unique_values};
+use super::schema::{credentials, tenant_schemas, tenants, unique_values};
 use super::{AnyConnection, StoreResult};
 
 /// One registered extension schema, as the admin sent it.
@@ -81,16 +81,30 @@ pub fn set_unknown_extensions(
     Ok(())
 }
 
+/// The tenant's schema version, read under the tenant's lock.
+pub fn locked_version(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<i64> {
+    super::events::lock_tenant(conn, tenant_id)?;
+    Ok(tenants::table
+        .find(tenant_id)
+        .select(tenants::schema_version)
+        .first(conn)?)
+}
+
 /// Moves the tenant's schema version on, so every instance builds its view again; returns the
 /// new version.
 pub fn bump_version(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<i64> {
     diesel::update(tenants::table.find(tenant_id))
         .set(tenants::schema_version.eq(tenants::schema_version + 1))
         .execute(conn)?;
-    Ok(tenants::table
+    let version = tenants::table
         .find(tenant_id)
         .select(tenants::schema_version)
-        .first(conn)?)
+        .first(conn)?;
+    // Authentication reads the version with the credential (see `tenants::active_credential`).
+    diesel::update(credentials::table.filter(credentials::tenant_id.eq(tenant_id)))
+        .set(credentials::schema_version.eq(version))
+        .execute(conn)?;
+    Ok(version)
 }
 
 /// One held value of a unique attribute.

@@ -75,15 +75,14 @@ pub fn retire_credentials(
     }
 }
 
-/// The credential with this key id, if it still works at `now`, and its tenant's schema version
-/// (one primary-key read, joined to the tenant's row by its primary key).
+/// The credential with this key id, if it still works at `now` (one primary-key read), with its
+/// tenant's schema version.
 pub fn active_credential(
     conn: &mut AnyConnection,
     key_id: &str,
     now: i64,
-) -> StoreResult<Option<(CredentialRow, i64)>> {
+) -> StoreResult<Option<CredentialRow>> {
     native!(conn, |c| Ok(credentials::table
-        .inner_join(tenants::table)
         .filter(credentials::id.eq(key_id))
         .filter(credentials::revoked_at.is_null())
         .filter(
@@ -91,7 +90,7 @@ pub fn active_credential(
                 .is_null()
                 .or(credentials::expires_at.gt(now)),
         )
-        .select((CredentialRow::as_select(), tenants::schema_version))
+        .select(CredentialRow::as_select())
         .first(c)
         .optional()?))
 }

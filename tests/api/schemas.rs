@@ -111,6 +111,16 @@ fn a_tenant_registers_an_extension_and_uses_it_like_a_built_in_one(b: Backend) {
         "{:?}",
         rt.body
     );
+    // A token issued after the registration carries the tenant's view as well.
+    let rotated = app.admin(
+        &root,
+        "POST",
+        &format!("/tenants/{acme}/secret"),
+        Some(&json!({"grace_period_seconds": 3600})),
+    );
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+    let fresh = rotated.body["token"].as_str().expect("token");
+    assert!(listed(&app.req_as(fresh, "GET", "/Schemas", None).body));
     let other = app.new_tenant("globex");
     assert!(!listed(&app.req_as(&other, "GET", "/Schemas", None).body));
     assert!(!listed(&app.req_as("", "GET", "/Schemas", None).body));
