@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::error::ScimError;
 use crate::storage::events::{self as store, EventRow};
-use crate::storage::{AnyConnection, now_millis};
+use crate::storage::{AnyConnection, Scope, now_millis};
 
 /// The kinds of event, named as the host app sees them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,32 +75,32 @@ impl EventType {
 /// Records an event in the outbox; call it inside the transaction that makes the change.
 pub fn record(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     kind: EventType,
     data: Value,
 ) -> Result<(), ScimError> {
-    record_text(conn, tenant_id, kind, data.to_string())
+    record_text(conn, scope, kind, data.to_string())
 }
 
 /// [`record`] with the event's data already written as JSON text.
 pub fn record_text(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     kind: EventType,
     data: String,
 ) -> Result<(), ScimError> {
-    record_all(conn, tenant_id, vec![(kind, data)])
+    record_all(conn, scope, vec![(kind, data)])
 }
 
 /// Records the events of one change together, in order: the tenant's sequence counter is
 /// bumped once for all of them.
 pub fn record_all(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     events: Vec<(EventType, String)>,
 ) -> Result<(), ScimError> {
     let events = events.into_iter().map(|(kind, data)| (kind.as_str(), data));
-    store::append(conn, tenant_id, events.collect(), now_millis())?;
+    store::append(conn, scope, events.collect(), now_millis())?;
     Ok(())
 }
 

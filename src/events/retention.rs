@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use crate::error::ScimError;
-use crate::storage::{self, Db, now_millis};
+use crate::storage::{self, Db, Scope, now_millis};
+use crate::tenant::TenantId;
 
 /// How often old events are looked for (more often when the retention is shorter than this).
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
@@ -50,7 +51,14 @@ impl EventPruner {
                 let id = tenant.id.clone();
                 let n = self
                     .db
-                    .run(move |c| Ok(storage::events::prune(c, &id, cutoff, BATCH)?))
+                    .run(move |c| {
+                        Ok(storage::events::prune(
+                            c,
+                            &Scope::new(&TenantId::from_stored(id)),
+                            cutoff,
+                            BATCH,
+                        )?)
+                    })
                     .await?;
                 pruned += n;
                 if i64::try_from(n).map_or(true, |n| n < BATCH) {

@@ -10,6 +10,7 @@ use crate::error::ScimError;
 use crate::scim::fold_case;
 use crate::scim::schema::ResourceType;
 use crate::storage::AnyConnection;
+use crate::storage::Scope;
 use crate::storage::events as store;
 
 /// A tenant's mapping: groups (by id or displayName) to roles, and the default role.
@@ -21,8 +22,8 @@ pub struct RoleMap {
 
 impl RoleMap {
     /// Loads a tenant's mapping.
-    pub fn load(conn: &mut AnyConnection, tenant_id: &str) -> Result<Self, ScimError> {
-        let (default_role, mappings) = store::role_mappings(conn, tenant_id)?;
+    pub fn load(conn: &mut AnyConnection, scope: &Scope<'_>) -> Result<Self, ScimError> {
+        let (default_role, mappings) = store::role_mappings(conn, scope)?;
         Ok(Self {
             default_role,
             mappings,
@@ -48,10 +49,10 @@ impl RoleMap {
 /// Whether any of the tenant's mappings names a group by one of `names` (case-insensitively).
 pub fn names_group(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     names: &[String],
 ) -> Result<bool, ScimError> {
-    let map = RoleMap::load(conn, tenant_id)?;
+    let map = RoleMap::load(conn, scope)?;
     Ok(map
         .mappings
         .iter()
@@ -61,7 +62,7 @@ pub fn names_group(
 /// Effective roles of each of `user_ids` under `map`.
 pub fn effective_roles(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     map: &RoleMap,
     user_ids: &[String],
 ) -> Result<HashMap<String, BTreeSet<String>>, ScimError> {
@@ -70,7 +71,7 @@ pub fn effective_roles(
         .map(|u| (u.clone(), BTreeSet::new()))
         .collect();
     if !map.mappings.is_empty() {
-        for a in store::ancestry(conn, tenant_id, user_ids)? {
+        for a in store::ancestry(conn, scope, user_ids)? {
             roles
                 .entry(a.user_id.clone())
                 .or_default()
@@ -98,31 +99,31 @@ impl RoleWatch {
     /// roles, and nothing needs computing.
     pub fn start(
         conn: &mut AnyConnection,
-        tenant_id: &str,
+        scope: &Scope<'_>,
         touched: &[String],
     ) -> Result<Option<Self>, ScimError> {
-        if touched.is_empty() || !store::maps_groups(conn, tenant_id)? {
+        if touched.is_empty() || !store::maps_groups(conn, scope)? {
             return Ok(None);
         }
-        let users = store::users_under(conn, tenant_id, touched)?;
-        let map = RoleMap::load(conn, tenant_id)?;
-        let before = effective_roles(conn, tenant_id, &map, &users)?;
+        let users = store::users_under(conn, scope, touched)?;
+        let map = RoleMap::load(conn, scope)?;
+        let before = effective_roles(conn, scope, &map, &users)?;
         Ok(Some(Self { users, before }))
     }
 
     /// Like [`RoleWatch::start`] for a mapping change, where every user may be affected even
     /// when no group was mapped before.
-    pub fn start_all(conn: &mut AnyConnection, tenant_id: &str) -> Result<Self, ScimError> {
-        let users = store::all_of_type(conn, tenant_id, ResourceType::in_groups().id)?;
-        let map = RoleMap::load(conn, tenant_id)?;
-        let before = effective_roles(conn, tenant_id, &map, &users)?;
+    pub fn start_all(conn: &mut AnyConnection, scope: &Scope<'_>) -> Result<Self, ScimError> {
+        let users = store::all_of_type(conn, scope, ResourceType::in_groups().id)?;
+        let map = RoleMap::load(conn, scope)?;
+        let before = effective_roles(conn, scope, &map, &users)?;
         Ok(Self { users, before })
     }
 
     /// Records an event for each user whose roles changed.
-    pub fn finish(self, conn: &mut AnyConnection, tenant_id: &str) -> Result<(), ScimError> {
-        let map = RoleMap::load(conn, tenant_id)?;
-        let after = effective_roles(conn, tenant_id, &map, &self.users)?;
+    pub fn finish(self, conn: &mut AnyConnection, scope: &Scope<'_>) -> Result<(), ScimError> {
+        let map = RoleMap::load(conn, scope)?;
+        let after = effective_roles(conn, scope, &map, &self.users)?;
         for user in &self.users {
             let (was, now) = (self.before.get(user), after.get(user));
             if was != now {
@@ -132,7 +133,7 @@ impl RoleWatch {
                 };
                 record(
                     conn,
-                    tenant_id,
+                    scope,
                     EventType::UserRolesChanged,
                     json!({"user": {"id": user}, "roles": list(now), "previous_roles": list(was)}),
                 )?;

@@ -25,7 +25,8 @@ use super::egress::{Egress, Refusal};
 use super::render;
 use crate::error::ScimError;
 use crate::storage::webhooks::{self as store, AttemptRow, Outcome, WebhookRow};
-use crate::storage::{Db, now_millis};
+use crate::storage::{Db, Scope, now_millis};
+use crate::tenant::TenantId;
 
 /// The prefix of a Standard Webhooks secret.
 const SECRET_PREFIX: &str = "whsec_";
@@ -179,7 +180,8 @@ impl Deliverer {
                 .db
                 .run(move |c| {
                     let now = now_millis();
-                    Ok(store::claim(c, &tenant, &owner, now, now + lease)?)
+                    let id = TenantId::from_stored(tenant);
+                    Ok(store::claim(c, &Scope::new(&id), &owner, now, now + lease)?)
                 })
                 .await?;
             if claimed {
@@ -203,9 +205,11 @@ impl Deliverer {
     /// Delivers a tenant's pending events in order, stopping at the first failure, or as soon as
     /// the lease is no longer this instance's.
     fn deliver(&self, tenant: &str) -> Result<(), ScimError> {
+        let id = TenantId::from_stored(tenant.to_owned());
+        let scope = Scope::new(&id);
         let Some((mut hook, events)) = self
             .db
-            .run_sync(|c| Ok(store::pending(c, tenant, &self.owner, BATCH)?))?
+            .run_sync(|c| Ok(store::pending(c, &scope, &self.owner, BATCH)?))?
         else {
             return Ok(());
         };
@@ -244,7 +248,7 @@ impl Deliverer {
             let held = self.db.run_sync(|c| {
                 Ok(store::record(
                     c,
-                    tenant,
+                    &scope,
                     &self.owner,
                     &result,
                     Some(&attempt),
@@ -255,7 +259,7 @@ impl Deliverer {
             }
         }
         self.db
-            .run_sync(|c| Ok(store::record(c, tenant, &self.owner, &Outcome::Done, None)?))
+            .run_sync(|c| Ok(store::record(c, &scope, &self.owner, &Outcome::Done, None)?))
             .map(drop)
     }
 

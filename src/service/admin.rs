@@ -14,6 +14,7 @@ use crate::scim::schema::ResourceType;
 use crate::scim::text;
 use crate::service::search;
 use crate::state::AppState;
+use crate::storage::Scope;
 use crate::storage::events as store;
 use crate::storage::log::{self as log_store, LogQuery};
 use crate::storage::schemas as schema_store;
@@ -46,7 +47,7 @@ pub async fn role_mappings(state: &AppState, tenant: &TenantId) -> Result<RoleMa
     state
         .db
         .run(move |c| {
-            let map = RoleMap::load(c, tenant.as_str())?;
+            let map = RoleMap::load(c, &Scope::new(&tenant))?;
             Ok(RoleMappings {
                 default_role: map.default_role,
                 mappings: map
@@ -106,17 +107,17 @@ pub async fn set_role_mappings(
     state
         .db
         .run(move |c| {
-            tenant_tx(c, tenant_id.as_str(), |c| {
-                let watch = RoleWatch::start_all(c, tenant_id.as_str())?;
+            tenant_tx(c, &Scope::new(&tenant_id), |c| {
+                let watch = RoleWatch::start_all(c, &Scope::new(&tenant_id))?;
                 store::set_role_mappings(
                     c,
-                    tenant_id.as_str(),
+                    &Scope::new(&tenant_id),
                     new.default_role.as_deref().map(str::trim),
                     &pairs,
                 )?;
                 // The default role is part of the tenant's view each request reads.
-                schema_store::bump_version(c, tenant_id.as_str())?;
-                watch.finish(c, tenant_id.as_str())
+                schema_store::bump_version(c, &Scope::new(&tenant_id))?;
+                watch.finish(c, &Scope::new(&tenant_id))
             })
         })
         .await?;
@@ -147,11 +148,11 @@ pub async fn users(
     let (roles, mapping) = state
         .db
         .run(move |c| {
-            let map = RoleMap::load(c, tenant_id.as_str())?;
-            let roles = effective_roles(c, tenant_id.as_str(), &map, &ids)?;
+            let map = RoleMap::load(c, &Scope::new(&tenant_id))?;
+            let roles = effective_roles(c, &Scope::new(&tenant_id), &map, &ids)?;
             Ok((
                 roles,
-                tenant_store::attribute_mapping(c, tenant_id.as_str())?,
+                tenant_store::attribute_mapping(c, &Scope::new(&tenant_id))?,
             ))
         })
         .await?;
@@ -175,7 +176,7 @@ pub async fn attribute_mapping(state: &AppState, tenant: &TenantId) -> Result<Va
     let tenant = tenant.clone();
     let stored = state
         .db
-        .run(move |c| Ok(tenant_store::attribute_mapping(c, tenant.as_str())?))
+        .run(move |c| Ok(tenant_store::attribute_mapping(c, &Scope::new(&tenant))?))
         .await?;
     let doc = stored
         .and_then(|d| serde_json::from_str::<Value>(&d).ok())
@@ -210,10 +211,10 @@ pub async fn set_attribute_mapping(
     state
         .db
         .run(move |c| {
-            tenant_tx(c, tenant_id.as_str(), |c| {
-                tenant_store::set_attribute_mapping(c, tenant_id.as_str(), stored.as_deref())?;
+            tenant_tx(c, &Scope::new(&tenant_id), |c| {
+                tenant_store::set_attribute_mapping(c, &Scope::new(&tenant_id), stored.as_deref())?;
                 // The mapping is part of the tenant's view each request reads.
-                schema_store::bump_version(c, tenant_id.as_str())?;
+                schema_store::bump_version(c, &Scope::new(&tenant_id))?;
                 Ok(())
             })
         })
@@ -231,7 +232,7 @@ pub async fn events(
     let tenant = tenant.clone();
     let rows = state
         .db
-        .run(move |c| Ok(store::after(c, tenant.as_str(), after, limit)?))
+        .run(move |c| Ok(store::after(c, &Scope::new(&tenant), after, limit)?))
         .await?;
     let next = rows.last().map_or(after, |r| r.seq);
     Ok(
@@ -287,10 +288,10 @@ pub async fn webhooks(state: &AppState, tenant: &TenantId) -> Result<Value, Scim
     state
         .db
         .run(move |c| {
-            let hooks = match hooks::get(c, tenant.as_str())? {
+            let hooks = match hooks::get(c, &Scope::new(&tenant))? {
                 Some(h) => vec![webhook_json(
                     &h,
-                    &hooks::attempts(c, tenant.as_str(), ATTEMPTS_SHOWN)?,
+                    &hooks::attempts(c, &Scope::new(&tenant), ATTEMPTS_SHOWN)?,
                     false,
                 )],
                 None => Vec::new(),
@@ -318,9 +319,9 @@ pub async fn put_webhook(
     state
         .db
         .run(move |c| {
-            tenant_tx(c, tenant.as_str(), |c| {
+            tenant_tx(c, &Scope::new(&tenant), |c| {
                 let now = crate::storage::now_millis();
-                let existing = hooks::get(c, tenant.as_str())?;
+                let existing = hooks::get(c, &Scope::new(&tenant))?;
                 let fresh_row = existing.is_none();
                 let fresh_secret = fresh_row || input.rotate_secret;
                 let hook = match existing {
@@ -354,7 +355,7 @@ pub async fn put_webhook(
                         url,
                         secret: webhooks::new_secret(),
                         enabled: input.enabled,
-                        delivered_seq: hooks::current_seq(c, tenant.as_str())?,
+                        delivered_seq: hooks::current_seq(c, &Scope::new(&tenant))?,
                         failures: 0,
                         next_attempt_at: now,
                         lease_owner: None,
@@ -380,17 +381,17 @@ pub async fn resend_from(state: &AppState, tenant: &TenantId, seq: i64) -> Resul
     state
         .db
         .run(move |c| {
-            tenant_tx(c, tenant.as_str(), |c| {
-                if hooks::get(c, tenant.as_str())?.is_none() {
+            tenant_tx(c, &Scope::new(&tenant), |c| {
+                if hooks::get(c, &Scope::new(&tenant))?.is_none() {
                     return Err(ScimError::NotFound("this tenant has no webhook".into()));
                 }
-                let kept = store::after(c, tenant.as_str(), seq - 1, 1)?;
+                let kept = store::after(c, &Scope::new(&tenant), seq - 1, 1)?;
                 if seq < 1 || kept.first().is_none_or(|e| e.seq != seq) {
                     return Err(ScimError::InvalidValue(format!(
                         "there is no event {seq} (events older than the retention period are removed)"
                     )));
                 }
-                if !hooks::rewind(c, tenant.as_str(), seq, crate::storage::now_millis())? {
+                if !hooks::rewind(c, &Scope::new(&tenant), seq, crate::storage::now_millis())? {
                     return Err(ScimError::InvalidValue(format!(
                         "event {seq} has not been delivered yet; it will be, in order"
                     )));
@@ -406,7 +407,7 @@ pub async fn delete_webhook(state: &AppState, tenant: &TenantId) -> Result<(), S
     let tenant = tenant.clone();
     let existed = state
         .db
-        .run(move |c| Ok(hooks::delete(c, tenant.as_str())?))
+        .run(move |c| Ok(hooks::delete(c, &Scope::new(&tenant))?))
         .await?;
     if existed {
         Ok(())
@@ -420,7 +421,7 @@ pub async fn logs(state: &AppState, tenant: &TenantId, q: LogQuery) -> Result<Va
     let tenant = tenant.clone();
     let rows = state
         .db
-        .run(move |c| Ok(log_store::read(c, tenant.as_str(), &q)?))
+        .run(move |c| Ok(log_store::read(c, &Scope::new(&tenant), &q)?))
         .await?;
     let entries: Vec<Value> = rows
         .iter()

@@ -10,10 +10,9 @@ use crate::scim::project::Projection;
 use crate::scim::resource::{self, Meta};
 use crate::scim::schema::{AppSettings, Links, ResourceType};
 use crate::storage::AnyConnection;
+use crate::storage::Scope;
 use crate::storage::models::ResourceRow;
-use crate::storage::resources::Scope;
 use crate::storage::tenants as tenant_store;
-use crate::tenant::TenantId;
 
 /// The data of an event that carries a whole resource, `{"user": …}` or `{"group": …}`, as
 /// JSON text; a user's carries the app's view of it beside, `"app_user"`. Memberships travel in
@@ -21,6 +20,7 @@ use crate::tenant::TenantId;
 /// `linked` whether the resource may have links yet (a new one has none).
 fn full(
     c: &mut AnyConnection,
+    scope: &Scope<'_>,
     rt: &ResourceType,
     base: &str,
     row: &ResourceRow,
@@ -33,7 +33,7 @@ fn full(
         Links::Groups => Ok(format!(
             "{{\"{}\":{text},\"app_user\":{}}}",
             rt.events.key,
-            app_user(c, rt, row, doc, linked)?
+            app_user(c, scope, rt, row, doc, linked)?
         )),
         Links::Members => Ok(format!("{{\"{}\":{text}}}", rt.events.key)),
     }
@@ -73,14 +73,14 @@ fn resource_text(
 /// one read of the tenant's row; one with groups, its role mappings and ancestry too.
 fn app_user(
     c: &mut AnyConnection,
+    scope: &Scope<'_>,
     rt: &ResourceType,
     row: &ResourceRow,
     mut user: Map<String, Value>,
     linked: bool,
 ) -> Result<Value, ScimError> {
-    let tenant = TenantId::from_stored(row.tenant_id.clone());
     let links = if linked {
-        Scope::new(&tenant).groups_of(c, std::slice::from_ref(&row.id), None)?
+        scope.groups_of(c, std::slice::from_ref(&row.id), None)?
     } else {
         Vec::new()
     };
@@ -90,7 +90,7 @@ fn app_user(
     let settings = match &rt.app {
         Some(app) => app.as_ref(),
         None => {
-            let (default_role, attribute_mapping) = tenant_store::app_view(c, tenant.as_str())?;
+            let (default_role, attribute_mapping) = tenant_store::app_view(c, scope)?;
             read = AppSettings {
                 default_role,
                 attribute_mapping,
@@ -101,8 +101,8 @@ fn app_user(
     let roles: Vec<String> = if links.is_empty() {
         settings.default_role.iter().cloned().collect()
     } else {
-        let map = RoleMap::load(c, tenant.as_str())?;
-        effective_roles(c, tenant.as_str(), &map, std::slice::from_ref(&row.id))?
+        let map = RoleMap::load(c, scope)?;
+        effective_roles(c, scope, &map, std::slice::from_ref(&row.id))?
             .remove(&row.id)
             .unwrap_or_default()
             .into_iter()
@@ -142,27 +142,29 @@ fn event(name: &str) -> Result<EventType, ScimError> {
 /// `user.created` / `group.created`; `doc` is the row's document, parsed (handed over).
 pub fn created(
     c: &mut AnyConnection,
+    scope: &Scope<'_>,
     rt: &ResourceType,
     base: &str,
     row: &ResourceRow,
     doc: Map<String, Value>,
 ) -> Result<(), ScimError> {
     let kind = event(rt.events.created)?;
-    let data = full(c, rt, base, row, doc, false)?;
-    record_text(c, &row.tenant_id, kind, data)
+    let data = full(c, scope, rt, base, row, doc, false)?;
+    record_text(c, scope, kind, data)
 }
 
 /// `user.updated` / `group.updated`, and `user.deactivated` / `user.reactivated` when `active`
 /// flips (an absent `active` counts as active) on a type that has them.
 pub fn updated(
     c: &mut AnyConnection,
+    scope: &Scope<'_>,
     rt: &ResourceType,
     base: &str,
     old: &ResourceRow,
     new: &ResourceRow,
     doc: Map<String, Value>,
 ) -> Result<(), ScimError> {
-    let data = full(c, rt, base, new, doc, true)?;
+    let data = full(c, scope, rt, base, new, doc, true)?;
     let updated = event(rt.events.updated)?;
     let (was, is) = (old.active != Some(false), new.active != Some(false));
     let flipped = match (was, is) {
@@ -173,16 +175,17 @@ pub fn updated(
     match flipped {
         Some(name) => record_all(
             c,
-            &new.tenant_id,
+            scope,
             vec![(updated, data.clone()), (event(name)?, data)],
         ),
-        None => record_text(c, &new.tenant_id, updated, data),
+        None => record_text(c, scope, updated, data),
     }
 }
 
 /// `group.member_added` and `group.member_removed`, when there is anything to say.
 pub fn memberships(
     c: &mut AnyConnection,
+    scope: &Scope<'_>,
     group: &ResourceRow,
     added: &[String],
     removed: &[String],
@@ -201,22 +204,18 @@ pub fn memberships(
             events.push((kind, data.to_string()));
         }
     }
-    record_all(c, &group.tenant_id, events)
+    record_all(c, scope, events)
 }
 
 /// `user.deleted` / `group.deleted`.
 pub fn deleted(
     c: &mut AnyConnection,
+    scope: &Scope<'_>,
     rt: &ResourceType,
     row: &ResourceRow,
 ) -> Result<(), ScimError> {
     let kind = event(rt.events.deleted)?;
-    record(
-        c,
-        &row.tenant_id,
-        kind,
-        json!({rt.events.key: brief(rt, row)?}),
-    )
+    record(c, scope, kind, json!({rt.events.key: brief(rt, row)?}))
 }
 
 #[cfg(test)]

@@ -11,10 +11,10 @@ use subtle::ConstantTimeEq;
 use crate::error::{LinkRefused, ScimError};
 use crate::events::roles::RoleMap;
 use crate::scim::schema::ResourceType;
+use crate::storage::Scope;
 use crate::storage::log::{LogQuery, LogRow};
 use crate::storage::models::TenantRow;
 use crate::storage::portal::{self as store, LinkRow, MemberLine, SessionRow};
-use crate::storage::resources::Scope;
 use crate::storage::{self, AnyConnection, Db, now_millis, write_tx};
 use crate::tenant::TenantId;
 
@@ -140,14 +140,21 @@ pub fn link_url(portal_url: &str, token: &str) -> String {
 
 /// A tenant's links, newest first (never their secrets).
 pub fn links(db: &Db, tenant_id: &str) -> Result<Vec<LinkRow>, ScimError> {
-    db.run_sync(|c| Ok(store::links(c, tenant_id)?))
+    let id = TenantId::from_stored(tenant_id.to_owned());
+    db.run_sync(|c| Ok(store::links(c, &Scope::new(&id))?))
 }
 
 /// Revokes a link and ends the sessions opened with it; false when the tenant has no such link.
 pub fn revoke_link(db: &Db, tenant_id: &str, link_id: &str) -> Result<bool, ScimError> {
+    let id = TenantId::from_stored(tenant_id.to_owned());
     db.run_sync(|c| {
         write_tx(c, |c| {
-            Ok(store::revoke_link(c, tenant_id, link_id, now_millis())?)
+            Ok(store::revoke_link(
+                c,
+                &Scope::new(&id),
+                link_id,
+                now_millis(),
+            )?)
         })
     })
 }
@@ -278,7 +285,7 @@ pub struct Connection {
 pub fn connection(conn: &mut AnyConnection, tenant: &TenantId) -> Result<Connection, ScimError> {
     let recent = storage::log::read(
         conn,
-        tenant.as_str(),
+        &Scope::new(tenant),
         &LogQuery {
             status: None,
             since: None,
@@ -287,7 +294,7 @@ pub fn connection(conn: &mut AnyConnection, tenant: &TenantId) -> Result<Connect
             limit: RECENT,
         },
     )?;
-    let counts = store::counts(conn, tenant.as_str())?;
+    let counts = store::counts(conn, &Scope::new(tenant))?;
     let is_test = |r: &LogRow| r.method == "GET" && r.resource_type.as_deref() == Some(users().id);
     // The portal's own entries (its opening) are not the IdP's traffic.
     let recent: Vec<LogRow> = recent
@@ -329,7 +336,7 @@ fn group_line(
     id: String,
     name: String,
 ) -> Result<GroupLine, ScimError> {
-    let members = store::member_count(c, tenant.as_str(), &id, MEMBER_COUNT_CAP)?;
+    let members = store::member_count(c, &Scope::new(tenant), &id, MEMBER_COUNT_CAP)?;
     let mut roles: Vec<String> = map.roles_of(&id, Some(&name)).cloned().collect();
     roles.sort_unstable();
     roles.dedup();
@@ -347,7 +354,7 @@ pub fn group_lines(
     tenant: &TenantId,
     listed: Vec<(String, String)>,
 ) -> Result<Vec<GroupLine>, ScimError> {
-    let map = RoleMap::load(c, tenant.as_str())?;
+    let map = RoleMap::load(c, &Scope::new(tenant))?;
     listed
         .into_iter()
         .map(|(id, name)| group_line(c, tenant, &map, id, name))
@@ -366,10 +373,10 @@ pub fn group_members(
     let Some(group) = Scope::new(tenant).get(c, groups().id, id)? else {
         return Ok(None);
     };
-    let map = RoleMap::load(c, tenant.as_str())?;
+    let map = RoleMap::load(c, &Scope::new(tenant))?;
     let name = group.display.clone().unwrap_or_default();
     let line = group_line(c, tenant, &map, group.id, name)?;
-    let members = store::members_page(c, tenant.as_str(), &line.id, after, limit)?;
+    let members = store::members_page(c, &Scope::new(tenant), &line.id, after, limit)?;
     Ok(Some((line, members)))
 }
 
@@ -395,7 +402,7 @@ pub fn preview(
     let mut by_role: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
     let mut unknown = Vec::new();
     for (group, role) in mappings {
-        let ids = store::groups_named(conn, tenant.as_str(), groups().id, group)?;
+        let ids = store::groups_named(conn, &Scope::new(tenant), groups().id, group)?;
         if ids.is_empty() {
             unknown.push(group.clone());
         }
@@ -404,13 +411,13 @@ pub fn preview(
     let mut reached = std::collections::HashSet::new();
     let mut roles = Vec::new();
     for (role, groups) in by_role {
-        let users = storage::events::users_under(conn, tenant.as_str(), &groups)?;
+        let users = storage::events::users_under(conn, &Scope::new(tenant), &groups)?;
         roles.push((role.to_owned(), users.len()));
         reached.extend(users);
     }
     let default_role = match default_role {
         Some(role) => {
-            let users = count(&store::counts(conn, tenant.as_str())?, users());
+            let users = count(&store::counts(conn, &Scope::new(tenant))?, users());
             Some((role.to_owned(), users - reached.len() as i64))
         }
         None => None,
@@ -476,15 +483,22 @@ pub async fn log_page(
     query: LogQuery,
 ) -> Result<Vec<LogRow>, ScimError> {
     let tenant = tenant.clone();
-    db.run(move |c| Ok(storage::log::read(c, tenant.as_str(), &query)?))
+    db.run(move |c| Ok(storage::log::read(c, &Scope::new(&tenant), &query)?))
         .await
 }
 
 /// The displayNames of up to `most` of the tenant's groups, for the role mapping's choices.
 pub async fn group_names(db: &Db, tenant: &TenantId, most: i64) -> Result<Vec<String>, ScimError> {
     let tenant = tenant.clone();
-    db.run(move |c| Ok(store::group_names(c, tenant.as_str(), groups().id, most)?))
-        .await
+    db.run(move |c| {
+        Ok(store::group_names(
+            c,
+            &Scope::new(&tenant),
+            groups().id,
+            most,
+        )?)
+    })
+    .await
 }
 
 #[cfg(test)]

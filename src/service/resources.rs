@@ -19,8 +19,9 @@ use crate::scim::schema::{Links, ResourceType};
 use crate::scim::user_name;
 use crate::scim::validate::{self, MemberRef};
 use crate::state::AppState;
+use crate::storage::Scope;
 use crate::storage::models::ResourceRow;
-use crate::storage::resources::{Link, Scope};
+use crate::storage::resources::Link;
 use crate::storage::{AnyConnection, StoreError, now_millis};
 use crate::tenant::TenantId;
 use crate::token::hash_password;
@@ -139,14 +140,14 @@ impl Creation {
             password_hash,
         )?;
         let member_ids = checked_members(scope, c, &input.members, None)?;
-        let watch = RoleWatch::start(c, scope.tenant().as_str(), &member_ids)?;
+        let watch = RoleWatch::start(c, &Scope::new(scope.tenant()), &member_ids)?;
         scope
             .insert(c, &row)
             .map_err(|e| uniqueness(e, &rt, &input.doc))?;
         hold_unique(scope, c, &rt, &row.id, &input.doc)?;
-        changes::created(c, &rt, base, &row, input.doc)?;
+        changes::created(c, scope, &rt, base, &row, input.doc)?;
         let added = scope.add_members(c, &row.id, &member_ids, &input.members)?;
-        changes::memberships(c, &row, &added, &[])?;
+        changes::memberships(c, scope, &row, &added, &[])?;
         finish(watch, c, scope.tenant())?;
         Ok(row)
     }
@@ -316,7 +317,7 @@ impl Replacement {
         } else {
             (Vec::new(), Vec::new())
         };
-        let watch = RoleWatch::start(c, scope.tenant().as_str(), &touched)?;
+        let watch = RoleWatch::start(c, &Scope::new(scope.tenant()), &touched)?;
         let row = next_version(
             scope,
             c,
@@ -325,11 +326,11 @@ impl Replacement {
             &input.doc,
             password_hash.or(old.password_hash.clone()),
         )?;
-        changes::updated(c, &rt, base, &old, &row, input.doc)?;
+        changes::updated(c, scope, &rt, base, &old, &row, input.doc)?;
         if is_group {
             let removed = scope.remove_members(c, &row.id, &gone)?;
             let added = scope.add_members(c, &row.id, &member_ids, &input.members)?;
-            changes::memberships(c, &row, &added, &removed)?;
+            changes::memberships(c, scope, &row, &added, &removed)?;
         }
         finish(watch, c, scope.tenant())?;
         Ok(row)
@@ -451,7 +452,7 @@ impl Patching {
         if renamed_under_a_mapping(c, scope.tenant(), &rt, before.as_deref(), after)? {
             touched.push(old.id.clone());
         }
-        let watch = RoleWatch::start(c, scope.tenant().as_str(), &touched)?;
+        let watch = RoleWatch::start(c, &Scope::new(scope.tenant()), &touched)?;
         let (mut added, mut removed) = (Vec::new(), Vec::new());
         for change in patched.members {
             let (a, r) = apply_member_change(scope, c, &old.id, change, base)?;
@@ -465,9 +466,9 @@ impl Patching {
         {
             let row = next_version(scope, c, &rt, &old, &patched.doc, password_hash)?;
             if patched.changed || patched.password.is_some() {
-                changes::updated(c, &rt, base, &old, &row, patched.doc)?;
+                changes::updated(c, scope, &rt, base, &old, &row, patched.doc)?;
             }
-            changes::memberships(c, &row, &added, &removed)?;
+            changes::memberships(c, scope, &row, &added, &removed)?;
             row
         } else {
             old
@@ -556,7 +557,7 @@ fn renamed_under_a_mapping(
         .flatten()
         .map(str::to_owned)
         .collect();
-    roles::names_group(c, tenant.as_str(), &names)
+    roles::names_group(c, &Scope::new(tenant), &names)
 }
 
 /// A document's displayName.
@@ -584,7 +585,7 @@ fn finish(
     c: &mut AnyConnection,
     tenant: &TenantId,
 ) -> Result<(), ScimError> {
-    watch.map_or(Ok(()), |w| w.finish(c, tenant.as_str()))
+    watch.map_or(Ok(()), |w| w.finish(c, &Scope::new(tenant)))
 }
 
 /// Applies one membership change to a group; returns the ids added and removed.
@@ -642,7 +643,7 @@ pub(super) fn remove(
         Links::Groups => Vec::new(),
         Links::Members => vec![row.id.clone()],
     };
-    let watch = RoleWatch::start(c, scope.tenant().as_str(), &touched)?;
+    let watch = RoleWatch::start(c, &Scope::new(scope.tenant()), &touched)?;
     // The groups it belonged to lose a member: they get a new version and an event.
     let groups: Vec<String> = scope
         .groups_of(c, std::slice::from_ref(&row.id), None)?
@@ -650,12 +651,12 @@ pub(super) fn remove(
         .map(|l| l.id)
         .collect();
     scope.delete(c, target.rt.id, &row.id)?;
-    changes::deleted(c, &target.rt, &row)?;
+    changes::deleted(c, scope, &target.rt, &row)?;
     let groups_rt = ResourceType::holding_members();
     for gid in groups {
         if let Some(group) = scope.lock(c, groups_rt.id, &gid)? {
             let bumped = next_version(scope, c, groups_rt, &group, &document(&group)?, None)?;
-            changes::memberships(c, &bumped, &[], std::slice::from_ref(&row.id))?;
+            changes::memberships(c, scope, &bumped, &[], std::slice::from_ref(&row.id))?;
         }
     }
     finish(watch, c, scope.tenant())

@@ -13,7 +13,7 @@ use crate::scim::schema::{
 };
 use crate::scim::validate;
 use crate::state::AppState;
-use crate::storage::resources::Scope;
+use crate::storage::Scope;
 use crate::storage::schemas::{self as store, SchemaRow, UniqueValue};
 use crate::storage::tenants as tenant_store;
 use crate::storage::{AnyConnection, now_millis};
@@ -46,16 +46,16 @@ pub async fn current(state: &AppState, tenant: &TenantId) -> Result<Arc<TenantSc
     let id = tenant.clone();
     let (version, _) = state
         .db
-        .read_by_key(move |c| Ok(store::settings(c, id.as_str())?))
+        .read_by_key(move |c| Ok(store::settings(c, &Scope::new(&id))?))
         .await?
         .unwrap_or_default();
     view(state, tenant, version).await
 }
 
 fn load(c: &mut AnyConnection, tenant: &TenantId) -> Result<TenantSchemas, ScimError> {
-    let (version, unknown) = store::settings(c, tenant.as_str())?.unwrap_or_default();
-    let (default_role, attribute_mapping) = tenant_store::app_view(c, tenant.as_str())?;
-    let extensions = store::list(c, tenant.as_str())?
+    let (version, unknown) = store::settings(c, &Scope::new(tenant))?.unwrap_or_default();
+    let (default_role, attribute_mapping) = tenant_store::app_view(c, &Scope::new(tenant))?;
+    let extensions = store::list(c, &Scope::new(tenant))?
         .into_iter()
         .filter_map(|row| {
             let rt = ResourceType::stored(&row.resource_type)?;
@@ -111,7 +111,7 @@ pub async fn list(state: &AppState, tenant: &TenantId) -> Result<Vec<Registered>
     let id = tenant.clone();
     let rows = state
         .db
-        .run(move |c| Ok(store::list(c, id.as_str())?))
+        .run(move |c| Ok(store::list(c, &Scope::new(&id))?))
         .await?;
     Ok(rows.iter().filter_map(|row| shown(state, row)).collect())
 }
@@ -121,7 +121,7 @@ pub async fn get(state: &AppState, tenant: &TenantId, urn: &str) -> Result<Regis
     let id = tenant.clone();
     let rows = state
         .db
-        .run(move |c| Ok(store::list(c, id.as_str())?))
+        .run(move |c| Ok(store::list(c, &Scope::new(&id))?))
         .await?;
     rows.iter()
         .find(|r| r.urn.eq_ignore_ascii_case(urn))
@@ -165,7 +165,7 @@ pub async fn put(
         [(rt.id.to_owned(), schema.clone())],
     );
     let created = write(state, tenant, move |scope, c| {
-        let held = store::list(c, tenant_id.as_str())?;
+        let held = store::list(c, &Scope::new(&tenant_id))?;
         let same = held.iter().find(|r| r.urn.eq_ignore_ascii_case(&urn));
         match same {
             Some(r) if r.resource_type != rt.id => {
@@ -194,9 +194,9 @@ pub async fn put(
                 updated_at: now,
             },
         )?;
-        store::drop_values(c, tenant_id.as_str(), &urn)?;
+        store::drop_values(c, &Scope::new(&tenant_id), &urn)?;
         hold_existing(scope, c, &view.resource_type(rt), &urn)?;
-        store::bump_version(c, tenant_id.as_str())?;
+        store::bump_version(c, &Scope::new(&tenant_id))?;
         Ok(created)
     })
     .await?;
@@ -268,7 +268,7 @@ pub(super) fn hold(
     // Writes of a tenant take turns under its lock, so what is read here is still so when
     // the values are inserted (and a refused insert would abort a PostgreSQL transaction).
     for (attribute, key) in values {
-        if store::holder(c, tenant, rt.id, attribute, key)?.is_some_and(|h| h != id) {
+        if store::holder(c, scope, rt.id, attribute, key)?.is_some_and(|h| h != id) {
             return Err(ScimError::Uniqueness(if existing {
                 format!(
                     "two stored {}s hold the value \"{key}\" for {attribute}, which the schema makes unique; change one of them, or register the attribute without \"uniqueness\": \"server\"",
@@ -282,21 +282,21 @@ pub(super) fn hold(
             }));
         }
     }
-    Ok(store::hold_values(c, tenant, id, &rows)?)
+    Ok(store::hold_values(c, scope, id, &rows)?)
 }
 
 /// Removes a registration; the stored values stay, readable, until [`purge`].
 pub async fn remove(state: &AppState, tenant: &TenantId, urn: &str) -> Result<(), ScimError> {
     let (urn, tenant_id) = (urn.to_owned(), tenant.clone());
     write(state, tenant, move |_, c| {
-        let held = store::list(c, tenant_id.as_str())?;
+        let held = store::list(c, &Scope::new(&tenant_id))?;
         let row = held
             .iter()
             .find(|r| r.urn.eq_ignore_ascii_case(&urn))
             .ok_or_else(|| not_registered(&urn))?;
-        store::delete(c, tenant_id.as_str(), &row.urn)?;
-        store::drop_values(c, tenant_id.as_str(), &row.urn)?;
-        store::bump_version(c, tenant_id.as_str())?;
+        store::delete(c, &Scope::new(&tenant_id), &row.urn)?;
+        store::drop_values(c, &Scope::new(&tenant_id), &row.urn)?;
+        store::bump_version(c, &Scope::new(&tenant_id))?;
         Ok(())
     })
     .await
@@ -307,7 +307,7 @@ pub async fn remove(state: &AppState, tenant: &TenantId, urn: &str) -> Result<()
 pub async fn purge(state: &AppState, tenant: &TenantId, urn: &str) -> Result<u64, ScimError> {
     let (urn, tenant_id) = (urn.to_owned(), tenant.clone());
     write(state, tenant, move |scope, c| {
-        if store::list(c, tenant_id.as_str())?
+        if store::list(c, &Scope::new(&tenant_id))?
             .iter()
             .any(|r| r.urn.eq_ignore_ascii_case(&urn))
         {
@@ -360,8 +360,8 @@ pub async fn set_unknown(
 ) -> Result<(), ScimError> {
     let tenant_id = tenant.clone();
     write(state, tenant, move |_, c| {
-        store::set_unknown_extensions(c, tenant_id.as_str(), setting.as_str())?;
-        store::bump_version(c, tenant_id.as_str())?;
+        store::set_unknown_extensions(c, &Scope::new(&tenant_id), setting.as_str())?;
+        store::bump_version(c, &Scope::new(&tenant_id))?;
         Ok(())
     })
     .await

@@ -16,9 +16,10 @@ use crate::scim::resource::{ListResponse, cursor_response, list_response};
 use crate::scim::schema::{ResourceType, TenantSchemas};
 use crate::state::AppState;
 use crate::storage::AnyConnection;
+use crate::storage::Scope;
 use crate::storage::filter_sql::Compiler;
 use crate::storage::models::ResourceRow;
-use crate::storage::resources::{ListQuery, Scope, Window};
+use crate::storage::resources::{ListQuery, Window};
 use crate::storage::sql::{SortKey, SqlFragment};
 use crate::tenant::TenantId;
 

@@ -8,7 +8,7 @@ use crate::error::ScimError;
 use crate::events::{self, EventType, rfc3339};
 use crate::scim::text;
 use crate::storage::models::{CredentialRow, TenantRow};
-use crate::storage::{self, AnyConnection, Db, now_millis, write_tx};
+use crate::storage::{self, AnyConnection, Db, Scope, now_millis, write_tx};
 use crate::tenant::TenantId;
 use crate::token::ScimToken;
 
@@ -83,8 +83,10 @@ pub fn rotate_secret(
             let tenant = find(c, id_or_name)?;
             // Under the tenant's lock, so a schema change cannot pass between reading the
             // version and storing the credential that carries it.
-            let version = storage::schemas::locked_version(c, &tenant.id)?;
-            storage::tenants::retire_credentials(c, &tenant.id, now, grace_ms)?;
+            let id = TenantId::from_stored(tenant.id.clone());
+            let scope = Scope::new(&id);
+            let version = storage::schemas::locked_version(c, &scope)?;
+            storage::tenants::retire_credentials(c, &scope, now, grace_ms)?;
             storage::tenants::insert_credential(
                 c,
                 &credential(&tenant, version, &token, hash, now),
@@ -92,7 +94,7 @@ pub fn rotate_secret(
             let old_valid_until = grace_ms.map(|g| rfc3339(now + g));
             events::record(
                 c,
-                &tenant.id,
+                &scope,
                 EventType::TenantSecretRotated,
                 json!({"credential_id": token.key_id(), "previous_credentials_valid_until": old_valid_until}),
             )?;
@@ -106,7 +108,8 @@ pub fn rotate_secret(
 pub fn credentials(db: &Db, id_or_name: &str) -> Result<Vec<CredentialRow>, ScimError> {
     db.run_sync(|c| {
         let tenant = find(c, id_or_name)?;
-        Ok(storage::tenants::credentials_of(c, &tenant.id)?)
+        let id = TenantId::from_stored(tenant.id);
+        Ok(storage::tenants::credentials_of(c, &Scope::new(&id))?)
     })
 }
 

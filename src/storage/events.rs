@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use super::AnyConnection;
+use super::Scope;
 use super::StoreResult;
 use super::schema::{events, role_mappings, tenants};
 use super::sql::{RawQuery, Update};
@@ -20,7 +21,8 @@ pub struct EventRow {
 }
 
 /// Locks a tenant's row until the transaction ends (see [`super::tenant_tx`]).
-pub fn lock_tenant(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<()> {
+pub fn lock_tenant(conn: &mut AnyConnection, scope: &Scope<'_>) -> StoreResult<()> {
+    let tenant_id = scope.id();
     let lock = Update::new(
         tenants::table,
         tenants::event_seq.eq(tenants::event_seq),
@@ -34,10 +36,11 @@ pub fn lock_tenant(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<()>
 /// order; one bump numbers all of a change's events.
 pub fn append(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     batch: Vec<(&str, String)>,
     now: i64,
 ) -> StoreResult<()> {
+    let tenant_id = scope.id();
     let count = batch.len() as i64;
     if count == 0 {
         return Ok(());
@@ -68,10 +71,11 @@ pub fn append(
 /// Up to `limit` events of a tenant after sequence number `after`, oldest first.
 pub fn after(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     after: i64,
     limit: i64,
 ) -> StoreResult<Vec<EventRow>> {
+    let tenant_id = scope.id();
     Ok(events::table
         .filter(events::tenant_id.eq(tenant_id))
         .filter(events::seq.gt(after))
@@ -88,10 +92,11 @@ pub fn after(
 /// they are written, so the old ones are the lowest.
 pub fn prune(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     cutoff: i64,
     limit: i64,
 ) -> StoreResult<usize> {
+    let tenant_id = scope.id();
     use super::schema::webhooks;
     let Some(newest_old) = events::table
         .filter(events::tenant_id.eq(tenant_id))
@@ -137,8 +142,9 @@ pub type Mappings = Vec<(String, String)>;
 /// A tenant's default role and its group-to-role mappings.
 pub fn role_mappings(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
 ) -> StoreResult<(Option<String>, Mappings)> {
+    let tenant_id = scope.id();
     let default = tenants::table
         .filter(tenants::id.eq(tenant_id))
         .select(tenants::default_role)
@@ -152,7 +158,8 @@ pub fn role_mappings(
 }
 
 /// Whether the tenant maps any group to a role (else membership cannot change a role).
-pub fn maps_groups(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<bool> {
+pub fn maps_groups(conn: &mut AnyConnection, scope: &Scope<'_>) -> StoreResult<bool> {
+    let tenant_id = scope.id();
     Ok(diesel::select(diesel::dsl::exists(
         role_mappings::table.filter(role_mappings::tenant_id.eq(tenant_id)),
     ))
@@ -162,10 +169,11 @@ pub fn maps_groups(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<boo
 /// Replaces a tenant's default role and mappings.
 pub fn set_role_mappings(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     default: Option<&str>,
     mappings: &[(String, String)],
 ) -> StoreResult<()> {
+    let tenant_id = scope.id();
     diesel::update(tenants::table.filter(tenants::id.eq(tenant_id)))
         .set(tenants::default_role.eq(default))
         .execute(conn)?;
@@ -199,9 +207,10 @@ const CHUNK: usize = 500;
 /// Every group each of `user_ids` belongs to, nested groups included (cycles end the walk).
 pub fn ancestry(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     user_ids: &[String],
 ) -> StoreResult<Vec<Ancestry>> {
+    let tenant_id = scope.id();
     let mut out = Vec::new();
     for chunk in user_ids.chunks(CHUNK) {
         let mut q = RawQuery::raw(
@@ -229,9 +238,10 @@ struct Id {
 /// The users among `ids`, and every user under the groups among them, nested groups included.
 pub fn users_under(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     ids: &[String],
 ) -> StoreResult<Vec<String>> {
+    let tenant_id = scope.id();
     let mut out = Vec::new();
     for chunk in ids.chunks(CHUNK) {
         let mut q = RawQuery::raw(
@@ -255,9 +265,10 @@ pub fn users_under(
 /// Every resource of one type of a tenant.
 pub fn all_of_type(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     resource_type: &str,
 ) -> StoreResult<Vec<String>> {
+    let tenant_id = scope.id();
     use super::schema::resources;
     Ok(resources::table
         .filter(resources::tenant_id.eq(tenant_id))

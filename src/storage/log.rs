@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use super::AnyConnection;
+use super::Scope;
 use super::StoreResult;
 use super::schema::provisioning_log as log;
 
@@ -85,7 +86,8 @@ pub enum StatusFilter {
 }
 
 /// A page of a tenant's log.
-pub fn read(conn: &mut AnyConnection, tenant_id: &str, q: &LogQuery) -> StoreResult<Vec<LogRow>> {
+pub fn read(conn: &mut AnyConnection, scope: &Scope<'_>, q: &LogQuery) -> StoreResult<Vec<LogRow>> {
+    let tenant_id = scope.id();
     let mut query = log::table
         .filter(log::tenant_id.eq(tenant_id.to_owned()))
         .into_boxed();

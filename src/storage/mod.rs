@@ -41,6 +41,7 @@ use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::{Connection, PgConnection, SqliteConnection};
 
 use crate::error::ScimError;
+use crate::tenant::TenantId;
 
 /// A connection to whichever backend the database URL selected.
 #[derive(diesel::MultiConnection)]
@@ -300,8 +301,9 @@ impl Db {
             Some(sqlite) => sqlite.writer.write(f).await,
             None => {
                 let _turn = self.turns.take(tenant).await;
-                let tenant = tenant.to_owned();
-                self.run(move |c| tenant_tx(c, &tenant, f)).await
+                let tenant = TenantId::from_stored(tenant.to_owned());
+                self.run(move |c| tenant_tx(c, &Scope::new(&tenant), f))
+                    .await
             }
         }
     }
@@ -417,13 +419,38 @@ pub fn write_tx<T>(
 /// one, the reverse in the other). SQLite's `BEGIN IMMEDIATE` already serialises writers.
 pub fn tenant_tx<T>(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     f: impl FnOnce(&mut AnyConnection) -> Result<T, ScimError>,
 ) -> Result<T, ScimError> {
     write_tx(conn, |c| {
-        events::lock_tenant(c, tenant_id)?;
+        events::lock_tenant(c, scope)?;
         f(c)
     })
+}
+
+/// One tenant's storage: every table a tenant owns is reached through a scope, made from a
+/// [`TenantId`], so no query on those tables is written without its tenant. The resources'
+/// queries are its methods (in `resources`); the other tables' functions take it first.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    tenant: &'a TenantId,
+}
+
+impl<'a> Scope<'a> {
+    /// Scopes every following query to `tenant`.
+    pub fn new(tenant: &'a TenantId) -> Self {
+        Self { tenant }
+    }
+
+    /// The tenant this scope reaches.
+    pub fn tenant(&self) -> &'a TenantId {
+        self.tenant
+    }
+
+    /// The tenant's key, as its tables hold it.
+    pub fn id(&self) -> &'a str {
+        self.tenant.as_str()
+    }
 }
 
 /// A storage failure, in the terms the use cases act on.

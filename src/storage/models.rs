@@ -30,7 +30,7 @@ pub struct CredentialRow {
 
 /// A stored User or Group: canonical JSON plus the columns extracted for lookups. An absent
 /// value is written as NULL (no column has a default), so its INSERT is one statement whatever
-/// the row holds, prepared once. Updates are written by [`super::resources::Scope::update`].
+/// the row holds, prepared once. Updates are written by [`super::Scope::update`].
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = resources, treat_none_as_default_value = false)]
 pub struct ResourceRow {

@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use super::AnyConnection;
+use super::Scope;
 use super::StoreResult;
 use super::schema::{portal_links, portal_sessions};
 
@@ -65,7 +66,8 @@ pub fn link(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<LinkRow>> 
 }
 
 /// The tenant's links, newest first.
-pub fn links(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<Vec<LinkRow>> {
+pub fn links(conn: &mut AnyConnection, scope: &Scope<'_>) -> StoreResult<Vec<LinkRow>> {
+    let tenant_id = scope.id();
     Ok(portal_links::table
         .filter(portal_links::tenant_id.eq(tenant_id))
         .order(portal_links::created_at.desc())
@@ -91,10 +93,11 @@ pub fn use_link(conn: &mut AnyConnection, id: &str, now: i64) -> StoreResult<boo
 /// Revokes a tenant's link and ends the sessions opened with it; returns whether it existed.
 pub fn revoke_link(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     id: &str,
     now: i64,
 ) -> StoreResult<bool> {
+    let tenant_id = scope.id();
     let mine = portal_links::table
         .filter(portal_links::id.eq(id))
         .filter(portal_links::tenant_id.eq(tenant_id));
@@ -141,7 +144,8 @@ pub fn end_session(conn: &mut AnyConnection, id: &str) -> StoreResult<()> {
 }
 
 /// How many resources of each type a tenant has, from the counts kept beside them.
-pub fn counts(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<Vec<(String, i64)>> {
+pub fn counts(conn: &mut AnyConnection, scope: &Scope<'_>) -> StoreResult<Vec<(String, i64)>> {
+    let tenant_id = scope.id();
     use super::schema::resource_counts as counts;
     Ok(counts::table
         .filter(counts::tenant_id.eq(tenant_id))
@@ -159,10 +163,11 @@ struct Count {
 /// key, however large the group.
 pub fn member_count(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     group_id: &str,
     cap: i64,
 ) -> StoreResult<i64> {
+    let tenant_id = scope.id();
     let mut q = super::sql::RawQuery::raw(
         "SELECT count(*) AS n FROM (SELECT 1 FROM members WHERE tenant_id = ",
     );
@@ -187,11 +192,12 @@ pub struct MemberLine {
 /// membership key and one primary-key read per member shown.
 pub fn members_page(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     group_id: &str,
     after: Option<&str>,
     limit: i64,
 ) -> StoreResult<Vec<MemberLine>> {
+    let tenant_id = scope.id();
     use super::schema::{members, resources};
     let mut ids = members::table
         .filter(members::tenant_id.eq(tenant_id))
@@ -216,10 +222,11 @@ pub fn members_page(
 /// displayName compared case-insensitively (as role mapping compares them).
 pub fn groups_named(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     group_type: &str,
     reference: &str,
 ) -> StoreResult<Vec<String>> {
+    let tenant_id = scope.id();
     use super::schema::resources;
     Ok(resources::table
         .filter(resources::tenant_id.eq(tenant_id))
@@ -236,10 +243,11 @@ pub fn groups_named(
 /// Up to `limit` of the tenant's group names, in order, for choosing one.
 pub fn group_names(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     group_type: &str,
     limit: i64,
 ) -> StoreResult<Vec<String>> {
+    let tenant_id = scope.id();
     use super::schema::resources;
     Ok(resources::table
         .filter(resources::tenant_id.eq(tenant_id))

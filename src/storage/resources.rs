@@ -11,13 +11,12 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::Untyped;
 use diesel::sqlite::Sqlite;
 
-use super::StoreResult;
 use super::models::{MemberRow, ResourceRow};
 use super::schema::{members, resource_counts, resources};
 use super::sql::{Dialect, SortKey, SqlFragment, Update};
 use super::{AnyConnection, StoreError};
+use super::{Scope, StoreResult};
 use crate::scim::validate::MemberRef;
-use crate::tenant::TenantId;
 
 /// Bound parameters per statement stay well below SQLite's and PostgreSQL's limits.
 const IN_CHUNK: usize = 500;
@@ -62,11 +61,6 @@ pub struct Listed {
     pub total: i64,
     pub rows: Vec<ResourceRow>,
     pub has_more: bool,
-}
-
-/// The storage view of one tenant's resources.
-pub struct Scope<'a> {
-    tenant: &'a TenantId,
 }
 
 type Db = <AnyConnection as Connection>::Backend;
@@ -261,17 +255,8 @@ macro_rules! load_links {
     }};
 }
 
+/// The tenant's resources, users and groups, and their memberships.
 impl<'a> Scope<'a> {
-    /// Scopes every following query to `tenant`.
-    pub fn new(tenant: &'a TenantId) -> Self {
-        Self { tenant }
-    }
-
-    /// The tenant this scope reaches.
-    pub fn tenant(&self) -> &'a TenantId {
-        self.tenant
-    }
-
     /// The one place where a resource query gets its tenant filter.
     fn of_tenant(&self) -> BoxedResources<'a> {
         resources::table

@@ -3,6 +3,7 @@
 
 use diesel::prelude::*;
 
+use super::Scope;
 use super::schema::{credentials, tenant_schemas, tenants, unique_values};
 use super::{AnyConnection, StoreResult};
 
@@ -19,7 +20,8 @@ pub struct SchemaRow {
 }
 
 /// A tenant's schema version and its unknown-extensions setting.
-pub fn settings(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<Option<(i64, String)>> {
+pub fn settings(conn: &mut AnyConnection, scope: &Scope<'_>) -> StoreResult<Option<(i64, String)>> {
+    let tenant_id = scope.id();
     Ok(tenants::table
         .find(tenant_id)
         .select((tenants::schema_version, tenants::unknown_extensions))
@@ -28,7 +30,8 @@ pub fn settings(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<Option
 }
 
 /// Every schema a tenant registered, by URN.
-pub fn list(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<Vec<SchemaRow>> {
+pub fn list(conn: &mut AnyConnection, scope: &Scope<'_>) -> StoreResult<Vec<SchemaRow>> {
+    let tenant_id = scope.id();
     Ok(tenant_schemas::table
         .filter(tenant_schemas::tenant_id.eq(tenant_id))
         .order(tenant_schemas::urn)
@@ -59,7 +62,8 @@ pub fn put(conn: &mut AnyConnection, row: &SchemaRow) -> StoreResult<bool> {
 }
 
 /// Removes a registration; returns whether there was one.
-pub fn delete(conn: &mut AnyConnection, tenant_id: &str, urn: &str) -> StoreResult<bool> {
+pub fn delete(conn: &mut AnyConnection, scope: &Scope<'_>, urn: &str) -> StoreResult<bool> {
+    let tenant_id = scope.id();
     Ok(diesel::delete(
         tenant_schemas::table
             .filter(tenant_schemas::tenant_id.eq(tenant_id))
@@ -72,9 +76,10 @@ pub fn delete(conn: &mut AnyConnection, tenant_id: &str, urn: &str) -> StoreResu
 /// Sets what the tenant does with unregistered extensions.
 pub fn set_unknown_extensions(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     setting: &str,
 ) -> StoreResult<()> {
+    let tenant_id = scope.id();
     diesel::update(tenants::table.find(tenant_id))
         .set(tenants::unknown_extensions.eq(setting))
         .execute(conn)?;
@@ -82,8 +87,9 @@ pub fn set_unknown_extensions(
 }
 
 /// The tenant's schema version, read under the tenant's lock.
-pub fn locked_version(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<i64> {
-    super::events::lock_tenant(conn, tenant_id)?;
+pub fn locked_version(conn: &mut AnyConnection, scope: &Scope<'_>) -> StoreResult<i64> {
+    let tenant_id = scope.id();
+    super::events::lock_tenant(conn, scope)?;
     Ok(tenants::table
         .find(tenant_id)
         .select(tenants::schema_version)
@@ -92,7 +98,8 @@ pub fn locked_version(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<
 
 /// Moves the tenant's schema version on, so every instance builds its view again; returns the
 /// new version.
-pub fn bump_version(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<i64> {
+pub fn bump_version(conn: &mut AnyConnection, scope: &Scope<'_>) -> StoreResult<i64> {
+    let tenant_id = scope.id();
     diesel::update(tenants::table.find(tenant_id))
         .set(tenants::schema_version.eq(tenants::schema_version + 1))
         .execute(conn)?;
@@ -123,10 +130,11 @@ pub struct UniqueValue<'a> {
 /// resource of the tenant holds one of them.
 pub fn hold_values(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     resource_id: &str,
     values: &[UniqueValue<'_>],
 ) -> StoreResult<()> {
+    let tenant_id = scope.id();
     diesel::delete(
         unique_values::table
             .filter(unique_values::tenant_id.eq(tenant_id))
@@ -144,11 +152,12 @@ pub fn hold_values(
 /// The resource holding a unique value, if any (one primary-key read).
 pub fn holder(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     resource_type: &str,
     attribute: &str,
     value_key: &str,
 ) -> StoreResult<Option<String>> {
+    let tenant_id = scope.id();
     Ok(unique_values::table
         .find((tenant_id, resource_type, attribute, value_key))
         .select(unique_values::resource_id)
@@ -157,7 +166,8 @@ pub fn holder(
 }
 
 /// Forgets every held value of the attributes of extension `urn` (`urn:…`).
-pub fn drop_values(conn: &mut AnyConnection, tenant_id: &str, urn: &str) -> StoreResult<usize> {
+pub fn drop_values(conn: &mut AnyConnection, scope: &Scope<'_>, urn: &str) -> StoreResult<usize> {
+    let tenant_id = scope.id();
     let prefix = format!("{}:%", escape_like(urn));
     Ok(diesel::delete(
         unique_values::table

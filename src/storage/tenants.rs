@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use super::AnyConnection;
+use super::Scope;
 use super::StoreResult;
 use super::models::{CredentialRow, TenantRow};
 use super::schema::{credentials, tenants};
@@ -52,10 +53,11 @@ pub fn insert_credential(conn: &mut AnyConnection, row: &CredentialRow) -> Store
 /// (never extending an earlier end).
 pub fn retire_credentials(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     now: i64,
     grace_ms: Option<i64>,
 ) -> StoreResult<usize> {
+    let tenant_id = scope.id();
     let live = credentials::table
         .filter(credentials::tenant_id.eq(tenant_id))
         .filter(credentials::revoked_at.is_null());
@@ -116,8 +118,9 @@ pub fn touch_credential(conn: &mut AnyConnection, key_id: &str, now: i64) -> Sto
 /// Every credential of a tenant, newest first.
 pub fn credentials_of(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
 ) -> StoreResult<Vec<CredentialRow>> {
+    let tenant_id = scope.id();
     Ok(credentials::table
         .filter(credentials::tenant_id.eq(tenant_id))
         .order((credentials::created_at.desc(), credentials::id))
@@ -125,7 +128,11 @@ pub fn credentials_of(
         .load(conn)?)
 }
 /// The tenant's attribute mapping document, if it wrote one.
-pub fn attribute_mapping(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<Option<String>> {
+pub fn attribute_mapping(
+    conn: &mut AnyConnection,
+    scope: &Scope<'_>,
+) -> StoreResult<Option<String>> {
+    let tenant_id = scope.id();
     Ok(tenants::table
         .find(tenant_id)
         .select(tenants::attribute_mapping)
@@ -138,8 +145,9 @@ pub fn attribute_mapping(conn: &mut AnyConnection, tenant_id: &str) -> StoreResu
 /// attribute mapping (one primary-key read).
 pub fn app_view(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
 ) -> StoreResult<(Option<String>, Option<String>)> {
+    let tenant_id = scope.id();
     Ok(tenants::table
         .find(tenant_id)
         .select((tenants::default_role, tenants::attribute_mapping))
@@ -151,9 +159,10 @@ pub fn app_view(
 /// Stores the tenant's attribute mapping document (`None`: back to the standard fields).
 pub fn set_attribute_mapping(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     doc: Option<&str>,
 ) -> StoreResult<usize> {
+    let tenant_id = scope.id();
     Ok(diesel::update(tenants::table.find(tenant_id))
         .set(tenants::attribute_mapping.eq(doc))
         .execute(conn)?)

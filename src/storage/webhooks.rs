@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use super::AnyConnection;
+use super::Scope;
 use super::StoreResult;
 use super::events::EventRow;
 use super::schema::{events, tenants, webhook_attempts, webhooks};
@@ -38,7 +39,8 @@ pub struct AttemptRow {
 }
 
 /// A tenant's webhook, if it has one.
-pub fn get(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<Option<WebhookRow>> {
+pub fn get(conn: &mut AnyConnection, scope: &Scope<'_>) -> StoreResult<Option<WebhookRow>> {
+    let tenant_id = scope.id();
     Ok(webhooks::table
         .find(tenant_id)
         .select(WebhookRow::as_select())
@@ -76,7 +78,13 @@ pub fn update_settings(conn: &mut AnyConnection, row: &WebhookRow) -> StoreResul
 /// Moves a tenant's webhook back to just before event `seq`, so that event and every later one
 /// are delivered again, in order; returns whether it moved (false: `seq` was not delivered yet).
 /// A delivery in flight loses its lease and stops, as after a change of settings.
-pub fn rewind(conn: &mut AnyConnection, tenant_id: &str, seq: i64, now: i64) -> StoreResult<bool> {
+pub fn rewind(
+    conn: &mut AnyConnection,
+    scope: &Scope<'_>,
+    seq: i64,
+    now: i64,
+) -> StoreResult<bool> {
+    let tenant_id = scope.id();
     Ok(diesel::update(
         webhooks::table
             .find(tenant_id)
@@ -93,14 +101,16 @@ pub fn rewind(conn: &mut AnyConnection, tenant_id: &str, seq: i64, now: i64) -> 
 }
 
 /// Removes a tenant's webhook; returns whether there was one.
-pub fn delete(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<bool> {
+pub fn delete(conn: &mut AnyConnection, scope: &Scope<'_>) -> StoreResult<bool> {
+    let tenant_id = scope.id();
     Ok(diesel::delete(webhooks::table.find(tenant_id))
         .execute(conn)
         .map(|n| n > 0)?)
 }
 
 /// The last event sequence number a tenant has issued.
-pub fn current_seq(conn: &mut AnyConnection, tenant_id: &str) -> StoreResult<i64> {
+pub fn current_seq(conn: &mut AnyConnection, scope: &Scope<'_>) -> StoreResult<i64> {
+    let tenant_id = scope.id();
     Ok(tenants::table
         .find(tenant_id)
         .select(tenants::event_seq)
@@ -132,11 +142,12 @@ pub fn due(conn: &mut AnyConnection, now: i64, limit: i64) -> StoreResult<Vec<St
 /// is what keeps delivery in order and once per instance fleet.
 pub fn claim(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     owner: &str,
     now: i64,
     until: i64,
 ) -> StoreResult<bool> {
+    let tenant_id = scope.id();
     Ok(diesel::update(
         webhooks::table.find(tenant_id).filter(
             webhooks::lease_until
@@ -155,10 +166,11 @@ pub fn claim(
 /// The next undelivered events of a webhook held by `owner`.
 pub fn pending(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     owner: &str,
     limit: i64,
 ) -> StoreResult<Option<(WebhookRow, Vec<EventRow>)>> {
+    let tenant_id = scope.id();
     let Some(hook) = webhooks::table
         .find(tenant_id)
         .filter(webhooks::lease_owner.eq(owner))
@@ -168,7 +180,7 @@ pub fn pending(
     else {
         return Ok(None);
     };
-    let rows = super::events::after(conn, tenant_id, hook.delivered_seq, limit)?;
+    let rows = super::events::after(conn, scope, hook.delivered_seq, limit)?;
     Ok(Some((hook, rows)))
 }
 
@@ -193,11 +205,12 @@ pub enum Outcome {
 /// nothing but the attempt is written and the caller must stop.
 pub fn record(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     owner: &str,
     outcome: &Outcome,
     attempt: Option<&AttemptRow>,
 ) -> StoreResult<bool> {
+    let tenant_id = scope.id();
     let held = webhooks::table
         .find(tenant_id)
         .filter(webhooks::lease_owner.eq(owner));
@@ -249,9 +262,10 @@ pub fn record(
 /// The most recent attempts of a tenant's webhook, newest first.
 pub fn attempts(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: &Scope<'_>,
     limit: i64,
 ) -> StoreResult<Vec<AttemptRow>> {
+    let tenant_id = scope.id();
     Ok(webhook_attempts::table
         .filter(webhook_attempts::tenant_id.eq(tenant_id))
         .order((

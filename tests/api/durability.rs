@@ -15,8 +15,9 @@ use scimitar::service::tenants;
 use scimitar::storage::{Db, events, webhooks};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Served, eventually, patch_ops, serve};
+use crate::helpers::{Backend, Served, eventually, patch_ops, serve, stored};
 use crate::on_both_backends;
+use scimitar::storage::Scope;
 
 const BIN: &str = env!("CARGO_BIN_EXE_scimitar");
 const CLIENTS: usize = 4;
@@ -283,8 +284,8 @@ fn check_events(db: &Db, tenant: &str, c: &Client) {
     let (rows, last) = db
         .run_sync(move |conn| {
             Ok((
-                events::after(conn, &tenant, 0, 1_000_000)?,
-                webhooks::current_seq(conn, &tenant)?,
+                events::after(conn, &Scope::new(&stored(&tenant)), 0, 1_000_000)?,
+                webhooks::current_seq(conn, &Scope::new(&stored(&tenant)))?,
             ))
         })
         .expect("events");

@@ -2,8 +2,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, stored};
 use crate::on_both_backends;
+use scimitar::storage::Scope;
 
 fn ids(list: &Value, key: &str) -> Vec<String> {
     let mut v: Vec<String> = list[key]
@@ -236,7 +237,14 @@ fn deleting_a_member_moves_the_group_on(b: Backend) {
         .id;
     let events = app
         .db
-        .run_sync(move |conn| Ok(scimitar::storage::events::after(conn, &tenant, 0, 100)?))
+        .run_sync(move |conn| {
+            Ok(scimitar::storage::events::after(
+                conn,
+                &Scope::new(&stored(&tenant)),
+                0,
+                100,
+            )?)
+        })
         .expect("events");
     let last = events.last().expect("events");
     assert_eq!(last.event_type, "group.member_removed");
@@ -276,7 +284,14 @@ fn a_patch_that_adds_and_removes_records_both_in_order(b: Backend) {
         .id;
     let events = app
         .db
-        .run_sync(move |conn| Ok(scimitar::storage::events::after(conn, &tenant, 0, 100)?))
+        .run_sync(move |conn| {
+            Ok(scimitar::storage::events::after(
+                conn,
+                &Scope::new(&stored(&tenant)),
+                0,
+                100,
+            )?)
+        })
         .expect("events");
     let last: Vec<(i64, &str, Value)> = events[events.len() - 2..]
         .iter()

@@ -81,6 +81,11 @@ pub fn eventually<T>(within: Duration, what: &str, mut check: impl FnMut() -> Op
     }
 }
 
+/// A stored tenant id, for the storage calls that take a tenant's scope.
+pub fn stored(id: &str) -> scimitar::tenant::TenantId {
+    scimitar::tenant::TenantId::from_stored(id.to_owned())
+}
+
 /// Runs each named test once per backend: `mod sqlite` and `mod postgres`.
 #[macro_export]
 macro_rules! on_both_backends {

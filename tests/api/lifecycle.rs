@@ -14,9 +14,10 @@ use scimitar::storage::log::{self, LogQuery};
 use scimitar::storage::webhooks as hooks;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, eventually, webhook_receiver};
+use crate::helpers::{Backend, TestApp, eventually, stored, webhook_receiver};
 use crate::on_both_backends;
 use crate::webhooks::LOOPBACK_RECEIVERS;
+use scimitar::storage::Scope;
 
 fn stopping_closes_the_port_the_log_and_the_pools(b: Backend) {
     let app = TestApp::spawn(b);
@@ -59,7 +60,7 @@ fn stopping_closes_the_port_the_log_and_the_pools(b: Backend) {
         .run_sync(|c| {
             Ok(log::read(
                 c,
-                &tenant,
+                &Scope::new(&stored(&tenant)),
                 &LogQuery {
                     limit: 10,
                     ..LogQuery::default()
@@ -112,8 +113,8 @@ fn stopping_mid_batch_finishes_the_delivery_in_flight_and_frees_the_lease(b: Bac
         .db
         .run_sync(move |c| {
             Ok((
-                hooks::get(c, &tenant)?.expect("webhook"),
-                hooks::attempts(c, &tenant, 1000)?.len(),
+                hooks::get(c, &Scope::new(&stored(&tenant)))?.expect("webhook"),
+                hooks::attempts(c, &Scope::new(&stored(&tenant)), 1000)?.len(),
             ))
         })
         .expect("webhook state");
@@ -285,7 +286,7 @@ fn a_graceful_stop_finishes_requests_in_flight_and_keeps_every_acknowledged_writ
         .run_sync(|c| {
             Ok(log::read(
                 c,
-                &tenant,
+                &Scope::new(&stored(&tenant)),
                 &LogQuery {
                     limit: 100_000,
                     ..LogQuery::default()

@@ -15,8 +15,9 @@ use scimitar::scim::limits::Limits;
 use scimitar::storage::Waits;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Res, TestApp, patch_ops};
+use crate::helpers::{Backend, Res, TestApp, patch_ops, stored};
 use crate::on_both_backends;
+use scimitar::storage::Scope;
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -209,7 +210,7 @@ fn a_busy_database_is_503_and_then_recovers(backend: Backend) {
                 Backend::Sqlite => c.batch_execute("BEGIN IMMEDIATE")?,
                 Backend::Postgres => {
                     c.batch_execute("BEGIN")?;
-                    scimitar::storage::events::lock_tenant(c, &tenant)?;
+                    scimitar::storage::events::lock_tenant(c, &Scope::new(&stored(&tenant)))?;
                 }
             }
             let res = app.req("POST", "/Users", Some(&body));

@@ -6,8 +6,9 @@ use std::time::Duration;
 use scimitar::scim::filter::{check, parse};
 use scimitar::scim::path::{AttrPath, resolve};
 use scimitar::scim::schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE};
+use scimitar::storage::Scope;
 use scimitar::storage::filter_sql::{Compiler, Dialect};
-use scimitar::storage::resources::{ListQuery, Scope, Window};
+use scimitar::storage::resources::{ListQuery, Window};
 use scimitar::tenant::TenantId;
 use serde_json::{Value, json};
 

@@ -20,8 +20,9 @@ use scimitar::storage::webhooks as hooks;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::helpers::{Backend, Res, TestApp, eventually, holds_for, patch_ops};
+use crate::helpers::{Backend, Res, TestApp, eventually, holds_for, patch_ops, stored};
 use crate::on_both_backends;
+use scimitar::storage::Scope;
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -148,9 +149,9 @@ impl Receiver {
                 .db
                 .run_sync(move |c| {
                     Ok((
-                        hooks::get(c, &tenant)?,
-                        hooks::attempts(c, &tenant, 10_000)?.len(),
-                        hooks::current_seq(c, &tenant)?,
+                        hooks::get(c, &Scope::new(&stored(&tenant)))?,
+                        hooks::attempts(c, &Scope::new(&stored(&tenant)), 10_000)?.len(),
+                        hooks::current_seq(c, &Scope::new(&stored(&tenant)))?,
                     ))
                 })
                 .expect("webhook state");
@@ -689,7 +690,7 @@ fn delivery_refuses_what_resolves_to_loopback(b: Backend) {
     );
     app.db
         .run_sync(|c| {
-            let mut hook = hooks::get(c, &tenant)?.expect("webhook");
+            let mut hook = hooks::get(c, &Scope::new(&stored(&tenant)))?.expect("webhook");
             hook.url = url.clone();
             Ok(hooks::update_settings(c, &hook)?)
         })
