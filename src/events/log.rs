@@ -33,6 +33,17 @@ pub fn refusal(error: Option<&ScimError>) -> (Option<String>, Option<String>) {
     )
 }
 
+/// The note a successful write's log entry carries when it stored extensions the tenant has
+/// not registered; `None` when it stored none.
+pub fn kept_unregistered(unregistered: &[String]) -> Option<String> {
+    (!unregistered.is_empty()).then(|| {
+        format!(
+            "stored as sent, unchecked: {} (not registered for this tenant)",
+            unregistered.join(", ")
+        )
+    })
+}
+
 /// The sending side, kept in the app state.
 #[derive(Clone)]
 pub struct LogSender {

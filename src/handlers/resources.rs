@@ -114,11 +114,8 @@ pub async fn search_all(
 
 /// Notes in the request's log entry the unregistered extensions a write stored as sent.
 fn note_unregistered(req: &HttpRequest, unregistered: &[String]) {
-    if !unregistered.is_empty() {
-        req.extensions_mut().insert(LogNote(format!(
-            "stored as sent, unchecked: {} (not registered for this tenant)",
-            unregistered.join(", ")
-        )));
+    if let Some(note) = crate::events::log::kept_unregistered(unregistered) {
+        req.extensions_mut().insert(LogNote(note));
     }
 }
 

@@ -68,6 +68,7 @@ pub async fn run(
         fail_on_errors,
         group: Vec::new(),
         gathering: HashSet::new(),
+        notes: HashMap::new(),
     };
     let mut stopped = false;
     for (index, refusal) in plan.refused {
@@ -120,6 +121,9 @@ struct Run<'a> {
     group: Vec<Item>,
     /// The bulkIds that the POSTs of `group` define.
     gathering: HashSet<String>,
+    /// What an operation's log entry notes when it succeeds, by index (unregistered extensions
+    /// it stored as sent).
+    notes: HashMap<usize, String>,
 }
 
 /// One operation of a group: its work, or why it cannot be done.
@@ -192,6 +196,14 @@ impl Run<'_> {
         };
         if let (Ok(Work::Create(_)), Some(b)) = (&work, &op.bulk_id) {
             self.gathering.insert(b.clone());
+        }
+        let unregistered = match &work {
+            Ok(Work::Create(w)) => w.unregistered(),
+            Ok(Work::Replace(w)) => w.unregistered(),
+            _ => &[],
+        };
+        if let Some(note) = crate::events::log::kept_unregistered(unregistered) {
+            self.notes.insert(index, note);
         }
         self.group.push(Item {
             index,
@@ -331,6 +343,8 @@ impl Run<'_> {
             _ => None,
         };
         let (scim_type, detail) = log::refusal(error.as_ref());
+        let note = self.notes.remove(&index);
+        let detail = detail.or(note.filter(|_| error.is_none()));
         self.state.log.send(LogRow {
             status: i32::from(status),
             resource_type: rt.map(|rt| rt.id.to_owned()),

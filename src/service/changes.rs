@@ -12,12 +12,13 @@ use crate::scim::schema::{AppSettings, Links, ResourceType};
 use crate::storage::AnyConnection;
 use crate::storage::Scope;
 use crate::storage::models::ResourceRow;
+use crate::storage::resources::Link;
 use crate::storage::tenants as tenant_store;
 
 /// The data of an event that carries a whole resource, `{"user": …}` or `{"group": …}`, as
 /// JSON text; a user's carries the app's view of it beside, `"app_user"`. Memberships travel in
 /// their own events. `doc` is the row's document, parsed (the write's own, handed over);
-/// `linked` whether the resource may have links yet (a new one has none).
+/// `groups` a user's direct groups.
 fn full(
     c: &mut AnyConnection,
     scope: &Scope<'_>,
@@ -25,7 +26,7 @@ fn full(
     base: &str,
     row: &ResourceRow,
     doc: Map<String, Value>,
-    linked: bool,
+    groups: &[Link],
 ) -> Result<String, ScimError> {
     let meta = meta(row);
     let text = resource_text(rt, base, row, &meta)?;
@@ -33,7 +34,7 @@ fn full(
         Links::Groups => Ok(format!(
             "{{\"{}\":{text},\"app_user\":{}}}",
             rt.events.key,
-            app_user(c, scope, rt, row, doc, linked)?
+            app_user(c, scope, rt, row, doc, groups)?
         )),
         Links::Members => Ok(format!("{{\"{}\":{text}}}", rt.events.key)),
     }
@@ -77,31 +78,32 @@ fn app_user(
     rt: &ResourceType,
     row: &ResourceRow,
     mut user: Map<String, Value>,
-    linked: bool,
+    links: &[Link],
 ) -> Result<Value, ScimError> {
-    let links = if linked {
-        scope.groups_of(c, std::slice::from_ref(&row.id), None)?
-    } else {
-        Vec::new()
-    };
     // The settings as of the request's view of the tenant; read when the type is a built-in
     // definition, which belongs to no tenant.
     let read;
     let settings = match &rt.app {
         Some(app) => app.as_ref(),
         None => {
-            let (default_role, attribute_mapping) = tenant_store::app_view(c, scope)?;
+            let (_, attribute_mapping) = tenant_store::app_view(c, scope)?;
+            let map = RoleMap::load(c, scope)?;
             read = AppSettings {
-                default_role,
+                role_mappings: map.mappings,
+                default_role: map.default_role,
                 attribute_mapping,
             };
             &read
         }
     };
-    let roles: Vec<String> = if links.is_empty() {
+    // Without groups, or without mappings, no group gives a role: the default role applies.
+    let roles: Vec<String> = if links.is_empty() || settings.role_mappings.is_empty() {
         settings.default_role.iter().cloned().collect()
     } else {
-        let map = RoleMap::load(c, scope)?;
+        let map = RoleMap {
+            default_role: settings.default_role.clone(),
+            mappings: settings.role_mappings.clone(),
+        };
         effective_roles(c, scope, &map, std::slice::from_ref(&row.id))?
             .remove(&row.id)
             .unwrap_or_default()
@@ -149,12 +151,14 @@ pub fn created(
     doc: Map<String, Value>,
 ) -> Result<(), ScimError> {
     let kind = event(rt.events.created)?;
-    let data = full(c, scope, rt, base, row, doc, false)?;
+    // A resource just created is in no group yet.
+    let data = full(c, scope, rt, base, row, doc, &[])?;
     record_text(c, scope, kind, data)
 }
 
 /// `user.updated` / `group.updated`, and `user.deactivated` / `user.reactivated` when `active`
-/// flips (an absent `active` counts as active) on a type that has them.
+/// flips (an absent `active` counts as active) on a type that has them. Returns a user's
+/// direct groups, read for its app view, so the response need not read them again.
 pub fn updated(
     c: &mut AnyConnection,
     scope: &Scope<'_>,
@@ -163,8 +167,20 @@ pub fn updated(
     old: &ResourceRow,
     new: &ResourceRow,
     doc: Map<String, Value>,
-) -> Result<(), ScimError> {
-    let data = full(c, scope, rt, base, new, doc, true)?;
+) -> Result<Option<Vec<Link>>, ScimError> {
+    let groups = match rt.links {
+        Links::Groups => Some(scope.groups_of(c, std::slice::from_ref(&new.id), None)?),
+        Links::Members => None,
+    };
+    let data = full(
+        c,
+        scope,
+        rt,
+        base,
+        new,
+        doc,
+        groups.as_deref().unwrap_or_default(),
+    )?;
     let updated = event(rt.events.updated)?;
     let (was, is) = (old.active != Some(false), new.active != Some(false));
     let flipped = match (was, is) {
@@ -177,9 +193,10 @@ pub fn updated(
             c,
             scope,
             vec![(updated, data.clone()), (event(name)?, data)],
-        ),
-        None => record_text(c, scope, updated, data),
+        )?,
+        None => record_text(c, scope, updated, data)?,
     }
+    Ok(groups)
 }
 
 /// `group.member_added` and `group.member_removed`, when there is anything to say.

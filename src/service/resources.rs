@@ -46,7 +46,7 @@ pub async fn create(
     view: Projection,
 ) -> Result<Rendered, ScimError> {
     let creation = Creation::prepare(state, tenant, rt.clone(), body, new_id()).await?;
-    let unregistered = creation.body.input.unregistered.clone();
+    let unregistered = creation.unregistered().to_vec();
     let base = state.base_url.clone();
     let mut rendered = write(state, tenant, move |scope, c| {
         let row = creation.apply(scope, c, &base)?;
@@ -76,6 +76,11 @@ pub(super) struct Checked {
 }
 
 impl Checked {
+    /// Extensions the tenant has not registered that the body stores as sent.
+    pub(super) fn unregistered(&self) -> &[String] {
+        &self.input.unregistered
+    }
+
     async fn body(
         state: &AppState,
         tenant: &TenantId,
@@ -101,6 +106,11 @@ pub(super) struct Creation {
 }
 
 impl Creation {
+    /// Extensions the tenant has not registered that the body stores as sent.
+    pub(super) fn unregistered(&self) -> &[String] {
+        self.body.unregistered()
+    }
+
     /// Validates a POST body for a resource that will get `id`.
     pub(super) async fn prepare(
         state: &AppState,
@@ -243,11 +253,11 @@ pub async fn replace(
 ) -> Result<Rendered, ScimError> {
     let rt = target.rt.clone();
     let replacement = Replacement::prepare(state, tenant, target, body).await?;
-    let unregistered = replacement.body.input.unregistered.clone();
+    let unregistered = replacement.unregistered().to_vec();
     let base = state.base_url.clone();
     let mut rendered = write(state, tenant, move |scope, c| {
-        let row = replacement.apply(scope, c, &base)?;
-        one(render_rows(scope, c, &rt, &base, vec![row], &view)?)
+        let (row, groups) = replacement.apply_read(scope, c, &base)?;
+        render_written(scope, c, &rt, &base, row, groups, &view)
     })
     .await?;
     rendered.unregistered = unregistered;
@@ -261,6 +271,11 @@ pub(super) struct Replacement {
 }
 
 impl Replacement {
+    /// Extensions the tenant has not registered that the body stores as sent.
+    pub(super) fn unregistered(&self) -> &[String] {
+        self.body.unregistered()
+    }
+
     /// Validates a PUT body.
     pub(super) async fn prepare(
         state: &AppState,
@@ -279,6 +294,16 @@ impl Replacement {
         c: &mut AnyConnection,
         base: &str,
     ) -> Result<ResourceRow, ScimError> {
+        self.apply_read(scope, c, base).map(|(row, _)| row)
+    }
+
+    /// [`Replacement::apply`], with a user's direct groups, which its event read.
+    fn apply_read(
+        self,
+        scope: &Scope<'_>,
+        c: &mut AnyConnection,
+        base: &str,
+    ) -> Result<(ResourceRow, Option<Vec<Link>>), ScimError> {
         let Self {
             target,
             body: Checked {
@@ -326,14 +351,14 @@ impl Replacement {
             &input.doc,
             password_hash.or(old.password_hash.clone()),
         )?;
-        changes::updated(c, scope, &rt, base, &old, &row, input.doc)?;
+        let groups = changes::updated(c, scope, &rt, base, &old, &row, input.doc)?;
         if is_group {
             let removed = scope.remove_members(c, &row.id, &gone)?;
             let added = scope.add_members(c, &row.id, &member_ids, &input.members)?;
             changes::memberships(c, scope, &row, &added, &removed)?;
         }
         finish(watch, c, scope.tenant())?;
-        Ok(row)
+        Ok((row, groups))
     }
 }
 
@@ -351,10 +376,29 @@ pub async fn patch(
     let patching = Patching::prepare(state, tenant, target, body).await?;
     let base = state.base_url.clone();
     write(state, tenant, move |scope, c| {
-        let row = patching.apply(scope, c, &base)?;
-        one(render_rows(scope, c, &rt, &base, vec![row], &view)?)
+        let (row, groups) = patching.apply_read(scope, c, &base)?;
+        render_written(scope, c, &rt, &base, row, groups, &view)
     })
     .await
+}
+
+/// Renders a row just written; a user's direct groups, when its event read them, are not read
+/// again.
+fn render_written(
+    scope: &Scope<'_>,
+    c: &mut AnyConnection,
+    rt: &ResourceType,
+    base: &str,
+    row: ResourceRow,
+    groups: Option<Vec<Link>>,
+    view: &Projection,
+) -> Result<Rendered, ScimError> {
+    match (groups, links_shown(rt, view)) {
+        (Some(groups), Some(Shown::Groups)) => {
+            one(render_linked(rt, base, vec![row], &groups, view)?)
+        }
+        _ => one(render_rows(scope, c, rt, base, vec![row], view)?),
+    }
 }
 
 /// A PATCH tried on the version read before the write lock; [`Patching::apply`] runs under it.
@@ -423,6 +467,16 @@ impl Patching {
         c: &mut AnyConnection,
         base: &str,
     ) -> Result<ResourceRow, ScimError> {
+        self.apply_read(scope, c, base).map(|(row, _)| row)
+    }
+
+    /// [`Patching::apply`], with a user's direct groups when its event read them.
+    fn apply_read(
+        self,
+        scope: &Scope<'_>,
+        c: &mut AnyConnection,
+        base: &str,
+    ) -> Result<(ResourceRow, Option<Vec<Link>>), ScimError> {
         let Self {
             target,
             request,
@@ -459,6 +513,7 @@ impl Patching {
             added.extend(a);
             removed.extend(r);
         }
+        let mut groups = None;
         let row = if patched.changed
             || patched.password.is_some()
             || !added.is_empty()
@@ -466,7 +521,7 @@ impl Patching {
         {
             let row = next_version(scope, c, &rt, &old, &patched.doc, password_hash)?;
             if patched.changed || patched.password.is_some() {
-                changes::updated(c, scope, &rt, base, &old, &row, patched.doc)?;
+                groups = changes::updated(c, scope, &rt, base, &old, &row, patched.doc)?;
             }
             changes::memberships(c, scope, &row, &added, &removed)?;
             row
@@ -474,7 +529,7 @@ impl Patching {
             old
         };
         finish(watch, c, scope.tenant())?;
-        Ok(row)
+        Ok((row, groups))
     }
 }
 

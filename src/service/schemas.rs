@@ -14,6 +14,7 @@ use crate::scim::schema::{
 use crate::scim::validate;
 use crate::state::AppState;
 use crate::storage::Scope;
+use crate::storage::events as role_store;
 use crate::storage::schemas::{self as store, SchemaRow, UniqueValue};
 use crate::storage::tenants as tenant_store;
 use crate::storage::{AnyConnection, now_millis};
@@ -54,7 +55,8 @@ pub async fn current(state: &AppState, tenant: &TenantId) -> Result<Arc<TenantSc
 
 fn load(c: &mut AnyConnection, tenant: &TenantId) -> Result<TenantSchemas, ScimError> {
     let (version, unknown) = store::settings(c, &Scope::new(tenant))?.unwrap_or_default();
-    let (default_role, attribute_mapping) = tenant_store::app_view(c, &Scope::new(tenant))?;
+    let (_, attribute_mapping) = tenant_store::app_view(c, &Scope::new(tenant))?;
+    let (default_role, role_mappings) = role_store::role_mappings(c, &Scope::new(tenant))?;
     let extensions = store::list(c, &Scope::new(tenant))?
         .into_iter()
         .filter_map(|row| {
@@ -74,6 +76,7 @@ fn load(c: &mut AnyConnection, tenant: &TenantId) -> Result<TenantSchemas, ScimE
         version,
         UnknownExtensions::parse(&unknown).unwrap_or_default(),
         AppSettings {
+            role_mappings,
             default_role,
             attribute_mapping,
         },

@@ -341,6 +341,40 @@ fn a_tenant_may_keep_what_it_has_not_registered(b: Backend) {
         noted.contains(other) && noted.contains("not registered"),
         "{noted}"
     );
+
+    // A bulk operation's own log entry says so too.
+    let bulk = app.req(
+        "POST",
+        "/Bulk",
+        Some(&json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [{"method": "POST", "path": "/Users", "bulkId": "e",
+                "data": {"schemas": [CORE, other], "userName": "eve", other: {"favourite": "coffee"}}}]})),
+    );
+    assert_eq!(bulk.status, 200, "{:?}", bulk.body);
+    assert_eq!(
+        bulk.body["Operations"][0]["status"], "201",
+        "{:?}",
+        bulk.body
+    );
+    let eve = bulk.body["Operations"][0]["location"]
+        .as_str()
+        .and_then(|l| l.rsplit('/').next())
+        .expect("location")
+        .to_owned();
+    let noted = eventually(
+        Duration::from_secs(10),
+        "the bulk operation's log entry",
+        || {
+            let log = app.admin(&root, "GET", &format!("/tenants/{acme}/logs"), None);
+            log.body["entries"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|e| e["resource_id"] == eve.as_str())
+                .and_then(|e| e["detail"].as_str().map(str::to_owned))
+        },
+    );
+    assert!(noted.contains(other), "{noted}");
 }
 
 on_both_backends!(

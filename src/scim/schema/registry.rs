@@ -37,10 +37,12 @@ impl UnknownExtensions {
     }
 }
 
-/// What the app's view of a tenant's users needs of the tenant's settings: its default role and
-/// its attribute mapping (the stored document; `None`: the standard fields).
+/// What the app's view of a tenant's users needs of the tenant's settings: its group-to-role
+/// mappings (group, role), its default role and its attribute mapping (the stored document;
+/// `None`: the standard fields).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppSettings {
+    pub role_mappings: Vec<(String, String)>,
     pub default_role: Option<String>,
     pub attribute_mapping: Option<String>,
 }
