@@ -194,6 +194,11 @@ impl<'s> Source<'s> {
             )));
         }
         let (at, filter) = PatchPath::parse(from)?.resolve(rt)?;
+        if filter::never_returned(&at) {
+            return Err(Violation::InvalidPath(format!(
+                "{from} is never returned, so the app's view cannot show it"
+            )));
+        }
         Ok(Self { at, filter })
     }
 

@@ -411,7 +411,9 @@ impl Work<'_> {
                 t.text
             )));
         }
-        if attr.mutability == Mutability::WriteOnly {
+        // The core schema's write-only attribute is the password, hashed and kept apart; an
+        // extension's write-only attribute is stored with the document and never returned.
+        if attr.mutability == Mutability::WriteOnly && matches!(t.at.owner, Owner::Core(_)) {
             return self.password(kind, t, value);
         }
         let value = value.unwrap_or(Value::Null);

@@ -248,6 +248,10 @@ fn extension_object(ext: &Schema, value: Value) -> Result<Map<String, Value>, Vi
         let def = ext
             .attribute(&key)
             .ok_or_else(|| unknown_attribute(ext, &key))?;
+        // RFC 7644 §3.3: read-only values in a request are ignored, as at the top level.
+        if def.mutability == Mutability::ReadOnly {
+            continue;
+        }
         if let Some(v) = attribute_value(def, v, &def.name)? {
             out.insert(def.name.to_string(), v);
         }

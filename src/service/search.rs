@@ -44,10 +44,15 @@ impl<'s> Plan<'s> {
             .sort_by
             .as_deref()
             .map(|s| {
-                AttrPath::parse(s)
+                let sort = AttrPath::parse(s)
                     .and_then(|p| resolve(rt, &p))
-                    .map(|r| (r, req.sort_order))
-                    .map_err(|e| ScimError::InvalidValue(format!("sortBy: {e}")))
+                    .map_err(|e| ScimError::InvalidValue(format!("sortBy: {e}")))?;
+                if filter::never_returned(&sort) {
+                    return Err(ScimError::InvalidValue(format!(
+                        "sortBy: \"{sort}\" is never returned, so it cannot be sorted on"
+                    )));
+                }
+                Ok((sort, req.sort_order))
             })
             .transpose()?;
         let limits = &state.settings;

@@ -7,7 +7,9 @@ use std::time::Duration;
 use scimitar::admin_token::{ALL_TENANTS, mint};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, admin_auth, eventually};
+use scimitar::storage::Scope;
+
+use crate::helpers::{Backend, TestApp, admin_auth, eventually, stored};
 use crate::on_both_backends;
 
 /// An Entra ID custom extension, by the URN form Entra sends.
@@ -188,6 +190,51 @@ fn a_tenant_registers_an_extension_and_uses_it_like_a_built_in_one(b: Backend) {
         ),
     );
     assert_eq!(taken.status, 409, "{:?}", taken.body);
+
+    // A write-only attribute is written and kept, never shown, and no filter, sort or mapping
+    // reads it back.
+    let pin = app.req(
+        "PATCH",
+        &format!("/Users/{ann_id}"),
+        Some(
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": format!("{EXT}:pin"), "value": "9999"}]}),
+        ),
+    );
+    assert_eq!(pin.status, 200, "{:?}", pin.body);
+    assert!(pin.body[EXT].get("pin").is_none(), "{:?}", pin.body);
+    let tenant = stored(&acme);
+    let row = app
+        .db
+        .run_sync(|c| Ok(Scope::new(&tenant).get(c, "User", &ann_id)?))
+        .expect("read")
+        .expect("ann");
+    assert!(row.password_hash.is_none(), "the pin is not the password");
+    assert!(row.doc.contains("9999"), "the pin is kept");
+    let probe = app.req(
+        "GET",
+        &format!("/Users?filter={EXT}:pin%20eq%20%229999%22"),
+        None,
+    );
+    assert_eq!(probe.status, 400, "{:?}", probe.body);
+    assert!(
+        probe.body["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("never returned")
+    );
+    assert_eq!(
+        app.req("GET", &format!("/Users?sortBy={EXT}:pin"), None)
+            .status,
+        400
+    );
+    let mapped = app.admin(
+        &root,
+        "PUT",
+        &format!("/tenants/{acme}/attribute-mapping"),
+        Some(&json!({"fields": {"pin": format!("{EXT}:pin")}})),
+    );
+    assert_eq!(mapped.status, 400, "{:?}", mapped.body);
 
     // PATCH by the URN path Entra sends; immutable honoured.
     let patched = app.req(

@@ -12,7 +12,7 @@ use super::ast::{CompValue, CompareOp, Filter};
 use super::datetime::DateTime;
 use super::error::{ErrorKind, FilterError};
 use crate::scim::path::{AttrPath, Resolved, resolve, resolve_sub};
-use crate::scim::schema::{AttrType, ResourceType};
+use crate::scim::schema::{AttrType, ResourceType, Returned};
 
 /// A filter whose paths, operators and literals fit a resource type; built only by [`check`].
 #[derive(Debug, Clone)]
@@ -136,6 +136,26 @@ fn check_node<'s>(
 
 /// Resolves a path at the top level, or as a bare sub-attribute name inside `parent[...]`.
 fn resolve_in<'s>(
+    rt: &'s ResourceType,
+    parent: Option<Resolved<'s>>,
+    path: &AttrPath,
+) -> Result<Resolved<'s>, ErrorKind> {
+    let resolved = resolve_path(rt, parent, path)?;
+    if never_returned(&resolved) {
+        return Err(ErrorKind::NeverReturned {
+            attr: resolved.to_string(),
+        });
+    }
+    Ok(resolved)
+}
+
+/// Whether the values `attr` reaches are never returned: a filter or a sort order on them
+/// would reveal them.
+pub fn never_returned(attr: &Resolved<'_>) -> bool {
+    attr.attr.returned == Returned::Never || attr.leaf().returned == Returned::Never
+}
+
+fn resolve_path<'s>(
     rt: &'s ResourceType,
     parent: Option<Resolved<'s>>,
     path: &AttrPath,

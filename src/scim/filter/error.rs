@@ -137,6 +137,9 @@ pub enum ErrorKind {
         "\"{attr}\" is a complex attribute; compare one of its sub-attributes, such as \"{attr}.{example}\""
     )]
     ComplexComparison { attr: String, example: String },
+    /// An attribute whose values are never returned (writeOnly): a filter on it would reveal them.
+    #[error("\"{attr}\" is never returned, so it cannot be filtered or sorted on")]
+    NeverReturned { attr: String },
     /// `attr[...]` on an attribute that is not complex.
     #[error("\"{attr}\" is not a complex attribute, so it cannot have a value filter \"[...]\"")]
     ValueFilterNotComplex { attr: String },

@@ -14,7 +14,7 @@ mod eval;
 mod parser;
 
 pub use ast::{CompValue, CompareOp, Filter};
-pub use check::{CheckedFilter, CheckedNode, Operand, check};
+pub use check::{CheckedFilter, CheckedNode, Operand, check, never_returned};
 pub use datetime::DateTime;
 pub use error::{ErrorKind, FilterError};
 pub use eval::{attribute, matches, matches_value, member};
