@@ -193,6 +193,7 @@ pub async fn patch(
         Projection::new(&rt, &[], &[rt.links.attribute().to_owned()])?
     };
     let r = service::patch(&state, &ctx.tenant_id, target(&req, &rt, id)?, body.0, view).await?;
+    note_unregistered(&req, &r.unregistered);
     if wants_body {
         Ok(resource_response(StatusCode::OK, &r.body, &r.etag, None))
     } else {

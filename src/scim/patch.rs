@@ -18,7 +18,9 @@ use super::filter::{self, CheckedFilter, CheckedNode, CompareOp, Operand};
 use super::limits::Limits;
 use super::patch_path::PatchPath;
 use super::path::{AttrPath, Owner, Resolved};
-use super::schema::{AttributeDef, GROUP, Mutability, ResourceType, Schema};
+use super::schema::{
+    AttributeDef, GROUP, Mutability, ResourceType, Schema, UnknownExtensions, is_registrable,
+};
 use super::text;
 use super::validate::{self, MemberRef};
 
@@ -81,6 +83,8 @@ pub struct Patched {
     /// nothing must not change the modify timestamp, so the caller bumps `meta` only when this,
     /// a password or an effective membership change says so.
     pub changed: bool,
+    /// Extensions the tenant has not registered that the operations wrote as sent.
+    pub unregistered: Vec<String>,
 }
 
 impl OpKind {
@@ -213,6 +217,7 @@ pub fn apply(
         members: Vec::new(),
         examined: 0,
         budget: work_budget(doc, req),
+        unregistered: Vec::new(),
     };
     for op in &req.operations {
         work.operation(op)?;
@@ -227,6 +232,7 @@ pub fn apply(
         doc: valid.doc,
         password: work.password,
         members: work.members,
+        unregistered: work.unregistered,
     })
 }
 
@@ -241,6 +247,8 @@ struct Work<'a> {
     examined: usize,
     /// How many they may go through in all: see [`work_budget`].
     budget: usize,
+    /// The unregistered extensions written as sent (the tenant keeps them).
+    unregistered: Vec<String>,
 }
 
 /// Every operation on a multi-valued attribute goes through its values once (a filter, the
@@ -309,6 +317,9 @@ impl Work<'_> {
             return self.extension(op.op, ext, op.value.clone());
         }
         if let Some(path) = &op.path {
+            if let Some(at) = self.unregistered_at(path)? {
+                return self.opaque(op.op, at, op.value.clone());
+            }
             let target = Target::resolve(self.rt, path)?;
             return self.at(op.op, &target, op.value.clone(), Origin::Path);
         }
@@ -375,8 +386,91 @@ impl Work<'_> {
             return Ok(());
         }
         let path = compat::path_less_key(key).map_err(in_value)?;
+        if let Some(at) = self.unregistered_at(&path)? {
+            return self.opaque(kind, at, Some(value));
+        }
         let target = Target::resolve(self.rt, &path).map_err(in_value)?;
         self.at(kind, &target, Some(value), Origin::ValueKey)
+    }
+
+    /// Where `path` points into an extension the tenant has not registered but keeps as sent;
+    /// `None` for any other path (which resolves against the schemas, or fails to).
+    fn unregistered_at(&self, path: &PatchPath) -> Result<Option<Opaque>, Violation> {
+        let Some(urn) = path.attr.urn.as_deref() else {
+            return Ok(None);
+        };
+        let whole = format!("{urn}:{}", path.attr.name);
+        // A URN conventionally ends with the resource type it extends (`…:2.0:User`): the path
+        // names the whole extension; otherwise its last segment is an attribute.
+        let at = if path.attr.name.eq_ignore_ascii_case(self.rt.id) && path.attr.sub.is_none() {
+            Opaque {
+                urn: whole,
+                attr: None,
+            }
+        } else {
+            Opaque {
+                urn: urn.to_owned(),
+                attr: Some((path.attr.name.clone(), path.attr.sub.clone())),
+            }
+        };
+        if self.rt.unknown_extensions != UnknownExtensions::Keep
+            || self.rt.schema.id.eq_ignore_ascii_case(&at.urn)
+            || self.rt.extension(&at.urn).is_some()
+            || !is_registrable(&at.urn)
+        {
+            return Ok(None);
+        }
+        if path.filter.is_some() {
+            return Err(Violation::InvalidPath(format!(
+                "{path}: {} is not registered for this tenant, so there is no schema to filter its values by",
+                at.urn
+            )));
+        }
+        Ok(Some(at))
+    }
+
+    /// An operation on an unregistered extension kept as sent: its object's members are set or
+    /// removed as given, unchecked.
+    fn opaque(&mut self, kind: OpKind, at: Opaque, value: Option<Value>) -> Result<(), Violation> {
+        if !self.unregistered.contains(&at.urn) {
+            self.unregistered.push(at.urn.clone());
+        }
+        match (kind, at.attr, value) {
+            (OpKind::Remove, None, _) => {
+                self.doc.shift_remove(&at.urn);
+            }
+            (OpKind::Remove, Some((name, sub)), _) => {
+                if let Some(Value::Object(ext)) = self.doc.get_mut(&at.urn) {
+                    match sub {
+                        Some(sub) => {
+                            if let Some(Value::Object(inner)) = ext.get_mut(&name) {
+                                inner.shift_remove(&sub);
+                            }
+                        }
+                        None => {
+                            ext.shift_remove(&name);
+                        }
+                    }
+                }
+            }
+            (_, None, Some(Value::Object(attrs))) => {
+                object_at(&mut self.doc, &at.urn).extend(attrs)
+            }
+            (_, None, _) => {
+                return Err(Violation::InvalidValue(format!(
+                    "{} must be a JSON object of extension attributes",
+                    at.urn
+                )));
+            }
+            (_, Some((name, None)), value) => {
+                object_at(&mut self.doc, &at.urn).insert(name, value.unwrap_or(Value::Null));
+            }
+            (_, Some((name, Some(sub))), value) => {
+                object_at(object_at(&mut self.doc, &at.urn), &name)
+                    .insert(sub, value.unwrap_or(Value::Null));
+            }
+        }
+        Ok(())
     }
 
     /// Applies one operation to one resolved target.
@@ -531,6 +625,13 @@ fn whole_extension<'s>(rt: &'s ResourceType, path: &PatchPath) -> Option<&'s Sch
         return None;
     }
     rt.extension(&format!("{}:{}", attr.urn.as_deref()?, attr.name))
+}
+
+/// A place in an unregistered extension's object: the URN, and an attribute (with a
+/// sub-attribute) in it, or none for the whole object.
+struct Opaque {
+    urn: String,
+    attr: Option<(String, Option<String>)>,
 }
 
 /// The object holding `owner`'s attributes: the document, or its extension object.

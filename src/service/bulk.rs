@@ -200,6 +200,7 @@ impl Run<'_> {
         let unregistered = match &work {
             Ok(Work::Create(w)) => w.unregistered(),
             Ok(Work::Replace(w)) => w.unregistered(),
+            Ok(Work::Patch(w)) => w.unregistered(),
             _ => &[],
         };
         if let Some(note) = crate::events::log::kept_unregistered(unregistered) {

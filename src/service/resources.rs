@@ -374,12 +374,15 @@ pub async fn patch(
 ) -> Result<Rendered, ScimError> {
     let rt = target.rt.clone();
     let patching = Patching::prepare(state, tenant, target, body).await?;
+    let unregistered = patching.unregistered().to_vec();
     let base = state.base_url.clone();
-    write(state, tenant, move |scope, c| {
+    let mut rendered = write(state, tenant, move |scope, c| {
         let (row, groups) = patching.apply_read(scope, c, &base)?;
         render_written(scope, c, &rt, &base, row, groups, &view)
     })
-    .await
+    .await?;
+    rendered.unregistered = unregistered;
+    Ok(rendered)
 }
 
 /// Renders a row just written; a user's direct groups, when its event read them, are not read
@@ -415,6 +418,11 @@ pub(super) struct Patching {
 }
 
 impl Patching {
+    /// Extensions the tenant has not registered that the operations write as sent.
+    pub(super) fn unregistered(&self) -> &[String] {
+        &self.trial.unregistered
+    }
+
     /// Parses the body and applies it to the current version, outside the write lock.
     pub(super) async fn prepare(
         state: &AppState,

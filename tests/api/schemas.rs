@@ -306,6 +306,23 @@ fn a_tenant_registers_an_extension_and_uses_it_like_a_built_in_one(b: Backend) {
     assert_eq!(deactivated.body[EXT]["level"], 3);
     let late = app.req("POST", "/Users", Some(&user("late", json!({"level": 1}))));
     assert_eq!(late.status, 400, "{:?}", late.body);
+    let late_patch = app.req(
+        "PATCH",
+        &format!("/Users/{ann_id}"),
+        Some(
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": format!("{EXT}:level"), "value": 4}]}),
+        ),
+    );
+    assert_eq!(late_patch.status, 400, "{:?}", late_patch.body);
+    assert!(
+        late_patch.body["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("/schemas/"),
+        "{:?}",
+        late_patch.body
+    );
     let purged = app.admin(&root, "DELETE", &format!("{path}/data"), None);
     assert_eq!(purged.status, 200, "{:?}", purged.body);
     assert_eq!(purged.body["purged"], 2);
@@ -388,6 +405,59 @@ fn a_tenant_may_keep_what_it_has_not_registered(b: Backend) {
         noted.contains(other) && noted.contains("not registered"),
         "{noted}"
     );
+
+    // PATCH too: by a path into it (Entra's form), by a path-less value, and remove.
+    let ops = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    let patched = app.req(
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(&ops(json!([
+            {"op": "replace", "path": format!("{other}:favourite"), "value": "cake"},
+            {"op": "add", "value": {other: {"size": "large"}}},
+        ]))),
+    );
+    assert_eq!(patched.status, 200, "{:?}", patched.body);
+    assert_eq!(
+        patched.body[other],
+        json!({"favourite": "cake", "size": "large"})
+    );
+    let removed = app.req(
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(&ops(
+            json!([{"op": "remove", "path": format!("{other}:size")}]),
+        )),
+    );
+    assert_eq!(
+        removed.body[other],
+        json!({"favourite": "cake"}),
+        "{:?}",
+        removed.body
+    );
+    let filtered = app.req(
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(&ops(
+            json!([{"op": "remove", "path": format!("{other}:tags[value eq \"x\"]")}]),
+        )),
+    );
+    assert_eq!(filtered.status, 400, "{:?}", filtered.body);
+    let whole = app.req(
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(&ops(json!([{"op": "remove", "path": other}]))),
+    );
+    assert!(whole.body.get(other).is_none(), "{:?}", whole.body);
+    let patch_noted = eventually(Duration::from_secs(10), "the PATCH's log entry", || {
+        let log = app.admin(&root, "GET", &format!("/tenants/{acme}/logs"), None);
+        log.body["entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["method"] == "PATCH" && e["status"] == 200 && e["detail"].is_string())
+            .and_then(|e| e["detail"].as_str().map(str::to_owned))
+    });
+    assert!(patch_noted.contains(other), "{patch_noted}");
 
     // A bulk operation's own log entry says so too.
     let bulk = app.req(
