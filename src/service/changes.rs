@@ -17,16 +17,14 @@ use crate::storage::tenants as tenant_store;
 
 /// The data of an event that carries a whole resource, `{"user": …}` or `{"group": …}`, as
 /// JSON text; a user's carries the app's view of it beside, `"app_user"`. Memberships travel in
-/// their own events. `doc` is the row's document, parsed (the write's own, handed over);
-/// `groups` a user's direct groups.
+/// their own events.
 fn full(
     c: &mut AnyConnection,
     scope: &Scope<'_>,
     rt: &ResourceType,
     base: &str,
     row: &ResourceRow,
-    doc: Map<String, Value>,
-    groups: &[Link],
+    app: AppView<'_>,
 ) -> Result<String, ScimError> {
     let meta = meta(row);
     let text = resource_text(rt, base, row, &meta)?;
@@ -34,10 +32,23 @@ fn full(
         Links::Groups => Ok(format!(
             "{{\"{}\":{text},\"app_user\":{}}}",
             rt.events.key,
-            app_user(c, scope, rt, row, doc, groups)?
+            match app {
+                AppView::Ready(app) => app,
+                AppView::From { doc, groups } => app_user(c, scope, rt, row, doc, groups)?,
+            }
         )),
         Links::Members => Ok(format!("{{\"{}\":{text}}}", rt.events.key)),
     }
+}
+
+/// A user's app view for its event: built already, or to build from its document (parsed,
+/// handed over) and direct groups.
+enum AppView<'a> {
+    Ready(Value),
+    From {
+        doc: Map<String, Value>,
+        groups: &'a [Link],
+    },
 }
 
 fn meta(row: &ResourceRow) -> Meta {
@@ -67,6 +78,22 @@ fn resource_text(
                 .to_string(),
         },
     )
+}
+
+/// The app's view of a new user (in no group yet) for its `user.created` event, built from the
+/// tenant's view alone, before the write lock; `None` for a type without such a view, or a
+/// built-in definition (then the event builds it under the lock).
+pub(super) fn new_app_user(rt: &ResourceType, id: &str, doc: &Map<String, Value>) -> Option<Value> {
+    let settings = rt.app.as_deref().filter(|_| rt.links == Links::Groups)?;
+    let mut user = doc.clone();
+    user.insert("id".into(), id.into());
+    let user = Value::Object(user);
+    let roles: Vec<String> = settings.default_role.iter().cloned().collect();
+    Some(super::with_mapping(
+        rt,
+        settings.attribute_mapping.as_deref(),
+        |m| m.app_user(&user, &roles),
+    ))
 }
 
 /// The app's view of a user as it now is: the tenant's attribute mapping applied to the user
@@ -141,7 +168,8 @@ fn event(name: &str) -> Result<EventType, ScimError> {
         .ok_or_else(|| ScimError::internal(anyhow::anyhow!("no event is named {name}")))
 }
 
-/// `user.created` / `group.created`; `doc` is the row's document, parsed (handed over).
+/// `user.created` / `group.created`; `doc` is the row's document, parsed (handed over), `app`
+/// a new user's app view when it was built before the lock.
 pub fn created(
     c: &mut AnyConnection,
     scope: &Scope<'_>,
@@ -149,10 +177,15 @@ pub fn created(
     base: &str,
     row: &ResourceRow,
     doc: Map<String, Value>,
+    app: Option<Value>,
 ) -> Result<(), ScimError> {
     let kind = event(rt.events.created)?;
     // A resource just created is in no group yet.
-    let data = full(c, scope, rt, base, row, doc, &[])?;
+    let app = match app {
+        Some(app) => AppView::Ready(app),
+        None => AppView::From { doc, groups: &[] },
+    };
+    let data = full(c, scope, rt, base, row, app)?;
     record_text(c, scope, kind, data)
 }
 
@@ -172,15 +205,11 @@ pub fn updated(
         Links::Groups => Some(scope.groups_of(c, std::slice::from_ref(&new.id), None)?),
         Links::Members => None,
     };
-    let data = full(
-        c,
-        scope,
-        rt,
-        base,
-        new,
+    let app = AppView::From {
         doc,
-        groups.as_deref().unwrap_or_default(),
-    )?;
+        groups: groups.as_deref().unwrap_or_default(),
+    };
+    let data = full(c, scope, rt, base, new, app)?;
     let updated = event(rt.events.updated)?;
     let (was, is) = (old.active != Some(false), new.active != Some(false));
     let flipped = match (was, is) {

@@ -103,6 +103,8 @@ pub(super) struct Creation {
     rt: Arc<ResourceType>,
     id: String,
     body: Checked,
+    /// The new user's app view for its event, built before the lock.
+    app: Option<Value>,
 }
 
 impl Creation {
@@ -120,7 +122,8 @@ impl Creation {
         id: String,
     ) -> Result<Self, ScimError> {
         let body = Checked::body(state, tenant, &rt, body).await?;
-        Ok(Self { rt, id, body })
+        let app = changes::new_app_user(&rt, &id, &body.input.doc);
+        Ok(Self { rt, id, body, app })
     }
 
     /// Stores the resource, its members and its events; returns the stored row.
@@ -137,6 +140,7 @@ impl Creation {
                 input,
                 password_hash,
             },
+            app,
         } = self;
         // Stamped under the tenant lock, so creation times follow commit order and a keyset
         // cursor cannot pass a row that commits later with an earlier time.
@@ -155,7 +159,7 @@ impl Creation {
             .insert(c, &row)
             .map_err(|e| uniqueness(e, &rt, &input.doc))?;
         hold_unique(scope, c, &rt, &row.id, &input.doc)?;
-        changes::created(c, scope, &rt, base, &row, input.doc)?;
+        changes::created(c, scope, &rt, base, &row, input.doc, app)?;
         let added = scope.add_members(c, &row.id, &member_ids, &input.members)?;
         changes::memberships(c, scope, &row, &added, &[])?;
         finish(watch, c, scope.tenant())?;
