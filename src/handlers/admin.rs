@@ -233,7 +233,7 @@ pub async fn schemas(
 ) -> Result<HttpResponse> {
     let tenant = TenantId::from_stored(tenant(&state, &admin, id.into_inner()).await?.id);
     let listed = schemas::list(&state, &tenant).await?;
-    let unknown = schemas::current(&state, &tenant).await?.unknown;
+    let unknown = schemas::current(&state, &tenant).await?.unknown();
     Ok(HttpResponse::Ok().json(json!({
         "schemas": listed,
         "unknown_extensions": unknown.as_str(),

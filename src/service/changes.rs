@@ -85,15 +85,8 @@ fn resource_text(
 /// built-in definition (then the event builds it under the lock).
 pub(super) fn new_app_user(rt: &ResourceType, id: &str, doc: &Map<String, Value>) -> Option<Value> {
     let settings = rt.app.as_deref().filter(|_| rt.links == Links::Groups)?;
-    let mut user = doc.clone();
-    user.insert("id".into(), id.into());
-    let user = Value::Object(user);
     let roles: Vec<String> = settings.default_role.iter().cloned().collect();
-    Some(super::with_mapping(
-        rt,
-        settings.attribute_mapping.as_deref(),
-        |m| m.app_user(&user, &roles),
-    ))
+    Some(mapped(rt, settings, id, doc.clone(), &[], &roles))
 }
 
 /// The app's view of a user as it now is: the tenant's attribute mapping applied to the user
@@ -104,7 +97,7 @@ fn app_user(
     scope: &Scope<'_>,
     rt: &ResourceType,
     row: &ResourceRow,
-    mut user: Map<String, Value>,
+    user: Map<String, Value>,
     links: &[Link],
 ) -> Result<Value, ScimError> {
     // The settings as of the request's view of the tenant; read when the type is a built-in
@@ -113,7 +106,7 @@ fn app_user(
     let settings = match &rt.app {
         Some(app) => app.as_ref(),
         None => {
-            let (_, attribute_mapping) = tenant_store::app_view(c, scope)?;
+            let attribute_mapping = tenant_store::attribute_mapping(c, scope)?;
             let map = RoleMap::load(c, scope)?;
             read = AppSettings {
                 role_mappings: map.mappings,
@@ -137,8 +130,20 @@ fn app_user(
             .into_iter()
             .collect()
     };
-    // What the mapping reads: the document, the id and the groups (as `groups` renders them).
-    user.insert("id".into(), row.id.clone().into());
+    Ok(mapped(rt, settings, &row.id, user, links, &roles))
+}
+
+/// The tenant's attribute mapping applied to a user: its document, id and direct groups (as
+/// `groups` renders them, which is what the mapping reads), with its roles.
+fn mapped(
+    rt: &ResourceType,
+    settings: &AppSettings,
+    id: &str,
+    mut user: Map<String, Value>,
+    links: &[Link],
+    roles: &[String],
+) -> Value {
+    user.insert("id".into(), id.into());
     if !links.is_empty() {
         let groups = links
             .iter()
@@ -147,11 +152,9 @@ fn app_user(
         user.insert("groups".into(), Value::Array(groups));
     }
     let user = Value::Object(user);
-    Ok(super::with_mapping(
-        rt,
-        settings.attribute_mapping.as_deref(),
-        |m| m.app_user(&user, &roles),
-    ))
+    super::with_mapping(rt, settings.attribute_mapping.as_deref(), |m| {
+        m.app_user(&user, roles)
+    })
 }
 
 /// Enough of a resource to recognise it.

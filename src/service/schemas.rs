@@ -55,7 +55,7 @@ pub async fn current(state: &AppState, tenant: &TenantId) -> Result<Arc<TenantSc
 
 fn load(c: &mut AnyConnection, tenant: &TenantId) -> Result<TenantSchemas, ScimError> {
     let (version, unknown) = store::settings(c, &Scope::new(tenant))?.unwrap_or_default();
-    let (_, attribute_mapping) = tenant_store::app_view(c, &Scope::new(tenant))?;
+    let attribute_mapping = tenant_store::attribute_mapping(c, &Scope::new(tenant))?;
     let (default_role, role_mappings) = role_store::role_mappings(c, &Scope::new(tenant))?;
     let extensions = store::list(c, &Scope::new(tenant))?
         .into_iter()

@@ -141,21 +141,6 @@ pub fn attribute_mapping(
         .flatten())
 }
 
-/// What the app's view of a tenant's user needs of the tenant's row: its default role and its
-/// attribute mapping (one primary-key read).
-pub fn app_view(
-    conn: &mut AnyConnection,
-    scope: &Scope<'_>,
-) -> StoreResult<(Option<String>, Option<String>)> {
-    let tenant_id = scope.id();
-    Ok(tenants::table
-        .find(tenant_id)
-        .select((tenants::default_role, tenants::attribute_mapping))
-        .first(conn)
-        .optional()?
-        .unwrap_or_default())
-}
-
 /// Stores the tenant's attribute mapping document (`None`: back to the standard fields).
 pub fn set_attribute_mapping(
     conn: &mut AnyConnection,

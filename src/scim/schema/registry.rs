@@ -53,8 +53,6 @@ pub struct AppSettings {
 pub struct TenantSchemas {
     /// The tenant's schema version this view was built from; 0 is the built-in view.
     pub version: i64,
-    /// What to do with an extension the tenant has not registered.
-    pub unknown: UnknownExtensions,
     /// In the order of [`ResourceType::ALL`].
     types: Vec<Arc<ResourceType>>,
 }
@@ -62,7 +60,6 @@ pub struct TenantSchemas {
 static BUILT_IN: LazyLock<Arc<TenantSchemas>> = LazyLock::new(|| {
     Arc::new(TenantSchemas {
         version: 0,
-        unknown: UnknownExtensions::Refuse,
         types: ResourceType::ALL
             .into_iter()
             .map(|rt| {
@@ -108,9 +105,15 @@ impl TenantSchemas {
         }
         Self {
             version,
-            unknown,
             types: types.into_iter().map(Arc::new).collect(),
         }
+    }
+
+    /// What the tenant does with an extension it has not registered (every type says the same).
+    pub fn unknown(&self) -> UnknownExtensions {
+        self.types
+            .first()
+            .map_or(UnknownExtensions::Refuse, |t| t.unknown_extensions)
     }
 
     /// This tenant's definition of the built-in type `rt`.
@@ -230,7 +233,7 @@ mod tests {
             )),
         );
         assert_eq!(
-            registry.get("t", 2).map(|v| v.unknown),
+            registry.get("t", 2).map(|v| v.unknown()),
             Some(UnknownExtensions::Keep)
         );
         assert!(registry.get("t", 3).is_none());
