@@ -83,10 +83,19 @@ fn resource_text(
 /// The app's view of a new user (in no group yet) for its `user.created` event, built from the
 /// tenant's view alone, before the write lock; `None` for a type without such a view, or a
 /// built-in definition (then the event builds it under the lock).
-pub(super) fn new_app_user(rt: &ResourceType, id: &str, doc: &Map<String, Value>) -> Option<Value> {
+pub(super) fn new_app_user(
+    rt: &ResourceType,
+    id: &str,
+    doc: &mut Map<String, Value>,
+) -> Option<Value> {
     let settings = rt.app.as_deref().filter(|_| rt.links == Links::Groups)?;
     let roles: Vec<String> = settings.default_role.iter().cloned().collect();
-    Some(mapped(rt, settings, id, doc.clone(), &[], &roles))
+    // The document is lent to the mapping rather than copied, and given back as it was: a
+    // validated document has no `id`, so the one added last is the one key taken out again.
+    let (app, mut user) = mapped(rt, settings, id, std::mem::take(doc), &[], &roles);
+    user.shift_remove("id");
+    *doc = user;
+    Some(app)
 }
 
 /// The app's view of a user as it now is: the tenant's attribute mapping applied to the user
@@ -130,11 +139,12 @@ fn app_user(
             .into_iter()
             .collect()
     };
-    Ok(mapped(rt, settings, &row.id, user, links, &roles))
+    Ok(mapped(rt, settings, &row.id, user, links, &roles).0)
 }
 
 /// The tenant's attribute mapping applied to a user: its document, id and direct groups (as
-/// `groups` renders them, which is what the mapping reads), with its roles.
+/// `groups` renders them, which is what the mapping reads), with its roles. Gives the document
+/// back with the id (and any groups) added.
 fn mapped(
     rt: &ResourceType,
     settings: &AppSettings,
@@ -142,7 +152,7 @@ fn mapped(
     mut user: Map<String, Value>,
     links: &[Link],
     roles: &[String],
-) -> Value {
+) -> (Value, Map<String, Value>) {
     user.insert("id".into(), id.into());
     if !links.is_empty() {
         let groups = links
@@ -152,9 +162,13 @@ fn mapped(
         user.insert("groups".into(), Value::Array(groups));
     }
     let user = Value::Object(user);
-    super::with_mapping(rt, settings.attribute_mapping.as_deref(), |m| {
+    let app = super::with_mapping(rt, settings.attribute_mapping.as_deref(), |m| {
         m.app_user(&user, roles)
-    })
+    });
+    match user {
+        Value::Object(user) => (app, user),
+        _ => unreachable!("the user was made an object above"),
+    }
 }
 
 /// Enough of a resource to recognise it.

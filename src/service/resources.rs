@@ -121,8 +121,8 @@ impl Creation {
         body: Value,
         id: String,
     ) -> Result<Self, ScimError> {
-        let body = Checked::body(state, tenant, &rt, body).await?;
-        let app = changes::new_app_user(&rt, &id, &body.input.doc);
+        let mut body = Checked::body(state, tenant, &rt, body).await?;
+        let app = changes::new_app_user(&rt, &id, &mut body.input.doc);
         Ok(Self { rt, id, body, app })
     }
 
