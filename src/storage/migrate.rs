@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use serde_json::Value;
@@ -18,16 +19,43 @@ const BACKFILL_BATCH: i64 = 500;
 const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
-/// Applies every pending migration; returns how many ran.
+/// The PostgreSQL advisory lock a migrating instance holds (any fixed number; this one spells
+/// "scim" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7363_696d;
+
+/// Applies every pending migration and keys the users stored before the userName key; returns
+/// how many migrations ran. Instances started together on one database take turns (on
+/// PostgreSQL under an advisory lock; on SQLite each step holds the write lock): the others
+/// wait, then find nothing pending. Without the turns, two instances creating the same table
+/// at once left one failing on it. The caller sets how long a turn may be waited for.
 pub fn run(conn: &mut AnyConnection) -> anyhow::Result<usize> {
+    let AnyConnection::Postgresql(c) = conn else {
+        return migrate(conn);
+    };
+    c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .map_err(|e| anyhow::anyhow!("waiting for another instance's migrations failed: {e}"))?;
+    let migrated = migrate(conn);
+    // The lock belongs to the connection, which goes back to the pool: release it either way.
+    conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+    migrated
+}
+
+fn migrate(conn: &mut AnyConnection) -> anyhow::Result<usize> {
     let applied = match conn {
-        AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE),
-        AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES),
-    }
-    .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?
-    .len();
+        AnyConnection::Sqlite(c) => c.immediate_transaction(|c| pending(c, SQLITE)),
+        AnyConnection::Postgresql(c) => pending(c, POSTGRES),
+    }?;
     backfill_user_name_keys(conn).map_err(|e| e.context("computing userName keys failed"))?;
     Ok(applied)
+}
+
+fn pending<C>(conn: &mut C, migrations: EmbeddedMigrations) -> anyhow::Result<usize>
+where
+    C: MigrationHarness<C::Backend> + Connection,
+{
+    conn.run_pending_migrations(migrations)
+        .map(|applied| applied.len())
+        .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))
 }
 
 #[derive(QueryableByName)]
@@ -49,45 +77,57 @@ struct Pending {
 /// "ＡＬＩＣＥ"): the first to get it (by tenant and id) keeps it, each other one gets a
 /// [`user_name::shared_key`], which no userName maps to, so nothing is lost, the server starts,
 /// and the IdP can still update or deactivate it; a warning names each one so an admin can
-/// rename it. Two instances starting at once on one PostgreSQL database may both backfill; at
-/// worst one of them stops on a uniqueness error and starts cleanly when run again.
+/// rename it. Each batch is read and keyed in one write transaction, so instances starting
+/// at once on one database key each user once, in turns.
 pub fn backfill_user_name_keys(conn: &mut AnyConnection) -> anyhow::Result<usize> {
     let mut done = 0;
     let mut after: Option<(String, String)> = None;
     loop {
-        // Literal conditions, so both planners see that the partial index covers the query.
-        let mut q = RawQuery::raw(
-            "SELECT tenant_id, id, doc FROM resources \
-             WHERE resource_type = 'User' AND user_name_key IS NULL",
-        );
-        // A row value, which both planners turn into an index range: the keys just written
-        // leave dead entries in PostgreSQL's index until vacuum, and this skips them.
-        if let Some((tenant, id)) = &after {
-            q.sql(" AND (tenant_id, id) > (")
-                .text(tenant.clone())
-                .sql(", ")
-                .text(id.clone())
-                .sql(")");
-        }
-        q.sql(" ORDER BY tenant_id, id LIMIT ").int(BACKFILL_BATCH);
-        let batch: Vec<Pending> = q.load(conn)?;
-        let Some(last) = batch.last() else {
-            return Ok(done);
-        };
-        after = Some((last.tenant_id.clone(), last.id.clone()));
-        done += write_tx(conn, |c| {
+        let (keyed, last) = write_tx(conn, |c| {
+            let batch = pending_users(c, after.as_ref())?;
             let mut keyed = 0;
             // Batches are ordered by tenant: key one tenant's run of rows at a time.
             for run in batch.chunk_by(|a, b| a.tenant_id == b.tenant_id) {
                 keyed += key_run(c, run)?;
             }
-            Ok(keyed)
+            Ok((
+                keyed,
+                batch.last().map(|l| (l.tenant_id.clone(), l.id.clone())),
+            ))
         })
         .map_err(|e| match e {
             ScimError::Internal(inner) => inner,
             other => anyhow::anyhow!("{other}"),
         })?;
+        done += keyed;
+        if last.is_none() {
+            return Ok(done);
+        }
+        after = last;
     }
+}
+
+/// The next batch of Users without a userName key, after the (tenant, id) given.
+fn pending_users(
+    c: &mut AnyConnection,
+    after: Option<&(String, String)>,
+) -> Result<Vec<Pending>, ScimError> {
+    // Literal conditions, so both planners see that the partial index covers the query.
+    let mut q = RawQuery::raw(
+        "SELECT tenant_id, id, doc FROM resources \
+         WHERE resource_type = 'User' AND user_name_key IS NULL",
+    );
+    // A row value, which both planners turn into an index range: the keys just written leave
+    // dead entries in PostgreSQL's index until vacuum, and this skips them.
+    if let Some((tenant, id)) = after {
+        q.sql(" AND (tenant_id, id) > (")
+            .text(tenant.clone())
+            .sql(", ")
+            .text(id.clone())
+            .sql(")");
+    }
+    q.sql(" ORDER BY tenant_id, id LIMIT ").int(BACKFILL_BATCH);
+    Ok(q.load(c)?)
 }
 
 /// Keys one tenant's pending users: one query for the keys already taken, one update for all.

@@ -81,6 +81,9 @@ impl Backend {
 }
 
 /// How long database work may wait before the request is answered 503.
+/// How long a starting instance waits for another's migrations before it gives up.
+const MIGRATION_WAIT: Duration = Duration::from_secs(600);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Waits {
     /// How long a statement waits for a lock another writer holds: SQLite's busy timeout,
@@ -260,18 +263,29 @@ impl Db {
             .build(manager())
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
         let mut conn = pool.get()?;
-        // A migration (an index on a large table) may rightly take longer than any request.
-        let pg = matches!(&*conn, AnyConnection::Postgresql(_));
-        if pg {
-            conn.batch_execute("SET statement_timeout = 0")?;
-        }
+        // A migration (an index on a large table) may rightly take longer than any request,
+        // and so may the wait for another instance's migrations (bounded, so an instance
+        // stuck holding the lock is reported rather than waited on for ever).
+        let (unbounded, bounded) = match &*conn {
+            AnyConnection::Postgresql(_) => (
+                format!(
+                    "SET statement_timeout = 0; SET lock_timeout = {}",
+                    MIGRATION_WAIT.as_millis()
+                ),
+                format!(
+                    "SET statement_timeout = {}; SET lock_timeout = {}",
+                    waits.statement.as_millis(),
+                    waits.lock.as_millis()
+                ),
+            ),
+            AnyConnection::Sqlite(_) => (
+                format!("PRAGMA busy_timeout = {}", MIGRATION_WAIT.as_millis()),
+                format!("PRAGMA busy_timeout = {}", waits.lock.as_millis()),
+            ),
+        };
+        conn.batch_execute(&unbounded)?;
         statement_clock::unbounded(|| migrate::run(&mut conn))?;
-        if pg {
-            conn.batch_execute(&format!(
-                "SET statement_timeout = {}",
-                waits.statement.as_millis()
-            ))?;
-        }
+        conn.batch_execute(&bounded)?;
         let sqlite = match backend {
             Backend::Sqlite(_) => Some(SqlitePaths {
                 writer: writer::Writer::start(manager())?,

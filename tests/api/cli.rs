@@ -321,7 +321,33 @@ fn portal_links_come_from_the_cli(b: Backend) {
     assert!(String::from_utf8_lossy(&accent.stderr).contains("accent"));
 }
 
+/// Instances started at once on a new database (a deployment of N behind a load balancer)
+/// migrate it in turns: each finds the schema whole, none fails on another's half-made one.
+fn instances_started_together_migrate_in_turns(b: Backend) {
+    let cli = Cli::new(b);
+    let started: Vec<_> = (0..4)
+        .map(|_| {
+            cli.command(&["migrate"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start scimitar migrate")
+        })
+        .collect();
+    for child in started {
+        let out = child.wait_with_output().expect("scimitar migrate");
+        assert!(
+            out.status.success(),
+            "a migrate beside three others failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let tenant = cli.json(&["tenant", "create", "--name", "acme", "--json"]);
+    assert_eq!(tenant["name"], "acme");
+}
+
 on_both_backends!(
+    instances_started_together_migrate_in_turns,
     portal_links_come_from_the_cli,
     tenant_commands_follow_the_contract,
     serve_logs_requests_without_secrets,
