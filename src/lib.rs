@@ -8,6 +8,7 @@ pub mod conformance;
 pub mod error;
 pub mod events;
 pub mod handlers;
+pub mod health;
 pub mod http;
 pub mod scim;
 pub mod service;

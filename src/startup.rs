@@ -15,7 +15,7 @@ use crate::error::AdminError;
 use crate::events::log::{self, LogWriter};
 use crate::events::retention::EventPruner;
 use crate::events::webhooks::Deliverer;
-use crate::handlers::{self, admin, bulk, discovery, resources};
+use crate::handlers::{self, admin, bulk, discovery, health, resources};
 use crate::http::throttle::{self, Throttle};
 use crate::http::{auth, content, log as request_log};
 use crate::scim::schema::ResourceType;
@@ -87,6 +87,7 @@ impl Application {
             portal_url: settings.portal_url(Some(admin_addr.unwrap_or(addr))).into(),
             settings: Arc::new(settings),
             schemas: Arc::default(),
+            health: Arc::default(),
         };
         let app_state = state.clone();
         // With an admin listener, the SCIM listener does not serve the admin API at all.
@@ -96,6 +97,7 @@ impl Application {
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(TracingLogger::<ScimRootSpan>::new())
                 .configure(|cfg| configure(cfg, app_state.clone()))
+                .configure(|cfg| configure_health(cfg, app_state.clone()))
                 .configure(|cfg| {
                     if admin_here {
                         configure_admin(cfg, app_state.clone());
@@ -115,6 +117,7 @@ impl Application {
                         .wrap(NormalizePath::new(TrailingSlash::Trim))
                         .wrap(TracingLogger::<ScimRootSpan>::new())
                         .configure(|cfg| configure_admin(cfg, app_state.clone()))
+                        .configure(|cfg| configure_health(cfg, app_state.clone()))
                         .configure(|cfg| handlers::portal::configure(cfg, app_state.clone()))
                         .default_service(web::to(admin::not_found))
                 })
@@ -178,13 +181,35 @@ impl Application {
         let deliverer = Deliverer::new(state.db.clone(), state.settings.webhooks.clone(), stopped);
         let delivering = actix_web::rt::spawn(deliverer.run());
         let logging = actix_web::rt::spawn(log_writer.run());
-        let background = [
-            actix_web::rt::spawn(throttle::prune_every_minute(state.throttle.clone())),
-            actix_web::rt::spawn(
-                EventPruner::new(state.db.clone(), state.settings.event_retention).run(),
+        let mut background = vec![
+            (
+                "rate limit pruning",
+                actix_web::rt::spawn(throttle::prune_every_minute(state.throttle.clone())),
             ),
-            actix_web::rt::spawn(statistics::keep_fresh(state.db.clone())),
+            (
+                "event pruning",
+                actix_web::rt::spawn(
+                    EventPruner::new(state.db.clone(), state.settings.event_retention).run(),
+                ),
+            ),
         ];
+        if statistics::needed(&state.db) {
+            background.push((
+                "planner statistics",
+                actix_web::rt::spawn(statistics::keep_fresh(state.db.clone())),
+            ));
+        }
+        state
+            .health
+            .background
+            .track("webhook delivery", delivering.abort_handle());
+        state
+            .health
+            .background
+            .track("provisioning log writer", logging.abort_handle());
+        for (name, task) in &background {
+            state.health.background.track(name, task.abort_handle());
+        }
         let served = match admin_server {
             Some(admin) => {
                 let (scim, admin) = tokio::join!(server, admin);
@@ -192,7 +217,7 @@ impl Application {
             }
             None => server.await,
         };
-        for task in background {
+        for (_, task) in background {
             task.abort();
             // Awaited so that what the task holds (a pool handle) is dropped before returning.
             let _ = task.await;
@@ -293,6 +318,21 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                 }
             })
             .default_service(web::to(handlers::not_found)),
+    );
+}
+
+/// Mounts `/healthz` and `/readyz` (unauthenticated; see `handlers::health`).
+pub fn configure_health(cfg: &mut web::ServiceConfig, state: AppState) {
+    cfg.service(
+        web::resource("/healthz")
+            .get(health::healthz)
+            .default_service(web::to(handlers::method_not_allowed)),
+    )
+    .service(
+        web::resource("/readyz")
+            .app_data(web::Data::new(state))
+            .get(health::readyz)
+            .default_service(web::to(handlers::method_not_allowed)),
     );
 }
 

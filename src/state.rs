@@ -7,6 +7,7 @@ use crate::scim::schema::Registry;
 use crate::admin_token::AdminVerifier;
 use crate::config::Settings;
 use crate::events::log::LogSender;
+use crate::health::Health;
 use crate::http::throttle::Throttle;
 use crate::storage::Db;
 use crate::token::{Argon2Slots, TokenCache};
@@ -34,4 +35,6 @@ pub struct AppState {
     pub admin: Option<Arc<AdminVerifier>>,
     /// Each tenant's schemas, as of the version its requests last brought.
     pub schemas: Arc<Registry>,
+    /// The background tasks and the last readiness answer, for `/readyz`.
+    pub health: Arc<Health>,
 }

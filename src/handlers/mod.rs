@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod bulk;
 pub mod discovery;
+pub mod health;
 pub mod portal;
 pub mod resources;
 

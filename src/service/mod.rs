@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod bulk;
 mod changes;
+pub mod health;
 pub mod portal;
 pub mod resources;
 pub mod schemas;

@@ -42,14 +42,24 @@ pub fn run(conn: &mut AnyConnection) -> anyhow::Result<usize> {
 
 fn migrate(conn: &mut AnyConnection) -> anyhow::Result<usize> {
     let applied = match conn {
-        AnyConnection::Sqlite(c) => c.immediate_transaction(|c| pending(c, SQLITE)),
-        AnyConnection::Postgresql(c) => pending(c, POSTGRES),
+        AnyConnection::Sqlite(c) => c.immediate_transaction(|c| apply(c, SQLITE)),
+        AnyConnection::Postgresql(c) => apply(c, POSTGRES),
     }?;
     backfill_user_name_keys(conn).map_err(|e| e.context("computing userName keys failed"))?;
     Ok(applied)
 }
 
-fn pending<C>(conn: &mut C, migrations: EmbeddedMigrations) -> anyhow::Result<usize>
+/// How many of this build's migrations the database has not applied (none once `run` has
+/// run; an instance started from an older schema copy, or a restored backup, shows more).
+pub fn unapplied(conn: &mut AnyConnection) -> Result<usize, ScimError> {
+    match conn {
+        AnyConnection::Sqlite(c) => c.pending_migrations(SQLITE).map(|p| p.len()),
+        AnyConnection::Postgresql(c) => c.pending_migrations(POSTGRES).map(|p| p.len()),
+    }
+    .map_err(|e| ScimError::internal(anyhow::anyhow!("reading the applied migrations: {e}")))
+}
+
+fn apply<C>(conn: &mut C, migrations: EmbeddedMigrations) -> anyhow::Result<usize>
 where
     C: MigrationHarness<C::Backend> + Connection,
 {

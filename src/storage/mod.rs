@@ -19,7 +19,7 @@ macro_rules! native {
 pub mod events;
 pub mod filter_sql;
 pub mod log;
-mod migrate;
+pub(crate) mod migrate;
 pub mod models;
 pub mod portal;
 pub mod resources;

@@ -30,11 +30,8 @@ struct Stale {
 const TABLES: &str = "('resources', 'members')";
 
 /// Analyses, every few seconds, those of the tables that changed much since their statistics
-/// were taken; runs until the task is aborted. Does nothing on SQLite.
+/// were taken; runs until the task is aborted. Started on PostgreSQL only (see [`needed`]).
 pub async fn keep_fresh(db: Db) {
-    if db.dialect() != Dialect::Postgres {
-        return;
-    }
     let mut tick = tokio::time::interval(CHECK_EVERY);
     loop {
         tick.tick().await;
@@ -42,6 +39,11 @@ pub async fn keep_fresh(db: Db) {
             tracing::debug!(error = %e, "planner statistics were not refreshed");
         }
     }
+}
+
+/// Whether `db` wants [`keep_fresh`]: SQLite does not.
+pub fn needed(db: &Db) -> bool {
+    db.dialect() == Dialect::Postgres
 }
 
 fn analyse_stale(conn: &mut AnyConnection) -> Result<(), ScimError> {

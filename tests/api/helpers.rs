@@ -375,6 +375,37 @@ impl TestApp {
         )
     }
 
+    /// Stops (`false`) or allows again (`true`) every connection to this app's PostgreSQL
+    /// database, the test's own pool's included, as an outage would; `false` on SQLite, where
+    /// the file cannot be taken away from a process running as root, and nothing is done.
+    pub fn allow_database(&self, allowed: bool) -> bool {
+        let Some(name) = self.database.postgres_name.as_deref() else {
+            return false;
+        };
+        let cluster = cluster().expect("a PostgreSQL database has a cluster");
+        cluster
+            .execute(&format!(
+                "ALTER DATABASE {name} ALLOW_CONNECTIONS {allowed}"
+            ))
+            .expect("alter database");
+        if !allowed {
+            cluster
+                .execute(&format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+                ))
+                .expect("end the connections");
+        }
+        true
+    }
+
+    /// The origin (`http://ADDR`) of the SCIM listener.
+    pub fn origin(&self) -> String {
+        self.base
+            .strip_suffix("/scim/v2")
+            .expect("the SCIM base ends in /scim/v2")
+            .to_owned()
+    }
+
     /// Creates another tenant and returns its token.
     pub fn new_tenant(&self, name: &str) -> String {
         tenants::create(&self.db, name)

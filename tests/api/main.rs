@@ -15,6 +15,7 @@ mod errors;
 mod filter_props;
 mod filters;
 mod groups;
+mod health;
 mod input;
 mod isolation;
 mod lifecycle;
