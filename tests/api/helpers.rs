@@ -149,6 +149,104 @@ pub fn webhook_receiver(delay: Duration) -> (String, Arc<AtomicUsize>) {
     (url, count)
 }
 
+const BIN: &str = env!("CARGO_BIN_EXE_scimitar");
+
+/// The binary with this database, an admin secret and a log level, allowed to deliver webhooks
+/// to loopback receivers (for tests and on-premises installs only).
+pub fn scimitar_command(
+    database_url: &str,
+    admin_secret: &str,
+    log: &str,
+    args: &[&str],
+) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env("DATABASE_URL", database_url)
+        .env("SCIMITAR_ADMIN_JWT_SECRET", admin_secret)
+        .env("SCIMITAR_WEBHOOK_ALLOW_PRIVATE", "true")
+        .env("SCIMITAR_WEBHOOK_ALLOW_HTTP", "true")
+        .env("RUST_LOG", log)
+        .env_remove("SCIMITAR_LISTEN");
+    c
+}
+
+/// Runs a command, keeps its stderr in `log`, returns its stdout.
+pub fn output(mut c: Command, log: &mut String) -> String {
+    let out = c.output().expect("run scimitar");
+    log.push_str(&String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{log}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A client of one `scimitar serve` process, with a bearer token per request.
+pub struct Http {
+    agent: ureq::Agent,
+    origin: String,
+}
+
+impl Http {
+    /// A client of the server at `origin`, once it answers.
+    pub fn new(origin: &str) -> Self {
+        let http = Self {
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into(),
+            origin: origin.to_owned(),
+        };
+        eventually(Duration::from_secs(30), "the server answers", || {
+            http.agent
+                .get(format!("{}/scim/v2/ServiceProviderConfig", http.origin))
+                .call()
+                .ok()
+        });
+        http
+    }
+
+    /// Sends a request; returns the status and the body parsed as JSON (Null when it is not).
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let res = self.send_with(method, path, bearer, body, &[]);
+        (res.status, res.body)
+    }
+
+    /// Sends a request with extra headers; returns the whole response.
+    pub fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Res {
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.origin))
+            .header("Authorization", format!("Bearer {bearer}"))
+            .header("Content-Type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(body.map(Value::to_string).unwrap_or_default())
+            .expect("request");
+        let mut res = self.agent.run(req).expect("HTTP exchange");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.body_mut().read_to_string().expect("body");
+        Res {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+}
+
 /// A `scimitar serve` process on a port it chose itself, with its log collected.
 pub struct Served {
     child: Child,

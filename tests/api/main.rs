@@ -24,6 +24,7 @@ mod patch;
 mod portal;
 mod queries;
 mod rate_limits;
+mod scale_out;
 mod schemas;
 mod secrets;
 mod tenancy;

@@ -8,53 +8,16 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, eventually, patch_ops, serve, webhook_receiver};
+use crate::helpers::{
+    Backend, Http, eventually, output, patch_ops, scimitar_command, serve, webhook_receiver,
+};
 use crate::on_both_backends;
 
-const BIN: &str = env!("CARGO_BIN_EXE_scimitar");
 const ADMIN_SECRET: &str = "a-debug-level-admin-secret-of-32-chars-or-more";
 
 /// The binary with this database, the admin secret and the most verbose logging there is.
 fn scimitar(database_url: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args)
-        .env("DATABASE_URL", database_url)
-        .env("SCIMITAR_ADMIN_JWT_SECRET", ADMIN_SECRET)
-        // Loopback webhooks are for tests and on-premises installs only.
-        .env("SCIMITAR_WEBHOOK_ALLOW_PRIVATE", "true")
-        .env("SCIMITAR_WEBHOOK_ALLOW_HTTP", "true")
-        .env("RUST_LOG", "trace")
-        .env_remove("SCIMITAR_LISTEN");
-    c
-}
-
-/// Runs a command, keeps its stderr in `log`, returns its stdout.
-fn output(mut c: Command, log: &mut String) -> String {
-    let out = c.output().expect("run scimitar");
-    log.push_str(&String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{log}");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-struct Http {
-    agent: ureq::Agent,
-    origin: String,
-}
-
-impl Http {
-    fn send(&self, method: &str, path: &str, bearer: &str, body: Option<&Value>) -> (u16, Value) {
-        let req = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.origin))
-            .header("Authorization", format!("Bearer {bearer}"))
-            .header("Content-Type", "application/json")
-            .body(body.map(Value::to_string).unwrap_or_default())
-            .expect("request");
-        let mut res = self.agent.run(req).expect("HTTP exchange");
-        let status = res.status().as_u16();
-        let text = res.body_mut().read_to_string().expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
+    scimitar_command(database_url, ADMIN_SECRET, "trace", args)
 }
 
 fn logs_at_trace_level_hold_no_secret(b: Backend) {
@@ -72,19 +35,7 @@ fn logs_at_trace_level_hold_no_secret(b: Backend) {
     let jwt = output(scimitar(url, &["admin", "token", "--ttl", "5m"]), &mut log);
 
     let server = serve(scimitar(url, &[]));
-    let http = Http {
-        agent: ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into(),
-        origin: server.origin.clone(),
-    };
-    eventually(Duration::from_secs(30), "the server answers", || {
-        http.agent
-            .get(format!("{}/scim/v2/ServiceProviderConfig", http.origin))
-            .call()
-            .ok()
-    });
+    let http = Http::new(&server.origin);
 
     // Admin API: a second tenant, a rotation with a grace period, a webhook with its secret.
     let (status, initech) = http.send(
