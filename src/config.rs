@@ -369,6 +369,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 // ---------------------------------------------------------------------------------------------
 // The command line: every flag, its environment variable and its default, turned into Settings.
 
+/// How the process writes its log to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line per event for a person (coloured on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, the request span's fields included, for a log collector.
+    Json,
+}
+
+/// The log flag every command takes.
+#[derive(Args, Clone)]
+pub struct LogArgs {
+    /// text, or json (one object per line) for a log collector
+    #[arg(long, global = true, env = "SCIMITAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
 /// The database flag every command takes.
 #[derive(Args, Clone)]
 pub struct DbArgs {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use scimitar::admin_token::{ALL_TENANTS, mint};
-use scimitar::config::{AdminArgs, DbArgs, ServeArgs, Settings, UrlArgs, parse_duration};
+use scimitar::config::{AdminArgs, DbArgs, LogArgs, ServeArgs, Settings, UrlArgs, parse_duration};
 use scimitar::conformance;
 use scimitar::service::{portal, tenants};
 use scimitar::storage::Db;
@@ -24,6 +24,8 @@ use serde_json::json;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[derive(Subcommand)]
@@ -148,7 +150,7 @@ enum TenantCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init();
+    telemetry::init(cli.log.log_format);
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

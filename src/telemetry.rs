@@ -9,15 +9,27 @@ use tracing::field::Empty;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 
-/// Installs a subscriber writing to stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init() {
+use crate::config::LogFormat;
+
+/// Installs a subscriber writing to stderr in `format`, filtered by `RUST_LOG` (default
+/// `info`).
+pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // A second call (tests, or a host app with its own subscriber) keeps the first.
-    let _ = tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    // A second call (tests, or a host app with its own subscriber) keeps the first.
+    let _ = match format {
+        LogFormat::Text => fmt
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        // The request span's fields (request id, route, tenant) on every line of the request.
+        LogFormat::Json => fmt
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 /// Builds the per-request root span, with an empty `tenant_id` that authentication fills in.

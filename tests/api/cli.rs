@@ -210,6 +210,40 @@ fn serve_logs_requests_without_secrets(b: Backend) {
     }
 }
 
+/// `--log-format json`: every line one JSON object, a request's lines carrying its span (the
+/// request id, the route, the tenant), and still no secret.
+fn serve_logs_json_lines(b: Backend) {
+    let cli = Cli::new(b);
+    let created = cli.json(&["tenant", "create", "--name", "acme", "--json"]);
+    let token = created["token"].as_str().expect("token");
+    let server = serve(cli.command(&["--log-format", "json"]));
+    let res = ureq::get(format!("{}/scim/v2/Users?count=1", server.origin))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .expect("GET");
+    assert_eq!(res.status().as_u16(), 200);
+    let log = server.kill();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: not JSON: {l}")))
+        .collect();
+    let completed = lines
+        .iter()
+        .find(|l| {
+            l["fields"]["message"] == "request completed"
+                || l["span"]["http.route"] == "/scim/v2/Users"
+        })
+        .unwrap_or_else(|| panic!("no line of the request: {log}"));
+    assert_eq!(completed["span"]["tenant_id"], created["id"], "{completed}");
+    assert!(
+        completed["span"]["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    let (_, secret) = token.rsplit_once('_').expect("token shape");
+    assert!(!log.contains(secret), "the log contains the secret");
+}
+
 fn serve_takes_the_admin_listener_and_retention_flags(b: Backend) {
     let cli = Cli::new(b);
     let mut cmd = cli.command(&[]);
@@ -351,5 +385,6 @@ on_both_backends!(
     portal_links_come_from_the_cli,
     tenant_commands_follow_the_contract,
     serve_logs_requests_without_secrets,
+    serve_logs_json_lines,
     serve_takes_the_admin_listener_and_retention_flags
 );

@@ -275,9 +275,7 @@ pub fn serve(mut cmd: Command) -> Served {
         let mut tx = Some(tx);
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
-            if let Some(addr) = line
-                .split_once("listening addr=")
-                .and_then(|(_, rest)| rest.split_whitespace().next())
+            if let Some(addr) = listening_addr(&line)
                 && let Some(tx) = tx.take()
             {
                 let _ = tx.send(addr.to_owned());
@@ -305,6 +303,19 @@ pub fn serve(mut cmd: Command) -> Served {
         log,
         drain,
     }
+}
+
+/// The address in the log line that says where the server listens, in either log format.
+fn listening_addr(line: &str) -> Option<String> {
+    if let Ok(event) = serde_json::from_str::<Value>(line) {
+        let fields = &event["fields"];
+        return (fields["message"] == "listening")
+            .then(|| fields["addr"].as_str().map(str::to_owned))
+            .flatten();
+    }
+    line.split_once("listening addr=")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .map(str::to_owned)
 }
 
 impl Served {
