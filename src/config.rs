@@ -66,6 +66,8 @@ pub struct Settings {
     pub event_retention: Duration,
     /// Where the admin portal is reached and how it looks.
     pub portal: PortalSettings,
+    /// Whether request metrics carry a `tenant` label (one series per tenant and route).
+    pub metrics_tenant_label: bool,
 }
 
 /// The bounds of one bulk request (RFC 7644 §3.7.4).
@@ -253,6 +255,7 @@ impl Default for Settings {
             rate_limits: RateLimits::default(),
             event_retention: Duration::from_secs(30 * 86_400),
             portal: PortalSettings::default(),
+            metrics_tenant_label: false,
         }
     }
 }
@@ -623,6 +626,9 @@ pub struct ServeArgs {
     /// Serve the admin API and the admin portal only on this address (e.g. 127.0.0.1:8081), not on --listen
     #[arg(long, env = "SCIMITAR_ADMIN_LISTEN")]
     admin_listen: Option<String>,
+    /// Label request metrics with the tenant's id (one series per tenant and route: watch the cardinality)
+    #[arg(long, env = "SCIMITAR_METRICS_TENANT_LABEL", value_parser = BoolishValueParser::new())]
+    metrics_tenant_label: bool,
     #[command(flatten)]
     portal: PortalArgs,
     #[command(flatten)]
@@ -670,6 +676,7 @@ impl ServeArgs {
             webhook_allow_http,
             event_retention,
             admin_listen,
+            metrics_tenant_label,
             admin,
             rate_limits,
             portal,
@@ -688,6 +695,7 @@ impl ServeArgs {
             log_retention,
             rate_limits: rate_limits.into(),
             event_retention,
+            metrics_tenant_label,
             ..db.defaults(Some(url))
         });
         portal.apply(&mut settings.portal);

@@ -10,6 +10,7 @@ pub mod events;
 pub mod handlers;
 pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod scim;
 pub mod service;
 pub mod startup;

@@ -17,7 +17,8 @@ use crate::events::retention::EventPruner;
 use crate::events::webhooks::Deliverer;
 use crate::handlers::{self, admin, bulk, discovery, health, resources};
 use crate::http::throttle::{self, Throttle};
-use crate::http::{auth, content, log as request_log};
+use crate::http::{auth, content, log as request_log, metrics as request_metrics};
+use crate::metrics::Metrics;
 use crate::scim::schema::ResourceType;
 use crate::state::AppState;
 use crate::storage::{Db, statistics};
@@ -73,6 +74,7 @@ impl Application {
             .transpose()?
             .map(Arc::new);
         let (log, log_writer) = log::channel(db.clone(), settings.log_retention);
+        let metrics_tenant_label = settings.metrics_tenant_label;
         let state = AppState {
             admin,
             log,
@@ -88,19 +90,25 @@ impl Application {
             settings: Arc::new(settings),
             schemas: Arc::default(),
             health: Arc::default(),
+            metrics: Arc::new(Metrics::new(metrics_tenant_label)),
         };
         let app_state = state.clone();
         // With an admin listener, the SCIM listener does not serve the admin API at all.
         let admin_here = admin_listener.is_none();
         let server = HttpServer::new(move || {
+            let metrics = app_state.metrics.clone();
             App::new()
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(from_fn(move |req, next| {
+                    request_metrics::record(metrics.clone(), req, next)
+                }))
                 .wrap(TracingLogger::<ScimRootSpan>::new())
                 .configure(|cfg| configure(cfg, app_state.clone()))
                 .configure(|cfg| configure_health(cfg, app_state.clone()))
                 .configure(|cfg| {
                     if admin_here {
                         configure_admin(cfg, app_state.clone());
+                        configure_metrics(cfg, app_state.clone());
                         handlers::portal::configure(cfg, app_state.clone());
                     }
                 })
@@ -113,11 +121,16 @@ impl Application {
                 let admin_addr = l.local_addr()?;
                 let app_state = state.clone();
                 let server = HttpServer::new(move || {
+                    let metrics = app_state.metrics.clone();
                     App::new()
                         .wrap(NormalizePath::new(TrailingSlash::Trim))
+                        .wrap(from_fn(move |req, next| {
+                            request_metrics::record(metrics.clone(), req, next)
+                        }))
                         .wrap(TracingLogger::<ScimRootSpan>::new())
                         .configure(|cfg| configure_admin(cfg, app_state.clone()))
                         .configure(|cfg| configure_health(cfg, app_state.clone()))
+                        .configure(|cfg| configure_metrics(cfg, app_state.clone()))
                         .configure(|cfg| handlers::portal::configure(cfg, app_state.clone()))
                         .default_service(web::to(admin::not_found))
                 })
@@ -178,7 +191,12 @@ impl Application {
             ..
         } = self;
         let (stop_delivery, stopped) = tokio::sync::watch::channel(false);
-        let deliverer = Deliverer::new(state.db.clone(), state.settings.webhooks.clone(), stopped);
+        let deliverer = Deliverer::new(
+            state.db.clone(),
+            state.settings.webhooks.clone(),
+            state.metrics.clone(),
+            stopped,
+        );
         let delivering = actix_web::rt::spawn(deliverer.run());
         let logging = actix_web::rt::spawn(log_writer.run());
         let mut background = vec![
@@ -332,6 +350,17 @@ pub fn configure_health(cfg: &mut web::ServiceConfig, state: AppState) {
         web::resource("/readyz")
             .app_data(web::Data::new(state))
             .get(health::readyz)
+            .default_service(web::to(handlers::method_not_allowed)),
+    );
+}
+
+/// Mounts `/metrics` (Prometheus text format, unauthenticated: serve it where the admin API is,
+/// which the SCIM proxy does not expose).
+pub fn configure_metrics(cfg: &mut web::ServiceConfig, state: AppState) {
+    cfg.service(
+        web::resource("/metrics")
+            .app_data(web::Data::new(state))
+            .get(handlers::metrics::metrics)
             .default_service(web::to(handlers::method_not_allowed)),
     );
 }

@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::events::log::LogSender;
 use crate::health::Health;
 use crate::http::throttle::Throttle;
+use crate::metrics::Metrics;
 use crate::storage::Db;
 use crate::token::{Argon2Slots, TokenCache};
 
@@ -37,4 +38,6 @@ pub struct AppState {
     pub schemas: Arc<Registry>,
     /// The background tasks and the last readiness answer, for `/readyz`.
     pub health: Arc<Health>,
+    /// The instance's Prometheus metrics, for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }

@@ -49,6 +49,8 @@ pub fn kept_unregistered(unregistered: &[String]) -> Option<String> {
 pub struct LogSender {
     tx: mpsc::Sender<LogRow>,
     dropped: Arc<AtomicU64>,
+    /// Entries dropped since the start, for `/metrics` (`dropped` is reset as it is reported).
+    dropped_total: Arc<AtomicU64>,
 }
 
 impl LogSender {
@@ -57,7 +59,18 @@ impl LogSender {
     pub fn send(&self, row: LogRow) {
         if self.tx.try_send(row).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.dropped_total.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Entries waiting for the writer.
+    pub fn queued(&self) -> u64 {
+        (self.tx.max_capacity() - self.tx.capacity()) as u64
+    }
+
+    /// Entries dropped since the start because the queue was full.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped_total.load(Ordering::Relaxed)
     }
 }
 
@@ -76,6 +89,7 @@ pub fn channel(db: Db, retention: Duration) -> (LogSender, LogWriter) {
     let sender = LogSender {
         tx,
         dropped: dropped.clone(),
+        dropped_total: Arc::default(),
     };
     let writer = LogWriter {
         rx,

@@ -24,6 +24,7 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use super::egress::{Egress, Refusal};
 use super::render;
 use crate::error::ScimError;
+use crate::metrics::Metrics;
 use crate::storage::webhooks::{self as store, AttemptRow, Outcome, WebhookRow};
 use crate::storage::{Db, Scope, now_millis};
 use crate::tenant::TenantId;
@@ -89,6 +90,7 @@ pub struct Deliverer {
     /// Tenants this instance is delivering to. Their lease already keeps other rounds away;
     /// this also covers a lease that lapsed while its delivery is still running here.
     busy: Arc<Mutex<HashSet<String>>>,
+    metrics: Arc<Metrics>,
     stop: watch::Receiver<bool>,
 }
 
@@ -102,9 +104,14 @@ const DUE_PER_ROUND: i64 = 100;
 const LEASE_MARGIN_MS: i64 = 5_000;
 
 impl Deliverer {
-    /// A deliverer with a fresh instance identity; it stops when `stop` turns true or its
-    /// sender is dropped.
-    pub fn new(db: Db, policy: DeliveryPolicy, stop: watch::Receiver<bool>) -> Self {
+    /// A deliverer with a fresh instance identity, counting its failures in `metrics`; it stops
+    /// when `stop` turns true or its sender is dropped.
+    pub fn new(
+        db: Db,
+        policy: DeliveryPolicy,
+        metrics: Arc<Metrics>,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(policy.timeout))
             .http_status_as_error(false)
@@ -125,6 +132,7 @@ impl Deliverer {
             slots: Arc::new(Semaphore::new(policy.concurrency)),
             busy: Arc::default(),
             policy,
+            metrics,
             stop,
         }
     }
@@ -243,7 +251,10 @@ impl Deliverer {
                     seq: event.seq,
                     lease_until: now_millis() + self.lease(),
                 },
-                Some(e) => self.failure(&mut hook, e),
+                Some(e) => {
+                    self.metrics.webhook_failed();
+                    self.failure(&mut hook, e)
+                }
             };
             let held = self.db.run_sync(|c| {
                 Ok(store::record(

@@ -4,6 +4,7 @@ pub mod admin_auth;
 pub mod auth;
 pub mod content;
 pub mod log;
+pub mod metrics;
 pub mod throttle;
 
 use std::future::{Ready, ready};

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod bulk;
 mod changes;
 pub mod health;
+pub mod metrics;
 pub mod portal;
 pub mod resources;
 pub mod schemas;

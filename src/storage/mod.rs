@@ -33,6 +33,7 @@ mod turns;
 pub mod webhooks;
 mod writer;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,6 +42,7 @@ use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::{Connection, PgConnection, SqliteConnection};
 
 use crate::error::ScimError;
+use crate::metrics::PoolUse;
 use crate::tenant::TenantId;
 
 /// A connection to whichever backend the database URL selected.
@@ -195,11 +197,31 @@ impl ManageConnection for Manager {
 /// The connection pool; cheap to clone.
 #[derive(Clone)]
 pub struct Db {
-    pool: r2d2::Pool<Manager>,
+    pool: Pool,
     /// SQLite's own paths for writes; PostgreSQL needs none.
     sqlite: Option<SqlitePaths>,
     /// PostgreSQL: a tenant's writers in this process, one at a time.
     turns: turns::Turns,
+}
+
+/// The r2d2 pool, counting the callers that wait on it (for `/metrics`); cheap to clone.
+#[derive(Clone)]
+struct Pool {
+    inner: r2d2::Pool<Manager>,
+    waiting: Arc<AtomicU64>,
+}
+
+impl Pool {
+    fn get(&self) -> Result<r2d2::PooledConnection<Manager>, r2d2::PoolError> {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let got = self.inner.get();
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        got
+    }
+
+    fn try_get(&self) -> Option<r2d2::PooledConnection<Manager>> {
+        self.inner.try_get()
+    }
 }
 
 /// SQLite has one writer at a time: its writes go through one thread that commits them in
@@ -257,11 +279,14 @@ impl Db {
             lock_wait: waits.lock,
             statement_wait: waits.statement,
         };
-        let pool = r2d2::Pool::builder()
-            .max_size(max_connections)
-            .connection_timeout(waits.connection)
-            .build(manager())
-            .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+        let pool = Pool {
+            inner: r2d2::Pool::builder()
+                .max_size(max_connections)
+                .connection_timeout(waits.connection)
+                .build(manager())
+                .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?,
+            waiting: Arc::default(),
+        };
         let mut conn = pool.get()?;
         // A migration (an index on a large table) may rightly take longer than any request,
         // and so may the wait for another instance's migrations (bounded, so an instance
@@ -364,6 +389,16 @@ impl Db {
             return f(&mut conn);
         }
         self.run(f).await
+    }
+
+    /// The pool's connections in use and idle, and the callers waiting for one.
+    pub fn pool_use(&self) -> PoolUse {
+        let state = self.pool.inner.state();
+        PoolUse {
+            in_use: state.connections - state.idle_connections,
+            idle: state.idle_connections,
+            waiting: self.pool.waiting.load(Ordering::Relaxed),
+        }
     }
 
     /// The SQL dialect of the database.

@@ -284,3 +284,29 @@ pub fn prune_attempts(conn: &mut AnyConnection, cutoff: i64) -> StoreResult<usiz
             .execute(conn)?,
     )
 }
+
+#[derive(QueryableByName)]
+struct Oldest {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    state: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    oldest: Option<i64>,
+}
+
+/// When the oldest event not yet delivered to a webhook occurred (epoch ms), by the webhooks'
+/// state: `ok`, `retrying` (failed last time) or `disabled`; states without webhooks are left
+/// out. Every tenant's webhook, one primary-key probe of its events each: for `/metrics`.
+pub fn oldest_undelivered(conn: &mut AnyConnection) -> StoreResult<Vec<(String, Option<i64>)>> {
+    let rows: Vec<Oldest> = diesel::sql_query(
+        "SELECT state, MIN(oldest) AS oldest FROM ( \
+           SELECT CASE WHEN NOT w.enabled THEN 'disabled' \
+                       WHEN w.failures > 0 THEN 'retrying' ELSE 'ok' END AS state, \
+                  (SELECT e.occurred_at FROM events e \
+                    WHERE e.tenant_id = w.tenant_id AND e.seq > w.delivered_seq \
+                    ORDER BY e.seq LIMIT 1) AS oldest \
+           FROM webhooks w) pending \
+         GROUP BY state",
+    )
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.state, r.oldest)).collect())
+}

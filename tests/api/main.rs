@@ -20,6 +20,7 @@ mod input;
 mod isolation;
 mod lifecycle;
 mod limits;
+mod metrics;
 mod patch;
 mod portal;
 mod queries;
