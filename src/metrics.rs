@@ -3,6 +3,7 @@
 //! process (a host app's tests, say) do not mix their counts.
 
 use std::fmt::Write;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct Route {
     /// The route's pattern (`/scim/v2/Users/{id}`), never the path: ids would be labels.
-    pub route: String,
+    pub route: Arc<str>,
     /// One of the methods the routes take, else `other`.
     pub method: &'static str,
     /// The tenant's id, only with `--metrics-tenant-label`.
@@ -27,7 +28,7 @@ pub struct Route {
 
 impl EncodeLabelSet for Route {
     fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
-        ("route", self.route.as_str()).encode(encoder.encode_label())?;
+        ("route", &*self.route).encode(encoder.encode_label())?;
         ("method", self.method).encode(encoder.encode_label())?;
         if let Some(tenant) = &self.tenant {
             ("tenant", tenant.as_str()).encode(encoder.encode_label())?;

@@ -99,10 +99,10 @@ impl Application {
             let metrics = app_state.metrics.clone();
             App::new()
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(TracingLogger::<ScimRootSpan>::new())
                 .wrap(from_fn(move |req, next| {
                     request_metrics::record(metrics.clone(), req, next)
                 }))
-                .wrap(TracingLogger::<ScimRootSpan>::new())
                 .configure(|cfg| configure(cfg, app_state.clone()))
                 .configure(|cfg| configure_health(cfg, app_state.clone()))
                 .configure(|cfg| {
@@ -124,10 +124,10 @@ impl Application {
                     let metrics = app_state.metrics.clone();
                     App::new()
                         .wrap(NormalizePath::new(TrailingSlash::Trim))
+                        .wrap(TracingLogger::<ScimRootSpan>::new())
                         .wrap(from_fn(move |req, next| {
                             request_metrics::record(metrics.clone(), req, next)
                         }))
-                        .wrap(TracingLogger::<ScimRootSpan>::new())
                         .configure(|cfg| configure_admin(cfg, app_state.clone()))
                         .configure(|cfg| configure_health(cfg, app_state.clone()))
                         .configure(|cfg| configure_metrics(cfg, app_state.clone()))

@@ -10,6 +10,7 @@ use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+use crate::http::RoutePattern;
 
 /// Installs a subscriber writing to stderr in `format`, filtered by `RUST_LOG` (default
 /// `info`).
@@ -45,7 +46,13 @@ impl RootSpanBuilder for ScimRootSpan {
             .get::<RequestId>()
             .map(ToString::to_string)
             .unwrap_or_default();
-        let route = request.match_pattern().unwrap_or_else(|| "default".into());
+        // Found by the metrics middleware when it runs outside this one (as the server mounts
+        // them); a host app's own stack may not have it.
+        let route = request
+            .extensions()
+            .get::<RoutePattern>()
+            .cloned()
+            .unwrap_or_else(|| RoutePattern::of(request.request()));
         let peer = request
             .peer_addr()
             .map(|a| a.ip().to_string())
@@ -53,7 +60,7 @@ impl RootSpanBuilder for ScimRootSpan {
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
-            http.route = %route,
+            http.route = %route.0,
             http.target = %request.path(),
             http.client_ip = %peer,
             http.status_code = Empty,

@@ -8,11 +8,12 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
 
-use super::TenantCtx;
+use super::{RoutePattern, TenantCtx};
 use crate::metrics::{Metrics, Route, method_label};
 
 /// Counts the request, its status and its time, labelled by route pattern (unmatched paths
-/// share one label), method and, when the operator asked for it, tenant.
+/// share one label), method and, when the operator asked for it, tenant. Runs outside the log
+/// span's middleware, and leaves the pattern in the request for it.
 pub async fn record(
     metrics: Arc<Metrics>,
     req: ServiceRequest,
@@ -22,7 +23,8 @@ pub async fn record(
     // Read before the call: the request may not be held across it (an inner middleware that
     // rewrites the path needs it unshared), and a middleware's error gives it no way back.
     let method = method_label(req.method());
-    let pattern = req.match_pattern();
+    let pattern = RoutePattern::of(req.request());
+    req.extensions_mut().insert(pattern.clone());
     let answered = next.call(req).await;
     let (status, tenant) = match &answered {
         Ok(res) => (
@@ -41,7 +43,7 @@ pub async fn record(
         Err(e) => (e.as_response_error().status_code(), None),
     };
     let route = Route {
-        route: pattern.unwrap_or_else(|| "unmatched".into()),
+        route: pattern.0,
         method,
         tenant,
     };

@@ -17,6 +17,21 @@ use crate::error::ScimError;
 use crate::scim::schema::TenantSchemas;
 use crate::tenant::TenantId;
 
+/// The route pattern a request matched (`/scim/v2/Users/{id}`, or `unmatched`), found once by
+/// the metrics middleware and read by the request's log span: finding it walks the route table.
+#[derive(Debug, Clone)]
+pub struct RoutePattern(pub Arc<str>);
+
+impl RoutePattern {
+    /// The pattern of `req`'s path.
+    pub fn of(req: &HttpRequest) -> Self {
+        Self(
+            req.match_pattern()
+                .map_or_else(|| "unmatched".into(), Arc::from),
+        )
+    }
+}
+
 /// The authenticated tenant of a SCIM request.
 #[derive(Debug, Clone)]
 pub struct TenantCtx {
