@@ -594,6 +594,9 @@ pub struct ServeArgs {
     db: DbArgs,
     #[command(flatten)]
     url: UrlArgs,
+    /// Database connections this instance keeps (PostgreSQL's max_connections must cover every instance's)
+    #[arg(long, env = "SCIMITAR_DB_POOL_SIZE", default_value_t = Settings::default().db_pool_size)]
+    db_pool_size: u32,
     /// Largest accepted request body in bytes
     #[arg(long, env = "SCIMITAR_MAX_BODY_BYTES", default_value_t = Settings::default().max_body_bytes)]
     max_body_bytes: usize,
@@ -665,6 +668,7 @@ impl ServeArgs {
         let Self {
             db,
             url,
+            db_pool_size,
             max_body_bytes,
             max_bulk_operations,
             max_bulk_bytes,
@@ -682,6 +686,7 @@ impl ServeArgs {
             portal,
         } = self;
         let mut settings = limits.apply(Settings {
+            db_pool_size,
             max_body_bytes,
             bulk: BulkLimits {
                 max_operations: max_bulk_operations,

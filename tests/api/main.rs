@@ -7,6 +7,7 @@ mod admin_bounds;
 mod app_user;
 mod browser;
 mod bulk;
+mod citus;
 mod cli;
 mod conformance;
 mod discovery;
