@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use scimitar::admin_token::{ALL_TENANTS, mint};
+use scimitar::config::file::{self, ConfigError, Layered};
 use scimitar::config::{AdminArgs, DbArgs, LogArgs, ServeArgs, Settings, UrlArgs, parse_duration};
 use scimitar::conformance;
 use scimitar::service::{portal, tenants};
@@ -32,6 +33,11 @@ struct Cli {
 enum Command {
     /// Run the SCIM server (applies pending migrations first)
     Serve(Box<ServeArgs>),
+    /// The configuration `serve` would run with
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Admin API helpers
     Admin {
         #[command(subcommand)]
@@ -45,6 +51,15 @@ enum Command {
     Migrate {
         #[command(flatten)]
         db: DbArgs,
+    },
+    /// Exit 0 when URL answers 2xx in time (a container's health check; no curl needed)
+    Probe {
+        /// The URL to GET
+        #[arg(default_value = "http://127.0.0.1:8080/readyz")]
+        url: String,
+        /// Seconds to wait for the answer
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
     },
     /// Manage tenants (customer organisations) and their SCIM secrets
     Tenant {
@@ -100,6 +115,13 @@ struct ConformanceArgs {
 }
 
 #[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check the settings from flags, environment and --config file, and print each with its
+    /// source, secrets masked (takes the flags of `serve`)
+    Check(Box<ServeArgs>),
+}
+
+#[derive(Subcommand)]
 enum AdminCommand {
     /// Print a short-lived admin API token signed with the HS256 secret
     Token {
@@ -149,9 +171,20 @@ enum TenantCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let layered = match file::layered(Cli::command(), std::env::args_os().collect()) {
+        Ok(layered) => layered,
+        Err(ConfigError::Arguments(e)) => e.exit(),
+        Err(e @ ConfigError::File(_)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = match Cli::from_arg_matches(&layered.matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     telemetry::init(cli.log.log_format);
-    match run(cli.command) {
+    match run(cli.command, &layered) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One readable line (with its causes) for the person at the terminal.
@@ -161,8 +194,30 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> anyhow::Result<()> {
+/// `scimitar config check`: validates what `serve` would run with and prints each setting as a
+/// TOML line with its source.
+fn check(args: ServeArgs, layered: &Layered) -> anyhow::Result<()> {
+    args.settings()?
+        .validated()
+        .map_err(anyhow::Error::msg)
+        .context("the configuration is not valid")?;
+    for (name, value, source) in file::effective(&Cli::command(), layered) {
+        match value {
+            None => println!("# {name} is not set"),
+            Some(v) if v.parse::<i64>().is_ok() || v == "true" || v == "false" => {
+                println!("{name} = {v}  # {source}");
+            }
+            Some(v) => println!("{name} = {v:?}  # {source}"),
+        }
+    }
+    Ok(())
+}
+
+fn run(command: Command, layered: &Layered) -> anyhow::Result<()> {
     match command {
+        Command::Config {
+            command: ConfigCommand::Check(args),
+        } => check(*args, layered),
         Command::Serve(args) => {
             let settings = args.settings()?;
             actix_web::rt::System::new().block_on(async {
@@ -172,6 +227,23 @@ fn run(command: Command) -> anyhow::Result<()> {
                     .await
                     .context("server failed")
             })
+        }
+        Command::Probe { url, timeout } => {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .timeout_global(Some(Duration::from_secs(timeout)))
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let answer = agent
+                .get(&url)
+                .call()
+                .with_context(|| format!("{url} did not answer"))?;
+            anyhow::ensure!(
+                answer.status().is_success(),
+                "{url} answered {}",
+                answer.status()
+            );
+            Ok(())
         }
         Command::Migrate { db } => {
             let s = db.settings(None)?;

@@ -1,10 +1,11 @@
 //! The command line contract (DESIGN.md) and the server's logs, through the real binary.
 
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestDatabase, serve};
+use crate::helpers::{Backend, TestDatabase, eventually, serve};
 use crate::on_both_backends;
 
 const BIN: &str = env!("CARGO_BIN_EXE_scimitar");
@@ -355,6 +356,117 @@ fn portal_links_come_from_the_cli(b: Backend) {
     assert!(String::from_utf8_lossy(&accent.stderr).contains("accent"));
 }
 
+/// `--config FILE`: TOML settings beneath the environment and the flags; `config check` prints
+/// each setting with where it came from, secrets masked; a bad setting in the file is named with
+/// the file.
+fn a_config_file_sits_beneath_environment_and_flags(b: Backend) {
+    let cli = Cli::new(b);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("scimitar.toml");
+    let secret = "a-config-file-admin-secret-of-32-characters";
+    std::fs::write(
+        &file,
+        format!(
+            "max-page-size = 500\nmax-patch-operations = 77\nadmin-jwt-secret = \"{secret}\"\n\
+             trust-x-forwarded-for = true\n\
+             portal-frame-ancestors = [\"https://a.example\", \"https://b.example\"]\n"
+        ),
+    )
+    .expect("write the file");
+    let path = file.to_str().expect("a UTF-8 path");
+    let mut check = cli.command(&[
+        "config",
+        "check",
+        "--config",
+        path,
+        "--default-page-size",
+        "50",
+    ]);
+    check.env("SCIMITAR_MAX_PAGE_SIZE", "300");
+    let out = check.output().expect("run config check");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "max-page-size = 300  # environment SCIMITAR_MAX_PAGE_SIZE".to_owned(),
+        "default-page-size = 50  # flag".to_owned(),
+        format!("max-patch-operations = 77  # file {path}"),
+        format!("admin-jwt-secret = \"***\"  # file {path}"),
+        format!("trust-x-forwarded-for = true  # file {path}"),
+        format!("portal-frame-ancestors = \"https://a.example,https://b.example\"  # file {path}"),
+        "max-body-bytes = 1048576  # default".to_owned(),
+    ] {
+        assert!(
+            printed.lines().any(|l| l == line),
+            "no line {line:?} in:\n{printed}"
+        );
+    }
+    assert!(!printed.contains(secret), "the secret is printed");
+
+    // The server takes the file's settings too.
+    let server = serve(cli.command(&["--config", path]));
+    let spc: Value = ureq::get(format!("{}/scim/v2/ServiceProviderConfig", server.origin))
+        .call()
+        .expect("GET")
+        .body_mut()
+        .read_json()
+        .expect("JSON");
+    assert_eq!(spc["filter"]["maxResults"], 500, "{spc}");
+    server.kill();
+
+    std::fs::write(&file, "max-page-size = \"lots\"\n").expect("write");
+    let bad = cli.run(&["config", "check", "--config", path]);
+    assert!(!bad.status.success());
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        said.contains(&format!("setting `max-page-size` in {path}")),
+        "{said}"
+    );
+
+    std::fs::write(&file, "max-pagesize = 10\n").expect("write");
+    let unknown = cli.run(&["serve", "--config", path]);
+    assert!(!unknown.status.success());
+    let said = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        said.contains("there is no setting `max-pagesize`"),
+        "{said}"
+    );
+
+    // A file of server settings serves the other commands too: what they do not take is left.
+    std::fs::write(&file, "max-page-size = 500\n").expect("write");
+    let listed = cli.run(&["tenant", "list", "--config", path]);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+}
+
+/// `scimitar probe`, a container's health check: 0 once the server is ready, else a failure
+/// that says why.
+fn probe_answers_for_the_health_check(b: Backend) {
+    let cli = Cli::new(b);
+    let server = serve(cli.command(&[]));
+    let readyz = format!("{}/readyz", server.origin);
+    eventually(Duration::from_secs(10), "the probe passes", || {
+        cli.run(&["probe", &readyz]).status.success().then_some(())
+    });
+    let missing = cli.run(&["probe", &format!("{}/no-such-page", server.origin)]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("answered 404"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    server.kill();
+    let down = cli.run(&["probe", &readyz, "--timeout", "2"]);
+    assert!(!down.status.success());
+    assert!(String::from_utf8_lossy(&down.stderr).contains("did not answer"));
+}
+
 /// Instances started at once on a new database (a deployment of N behind a load balancer)
 /// migrate it in turns: each finds the schema whole, none fails on another's half-made one.
 fn instances_started_together_migrate_in_turns(b: Backend) {
@@ -382,6 +494,8 @@ fn instances_started_together_migrate_in_turns(b: Backend) {
 
 on_both_backends!(
     instances_started_together_migrate_in_turns,
+    a_config_file_sits_beneath_environment_and_flags,
+    probe_answers_for_the_health_check,
     portal_links_come_from_the_cli,
     tenant_commands_follow_the_contract,
     serve_logs_requests_without_secrets,

@@ -1,6 +1,10 @@
-//! Runtime settings, validated once at start.
+//! Runtime settings, validated once at start: every flag, its environment variable and its
+//! default here, the configuration file beneath them in `file`.
+
+pub mod file;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -382,12 +386,15 @@ pub enum LogFormat {
     Json,
 }
 
-/// The log flag every command takes.
+/// The flags every command takes: the log format and the configuration file.
 #[derive(Args, Clone)]
 pub struct LogArgs {
     /// text, or json (one object per line) for a log collector
     #[arg(long, global = true, env = "SCIMITAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// A TOML file of settings (each a flag without its dashes); flags and the environment override it
+    #[arg(long, global = true, env = "SCIMITAR_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 /// The database flag every command takes.
