@@ -445,6 +445,48 @@ fn a_config_file_sits_beneath_environment_and_flags(b: Backend) {
     );
 }
 
+/// SIGTERM, as `docker stop` or Kubernetes sends it: the process stops accepting, writes the
+/// provisioning log it had queued and exits 0.
+fn sigterm_stops_serve_cleanly(b: Backend) {
+    let cli = Cli::new(b);
+    let created = cli.json(&["tenant", "create", "--name", "acme", "--json"]);
+    let token = created["token"].as_str().expect("token");
+    let server = serve(cli.command(&[]));
+    let url = format!("{}/scim/v2/Users", server.origin);
+    for n in 0..20 {
+        let res = ureq::post(&url)
+            .header("Authorization", format!("Bearer {token}"))
+            .send_json(json!({"userName": format!("user{n}@example.com")}))
+            .expect("POST");
+        assert_eq!(res.status().as_u16(), 201);
+    }
+    let (status, log) = server.terminate();
+    assert!(status.success(), "exit {status:?}:\n{log}");
+    assert!(log.contains("stopped"), "{log}");
+
+    let db = scimitar::storage::Db::connect(&cli.database.url, 1).expect("database");
+    let tenant = scimitar::service::tenants::get(&db, "acme")
+        .expect("tenant")
+        .id;
+    let logged = db
+        .run_sync(|c| {
+            Ok(scimitar::storage::log::read(
+                c,
+                &scimitar::storage::Scope::new(&crate::helpers::stored(&tenant)),
+                &scimitar::storage::log::LogQuery {
+                    limit: 100,
+                    ..Default::default()
+                },
+            )?)
+        })
+        .expect("read the provisioning log");
+    assert_eq!(
+        logged.len(),
+        20,
+        "every request before the stop is in the log"
+    );
+}
+
 /// `scimitar probe`, a container's health check: 0 once the server is ready, else a failure
 /// that says why.
 fn probe_answers_for_the_health_check(b: Backend) {
@@ -496,6 +538,7 @@ on_both_backends!(
     instances_started_together_migrate_in_turns,
     a_config_file_sits_beneath_environment_and_flags,
     probe_answers_for_the_health_check,
+    sigterm_stops_serve_cleanly,
     portal_links_come_from_the_cli,
     tenant_commands_follow_the_contract,
     serve_logs_requests_without_secrets,

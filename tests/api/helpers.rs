@@ -327,6 +327,25 @@ impl Served {
             .clone()
     }
 
+    /// Sends SIGTERM, as an orchestrator stopping a container does, and waits for the process
+    /// to exit; returns how it exited and its log.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let status = self.child.wait().expect("wait for the process");
+        let _ = self.drain.join();
+        let log = std::mem::take(
+            &mut *self
+                .log
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        (status, log)
+    }
+
     /// Kills the process with SIGKILL (no shutdown code runs) and returns its log.
     pub fn kill(mut self) -> String {
         self.child.kill().expect("SIGKILL");
