@@ -194,13 +194,33 @@ fn main() -> ExitCode {
     }
 }
 
+/// The settings `serve` runs with, validated; an error names each setting it is about with its
+/// value and where that came from (flag, environment, file or default).
+fn validated(args: ServeArgs, layered: &Layered) -> anyhow::Result<Settings> {
+    args.settings()?.validated().map_err(|e| {
+        let effective = file::effective(&Cli::command(), layered);
+        let named: Vec<String> = e
+            .settings
+            .iter()
+            .filter_map(|setting| effective.iter().find(|(name, ..)| name == setting))
+            .map(|(name, value, source)| match (value, source.as_str()) {
+                (None, _) => format!("{name} is not set"),
+                (Some(v), "default") => format!("{name} = {v}, the default"),
+                (Some(v), source) => format!("{name} = {v} from {source}"),
+            })
+            .collect();
+        if named.is_empty() {
+            anyhow::anyhow!("the configuration is not valid: {e}")
+        } else {
+            anyhow::anyhow!("the configuration is not valid: {e} ({})", named.join("; "))
+        }
+    })
+}
+
 /// `scimitar config check`: validates what `serve` would run with and prints each setting as a
 /// TOML line with its source.
 fn check(args: ServeArgs, layered: &Layered) -> anyhow::Result<()> {
-    args.settings()?
-        .validated()
-        .map_err(anyhow::Error::msg)
-        .context("the configuration is not valid")?;
+    validated(args, layered)?;
     for (name, value, source) in file::effective(&Cli::command(), layered) {
         match value {
             None => println!("# {name} is not set"),
@@ -219,7 +239,7 @@ fn run(command: Command, layered: &Layered) -> anyhow::Result<()> {
             command: ConfigCommand::Check(args),
         } => check(*args, layered),
         Command::Serve(args) => {
-            let settings = args.settings()?;
+            let settings = validated(*args, layered)?;
             actix_web::rt::System::new().block_on(async {
                 Application::build(settings)
                     .await?

@@ -16,6 +16,24 @@ use crate::events::webhooks::DeliveryPolicy;
 use crate::scim::limits::Limits;
 use crate::storage::Waits;
 
+/// Settings that cannot run together or alone: the reason, and the settings (flag names) it
+/// is about, so the command line can say where each value came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct InvalidSettings {
+    /// The settings involved, as flags without dashes (`max-page-size`).
+    pub settings: Vec<&'static str>,
+    /// What is wrong, in words.
+    pub reason: String,
+}
+
+fn invalid(settings: &[&'static str], reason: impl Into<String>) -> InvalidSettings {
+    InvalidSettings {
+        settings: settings.to_vec(),
+        reason: reason.into(),
+    }
+}
+
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default database: a SQLite file in the working directory.
@@ -123,7 +141,7 @@ impl Default for PortalSettings {
 
 impl PortalSettings {
     /// Checks what reaches headers and CSS, so no setting can break out of its place there.
-    fn validated(mut self) -> Result<Self, String> {
+    fn validated(mut self) -> Result<Self, InvalidSettings> {
         let is_origin = |o: &str| {
             (o.starts_with("https://") || o.starts_with("http://"))
                 && o.bytes()
@@ -132,34 +150,45 @@ impl PortalSettings {
         if let Some(url) = self.url.take() {
             let url = url.trim().trim_end_matches('/').to_owned();
             if !is_origin(&url) {
-                return Err(format!(
-                    "the portal URL {url:?} must be an http:// or https:// URL"
+                return Err(invalid(
+                    &["portal-url"],
+                    format!("the portal URL {url:?} must be an http:// or https:// URL"),
                 ));
             }
             self.url = Some(url);
         }
         if let Some(o) = self.frame_ancestors.iter().find(|o| !is_origin(o)) {
-            return Err(format!(
-                "the portal frame ancestor {o:?} must be an origin such as https://app.example.com"
+            return Err(invalid(
+                &["portal-frame-ancestors"],
+                format!(
+                    "the portal frame ancestor {o:?} must be an origin such as https://app.example.com"
+                ),
             ));
         }
         if let Some(logo) = &self.logo_url
             && !is_origin(logo)
         {
-            return Err(format!(
-                "the portal logo URL {logo:?} must be an http:// or https:// URL"
+            return Err(invalid(
+                &["portal-logo-url"],
+                format!("the portal logo URL {logo:?} must be an http:// or https:// URL"),
             ));
         }
         let hex = self.accent.strip_prefix('#').unwrap_or("");
         if !matches!(hex.len(), 3 | 6) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "the portal accent colour {:?} must be #rgb or #rrggbb",
-                self.accent
+            return Err(invalid(
+                &["portal-accent"],
+                format!(
+                    "the portal accent colour {:?} must be #rgb or #rrggbb",
+                    self.accent
+                ),
             ));
         }
         let name = self.app_name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err("the portal app name must have 1 to 100 characters".into());
+            return Err(invalid(
+                &["portal-app-name"],
+                "the portal app name must have 1 to 100 characters",
+            ));
         }
         self.app_name = name.to_owned();
         Ok(self)
@@ -266,29 +295,35 @@ impl Default for Settings {
 
 impl Settings {
     /// Checks the settings and normalises the public URL; returns a message a person can act on.
-    pub fn validated(mut self) -> Result<Self, String> {
+    pub fn validated(mut self) -> Result<Self, InvalidSettings> {
         self.portal = self.portal.validated()?;
         if let Some(url) = self.public_url.take() {
             let url = url.trim().trim_end_matches('/').to_owned();
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!(
-                    "the public URL {url:?} must start with http:// or https://"
+                return Err(invalid(
+                    &["public-url"],
+                    format!("the public URL {url:?} must start with http:// or https://"),
                 ));
             }
             self.public_url = Some(url);
         }
         if self.max_body_bytes == 0 || self.db_pool_size == 0 || self.bulk.max_payload_bytes == 0 {
-            return Err(
-                "the body limits (max-body-bytes, max-bulk-bytes) and the pool size must be \
-                 greater than zero"
-                    .into(),
-            );
+            return Err(invalid(
+                &["max-body-bytes", "max-bulk-bytes", "db-pool-size"],
+                "the body limits and the pool size must be greater than zero",
+            ));
         }
         if self.webhooks.concurrency == 0 {
-            return Err("the webhook delivery concurrency must be greater than zero".into());
+            return Err(invalid(
+                &[],
+                "the webhook delivery concurrency must be greater than zero",
+            ));
         }
         if self.max_page_size < 1 || !(0..=self.max_page_size).contains(&self.default_page_size) {
-            return Err("the page sizes must satisfy 0 <= default <= max and max >= 1".into());
+            return Err(invalid(
+                &["default-page-size", "max-page-size"],
+                "the page sizes must satisfy 0 <= default <= max and max >= 1",
+            ));
         }
         let l = &self.limits;
         if [
@@ -301,11 +336,24 @@ impl Settings {
         ]
         .contains(&0)
         {
-            return Err("every request limit must be greater than zero".into());
+            return Err(invalid(
+                &[
+                    "max-patch-operations",
+                    "max-values-per-attribute",
+                    "max-members-per-request",
+                    "max-json-depth",
+                    "max-string-bytes",
+                    "max-role-mappings",
+                ],
+                "every request limit must be greater than zero",
+            ));
         }
         // A SCIM document nests at least four levels: body, extension, complex value, array.
         if l.max_depth < 4 {
-            return Err("the JSON depth limit must be at least 4".into());
+            return Err(invalid(
+                &["max-json-depth"],
+                "the JSON depth limit must be at least 4",
+            ));
         }
         if let Some(AdminAuth {
             key: AdminKey::PublicKeyPem(_),
@@ -316,13 +364,26 @@ impl Settings {
         {
             // Without both, any token the key's owner signs for any purpose, with a `tenant`
             // claim, would be an admin token.
-            return Err("with an admin JWT public key (SCIMITAR_ADMIN_JWT_PUBLIC_KEY), set the issuer (SCIMITAR_ADMIN_JWT_ISSUER) and the audience (SCIMITAR_ADMIN_JWT_AUDIENCE) admin tokens must carry".into());
+            return Err(invalid(
+                &[
+                    "admin-jwt-public-key",
+                    "admin-jwt-issuer",
+                    "admin-jwt-audience",
+                ],
+                "with an admin JWT public key (SCIMITAR_ADMIN_JWT_PUBLIC_KEY), set the issuer (SCIMITAR_ADMIN_JWT_ISSUER) and the audience (SCIMITAR_ADMIN_JWT_AUDIENCE) admin tokens must carry",
+            ));
         }
         if self.admin_token_max_ttl.is_zero() {
-            return Err("the admin token maximum lifetime must be greater than zero".into());
+            return Err(invalid(
+                &["admin-token-max-ttl"],
+                "the admin token maximum lifetime must be greater than zero",
+            ));
         }
         if self.event_retention.is_zero() {
-            return Err("the event retention must be greater than zero".into());
+            return Err(invalid(
+                &["event-retention"],
+                "the event retention must be greater than zero",
+            ));
         }
         Ok(self)
     }
@@ -749,7 +810,8 @@ mod tests {
         );
         for (i, a) in [(None, None), (Some("https://idp"), None), (None, Some("s"))] {
             let e = with(i, a).validated().expect_err("refused");
-            assert!(e.contains("SCIMITAR_ADMIN_JWT_ISSUER"), "{e}");
+            assert!(e.reason.contains("SCIMITAR_ADMIN_JWT_ISSUER"), "{e}");
+            assert!(e.settings.contains(&"admin-jwt-issuer"), "{e:?}");
         }
         let hs256 = Settings {
             admin: Some(AdminAuth {

@@ -426,6 +426,17 @@ fn a_config_file_sits_beneath_environment_and_flags(b: Backend) {
         "{said}"
     );
 
+    // A check across settings names each value's source.
+    std::fs::write(&file, "max-page-size = 20\n").expect("write");
+    let crossed = cli.run(&["serve", "--config", path, "--default-page-size", "50"]);
+    assert!(!crossed.status.success());
+    let said = String::from_utf8_lossy(&crossed.stderr);
+    assert!(
+        said.contains("default-page-size = 50 from flag")
+            && said.contains(&format!("max-page-size = 20 from file {path}")),
+        "{said}"
+    );
+
     std::fs::write(&file, "max-pagesize = 10\n").expect("write");
     let unknown = cli.run(&["serve", "--config", path]);
     assert!(!unknown.status.success());
