@@ -3,6 +3,7 @@
 //! JumpCloud, Okta, Microsoft Entra ID, OneLogin and Google Workspace.
 
 pub mod admin_token;
+pub mod background;
 pub mod config;
 pub mod conformance;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod telemetry;
 pub mod tenant;
 pub mod token;
 
+pub use background::BackgroundWork;
 pub use config::Settings;
 pub use startup::{Application, StopHandle, configure, configure_admin};
 pub use state::AppState;

@@ -1,32 +1,22 @@
 //! Builds and runs the server: database, state, listener and the route table.
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
-use crate::admin_token::AdminVerifier;
+use crate::background::BackgroundWork;
 use crate::config::Settings;
 use crate::error::AdminError;
-use crate::events::log::{self, LogWriter};
-use crate::events::retention::EventPruner;
-use crate::events::webhooks::Deliverer;
+use crate::events::log::LogWriter;
 use crate::handlers::{self, admin, bulk, discovery, health, resources};
-use crate::http::throttle::{self, Throttle};
 use crate::http::{auth, content, log as request_log, metrics as request_metrics};
-use crate::metrics::Metrics;
 use crate::scim::schema::ResourceType;
 use crate::state::AppState;
-use crate::storage::{Db, statistics};
+use crate::storage::Db;
 use crate::telemetry::ScimRootSpan;
-use crate::token::{Argon2Slots, TokenCache};
-
-/// How long a stopping application waits for the provisioning log to write what is queued.
-const LOG_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -67,31 +57,7 @@ impl Application {
             .as_ref()
             .map(TcpListener::local_addr)
             .transpose()?;
-        let admin = settings
-            .admin
-            .as_ref()
-            .map(|a| AdminVerifier::new(a, settings.admin_token_max_ttl))
-            .transpose()?
-            .map(Arc::new);
-        let (log, log_writer) = log::channel(db.clone(), settings.log_retention);
-        let metrics_tenant_label = settings.metrics_tenant_label;
-        let state = AppState {
-            admin,
-            log,
-            db,
-            tokens: Arc::new(TokenCache::new(settings.token_cache_capacity)),
-            argon2: Arc::new(Argon2Slots::new(
-                settings.rate_limits.argon2_slots,
-                settings.rate_limits.argon2_queue,
-            )),
-            throttle: Arc::new(Throttle::new(&settings.rate_limits)),
-            base_url: settings.scim_base_url(Some(addr)).into(),
-            portal_url: settings.portal_url(Some(admin_addr.unwrap_or(addr))).into(),
-            settings: Arc::new(settings),
-            schemas: Arc::default(),
-            health: Arc::default(),
-            metrics: Arc::new(Metrics::new(metrics_tenant_label)),
-        };
+        let (state, log_writer) = AppState::build(settings, db, Some(addr), admin_addr)?;
         let app_state = state.clone();
         // With an admin listener, the SCIM listener does not serve the admin API at all.
         let admin_here = admin_listener.is_none();
@@ -190,44 +156,7 @@ impl Application {
             log_writer,
             ..
         } = self;
-        let (stop_delivery, stopped) = tokio::sync::watch::channel(false);
-        let deliverer = Deliverer::new(
-            state.db.clone(),
-            state.settings.webhooks.clone(),
-            state.metrics.clone(),
-            stopped,
-        );
-        let delivering = actix_web::rt::spawn(deliverer.run());
-        let logging = actix_web::rt::spawn(log_writer.run());
-        let mut background = vec![
-            (
-                "rate limit pruning",
-                actix_web::rt::spawn(throttle::prune_every_minute(state.throttle.clone())),
-            ),
-            (
-                "event pruning",
-                actix_web::rt::spawn(
-                    EventPruner::new(state.db.clone(), state.settings.event_retention).run(),
-                ),
-            ),
-        ];
-        if statistics::needed(&state.db) {
-            background.push((
-                "planner statistics",
-                actix_web::rt::spawn(statistics::keep_fresh(state.db.clone())),
-            ));
-        }
-        state
-            .health
-            .background
-            .track("webhook delivery", delivering.abort_handle());
-        state
-            .health
-            .background
-            .track("provisioning log writer", logging.abort_handle());
-        for (name, task) in &background {
-            state.health.background.track(name, task.abort_handle());
-        }
+        let work = BackgroundWork::start(&state, log_writer);
         let served = match admin_server {
             Some(admin) => {
                 let (scim, admin) = tokio::join!(server, admin);
@@ -235,25 +164,9 @@ impl Application {
             }
             None => server.await,
         };
-        for (_, task) in background {
-            task.abort();
-            // Awaited so that what the task holds (a pool handle) is dropped before returning.
-            let _ = task.await;
-        }
-        stop_delivery.send_replace(true);
         // The log writer ends once every sender is gone: this state's and the server workers'.
         drop(state);
-        if delivering.await.is_err() {
-            tracing::warn!("the webhook deliverer ended abnormally");
-        }
-        let flushing = logging.abort_handle();
-        if tokio::time::timeout(LOG_FLUSH_TIMEOUT, logging)
-            .await
-            .is_err()
-        {
-            flushing.abort();
-            tracing::warn!("queued provisioning log entries were not all written before the stop");
-        }
+        work.stop().await;
         tracing::info!("stopped");
         served
     }

@@ -1,12 +1,13 @@
 //! Shared state of a running SCIM service.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::scim::schema::Registry;
 
 use crate::admin_token::AdminVerifier;
 use crate::config::Settings;
-use crate::events::log::LogSender;
+use crate::events::log::{self, LogSender, LogWriter};
 use crate::health::Health;
 use crate::http::throttle::Throttle;
 use crate::metrics::Metrics;
@@ -40,4 +41,50 @@ pub struct AppState {
     pub health: Arc<Health>,
     /// The instance's Prometheus metrics, for `/metrics`.
     pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// The state of a Scimitar mounted in a host's actix app (library mode): from settings,
+    /// validated here, and a database opened with [`Db::open`] (which migrates it). SCIM
+    /// locations start with `public_url` (else `http://LISTEN`) and `/scim/v2`. Hand the
+    /// returned writer to [`BackgroundWork::start`](crate::background::BackgroundWork::start).
+    pub fn new(settings: Settings, db: Db) -> anyhow::Result<(Self, LogWriter)> {
+        let settings = settings.validated()?;
+        Self::build(settings, db, None, None)
+    }
+
+    /// The state from validated settings, given where the SCIM listener and the portal's
+    /// listener are bound (for their default URLs).
+    pub(crate) fn build(
+        settings: Settings,
+        db: Db,
+        scim_addr: Option<SocketAddr>,
+        portal_addr: Option<SocketAddr>,
+    ) -> anyhow::Result<(Self, LogWriter)> {
+        let admin = settings
+            .admin
+            .as_ref()
+            .map(|a| AdminVerifier::new(a, settings.admin_token_max_ttl))
+            .transpose()?
+            .map(Arc::new);
+        let (log, log_writer) = log::channel(db.clone(), settings.log_retention);
+        let state = Self {
+            admin,
+            log,
+            db,
+            tokens: Arc::new(TokenCache::new(settings.token_cache_capacity)),
+            argon2: Arc::new(Argon2Slots::new(
+                settings.rate_limits.argon2_slots,
+                settings.rate_limits.argon2_queue,
+            )),
+            throttle: Arc::new(Throttle::new(&settings.rate_limits)),
+            base_url: settings.scim_base_url(scim_addr).into(),
+            portal_url: settings.portal_url(portal_addr.or(scim_addr)).into(),
+            metrics: Arc::new(Metrics::new(settings.metrics_tenant_label)),
+            settings: Arc::new(settings),
+            schemas: Arc::default(),
+            health: Arc::default(),
+        };
+        Ok((state, log_writer))
+    }
 }

@@ -19,6 +19,7 @@ mod groups;
 mod health;
 mod input;
 mod isolation;
+mod library;
 mod lifecycle;
 mod limits;
 mod metrics;
