@@ -47,7 +47,8 @@ pub fn layered(cmd: Command, args: Vec<OsString>) -> Result<Layered, ConfigError
     let mut added = args;
     let mut from_file = Vec::new();
     for (key, value) in &table {
-        let Some(arg) = find(&command, key) else {
+        // The command's own flags, or the root's (the log format), which every command takes.
+        let Some(arg) = find(&command, key).or_else(|| find(&cmd, key)) else {
             if known(&cmd, key) {
                 // A setting of another command (`serve`'s limits while running `tenant`).
                 continue;

@@ -368,6 +368,7 @@ fn a_config_file_sits_beneath_environment_and_flags(b: Backend) {
         &file,
         format!(
             "max-page-size = 500\nmax-patch-operations = 77\nadmin-jwt-secret = \"{secret}\"\n\
+             log-format = \"json\"\n\
              trust-x-forwarded-for = true\n\
              portal-frame-ancestors = [\"https://a.example\", \"https://b.example\"]\n"
         ),
@@ -396,6 +397,7 @@ fn a_config_file_sits_beneath_environment_and_flags(b: Backend) {
         format!("max-patch-operations = 77  # file {path}"),
         format!("admin-jwt-secret = \"***\"  # file {path}"),
         format!("trust-x-forwarded-for = true  # file {path}"),
+        format!("log-format = \"json\"  # file {path}"),
         format!("portal-frame-ancestors = \"https://a.example,https://b.example\"  # file {path}"),
         "max-body-bytes = 1048576  # default".to_owned(),
     ] {
