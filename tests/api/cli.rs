@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestDatabase, eventually, serve};
+use crate::helpers::{Backend, TestDatabase, eventually, provisioning_log, serve};
 use crate::on_both_backends;
 
 const BIN: &str = env!("CARGO_BIN_EXE_scimitar");
@@ -478,21 +478,7 @@ fn sigterm_stops_serve_cleanly(b: Backend) {
     assert!(log.contains("stopped"), "{log}");
 
     let db = scimitar::storage::Db::connect(&cli.database.url, 1).expect("database");
-    let tenant = scimitar::service::tenants::get(&db, "acme")
-        .expect("tenant")
-        .id;
-    let logged = db
-        .run_sync(|c| {
-            Ok(scimitar::storage::log::read(
-                c,
-                &scimitar::storage::Scope::new(&crate::helpers::stored(&tenant)),
-                &scimitar::storage::log::LogQuery {
-                    limit: 100,
-                    ..Default::default()
-                },
-            )?)
-        })
-        .expect("read the provisioning log");
+    let logged = provisioning_log(&db, "acme", 100);
     assert_eq!(
         logged.len(),
         20,

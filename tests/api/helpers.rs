@@ -86,6 +86,22 @@ pub fn stored(id: &str) -> scimitar::tenant::TenantId {
     scimitar::tenant::TenantId::from_stored(id.to_owned())
 }
 
+/// The newest `limit` provisioning log entries of the tenant named `name`.
+pub fn provisioning_log(db: &Db, name: &str, limit: i64) -> Vec<scimitar::service::LogRow> {
+    let tenant = tenants::get(db, name).expect("tenant").id;
+    db.run_sync(|c| {
+        Ok(scimitar::storage::log::read(
+            c,
+            &scimitar::storage::Scope::new(&stored(&tenant)),
+            &scimitar::service::LogQuery {
+                limit,
+                ..Default::default()
+            },
+        )?)
+    })
+    .expect("read the provisioning log")
+}
+
 /// Runs each named test once per backend: `mod sqlite` and `mod postgres`.
 #[macro_export]
 macro_rules! on_both_backends {

@@ -5,12 +5,11 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use scimitar::storage::log::{self, LogQuery};
-use scimitar::storage::{Db, Scope, Waits};
+use scimitar::storage::{Db, Waits};
 use scimitar::{AppState, BackgroundWork, Settings};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, eventually, stored};
+use crate::helpers::{Backend, eventually, provisioning_log};
 use crate::on_both_backends;
 
 fn a_host_app_mounts_scimitar_and_runs_its_background_work(b: Backend) {
@@ -28,9 +27,6 @@ fn a_host_app_mounts_scimitar_and_runs_its_background_work(b: Backend) {
         .expect("tenant")
         .token
         .reveal();
-    let tenant = scimitar::service::tenants::get(&db, "acme")
-        .expect("tenant")
-        .id;
 
     let (started, running) = std::sync::mpsc::channel();
     let host = std::thread::spawn(move || {
@@ -82,22 +78,9 @@ fn a_host_app_mounts_scimitar_and_runs_its_background_work(b: Backend) {
     );
 
     // The log writer runs on the host's runtime: the request's entry is written.
-    let read_log = |db: &Db| {
-        db.run_sync(|c| {
-            Ok(log::read(
-                c,
-                &Scope::new(&stored(&tenant)),
-                &LogQuery {
-                    limit: 10,
-                    ..LogQuery::default()
-                },
-            )?)
-        })
-        .expect("log")
-    };
     let check = Db::connect(&database.url, 1).expect("test pool");
     eventually(Duration::from_secs(10), "the log entry is written", || {
-        (read_log(&check).len() == 1).then_some(())
+        (provisioning_log(&check, "acme", 10).len() == 1).then_some(())
     });
 
     actix_web::rt::System::new().block_on(handle.stop(true));

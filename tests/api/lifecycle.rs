@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use scimitar::admin_token::{ALL_TENANTS, mint};
 use scimitar::config::{AdminAuth, AdminKey};
-use scimitar::storage::log::{self, LogQuery};
 use scimitar::storage::webhooks as hooks;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, eventually, stored, webhook_receiver};
+use crate::helpers::{Backend, TestApp, eventually, provisioning_log, stored, webhook_receiver};
 use crate::on_both_backends;
 use crate::webhooks::LOOPBACK_RECEIVERS;
 use scimitar::storage::Scope;
@@ -52,22 +51,7 @@ fn stopping_closes_the_port_the_log_and_the_pools(b: Backend) {
         );
     }
     // The log is written in batches beside the requests: what was queued at the stop is kept.
-    let tenant = scimitar::service::tenants::get(&app.db, "acme")
-        .expect("tenant")
-        .id;
-    let entries = app
-        .db
-        .run_sync(|c| {
-            Ok(log::read(
-                c,
-                &Scope::new(&stored(&tenant)),
-                &LogQuery {
-                    limit: 10,
-                    ..LogQuery::default()
-                },
-            )?)
-        })
-        .expect("log");
+    let entries = provisioning_log(&app.db, "acme", 10);
     assert_eq!(entries.len(), 2, "{entries:?}");
     if app.database_connections().is_some() {
         // Only the test's own pool is left.
@@ -278,22 +262,7 @@ fn a_graceful_stop_finishes_requests_in_flight_and_keeps_every_acknowledged_writ
         assert_eq!(res.body["userName"], name.as_str());
     }
 
-    let tenant = scimitar::service::tenants::get(&app.db, "acme")
-        .expect("tenant")
-        .id;
-    let logged = app
-        .db
-        .run_sync(|c| {
-            Ok(log::read(
-                c,
-                &Scope::new(&stored(&tenant)),
-                &LogQuery {
-                    limit: 100_000,
-                    ..LogQuery::default()
-                },
-            )?)
-        })
-        .expect("log");
+    let logged = provisioning_log(&app.db, "acme", 100_000);
     let logged: std::collections::HashSet<&str> = logged
         .iter()
         .filter(|e| e.status == 201)
