@@ -189,13 +189,13 @@ impl StopHandle {
     }
 }
 
-/// Mounts the SCIM service (`/scim/v2/…`) on an actix `App`; host applications call this to
-/// serve SCIM beside their own routes.
+/// Mounts the SCIM service (under `scim_path`, `/scim/v2` by default) on an actix `App`; host
+/// applications call this to serve SCIM beside their own routes.
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let limit = state.settings.max_body_bytes;
     let bulk_limit = state.settings.bulk.max_payload_bytes;
     cfg.service(
-        web::scope("/scim/v2")
+        web::scope(&state.settings.scim_path)
             .app_data(web::Data::new(state))
             .app_data(content::json_config(limit))
             .app_data(content::query_config())

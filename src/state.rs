@@ -46,7 +46,7 @@ pub struct AppState {
 impl AppState {
     /// The state of a Scimitar mounted in a host's actix app (library mode): from settings,
     /// validated here, and a database opened with [`Db::open`] (which migrates it). SCIM
-    /// locations start with `public_url` (else `http://LISTEN`) and `/scim/v2`. Hand the
+    /// locations start with `public_url` (else `http://LISTEN`) and `scim_path`. Hand the
     /// returned writer to [`BackgroundWork::start`](crate::background::BackgroundWork::start).
     pub fn new(settings: Settings, db: Db) -> anyhow::Result<(Self, LogWriter)> {
         let settings = settings.validated()?;

@@ -34,6 +34,9 @@ fn invalid(settings: &[&'static str], reason: impl Into<String>) -> InvalidSetti
     }
 }
 
+/// Where the SCIM service is mounted by default.
+pub const DEFAULT_SCIM_PATH: &str = "/scim/v2";
+
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default database: a SQLite file in the working directory.
@@ -90,6 +93,9 @@ pub struct Settings {
     pub portal: PortalSettings,
     /// Whether request metrics carry a `tenant` label (one series per tenant and route).
     pub metrics_tenant_label: bool,
+    /// The path the SCIM service is mounted at (`/scim/v2`; a host app may mount it elsewhere,
+    /// as `/integrations/scim`).
+    pub scim_path: String,
 }
 
 /// The bounds of one bulk request (RFC 7644 §3.7.4).
@@ -289,6 +295,7 @@ impl Default for Settings {
             event_retention: Duration::from_secs(30 * 86_400),
             portal: PortalSettings::default(),
             metrics_tenant_label: false,
+            scim_path: DEFAULT_SCIM_PATH.to_owned(),
         }
     }
 }
@@ -306,6 +313,27 @@ impl Settings {
                 ));
             }
             self.public_url = Some(url);
+        }
+        let path = &self.scim_path;
+        if path.len() < 2
+            || !path.starts_with('/')
+            || path.ends_with('/')
+            || path.contains("//")
+            || path
+                .split('/')
+                .any(|segment| segment == "." || segment == "..")
+            || !path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
+        {
+            return Err(invalid(
+                &["scim-path"],
+                format!(
+                    "the SCIM path {path:?} must be a path such as /scim/v2: a leading slash, \
+                     letters, digits, - _ . and single slashes, no . or .. segment, no \
+                     trailing slash"
+                ),
+            ));
         }
         if self.max_body_bytes == 0 || self.db_pool_size == 0 || self.bulk.max_payload_bytes == 0 {
             return Err(invalid(
@@ -406,14 +434,14 @@ impl Settings {
         format!("{origin}/portal")
     }
 
-    /// The SCIM base URL (`…/scim/v2`), given the address the server actually bound.
+    /// The SCIM base URL (the origin and `scim_path`), given the address the server bound.
     pub fn scim_base_url(&self, bound: Option<SocketAddr>) -> String {
         let origin = match (&self.public_url, bound) {
             (Some(url), _) => url.clone(),
             (None, Some(addr)) => format!("http://{addr}"),
             (None, None) => format!("http://{}", self.listen),
         };
-        format!("{origin}/scim/v2")
+        format!("{origin}{}", self.scim_path)
     }
 }
 
@@ -697,6 +725,9 @@ pub struct ServeArgs {
     /// Serve the admin API and the admin portal only on this address (e.g. 127.0.0.1:8081), not on --listen
     #[arg(long, env = "SCIMITAR_ADMIN_LISTEN")]
     admin_listen: Option<String>,
+    /// The path the SCIM service answers under (behind a proxy that maps another path to it)
+    #[arg(long, env = "SCIMITAR_SCIM_PATH", default_value = DEFAULT_SCIM_PATH)]
+    scim_path: String,
     /// Label request metrics with the tenant's id (one series per tenant and route: watch the cardinality)
     #[arg(long, env = "SCIMITAR_METRICS_TENANT_LABEL", value_parser = BoolishValueParser::new())]
     metrics_tenant_label: bool,
@@ -748,6 +779,7 @@ impl ServeArgs {
             webhook_allow_http,
             event_retention,
             admin_listen,
+            scim_path,
             metrics_tenant_label,
             admin,
             rate_limits,
@@ -769,6 +801,7 @@ impl ServeArgs {
             rate_limits: rate_limits.into(),
             event_retention,
             metrics_tenant_label,
+            scim_path,
             ..db.defaults(Some(url))
         });
         portal.apply(&mut settings.portal);
@@ -830,6 +863,41 @@ mod tests {
             ..Settings::default()
         };
         assert!(no_events.validated().is_err());
+    }
+
+    #[test]
+    fn the_scim_path_is_a_plain_path() {
+        for good in ["/scim/v2", "/integrations/scim", "/s"] {
+            let s = Settings {
+                scim_path: good.into(),
+                public_url: Some("https://id.example.com".into()),
+                ..Settings::default()
+            }
+            .validated()
+            .expect("valid");
+            assert_eq!(
+                s.scim_base_url(None),
+                format!("https://id.example.com{good}")
+            );
+        }
+        for bad in [
+            "",
+            "/",
+            "scim",
+            "/scim/",
+            "//scim",
+            "/sc im",
+            "/scim?x",
+            "/scim/../admin",
+        ] {
+            let e = Settings {
+                scim_path: bad.into(),
+                ..Settings::default()
+            }
+            .validated()
+            .expect_err(bad);
+            assert_eq!(e.settings, ["scim-path"], "{bad}");
+        }
     }
 
     #[test]

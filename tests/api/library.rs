@@ -1,5 +1,5 @@
-//! Library mode: a host's own actix app mounts Scimitar's SCIM routes beside its routes, runs
-//! the background work on its runtime, and stops it with the handle.
+//! Library mode: a host's own actix app mounts Scimitar's SCIM routes beside its routes, under
+//! its own path, runs the background work on its runtime, and stops it with the handle.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -20,6 +20,7 @@ fn a_host_app_mounts_scimitar_and_runs_its_background_work(b: Backend) {
     let settings = Settings {
         database_url: database.url.clone(),
         public_url: Some(origin.clone()),
+        scim_path: "/integrations/scim".into(),
         ..Settings::default()
     };
     let db = Db::open(&database.url, 4, Waits::default()).expect("database");
@@ -64,7 +65,7 @@ fn a_host_app_mounts_scimitar_and_runs_its_background_work(b: Backend) {
         .expect("GET /hello");
     assert_eq!(hello.status().as_u16(), 200);
     let mut created = agent
-        .post(format!("{origin}/scim/v2/Users"))
+        .post(format!("{origin}/integrations/scim/Users"))
         .header("Authorization", format!("Bearer {token}"))
         .send_json(json!({"userName": "ann@example.com"}))
         .expect("POST");
@@ -73,9 +74,20 @@ fn a_host_app_mounts_scimitar_and_runs_its_background_work(b: Backend) {
     assert!(
         user["meta"]["location"]
             .as_str()
-            .is_some_and(|l| l.starts_with(&format!("{origin}/scim/v2/Users/"))),
+            .is_some_and(|l| l.starts_with(&format!("{origin}/integrations/scim/Users/"))),
         "{user}"
     );
+
+    let discovery = agent
+        .get(format!("{origin}/integrations/scim/ServiceProviderConfig"))
+        .call()
+        .expect("GET");
+    assert_eq!(discovery.status().as_u16(), 200);
+    let elsewhere = agent
+        .get(format!("{origin}/scim/v2/ServiceProviderConfig"))
+        .call()
+        .expect("GET");
+    assert_eq!(elsewhere.status().as_u16(), 404);
 
     // The log writer runs on the host's runtime: the request's entry is written.
     let check = Db::connect(&database.url, 1).expect("test pool");
