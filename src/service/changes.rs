@@ -13,7 +13,6 @@ use crate::storage::AnyConnection;
 use crate::storage::Scope;
 use crate::storage::models::ResourceRow;
 use crate::storage::resources::Link;
-use crate::storage::tenants as tenant_store;
 
 /// The data of an event that carries a whole resource, `{"user": …}` or `{"group": …}`, as
 /// JSON text; a user's carries the app's view of it beside, `"app_user"`. Memberships travel in
@@ -99,8 +98,9 @@ pub(super) fn new_app_user(
 }
 
 /// The app's view of a user as it now is: the tenant's attribute mapping applied to the user
-/// with its direct groups, and its effective roles. A user without groups (every new one) costs
-/// one read of the tenant's row; one with groups, its role mappings and ancestry too.
+/// with its direct groups, and its effective roles. The tenant's settings come with its view
+/// (read here only for a built-in definition); a user in a group the tenant may map costs
+/// the read of its group ancestry.
 fn app_user(
     c: &mut AnyConnection,
     scope: &Scope<'_>,
@@ -115,13 +115,7 @@ fn app_user(
     let settings = match &rt.app {
         Some(app) => app.as_ref(),
         None => {
-            let attribute_mapping = tenant_store::attribute_mapping(c, scope)?;
-            let map = RoleMap::load(c, scope)?;
-            read = AppSettings {
-                role_mappings: map.mappings,
-                default_role: map.default_role,
-                attribute_mapping,
-            };
+            read = super::app_settings(c, scope)?;
             &read
         }
     };

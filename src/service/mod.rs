@@ -21,8 +21,21 @@ pub use crate::storage::portal::{LinkRow, MemberLine};
 
 use crate::error::ScimError;
 use crate::scim::mapping::AttributeMapping;
-use crate::scim::schema::ResourceType;
+use crate::scim::schema::{AppSettings, ResourceType};
 use crate::storage::models::ResourceRow;
+use crate::storage::{AnyConnection, Scope};
+
+/// What the app's view of a tenant's users needs of its settings: its attribute mapping (on the
+/// tenant's row), its default role and its group-to-role mappings.
+fn app_settings(c: &mut AnyConnection, scope: &Scope<'_>) -> Result<AppSettings, ScimError> {
+    let attribute_mapping = crate::storage::tenants::attribute_mapping(c, scope)?;
+    let (default_role, role_mappings) = crate::storage::events::role_mappings(c, scope)?;
+    Ok(AppSettings {
+        role_mappings,
+        default_role,
+        attribute_mapping,
+    })
+}
 
 /// A stored resource's canonical document, parsed (the use cases' one way to read it).
 fn document(row: &ResourceRow) -> Result<Map<String, Value>, ScimError> {

@@ -14,9 +14,7 @@ use crate::scim::schema::{
 use crate::scim::validate;
 use crate::state::AppState;
 use crate::storage::Scope;
-use crate::storage::events as role_store;
 use crate::storage::schemas::{self as store, SchemaRow, UniqueValue};
-use crate::storage::tenants as tenant_store;
 use crate::storage::{AnyConnection, now_millis};
 use crate::tenant::TenantId;
 
@@ -55,8 +53,7 @@ pub async fn current(state: &AppState, tenant: &TenantId) -> Result<Arc<TenantSc
 
 fn load(c: &mut AnyConnection, tenant: &TenantId) -> Result<TenantSchemas, ScimError> {
     let (version, unknown) = store::settings(c, &Scope::new(tenant))?.unwrap_or_default();
-    let attribute_mapping = tenant_store::attribute_mapping(c, &Scope::new(tenant))?;
-    let (default_role, role_mappings) = role_store::role_mappings(c, &Scope::new(tenant))?;
+    let app = super::app_settings(c, &Scope::new(tenant))?;
     let extensions = store::list(c, &Scope::new(tenant))?
         .into_iter()
         .filter_map(|row| {
@@ -75,11 +72,7 @@ fn load(c: &mut AnyConnection, tenant: &TenantId) -> Result<TenantSchemas, ScimE
     Ok(TenantSchemas::new(
         version,
         UnknownExtensions::parse(&unknown).unwrap_or_default(),
-        AppSettings {
-            role_mappings,
-            default_role,
-            attribute_mapping,
-        },
+        app,
         extensions,
     ))
 }
