@@ -82,10 +82,10 @@ impl Backend {
     }
 }
 
-/// How long database work may wait before the request is answered 503.
 /// How long a starting instance waits for another's migrations before it gives up.
 const MIGRATION_WAIT: Duration = Duration::from_secs(600);
 
+/// How long database work may wait before the request is answered 503.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Waits {
     /// How long a statement waits for a lock another writer holds: SQLite's busy timeout,
