@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use scimitar::admin_token::{ALL_TENANTS, mint};
-use scimitar::config::file::{self, ConfigError, Layered};
+use scimitar::config::file::{self, ConfigError, Effective, Layered, Source};
 use scimitar::config::{AdminArgs, DbArgs, LogArgs, ServeArgs, Settings, UrlArgs, parse_duration};
 use scimitar::conformance;
 use scimitar::service::{portal, tenants};
@@ -202,11 +202,11 @@ fn validated(args: ServeArgs, layered: &Layered) -> anyhow::Result<Settings> {
         let named: Vec<String> = e
             .settings
             .iter()
-            .filter_map(|setting| effective.iter().find(|(name, ..)| name == setting))
-            .map(|(name, value, source)| match (value, source.as_str()) {
-                (None, _) => format!("{name} is not set"),
-                (Some(v), "default") => format!("{name} = {v}, the default"),
-                (Some(v), source) => format!("{name} = {v} from {source}"),
+            .filter_map(|setting| effective.iter().find(|s| s.name == *setting))
+            .map(|s| match (&s.value, &s.source) {
+                (None, _) => format!("{} is not set", s.name),
+                (Some(v), Source::Default) => format!("{} = {v}, the default", s.name),
+                (Some(v), source) => format!("{} = {v} from {source}", s.name),
             })
             .collect();
         if named.is_empty() {
@@ -221,7 +221,12 @@ fn validated(args: ServeArgs, layered: &Layered) -> anyhow::Result<Settings> {
 /// TOML line with its source.
 fn check(args: ServeArgs, layered: &Layered) -> anyhow::Result<()> {
     validated(args, layered)?;
-    for (name, value, source) in file::effective(&Cli::command(), layered) {
+    for Effective {
+        name,
+        value,
+        source,
+    } in file::effective(&Cli::command(), layered)
+    {
         match value {
             None => println!("# {name} is not set"),
             Some(v) if v.parse::<i64>().is_ok() || v == "true" || v == "false" => {

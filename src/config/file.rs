@@ -168,10 +168,42 @@ fn known(cmd: &Command, key: &str) -> bool {
     find(cmd, key).is_some() || cmd.get_subcommands().any(|c| known(c, key))
 }
 
-/// Each setting of the command that ran: its flag name, its value (`None` when it is not set;
-/// secrets and the password in a database URL masked) and where it came from, for `scimitar
-/// config check`.
-pub fn effective(cmd: &Command, layered: &Layered) -> Vec<(String, Option<String>, String)> {
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A flag on the command line.
+    Flag,
+    /// This environment variable.
+    Environment(String),
+    /// This configuration file.
+    File(PathBuf),
+    /// No layer set it.
+    Default,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Flag => f.write_str("flag"),
+            Self::Environment(var) => write!(f, "environment {var}"),
+            Self::File(path) => write!(f, "file {}", path.display()),
+            Self::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// One setting of the command that ran, for `scimitar config check` and for errors.
+pub struct Effective {
+    /// The flag's name without its dashes.
+    pub name: String,
+    /// Its value; `None` when it is not set. Secrets and a database URL's password are masked.
+    pub value: Option<String>,
+    /// Where the value came from.
+    pub source: Source,
+}
+
+/// Each setting of the command that ran.
+pub fn effective(cmd: &Command, layered: &Layered) -> Vec<Effective> {
     let (command, matches) = deepest(cmd, &layered.matches);
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -192,29 +224,23 @@ pub fn effective(cmd: &Command, layered: &Layered) -> Vec<(String, Option<String
             _ if values.is_empty() => None,
             _ => Some(masked(long, &values.join(","))),
         };
-        let source = if layered.from_file.iter().any(|k| k == long) {
-            format!(
-                "file {}",
-                layered
-                    .file
-                    .as_deref()
-                    .map(Path::display)
-                    .map(|d| d.to_string())
-                    .unwrap_or_default()
-            )
-        } else {
-            match matches.value_source(id) {
-                Some(ValueSource::CommandLine) => "flag".to_owned(),
-                Some(ValueSource::EnvVariable) => format!(
-                    "environment {}",
-                    arg.get_env()
-                        .map(|e| e.to_string_lossy().into_owned())
-                        .unwrap_or_default()
-                ),
-                _ => "default".to_owned(),
+        let source = match (&layered.file, matches.value_source(id)) {
+            (Some(file), _) if layered.from_file.iter().any(|k| k == long) => {
+                Source::File(file.clone())
             }
+            (_, Some(ValueSource::CommandLine)) => Source::Flag,
+            (_, Some(ValueSource::EnvVariable)) => Source::Environment(
+                arg.get_env()
+                    .map(|e| e.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            ),
+            _ => Source::Default,
         };
-        out.push((long.to_owned(), value, source));
+        out.push(Effective {
+            name: long.to_owned(),
+            value,
+            source,
+        });
     }
     out
 }
