@@ -2,6 +2,7 @@
 //! provisioning log writer, pruning, statistics), named so it can say which one stopped, and
 //! its last answer. `service::health` makes the checks.
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -42,7 +43,7 @@ impl Readiness {
 /// The background tasks an application has started; empty until it runs.
 #[derive(Default)]
 pub struct Background {
-    tasks: Mutex<Vec<(&'static str, AbortHandle)>>,
+    tasks: Mutex<Vec<(Cow<'static, str>, AbortHandle)>>,
 }
 
 /// What the background tasks are doing, as `/readyz` reports it.
@@ -53,13 +54,13 @@ pub enum Liveness {
     /// Every task started is still running.
     Running,
     /// These tasks have ended (a panic, or a loop that returned).
-    Stopped(Vec<&'static str>),
+    Stopped(Vec<String>),
 }
 
 impl Background {
     /// Records a started task under a name a person reads in `/readyz`.
-    pub fn track(&self, name: &'static str, task: AbortHandle) {
-        self.lock().push((name, task));
+    pub fn track(&self, name: impl Into<Cow<'static, str>>, task: AbortHandle) {
+        self.lock().push((name.into(), task));
     }
 
     /// Whether the tasks started are all still running.
@@ -71,7 +72,7 @@ impl Background {
         let stopped: Vec<_> = tasks
             .iter()
             .filter(|(_, t)| t.is_finished())
-            .map(|(name, _)| *name)
+            .map(|(name, _)| name.to_string())
             .collect();
         if stopped.is_empty() {
             Liveness::Running
@@ -80,7 +81,7 @@ impl Background {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(&'static str, AbortHandle)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Cow<'static, str>, AbortHandle)>> {
         // A panic elsewhere while holding the list leaves it whole: the names and handles stay.
         self.tasks
             .lock()
@@ -103,13 +104,13 @@ mod tests {
         ended.await.expect("the task ends");
         assert_eq!(
             background.liveness(),
-            Liveness::Stopped(vec!["short-lived"])
+            Liveness::Stopped(vec!["short-lived".to_owned()])
         );
         forever.abort();
         let _ = forever.await;
         assert_eq!(
             background.liveness(),
-            Liveness::Stopped(vec!["forever", "short-lived"])
+            Liveness::Stopped(vec!["forever".to_owned(), "short-lived".to_owned()])
         );
     }
 

@@ -3,6 +3,7 @@
 //! JumpCloud, Okta, Microsoft Entra ID, OneLogin and Google Workspace.
 
 pub mod admin_token;
+pub mod app_roles;
 pub mod background;
 pub mod config;
 pub mod conformance;
@@ -21,7 +22,12 @@ pub mod telemetry;
 pub mod tenant;
 pub mod token;
 
+pub use app_roles::{AppRole, RoleCatalog};
 pub use background::BackgroundWork;
 pub use config::Settings;
+pub use events::EventType;
+pub use events::handler::{Event, EventHandler, HandlerError};
+pub use service::tenants;
 pub use startup::{Application, StopHandle, configure, configure_admin};
 pub use state::AppState;
+pub use storage::{Db, Waits};

@@ -313,6 +313,7 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig, state: AppState) {
                 "/tenants/{id}/role-mappings",
                 web::put().to(admin::put_role_mappings),
             )
+            .route("/tenants/{id}/roles", web::get().to(admin::get_roles))
             .route(
                 "/tenants/{id}/attribute-mapping",
                 web::get().to(admin::get_attribute_mapping),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::scim::schema::Registry;
 
 use crate::admin_token::AdminVerifier;
+use crate::app_roles::RoleCatalog;
 use crate::config::Settings;
 use crate::events::log::{self, LogSender, LogWriter};
 use crate::health::Health;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub health: Arc<Health>,
     /// The instance's Prometheus metrics, for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The host app's roles, when it supplies them (library mode).
+    pub roles: Option<Arc<dyn RoleCatalog>>,
 }
 
 impl AppState {
@@ -51,6 +54,13 @@ impl AppState {
     pub fn new(settings: Settings, db: Db) -> anyhow::Result<(Self, LogWriter)> {
         let settings = settings.validated()?;
         Self::build(settings, db, None, None)
+    }
+
+    /// The same state, with role mappings held to the roles `catalog` says the host app
+    /// offers each tenant, and the portal offering them to choose from.
+    pub fn with_role_catalog(mut self, catalog: impl RoleCatalog) -> Self {
+        self.roles = Some(Arc::new(catalog));
+        self
     }
 
     /// The state from validated settings, given where the SCIM listener and the portal's
@@ -84,6 +94,7 @@ impl AppState {
             settings: Arc::new(settings),
             schemas: Arc::default(),
             health: Arc::default(),
+            roles: None,
         };
         Ok((state, log_writer))
     }

@@ -1,9 +1,12 @@
 //! What the host app hears: events written to the outbox in the same transaction as the change
-//! they describe, read back as a pull feed or pushed as signed webhooks, plus group-to-role
-//! mapping, the provisioning log, and event retention.
+//! they describe, read back as a pull feed, pushed as signed webhooks or handed to the host's
+//! own handler in library mode, plus group-to-role mapping, the provisioning log, and event
+//! retention.
 
 pub mod egress;
+pub mod handler;
 pub mod log;
+mod outbox;
 pub mod retention;
 pub mod roles;
 pub mod webhooks;

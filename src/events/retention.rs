@@ -1,6 +1,7 @@
 //! Event retention: events carry whole user documents, so they are deleted once older than the
 //! retention, and a deleted user's data leaves the feed with them. Events an enabled webhook
-//! has not delivered yet are kept until it delivers them or is switched off.
+//! has not delivered yet are kept until it delivers them or is switched off, and those a host
+//! event handler has not handled while it keeps trying.
 
 use std::time::Duration;
 

@@ -7,21 +7,21 @@
 //! allows, checked after resolution.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
-use rand::Rng;
 use sha2::Sha256;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::egress::{Egress, Refusal};
+use super::outbox::{Turn, ms, retry_at};
 use super::render;
 use crate::error::ScimError;
 use crate::metrics::Metrics;
@@ -288,14 +288,9 @@ impl Deliverer {
                 switch_off: Some(reason),
             };
         }
-        let exp =
-            ms(self.policy.backoff_base).saturating_mul(1 << (hook.failures - 1).clamp(0, 20));
-        let delay = exp.min(ms(self.policy.max_backoff));
-        // Jitter (±20%) keeps retries from many tenants from arriving in lockstep.
-        let jitter = rand::rng().random_range(0.8..1.2);
         Outcome::Failed {
             failures: hook.failures,
-            next_attempt_at: now_millis() + (delay as f64 * jitter) as i64,
+            next_attempt_at: retry_at(&self.policy, hook.failures),
             switch_off: None,
         }
     }
@@ -318,42 +313,6 @@ impl Deliverer {
                 tracing::debug!(tenant = %hook.tenant_id, error = %e, "webhook delivery failed");
                 plain_words(&e)
             })
-    }
-}
-
-/// A delivery turn: holds a slot and marks its tenant busy until it is dropped, whichever way
-/// the turn ends.
-struct Turn {
-    busy: Arc<Mutex<HashSet<String>>>,
-    tenant: String,
-    _slot: OwnedSemaphorePermit,
-}
-
-impl Turn {
-    /// A turn for `tenant`, or `None` when this instance is already delivering to it.
-    fn start(
-        busy: &Arc<Mutex<HashSet<String>>>,
-        tenant: String,
-        slot: OwnedSemaphorePermit,
-    ) -> Option<Self> {
-        let fresh = busy
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(tenant.clone());
-        fresh.then(|| Self {
-            busy: busy.clone(),
-            tenant,
-            _slot: slot,
-        })
-    }
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        self.busy
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.tenant);
     }
 }
 
@@ -447,10 +406,6 @@ fn plain_words(e: &ureq::Error) -> String {
         .into(),
         _ => "delivery failed".into(),
     }
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -187,6 +187,19 @@ pub async fn get_role_mappings(
     )
 }
 
+/// `GET /admin/v1/tenants/{id}/roles`: the roles its mappings may name.
+pub async fn get_roles(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    Ok(
+        HttpResponse::Ok()
+            .json(service::offered_roles(&state, &TenantId::from_stored(t.id)).await?),
+    )
+}
+
 /// `PUT /admin/v1/tenants/{id}/role-mappings`.
 pub async fn put_role_mappings(
     state: web::Data<AppState>,

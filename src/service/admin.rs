@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::app_roles::{self, AppRole};
 use crate::error::ScimError;
 use crate::events::roles::{RoleMap, RoleWatch, effective_roles};
 use crate::events::{self, webhooks};
@@ -60,6 +61,35 @@ pub async fn role_mappings(state: &AppState, tenant: &TenantId) -> Result<RoleMa
         .await
 }
 
+/// The roles a tenant's mappings may name: the host app's, when it supplies them, else the
+/// ones the mapping names now (any name is accepted then).
+#[derive(Debug, Serialize)]
+pub struct OfferedRoles {
+    /// Whether the list is the app's own (then a mapping may name only these).
+    pub from_app: bool,
+    pub roles: Vec<AppRole>,
+}
+
+/// Reads the roles a tenant's mappings may name.
+pub async fn offered_roles(state: &AppState, tenant: &TenantId) -> Result<OfferedRoles, ScimError> {
+    if let Some(catalog) = &state.roles {
+        return Ok(OfferedRoles {
+            from_app: true,
+            roles: app_roles::offered(catalog, tenant).await?,
+        });
+    }
+    let current = role_mappings(state, tenant).await?;
+    let named: BTreeSet<String> = current
+        .default_role
+        .into_iter()
+        .chain(current.mappings.into_iter().map(|m| m.role))
+        .collect();
+    Ok(OfferedRoles {
+        from_app: false,
+        roles: named.into_iter().map(AppRole::named).collect(),
+    })
+}
+
 /// Replaces a tenant's role mapping, recording `user.roles_changed` for every user whose roles
 /// change.
 pub async fn set_role_mappings(
@@ -95,6 +125,14 @@ pub async fn set_role_mappings(
             "groups and roles may not contain {} (U+0000 and Unicode non-characters are refused)",
             text::code_point(c)
         )));
+    }
+    if let Some(catalog) = &state.roles {
+        let offered = app_roles::offered(catalog, tenant).await?;
+        let roles = new
+            .default_role
+            .iter()
+            .chain(new.mappings.iter().map(|m| &m.role));
+        app_roles::check(&offered, roles.map(|r| r.trim()))?;
     }
     let pairs: Vec<(String, String)> = new
         .mappings

@@ -86,9 +86,10 @@ pub fn after(
 }
 
 /// Deletes up to `limit` of a tenant's events older than `cutoff`, oldest first, except those
-/// its enabled webhook has not delivered yet; returns how many. Three index seeks bound a range
-/// of sequence numbers, and only that range is read: the newest old event (by the age index),
-/// the webhook's position, and the oldest event still kept. Events are numbered in the order
+/// its enabled webhook has not delivered yet and those a host event handler that is still
+/// trying (its cursor written since `cutoff`) has not handled; returns how many. Index seeks
+/// bound a range of sequence numbers, and only that range is read: the newest old event (by the
+/// age index), the webhook's and the handlers' positions, and the oldest event still kept. Events are numbered in the order
 /// they are written, so the old ones are the lowest.
 pub fn prune(
     conn: &mut AnyConnection,
@@ -108,12 +109,14 @@ pub fn prune(
     else {
         return Ok(0);
     };
-    let owed_from = webhooks::table
+    let webhook_owed = webhooks::table
         .find(tenant_id)
         .filter(webhooks::enabled.eq(true))
         .select(webhooks::delivered_seq)
         .first::<i64>(conn)
         .optional()?;
+    let handler_owed = super::cursors::owed_from(conn, scope, cutoff)?;
+    let owed_from = webhook_owed.into_iter().chain(handler_owed).min();
     let Some(oldest) = events::table
         .filter(events::tenant_id.eq(tenant_id))
         .order(events::seq)

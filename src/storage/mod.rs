@@ -16,6 +16,7 @@ macro_rules! native {
     };
 }
 
+pub mod cursors;
 pub mod events;
 pub mod filter_sql;
 pub mod log;

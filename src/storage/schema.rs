@@ -105,6 +105,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    event_cursors (tenant_id, consumer) {
+        tenant_id -> Text,
+        consumer -> Text,
+        handled_seq -> BigInt,
+        failures -> Integer,
+        next_attempt_at -> BigInt,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     webhooks (tenant_id) {
         tenant_id -> Text,
         url -> Text,
@@ -180,6 +194,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     resource_counts,
     members,
     events,
+    event_cursors,
     role_mappings,
     webhooks,
     webhook_attempts,

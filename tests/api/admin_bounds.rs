@@ -327,6 +327,39 @@ fn old_events_are_pruned_unless_a_webhook_still_owes_them(b: Backend) {
     assert!(seqs.is_empty() || seqs == [4], "{seqs:?}");
 }
 
+fn old_events_are_kept_for_a_host_event_handler_still_trying(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| {
+        s.admin = Some(auth());
+        s.event_retention = Duration::from_secs(1);
+    });
+    let acme = id_of(&app, "acme");
+    for name in ["ann", "bob", "cyd"] {
+        app.create_user(&format!("{name}@example.com"));
+    }
+    // A library host's handler has handled event 1 and wrote its cursor just now (a far
+    // future time stands for "every time the pruner looks").
+    sql(
+        &app,
+        format!(
+            "INSERT INTO event_cursors (tenant_id, consumer, handled_seq, failures, next_attempt_at, updated_at) \
+             VALUES ('{acme}', 'sessions', 1, 3, 0, 9000000000000000)"
+        ),
+    );
+    let left = wait_for(|| feed_seqs(&app, &acme), |s| s.len() < 3);
+    assert_eq!(
+        left,
+        [2, 3],
+        "the events it owes are kept past the retention"
+    );
+    // A handler silent for longer than the retention (its host gone) holds nothing back.
+    sql(
+        &app,
+        format!("UPDATE event_cursors SET updated_at = 0 WHERE tenant_id = '{acme}'"),
+    );
+    let left = wait_for(|| feed_seqs(&app, &acme), Vec::is_empty);
+    assert_eq!(left, Vec::<i64>::new());
+}
+
 fn refused_tokens_of_known_key_ids_are_logged(b: Backend) {
     let app = spawn(b);
     let acme = id_of(&app, "acme");
@@ -421,6 +454,7 @@ on_both_backends!(
     scoped_tokens_cannot_probe_for_tenants,
     the_admin_listener_serves_only_the_admin_api,
     old_events_are_pruned_unless_a_webhook_still_owes_them,
+    old_events_are_kept_for_a_host_event_handler_still_trying,
     refused_tokens_of_known_key_ids_are_logged,
 );
 

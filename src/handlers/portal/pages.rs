@@ -513,6 +513,8 @@ pub struct RoleForm<'a> {
     pub default_role: &'a str,
     /// Synced group names to choose from.
     pub groups: &'a [String],
+    /// The app's roles, when it supplies them: the only ones a row may name.
+    pub roles: Option<&'a [crate::app_roles::AppRole]>,
     pub preview: Option<&'a crate::service::portal::Preview>,
     pub said: Said<'a>,
 }
@@ -538,18 +540,22 @@ pub fn roles(frame: &Frame<'_>, form: &RoleForm<'_>) -> Markup {
                 form method="post" action="roles" {
                     input type="hidden" name="csrf" value=(frame.csrf);
                     datalist #synced-groups { @for g in form.groups { option value=(g) {} } }
+                    @if let Some(roles) = form.roles {
+                        p.note { "Roles this app offers: " (roles.iter().map(|r| r.value.as_str()).collect::<Vec<_>>().join(", ")) "." }
+                        datalist #app-roles { @for r in roles { option value=(r.value) { (r.display) } } }
+                    }
                     table {
                         tr { th { "Group" } th { "Role" } }
                         @for (i, (group, role)) in rows.enumerate() {
                             tr {
                                 td { input name={ "group_" (i) } list="synced-groups" value=(group) aria-label="Group"; }
-                                td { input name={ "role_" (i) } value=(role) aria-label="Role"; }
+                                td { input name={ "role_" (i) } list=[form.roles.map(|_| "app-roles")] value=(role) aria-label="Role"; }
                             }
                         }
                     }
                     p {
                         label for="default_role" { "Default role " }
-                        input #default_role name="default_role" value=(form.default_role);
+                        input #default_role name="default_role" list=[form.roles.map(|_| "app-roles")] value=(form.default_role);
                     }
                     @if let Some(p) = form.preview { (preview(p)) }
                     p.actions {

@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::pages::{self, EMPTY_ROWS, RoleForm, Said};
 use super::{Signed, html, see_other};
+use crate::app_roles;
 use crate::error::{PortalError, ScimError};
 use crate::service::admin::{self as admin_service, Mapping, RoleMappings};
 use crate::service::portal::{self as service, Preview};
@@ -51,10 +52,15 @@ async fn render(
     said: Said<'_>,
 ) -> Result<HttpResponse, PortalError> {
     let groups = service::group_names(&s.state.db, &s.session.tenant, GROUP_CHOICES).await?;
+    let roles = match &s.state.roles {
+        Some(catalog) => Some(app_roles::offered(catalog, &s.session.tenant).await?),
+        None => None,
+    };
     let form = RoleForm {
         mappings: &draft.mappings,
         default_role: &draft.default_role,
         groups: &groups,
+        roles: roles.as_deref(),
         preview,
         said,
     };
