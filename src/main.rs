@@ -1,5 +1,7 @@
 //! The `scimitar` command line: serve, migrate, manage tenants, run conformance scenarios.
 
+use std::io::{BufReader, BufWriter};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use scimitar::admin_token::{ALL_TENANTS, mint};
 use scimitar::config::file::{self, ConfigError, Effective, Layered, Source};
 use scimitar::config::{AdminArgs, DbArgs, LogArgs, ServeArgs, Settings, UrlArgs, parse_duration};
 use scimitar::conformance;
-use scimitar::service::{portal, tenants};
+use scimitar::service::{portal, tenants, transfer};
 use scimitar::storage::Db;
 use scimitar::storage::models::TenantRow;
 use scimitar::{Application, telemetry};
@@ -159,6 +161,18 @@ enum TenantCommand {
     },
     /// Delete a tenant with all its users and groups
     Delete { id_or_name: String },
+    /// Write a tenant (users, groups, memberships, tokens' hashes, schemas, role mappings,
+    /// events, its webhook without the secret) to a file that `tenant import` reads into
+    /// another database; the file holds the tenant's data: keep it like a backup
+    Export {
+        id_or_name: String,
+        /// Where to write (created readable by its owner only); standard output without it
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Read a tenant from a `tenant export` file (`-` for standard input) into this database,
+    /// SQLite or PostgreSQL, all or nothing; its SCIM tokens keep working
+    Import { file: PathBuf },
     /// Print a single-use setup link into the admin portal for the tenant's admin
     PortalLink {
         id_or_name: String,
@@ -388,6 +402,55 @@ fn tenant(command: TenantCommand, s: &Settings) -> anyhow::Result<()> {
                 );
             }
         }
+        TenantCommand::Export { id_or_name, output } => {
+            let moved = match &output {
+                Some(path) => {
+                    let file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .mode(0o600)
+                        .open(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    transfer::export(&db, &id_or_name, &mut BufWriter::new(file))?
+                }
+                None => transfer::export(
+                    &db,
+                    &id_or_name,
+                    &mut BufWriter::new(std::io::stdout().lock()),
+                )?,
+            };
+            eprintln!(
+                "Exported tenant {} ({}): {}.",
+                moved.tenant_name,
+                moved.tenant_id,
+                counts(&moved)
+            );
+        }
+        TenantCommand::Import { file } => {
+            let moved = if file.as_os_str() == "-" {
+                transfer::import(&db, std::io::stdin().lock())?
+            } else {
+                let f = std::fs::File::open(&file)
+                    .with_context(|| format!("cannot open {}", file.display()))?;
+                transfer::import(&db, BufReader::new(f))?
+            };
+            println!(
+                "Imported tenant {} ({}): {}.",
+                moved.tenant_name,
+                moved.tenant_id,
+                counts(&moved)
+            );
+            println!(
+                "Its SCIM tokens work here now: point the IdP's base URL at this server ({scim_url})."
+            );
+            if moved.rows.contains_key("webhooks") {
+                println!(
+                    "Its webhook is switched off until it has a new secret: PUT /admin/v1/tenants/{}/webhooks with \"rotate_secret\": true.",
+                    moved.tenant_id
+                );
+            }
+        }
         TenantCommand::List { json } => {
             let all = tenants::list(&db)?;
             if json {
@@ -412,6 +475,16 @@ fn tenant(command: TenantCommand, s: &Settings) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// "groups: 1, users: 3, …" for what a transfer moved.
+fn counts(moved: &transfer::Moved) -> String {
+    let parts: Vec<String> = moved
+        .rows
+        .iter()
+        .map(|(table, n)| format!("{table}: {n}"))
+        .collect();
+    parts.join(", ")
 }
 
 fn tenant_json(t: &TenantRow, scim_url: &str) -> serde_json::Value {

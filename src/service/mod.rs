@@ -10,6 +10,7 @@ pub mod resources;
 pub mod schemas;
 pub mod search;
 pub mod tenants;
+pub mod transfer;
 
 use serde_json::{Map, Value};
 

@@ -9,7 +9,7 @@ use super::events::EventRow;
 use super::schema::{event_cursors, tenants};
 
 /// A handler's position in one tenant's events.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = event_cursors)]
 pub struct CursorRow {
     pub tenant_id: String,

@@ -9,7 +9,7 @@ use super::schema::{events, role_mappings, tenants};
 use super::sql::{RawQuery, Update};
 
 /// One event as stored.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = events)]
 pub struct EventRow {
     pub tenant_id: String,

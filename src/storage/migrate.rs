@@ -49,6 +49,16 @@ fn migrate(conn: &mut AnyConnection) -> anyhow::Result<usize> {
     Ok(applied)
 }
 
+/// The version of this build's last migration (the same on both backends), e.g.
+/// `20261207030000`: the schema a tenant export's rows follow.
+pub fn latest_version() -> String {
+    use diesel::migration::MigrationSource;
+    MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE)
+        .ok()
+        .and_then(|all| all.last().map(|m| m.name().version().to_string()))
+        .unwrap_or_default()
+}
+
 /// How many of this build's migrations the database has not applied (none once `run` has
 /// run; an instance started from an older schema copy, or a restored backup, shows more).
 pub fn unapplied(conn: &mut AnyConnection) -> Result<usize, ScimError> {

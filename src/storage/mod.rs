@@ -30,6 +30,7 @@ pub mod sql;
 mod statement_clock;
 pub mod statistics;
 pub mod tenants;
+pub mod transfer;
 mod turns;
 pub mod webhooks;
 mod writer;
@@ -438,6 +439,18 @@ pub fn write_tx<T>(
     conn: &mut AnyConnection,
     f: impl FnOnce(&mut AnyConnection) -> Result<T, ScimError>,
 ) -> Result<T, ScimError> {
+    // An interrupted write ends SQLite's transaction itself, so ROLLBACK finds none; the 503 is
+    // what the client needs to hear.
+    write_tx_with(conn, f, |e| matches!(e, ScimError::Unavailable(_)))
+}
+
+/// [`write_tx`] for work with its own error type; a failed rollback is reported unless
+/// `ended_already` says the error ended the transaction itself.
+pub fn write_tx_with<T, E: From<diesel::result::Error>>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+    ended_already: impl FnOnce(&E) -> bool,
+) -> Result<T, E> {
     let AnyConnection::Sqlite(sqlite) = conn else {
         return conn.transaction(f);
     };
@@ -453,9 +466,7 @@ pub fn write_tx<T>(
         }
         Err(e) => {
             let rolled_back = AnsiTransactionManager::rollback_transaction(sqlite);
-            // An interrupted write ends SQLite's transaction itself, so ROLLBACK finds none;
-            // the 503 is what the client needs to hear.
-            if !matches!(e, ScimError::Unavailable(_)) {
+            if !ended_already(&e) {
                 rolled_back?;
             }
             Err(e)

@@ -14,7 +14,7 @@ pub struct TenantRow {
 }
 
 /// One SCIM bearer credential of a tenant.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = credentials)]
 pub struct CredentialRow {
     pub id: String,
@@ -31,7 +31,7 @@ pub struct CredentialRow {
 /// A stored User or Group: canonical JSON plus the columns extracted for lookups. An absent
 /// value is written as NULL (no column has a default), so its INSERT is one statement whatever
 /// the row holds, prepared once. Updates are written by [`super::Scope::update`].
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = resources, treat_none_as_default_value = false)]
 pub struct ResourceRow {
     pub tenant_id: String,
@@ -53,7 +53,7 @@ pub struct ResourceRow {
 }
 
 /// One membership of a group.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = members)]
 pub struct MemberRow {
     pub tenant_id: String,

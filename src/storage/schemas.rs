@@ -8,7 +8,7 @@ use super::schema::{credentials, tenant_schemas, tenants, unique_values};
 use super::{AnyConnection, StoreResult};
 
 /// One registered extension schema, as the admin sent it.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = tenant_schemas)]
 pub struct SchemaRow {
     pub tenant_id: String,

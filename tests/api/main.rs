@@ -31,5 +31,6 @@ mod scale_out;
 mod schemas;
 mod secrets;
 mod tenancy;
+mod transfer;
 mod users;
 mod webhooks;
