@@ -27,7 +27,11 @@ pub use background::BackgroundWork;
 pub use config::Settings;
 pub use events::EventType;
 pub use events::handler::{Event, EventHandler, HandlerError};
+pub use handlers::portal::configure as configure_portal;
+pub use http::metrics::RequestMetrics;
 pub use service::tenants;
-pub use startup::{Application, StopHandle, configure, configure_admin};
+pub use startup::{
+    Application, StopHandle, configure, configure_admin, configure_health, configure_metrics,
+};
 pub use state::AppState;
 pub use storage::{Db, Waits};

@@ -12,7 +12,8 @@ use crate::config::Settings;
 use crate::error::AdminError;
 use crate::events::log::LogWriter;
 use crate::handlers::{self, admin, bulk, discovery, health, resources};
-use crate::http::{auth, content, log as request_log, metrics as request_metrics};
+use crate::http::metrics::RequestMetrics;
+use crate::http::{auth, content, log as request_log};
 use crate::scim::schema::ResourceType;
 use crate::state::AppState;
 use crate::storage::Db;
@@ -62,13 +63,10 @@ impl Application {
         // With an admin listener, the SCIM listener does not serve the admin API at all.
         let admin_here = admin_listener.is_none();
         let server = HttpServer::new(move || {
-            let metrics = app_state.metrics.clone();
             App::new()
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(TracingLogger::<ScimRootSpan>::new())
-                .wrap(from_fn(move |req, next| {
-                    request_metrics::record(metrics.clone(), req, next)
-                }))
+                .wrap(RequestMetrics::new(&app_state))
                 .configure(|cfg| configure(cfg, app_state.clone()))
                 .configure(|cfg| configure_health(cfg, app_state.clone()))
                 .configure(|cfg| {
@@ -87,13 +85,10 @@ impl Application {
                 let admin_addr = l.local_addr()?;
                 let app_state = state.clone();
                 let server = HttpServer::new(move || {
-                    let metrics = app_state.metrics.clone();
                     App::new()
                         .wrap(NormalizePath::new(TrailingSlash::Trim))
                         .wrap(TracingLogger::<ScimRootSpan>::new())
-                        .wrap(from_fn(move |req, next| {
-                            request_metrics::record(metrics.clone(), req, next)
-                        }))
+                        .wrap(RequestMetrics::new(&app_state))
                         .configure(|cfg| configure_admin(cfg, app_state.clone()))
                         .configure(|cfg| configure_health(cfg, app_state.clone()))
                         .configure(|cfg| configure_metrics(cfg, app_state.clone()))

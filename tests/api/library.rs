@@ -54,12 +54,15 @@ impl Host {
                 let app_state = state.clone();
                 let server = HttpServer::new(move || {
                     App::new()
+                        .wrap(scimitar::RequestMetrics::new(&app_state))
                         .route(
                             "/hello",
                             web::get().to(|| async { HttpResponse::Ok().body("host") }),
                         )
                         .configure(|cfg| scimitar::configure(cfg, app_state.clone()))
                         .configure(|cfg| scimitar::configure_admin(cfg, app_state.clone()))
+                        .configure(|cfg| scimitar::configure_metrics(cfg, app_state.clone()))
+                        .configure(|cfg| scimitar::configure_portal(cfg, app_state.clone()))
                 })
                 .workers(1)
                 .listen(listener)
@@ -152,6 +155,20 @@ fn a_host_app_mounts_scimitar_and_runs_its_background_work(b: Backend) {
     assert_eq!(status, 200);
     let (status, _) = host.send("GET", "/scim/v2/ServiceProviderConfig", &token, None);
     assert_eq!(status, 404);
+
+    // The host counts requests into Scimitar's metrics, its own among them.
+    let metrics = host.agent.get(format!("{}/metrics", host.origin)).call();
+    let text = metrics
+        .expect("GET /metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("body");
+    for counted in [
+        r#"scimitar_http_requests_total{route="/integrations/scim/Users",method="POST",status="201"} 1"#,
+        r#"scimitar_http_requests_total{route="/hello",method="GET",status="200"} 1"#,
+    ] {
+        assert!(text.contains(counted), "{counted} in\n{text}");
+    }
 
     // The log writer runs on the host's runtime: the request's entry is written.
     eventually(Duration::from_secs(10), "the log entry is written", || {
