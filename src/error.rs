@@ -41,33 +41,46 @@ pub enum LinkRefused {
 /// A failure answered as an RFC 7644 §3.12 error response.
 #[derive(Debug, thiserror::Error)]
 pub enum ScimError {
+    /// 400 `invalidFilter`.
     #[error("{0}")]
     InvalidFilter(String),
+    /// 400 `invalidPath`.
     #[error("{0}")]
     InvalidPath(String),
+    /// 400 `noTarget`.
     #[error("{0}")]
     NoTarget(String),
+    /// 400 `invalidValue`.
     #[error("{0}")]
     InvalidValue(String),
+    /// 400 `invalidSyntax`.
     #[error("{0}")]
     InvalidSyntax(String),
+    /// 400 `mutability`.
     #[error("{0}")]
     Mutability(String),
+    /// 409 `uniqueness`.
     #[error("{0}")]
     Uniqueness(String),
     /// 409 without a `scimType`: a conflict that is not about a unique value.
     #[error("{0}")]
     Conflict(String),
+    /// 400 `invalidCursor`.
     #[error("{0}")]
     InvalidCursor(String),
+    /// 404.
     #[error("{0}")]
     NotFound(String),
+    /// 412: the `If-Match` version is not the current one.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// 401.
     #[error("{0}")]
     Unauthorized(String),
+    /// 405.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 413: the body is over the configured size.
     #[error("the request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
     /// A request within the body limit that asks for more than another bound allows.
@@ -76,13 +89,16 @@ pub enum ScimError {
     /// The database is busy or unreachable: the client should retry after a pause.
     #[error("{0}")]
     Unavailable(String),
+    /// 415.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 501.
     #[error("{0}")]
     NotImplemented(String),
     /// 429 (RFC 6585 §4) with `Retry-After`; RFC 7644 has no scimType for it.
     #[error("{0}")]
     TooManyRequests(#[from] Throttled),
+    /// 500; the cause goes to the log, never to the client.
     #[error("the server could not complete the request; the details are in its log")]
     Internal(#[from] anyhow::Error),
 }

@@ -21,29 +21,29 @@ pub struct AppState {
     /// The database pool.
     pub db: Db,
     /// Tokens already verified with argon2id.
-    pub tokens: Arc<TokenCache>,
+    pub(crate) tokens: Arc<TokenCache>,
     /// The bound on concurrent argon2id work.
-    pub argon2: Arc<Argon2Slots>,
+    pub(crate) argon2: Arc<Argon2Slots>,
     /// The request rate limits.
-    pub throttle: Arc<Throttle>,
+    pub(crate) throttle: Arc<Throttle>,
     /// The absolute SCIM base URL, for `meta.location` and `$ref`.
-    pub base_url: Arc<str>,
+    pub(crate) base_url: Arc<str>,
     /// The absolute URL of the admin portal (`…/portal`), for setup links.
-    pub portal_url: Arc<str>,
+    pub(crate) portal_url: Arc<str>,
     /// The settings the service started with.
     pub settings: Arc<Settings>,
     /// The provisioning log queue.
-    pub log: LogSender,
+    pub(crate) log: LogSender,
     /// Admin JWT verification; `None` when the admin API is off.
-    pub admin: Option<Arc<AdminVerifier>>,
+    pub(crate) admin: Option<Arc<AdminVerifier>>,
     /// Each tenant's schemas, as of the version its requests last brought.
-    pub schemas: Arc<Registry>,
+    pub(crate) schemas: Arc<Registry>,
     /// The background tasks and the last readiness answer, for `/readyz`.
-    pub health: Arc<Health>,
+    pub(crate) health: Arc<Health>,
     /// The instance's Prometheus metrics, for `/metrics`.
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     /// The host app's roles, when it supplies them (library mode).
-    pub roles: Option<Arc<dyn RoleCatalog>>,
+    pub(crate) roles: Option<Arc<dyn RoleCatalog>>,
 }
 
 impl AppState {

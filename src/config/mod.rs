@@ -245,6 +245,7 @@ impl Default for RateLimits {
 /// Verification of admin API JWTs.
 #[derive(Debug, Clone)]
 pub struct AdminAuth {
+    /// The key tokens are verified with.
     pub key: AdminKey,
     /// Required `iss`, when set.
     pub issuer: Option<String>,

@@ -13,7 +13,6 @@ pub mod template;
 
 use std::path::{Path, PathBuf};
 
-pub use report::Report;
 pub use runner::{Options, Runner};
 pub use scenario::Scenario;
 

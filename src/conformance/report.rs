@@ -34,6 +34,8 @@ pub struct StepReport {
     pub name: String,
     /// The IdP quirk it exercises.
     pub quirk: Option<String>,
+    /// Where the IdP documents this request, when the step names it.
+    pub source: Option<String>,
     /// `METHOD /path?query` as sent, unencoded.
     pub request: String,
     /// Whether the request was sent (a step whose placeholders have no value is not).
@@ -220,6 +222,7 @@ mod tests {
             number,
             name: format!("step <{number}>"),
             quirk: (number == 2).then(|| "string \"False\"".to_owned()),
+            source: None,
             request: "GET /Users?filter=userName eq \"a&b\"".into(),
             sent: true,
             status: Some(200),

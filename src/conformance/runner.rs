@@ -137,6 +137,7 @@ impl Runner {
             number,
             name: step.name.clone(),
             quirk: step.quirk.clone(),
+            source: step.source.clone(),
             request: format!("{} {}", step.method, step.path),
             sent: false,
             status: None,
@@ -288,5 +289,8 @@ fn print_step(out: &mut dyn Write, s: &StepReport) {
     );
     for f in &s.failures {
         let _ = writeln!(out, "           ! {f}");
+    }
+    if let Some(source) = s.source.as_ref().filter(|_| !s.passed()) {
+        let _ = writeln!(out, "           documented: {source}");
     }
 }

@@ -21,17 +21,29 @@ use crate::storage::{AnyConnection, Scope, now_millis};
 /// The kinds of event, named as the host app sees them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
+    /// `user.created`.
     UserCreated,
+    /// `user.updated`.
     UserUpdated,
+    /// `user.deactivated`: active went false; revoke the user's sessions.
     UserDeactivated,
+    /// `user.reactivated`.
     UserReactivated,
+    /// `user.deleted`.
     UserDeleted,
+    /// `group.created`.
     GroupCreated,
+    /// `group.updated`.
     GroupUpdated,
+    /// `group.deleted`.
     GroupDeleted,
+    /// `group.member_added`.
     GroupMemberAdded,
+    /// `group.member_removed`.
     GroupMemberRemoved,
+    /// `user.roles_changed`, with `roles` and `previous_roles`.
     UserRolesChanged,
+    /// `tenant.secret_rotated`.
     TenantSecretRotated,
 }
 
@@ -51,7 +63,7 @@ impl EventType {
         Self::TenantSecretRotated,
     ];
 
-    /// The event of this wire name (a resource type's [`EventNames`](crate::scim::schema::EventNames)).
+    /// The event of this wire name, e.g. `user.deactivated`.
     pub fn named(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == name)
     }

@@ -53,6 +53,7 @@ pub struct DeliveryPolicy {
     pub poll_interval: Duration,
     /// The first retry delay; each failure doubles it, up to `max_backoff`.
     pub backoff_base: Duration,
+    /// The longest retry delay.
     pub max_backoff: Duration,
     /// Consecutive failures after which a webhook is switched off.
     pub max_failures: i32,

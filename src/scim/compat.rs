@@ -10,6 +10,7 @@ use super::schema::AttributeDef;
 
 /// Where Microsoft documents the Entra ID provisioning service's departures from RFC 7644
 /// ("Known issues and resolutions with SCIM 2.0 protocol compliance …").
+#[allow(dead_code, reason = "a link target of the quirks' documentation")]
 pub const ENTRA_COMPAT_DOC: &str = "https://learn.microsoft.com/azure/active-directory/app-provisioning/application-provisioning-config-problem-scim-compatibility";
 
 /// Microsoft Entra ID sends booleans as the strings `"True"` / `"False"` (documented in
@@ -143,7 +144,8 @@ mod tests {
 
     use super::*;
     use crate::scim::filter::{check, parse};
-    use crate::scim::schema::{ENTERPRISE_USER, USER, USER_RESOURCE};
+    use crate::scim::schema::core::ENTERPRISE_USER;
+    use crate::scim::schema::{USER, USER_RESOURCE};
 
     #[test]
     fn entra_string_booleans() {

@@ -177,6 +177,7 @@ impl<'s> Owner<'s> {
 
 impl<'s> Resolved<'s> {
     /// The schema the attribute belongs to; `None` for the common attributes.
+    #[cfg(test)]
     pub fn schema(&self) -> Option<&'s Schema> {
         self.owner.schema()
     }

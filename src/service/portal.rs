@@ -48,7 +48,6 @@ pub struct Opened {
 pub struct Session {
     pub id: String,
     pub tenant: TenantId,
-    pub expires_at: i64,
     /// The anti-forgery token of this session's forms, derived from its secret.
     pub csrf: String,
     /// The tenant's name, shown on every page.
@@ -216,7 +215,6 @@ fn start_session(c: &mut AnyConnection, link: &LinkRow, now: i64) -> Result<Open
             csrf: csrf_of(&secret),
             id,
             tenant: TenantId::from_stored(row.tenant_id),
-            expires_at: row.expires_at,
             tenant_name,
         },
         cookie: format!("{}_{secret}", row.id),
@@ -247,7 +245,6 @@ pub fn session(conn: &mut AnyConnection, cookie: &str) -> Result<Option<Session>
     Ok(Some(Session {
         id: row.id,
         tenant: TenantId::from_stored(row.tenant_id),
-        expires_at: row.expires_at,
         csrf: csrf_of(secret),
         tenant_name: tenant.name,
     }))
@@ -523,7 +520,6 @@ mod tests {
         let s = Session {
             id: random(ID_LEN),
             tenant: TenantId::from_stored("t".into()),
-            expires_at: 0,
             csrf: csrf_of(&secret),
             tenant_name: "t".into(),
         };

@@ -19,7 +19,9 @@ pub const MAX_GRACE: Duration = Duration::from_secs(7 * 86_400);
 /// A tenant and the token just issued for it; the token is shown once and never stored.
 #[derive(Debug)]
 pub struct Issued {
+    /// The tenant.
     pub tenant: TenantRow,
+    /// Its new SCIM bearer token, in clear this once.
     pub token: ScimToken,
 }
 

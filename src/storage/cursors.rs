@@ -191,7 +191,8 @@ pub fn owed_from(
         .first(conn)?)
 }
 
-/// Every cursor of a tenant, by consumer name: for tests and the operator's questions.
+/// Every cursor of a tenant, by consumer name (for the tests).
+#[cfg(feature = "internals")]
 pub fn of_tenant(conn: &mut AnyConnection, scope: &Scope<'_>) -> StoreResult<Vec<CursorRow>> {
     Ok(event_cursors::table
         .filter(event_cursors::tenant_id.eq(scope.id()))

@@ -18,6 +18,8 @@ macro_rules! native {
 
 pub mod cursors;
 pub mod events;
+#[cfg(feature = "internals")]
+mod explain;
 pub mod filter_sql;
 pub mod log;
 pub(crate) mod migrate;
@@ -330,7 +332,7 @@ impl Db {
         })
     }
 
-    /// Runs `f` in a write transaction under `tenant`'s lock (see [`tenant_tx`]; on SQLite the
+    /// Runs `f` in a write transaction under `tenant`'s lock (see `storage::tenant_tx`; on SQLite the
     /// database's one write lock) and answers once it is durable. On SQLite concurrent writes
     /// share one commit (group commit).
     pub async fn write<R, F>(&self, tenant: &str, f: F) -> Result<R, ScimError>

@@ -8,8 +8,11 @@ use super::schema::{credentials, members, resources, tenants};
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
 #[diesel(table_name = tenants)]
 pub struct TenantRow {
+    /// Its id (a UUID), fixed for its life.
     pub id: String,
+    /// Its name, unique in the database.
     pub name: String,
+    /// When it was created, in epoch milliseconds.
     pub created_at: i64,
 }
 
@@ -17,12 +20,19 @@ pub struct TenantRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = credentials)]
 pub struct CredentialRow {
+    /// The key id, the part of the token before its secret.
     pub id: String,
+    /// The tenant it belongs to.
     pub tenant_id: String,
+    /// The argon2id hash of the token's secret (PHC string); the secret itself is never kept.
     pub secret_hash: String,
+    /// Epoch milliseconds, as the other times.
     pub created_at: i64,
+    /// When it was revoked (a rotation without a grace period).
     pub revoked_at: Option<i64>,
+    /// When a rotation's grace period ends it.
     pub expires_at: Option<i64>,
+    /// When a request last used it, to the minute.
     pub last_used_at: Option<i64>,
     /// The tenant's schema version, kept with each credential (see `schemas::bump_version`).
     pub schema_version: i64,

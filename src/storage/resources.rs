@@ -7,8 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::Untyped;
+use diesel::query_builder::{QueryFragment, QueryId};
 use diesel::sqlite::Sqlite;
 
 use super::models::{MemberRow, ResourceRow};
@@ -102,66 +101,15 @@ impl Count<'_> {
         }
     }
 
+    #[cfg(feature = "internals")]
     fn explain(&self, conn: &mut AnyConnection) -> StoreResult<Vec<String>> {
         match self {
-            Self::Kept(q) => explain(conn, q),
-            Self::Matching(q) => explain(conn, q),
+            Self::Kept(q) => super::explain::plan(conn, q),
+            Self::Matching(q) => super::explain::plan(conn, q),
         }
     }
 }
 
-/// `EXPLAIN` (SQLite: `EXPLAIN QUERY PLAN`) of a query, with the query's own SQL and binds.
-struct Explain<'q, Q>(&'q Q, Dialect);
-
-impl<Q: QueryFragment<Db>> QueryFragment<Db> for Explain<'_, Q> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
-        out.unsafe_to_cache_prepared();
-        out.push_sql(match self.1 {
-            Dialect::Sqlite => "EXPLAIN QUERY PLAN ",
-            Dialect::Postgres => "EXPLAIN ",
-        });
-        self.0.walk_ast(out.reborrow())
-    }
-}
-
-impl<Q> QueryId for Explain<'_, Q> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<Q> Query for Explain<'_, Q> {
-    type SqlType = Untyped;
-}
-
-impl<Q, C> RunQueryDsl<C> for Explain<'_, Q> {}
-
-/// The plan of `query` on `conn`, one line per step.
-fn explain<Q: QueryFragment<Db>>(conn: &mut AnyConnection, query: &Q) -> StoreResult<Vec<String>> {
-    #[derive(QueryableByName)]
-    struct SqlitePlan {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        detail: String,
-    }
-    #[derive(QueryableByName)]
-    struct PgPlan {
-        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
-        line: String,
-    }
-    let dialect = Dialect::of(conn);
-    let explain = Explain(query, dialect);
-    Ok(match dialect {
-        Dialect::Sqlite => explain
-            .load::<SqlitePlan>(conn)?
-            .into_iter()
-            .map(|p| p.detail)
-            .collect(),
-        Dialect::Postgres => explain
-            .load::<PgPlan>(conn)?
-            .into_iter()
-            .map(|p| p.line)
-            .collect(),
-    })
-}
 
 /// The page `window` takes of at most one match, as [`Scope::list`] pages any matches: the
 /// total counts the match whatever the window, a cursor passes it once it is behind.
@@ -445,8 +393,8 @@ impl<'a> Scope<'a> {
 
     /// The query plans of the statements [`Scope::list`] runs for `q`: the page's, then the
     /// count's (run when the page is full), or the one lookup of a userName key; each a line per
-    /// plan step. Lets a test (or an
-    /// operator) see which index a list uses.
+    /// plan step: lets a test see which index a list uses.
+    #[cfg(feature = "internals")]
     pub fn explain_list(
         &self,
         conn: &mut AnyConnection,
@@ -456,11 +404,11 @@ impl<'a> Scope<'a> {
         if let Some(key) = q.filter.and_then(SqlFragment::user_name_key) {
             // One statement: its row count is the total.
             let lookup = self.by_user_name_key(key).select(ResourceRow::as_select());
-            return Ok(vec![explain(conn, &lookup)?.join("\n")]);
+            return Ok(vec![super::explain::plan(conn, &lookup)?.join("\n")]);
         }
         let statements = self.list_statements(Dialect::of(conn), resource_type, q);
         Ok(vec![
-            explain(conn, &statements.page)?.join("\n"),
+            super::explain::plan(conn, &statements.page)?.join("\n"),
             statements.count.explain(conn)?.join("\n"),
         ])
     }
@@ -610,6 +558,7 @@ impl<'a> Scope<'a> {
 
     /// The plan of the statement [`Scope::groups_of`] runs for `member_ids` (at most one
     /// chunk): rendering a user runs it, so it must read only that user's memberships.
+    #[cfg(feature = "internals")]
     pub fn explain_groups_of(
         &self,
         conn: &mut AnyConnection,
@@ -617,11 +566,11 @@ impl<'a> Scope<'a> {
     ) -> StoreResult<String> {
         let tenant = self.tenant.as_str();
         let plan = match member_ids {
-            [one] => explain(
+            [one] => super::explain::plan(
                 conn,
                 &links!(tenant, members::member_id.eq(one), groups of members).limit(i64::MAX),
             ),
-            many => explain(
+            many => super::explain::plan(
                 conn,
                 &links!(tenant, members::member_id.eq_any(many), groups of members).limit(i64::MAX),
             ),

@@ -220,12 +220,6 @@ impl<ST> SqlFragment<ST> {
         self
     }
 
-    /// Appends another fragment.
-    pub fn push<T>(&mut self, other: &SqlFragment<T>) -> &mut Self {
-        self.parts.extend(other.parts.iter().cloned());
-        self
-    }
-
     /// Appends `(?, ?, …)` binding each text value: an `IN` list.
     pub fn text_list(&mut self, values: &[String]) -> &mut Self {
         self.sql("(");

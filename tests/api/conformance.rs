@@ -6,7 +6,8 @@ use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
-use scimitar::conformance::{self, Options, Report, Runner, Scenario};
+use scimitar::conformance::report::Report;
+use scimitar::conformance::{self, Options, Runner, Scenario};
 use serde_json::json;
 
 use crate::helpers::{Backend, TestApp};

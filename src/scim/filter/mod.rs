@@ -13,11 +13,12 @@ mod error;
 mod eval;
 mod parser;
 
-pub use ast::{CompValue, CompareOp, Filter};
+pub use ast::{CompareOp, Filter};
 pub use check::{CheckedFilter, CheckedNode, Operand, check, never_returned};
-pub use datetime::DateTime;
-pub use error::{ErrorKind, FilterError};
-pub use eval::{attribute, matches, matches_value, member};
+pub use error::FilterError;
+#[cfg(any(test, feature = "internals"))]
+pub use eval::matches;
+pub use eval::{attribute, matches_value, member};
 pub use parser::parse;
 
 /// Longest filter text accepted, in bytes. IdP filters are one or two comparisons; this leaves

@@ -4,7 +4,7 @@
 //! caseExact) comes from these definitions, and `/Schemas` is rendered from them, so the
 //! discovery documents and the validator cannot drift apart.
 
-mod core;
+pub(crate) mod core;
 mod parse;
 mod registry;
 mod render;
@@ -12,9 +12,9 @@ mod render;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-pub use core::{ENTERPRISE_USER, GROUP, GROUP_RESOURCE, USER, USER_RESOURCE};
+pub use core::{GROUP, GROUP_RESOURCE, USER, USER_RESOURCE};
 
-pub use parse::{SchemaError, is_registrable, parse_schema};
+pub use parse::{is_registrable, parse_schema};
 pub use registry::{AppSettings, Registry, TenantSchemas, UnknownExtensions};
 pub use render::{render_resource_type, render_schema};
 
@@ -82,9 +82,10 @@ pub enum Returned {
 /// The scope in which an attribute value must be unique (RFC 7643 §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Uniqueness {
+    /// No uniqueness (the default).
     None,
+    /// Unique within the tenant; RFC 7643's `global` is refused when a schema is registered.
     Server,
-    Global,
 }
 
 /// One attribute definition; sub-attributes make it complex.

@@ -42,7 +42,6 @@ fn uniqueness_name(u: Uniqueness) -> &'static str {
     match u {
         Uniqueness::None => "none",
         Uniqueness::Server => "server",
-        Uniqueness::Global => "global",
     }
 }
 
