@@ -79,6 +79,7 @@ impl Application {
                     if admin_here {
                         configure_admin(cfg, app_state.clone());
                         configure_metrics(cfg, app_state.clone());
+                        configure_openapi(cfg, app_state.clone());
                         handlers::portal::configure(cfg, app_state.clone());
                     }
                 })
@@ -101,6 +102,7 @@ impl Application {
                         .configure(|cfg| configure_admin(cfg, app_state.clone()))
                         .configure(|cfg| configure_health(cfg, app_state.clone()))
                         .configure(|cfg| configure_metrics(cfg, app_state.clone()))
+                        .configure(|cfg| configure_openapi(cfg, app_state.clone()))
                         .configure(|cfg| handlers::portal::configure(cfg, app_state.clone()))
                         .default_service(web::to(admin::not_found))
                 })
@@ -214,22 +216,31 @@ pub fn configure_metrics(cfg: &mut web::ServiceConfig, state: AppState) {
     cfg.service(metrics.app_data(web::Data::new(state)));
 }
 
+/// Mounts `/openapi.json`, the OpenAPI document of the SCIM and admin APIs (unauthenticated: it
+/// describes, it shows no data). Served where the admin API is: a separate SCIM listener faces
+/// the IdPs, which read no OpenAPI, and need not advertise the admin API it does not serve.
+pub fn configure_openapi(cfg: &mut web::ServiceConfig, state: AppState) {
+    let openapi = openapi_resource(&mut RouteTable::default().root());
+    cfg.service(openapi.app_data(web::Data::new(state)));
+}
+
 /// Mounts the admin API (`/admin/v1/…`).
 pub fn configure_admin(cfg: &mut web::ServiceConfig, state: AppState) {
     let scope = admin_scope(&state.settings, &mut RouteTable::default().root());
     cfg.service(scope.app_data(web::Data::new(state)));
 }
 
-/// The routes of the HTTP API — SCIM, admin, health and metrics — as (method, path pattern)
-/// pairs, each noted by the code that registers it with actix, so what is served can be listed
-/// without a server. The portal's pages, HTML for people, are not part of it.
+/// The routes of the HTTP API — SCIM, admin, health, metrics and the OpenAPI document — as
+/// (method, path pattern) pairs, each noted by the code that registers it with actix, so the
+/// OpenAPI document can be checked against what is served (tests/api/openapi.rs). The portal's
+/// pages, HTML for people, are not part of it.
 #[derive(Debug, Default)]
 pub struct RouteTable(Vec<(Method, String)>);
 
 impl RouteTable {
-    /// Every route [`configure`], [`configure_admin`], [`configure_health`] and
-    /// [`configure_metrics`] register with these settings: the same functions build the same
-    /// scopes, and only what they noted is kept.
+    /// Every route [`configure`], [`configure_admin`], [`configure_health`],
+    /// [`configure_metrics`] and [`configure_openapi`] register with these settings: the same
+    /// functions build the same scopes, and only what they noted is kept.
     pub fn of(settings: &Settings) -> Self {
         let mut table = Self::default();
         let mut root = table.root();
@@ -237,6 +248,7 @@ impl RouteTable {
         let _ = admin_scope(settings, &mut root);
         let _ = health_resources(&mut root);
         let _ = metrics_resource(&mut root);
+        let _ = openapi_resource(&mut root);
         table
     }
 
@@ -368,6 +380,14 @@ fn metrics_resource(routes: &mut Registrar) -> Resource {
     routes.resource(
         "/metrics",
         [(Method::GET, web::to(handlers::metrics::metrics))],
+    )
+}
+
+/// `/openapi.json`, without its state.
+fn openapi_resource(routes: &mut Registrar) -> Resource {
+    routes.resource(
+        "/openapi.json",
+        [(Method::GET, web::to(handlers::openapi::document))],
     )
 }
 
