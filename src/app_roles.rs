@@ -11,7 +11,7 @@ use crate::events::handler::HandlerError;
 use crate::tenant::TenantId;
 
 /// A role of the host app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AppRole {
     /// What a mapping stores and events carry, e.g. `billing-admin`.
     pub value: String,

@@ -35,6 +35,7 @@ internal!(
     health,
     http,
     metrics,
+    openapi,
     scim,
     service,
     startup,
@@ -63,6 +64,7 @@ pub use scim::limits::Limits;
 pub use service::tenants;
 pub use startup::{
     Application, StopHandle, configure, configure_admin, configure_health, configure_metrics,
+    configure_openapi,
 };
 pub use state::AppState;
 pub use storage::models::{CredentialRow, TenantRow};

@@ -2,9 +2,10 @@
 
 use std::net::{SocketAddr, TcpListener};
 
-use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::{HttpServiceFactory, Server, ServerHandle};
+use actix_web::http::Method;
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpServer, Resource, Route, Scope, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::background::BackgroundWork;
@@ -18,6 +19,9 @@ use crate::scim::schema::ResourceType;
 use crate::state::AppState;
 use crate::storage::Db;
 use crate::telemetry::ScimRootSpan;
+
+/// Where the admin API is mounted.
+pub const ADMIN_PATH: &str = "/admin/v1";
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -73,6 +77,7 @@ impl Application {
                     if admin_here {
                         configure_admin(cfg, app_state.clone());
                         configure_metrics(cfg, app_state.clone());
+                        configure_openapi(cfg, app_state.clone());
                         handlers::portal::configure(cfg, app_state.clone());
                     }
                 })
@@ -92,6 +97,7 @@ impl Application {
                         .configure(|cfg| configure_admin(cfg, app_state.clone()))
                         .configure(|cfg| configure_health(cfg, app_state.clone()))
                         .configure(|cfg| configure_metrics(cfg, app_state.clone()))
+                        .configure(|cfg| configure_openapi(cfg, app_state.clone()))
                         .configure(|cfg| handlers::portal::configure(cfg, app_state.clone()))
                         .default_service(web::to(admin::not_found))
                 })
@@ -187,96 +193,210 @@ impl StopHandle {
 /// Mounts the SCIM service (under `scim_path`, `/scim/v2` by default) on an actix `App`; host
 /// applications call this to serve SCIM beside their own routes.
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
-    let limit = state.settings.max_body_bytes;
-    let bulk_limit = state.settings.bulk.max_payload_bytes;
-    cfg.service(
-        web::scope(&state.settings.scim_path)
-            .app_data(web::Data::new(state))
-            .app_data(content::json_config(limit))
-            .app_data(content::query_config())
-            .service(
-                web::resource("/ServiceProviderConfig")
-                    .get(discovery::config)
-                    .default_service(web::to(handlers::method_not_allowed)),
-            )
-            .service(
-                web::resource("/ResourceTypes")
-                    .get(discovery::resource_types)
-                    .default_service(web::to(handlers::method_not_allowed))
-                    .wrap(from_fn(auth::tenant_if_named)),
-            )
-            .service(
-                web::resource("/ResourceTypes/{id}")
-                    .get(discovery::resource_type)
-                    .default_service(web::to(handlers::method_not_allowed))
-                    .wrap(from_fn(auth::tenant_if_named)),
-            )
-            .service(
-                web::resource("/Schemas")
-                    .get(discovery::schemas)
-                    .default_service(web::to(handlers::method_not_allowed))
-                    .wrap(from_fn(auth::tenant_if_named)),
-            )
-            .service(
-                web::resource("/Schemas/{id}")
-                    .get(discovery::schema)
-                    .default_service(web::to(handlers::method_not_allowed))
-                    .wrap(from_fn(auth::tenant_if_named)),
-            )
-            .service(
-                web::resource("/.search")
-                    .wrap(from_fn(auth::require_tenant))
-                    .wrap(from_fn(request_log::record))
-                    .post(resources::search_all)
-                    .default_service(web::to(handlers::method_not_allowed)),
-            )
-            .service(
-                web::resource("/Bulk")
-                    .app_data(content::json_config(bulk_limit))
-                    .wrap(from_fn(auth::require_tenant))
-                    .wrap(from_fn(request_log::record))
-                    .post(bulk::bulk)
-                    .default_service(web::to(handlers::method_not_allowed)),
-            )
-            .configure(|c| {
-                for rt in ResourceType::ALL {
-                    resource_routes(c, rt);
-                }
-            })
-            .default_service(web::to(handlers::not_found)),
-    );
+    let scope = scim_scope(&state.settings, &mut RouteTable::default().root());
+    cfg.service(scope.app_data(web::Data::new(state)));
 }
 
 /// Mounts `/healthz` and `/readyz` (unauthenticated; see `handlers::health`).
 pub fn configure_health(cfg: &mut web::ServiceConfig, state: AppState) {
-    cfg.service(
-        web::resource("/healthz")
-            .get(health::healthz)
-            .default_service(web::to(handlers::method_not_allowed)),
-    )
-    .service(
-        web::resource("/readyz")
-            .app_data(web::Data::new(state))
-            .get(health::readyz)
-            .default_service(web::to(handlers::method_not_allowed)),
-    );
+    let (healthz, readyz) = health_resources(&mut RouteTable::default().root());
+    cfg.service(healthz)
+        .service(readyz.app_data(web::Data::new(state)));
 }
 
 /// Mounts `/metrics` (Prometheus text format, unauthenticated: serve it where the admin API is,
 /// which the SCIM proxy does not expose).
 pub fn configure_metrics(cfg: &mut web::ServiceConfig, state: AppState) {
-    cfg.service(
-        web::resource("/metrics")
-            .app_data(web::Data::new(state))
-            .get(handlers::metrics::metrics)
-            .default_service(web::to(handlers::method_not_allowed)),
-    );
+    let metrics = metrics_resource(&mut RouteTable::default().root());
+    cfg.service(metrics.app_data(web::Data::new(state)));
+}
+
+/// Mounts `/openapi.json`, the OpenAPI document of the SCIM and admin APIs (unauthenticated: it
+/// describes, it shows no data). Served where the admin API is: a separate SCIM listener faces
+/// the IdPs, which read no OpenAPI, and need not advertise the admin API it does not serve.
+pub fn configure_openapi(cfg: &mut web::ServiceConfig, state: AppState) {
+    let openapi = openapi_resource(&mut RouteTable::default().root());
+    cfg.service(openapi.app_data(web::Data::new(state)));
 }
 
 /// Mounts the admin API (`/admin/v1/…`).
 pub fn configure_admin(cfg: &mut web::ServiceConfig, state: AppState) {
+    let scope = admin_scope(&state.settings, &mut RouteTable::default().root());
+    cfg.service(scope.app_data(web::Data::new(state)));
+}
+
+/// The routes of the HTTP API — SCIM, admin, health, metrics and the OpenAPI document — as
+/// (method, path pattern) pairs, each noted by the code that registers it with actix, so the
+/// OpenAPI document can be checked against what is served (tests/api/openapi.rs). The portal's
+/// pages, HTML for people, are not part of it.
+#[derive(Debug, Default)]
+pub struct RouteTable(Vec<(Method, String)>);
+
+impl RouteTable {
+    /// Every route [`configure`], [`configure_admin`], [`configure_health`],
+    /// [`configure_metrics`] and [`configure_openapi`] register with these settings: the same
+    /// functions build the same scopes, and only what they noted is kept.
+    #[cfg(feature = "internals")]
+    pub fn of(settings: &Settings) -> Self {
+        let mut table = Self::default();
+        let mut root = table.root();
+        let _ = scim_scope(settings, &mut root);
+        let _ = admin_scope(settings, &mut root);
+        let _ = health_resources(&mut root);
+        let _ = metrics_resource(&mut root);
+        let _ = openapi_resource(&mut root);
+        table
+    }
+
+    /// The (method, path pattern) pairs, in the order they were registered.
+    #[cfg(feature = "internals")]
+    pub fn routes(&self) -> &[(Method, String)] {
+        &self.0
+    }
+
+    fn root(&mut self) -> Registrar<'_> {
+        Registrar {
+            table: self,
+            prefix: String::new(),
+        }
+    }
+}
+
+/// Registers routes with actix under a path prefix, noting each in a [`RouteTable`].
+struct Registrar<'t> {
+    table: &'t mut RouteTable,
+    prefix: String,
+}
+
+impl Registrar<'_> {
+    /// A scope at `path`, and the registrar of the routes inside it.
+    fn scope(&mut self, path: &str) -> (Scope, Registrar<'_>) {
+        let inner = Registrar {
+            prefix: format!("{}{path}", self.prefix),
+            table: self.table,
+        };
+        (web::scope(path), inner)
+    }
+
+    /// A resource at `path` answering `routes`, and a SCIM 405 to any other method.
+    fn resource<const N: usize>(&mut self, path: &str, routes: [(Method, Route); N]) -> Resource {
+        routes
+            .into_iter()
+            .fold(web::resource(path), |resource, (method, route)| {
+                self.note(&method, path);
+                resource.route(route.method(method))
+            })
+            .default_service(web::to(handlers::method_not_allowed))
+    }
+
+    /// `scope` with `route` added at `path` for `method`.
+    fn route(&mut self, scope: Scope, method: Method, path: &str, route: Route) -> Scope {
+        self.note(&method, path);
+        scope.route(path, route.method(method))
+    }
+
+    fn note(&mut self, method: &Method, path: &str) {
+        self.table
+            .0
+            .push((method.clone(), format!("{}{path}", self.prefix)));
+    }
+}
+
+/// The SCIM service's scope, without its state.
+fn scim_scope(settings: &Settings, routes: &mut Registrar) -> Scope {
+    let (scope, mut routes) = routes.scope(&settings.scim_path);
+    let scope = scope
+        .app_data(content::json_config(settings.max_body_bytes))
+        .app_data(content::query_config())
+        .service(routes.resource(
+            "/ServiceProviderConfig",
+            [(Method::GET, web::to(discovery::config))],
+        ))
+        .service(discovery_resource(
+            &mut routes,
+            "/ResourceTypes",
+            web::to(discovery::resource_types),
+        ))
+        .service(discovery_resource(
+            &mut routes,
+            "/ResourceTypes/{id}",
+            web::to(discovery::resource_type),
+        ))
+        .service(discovery_resource(
+            &mut routes,
+            "/Schemas",
+            web::to(discovery::schemas),
+        ))
+        .service(discovery_resource(
+            &mut routes,
+            "/Schemas/{id}",
+            web::to(discovery::schema),
+        ))
+        .service(
+            routes
+                .resource("/.search", [(Method::POST, web::to(resources::search_all))])
+                .wrap(from_fn(auth::require_tenant))
+                .wrap(from_fn(request_log::record)),
+        )
+        .service(
+            routes
+                .resource("/Bulk", [(Method::POST, web::to(bulk::bulk))])
+                .app_data(content::json_config(settings.bulk.max_payload_bytes))
+                .wrap(from_fn(auth::require_tenant))
+                .wrap(from_fn(request_log::record)),
+        );
+    ResourceType::ALL
+        .into_iter()
+        .fold(scope, |scope, rt| {
+            scope.service(resource_scope(rt, &mut routes))
+        })
+        .default_service(web::to(handlers::not_found))
+}
+
+/// A discovery resource: open to anyone, answered for the tenant of a token when one is sent.
+fn discovery_resource(
+    routes: &mut Registrar,
+    path: &str,
+    handler: Route,
+) -> impl HttpServiceFactory + use<> {
+    routes
+        .resource(path, [(Method::GET, handler)])
+        .wrap(from_fn(auth::tenant_if_named))
+}
+
+/// `/healthz` and `/readyz`, without their state.
+fn health_resources(routes: &mut Registrar) -> (Resource, Resource) {
+    (
+        routes.resource("/healthz", [(Method::GET, web::to(health::healthz))]),
+        routes.resource("/readyz", [(Method::GET, web::to(health::readyz))]),
+    )
+}
+
+/// `/metrics`, without its state.
+fn metrics_resource(routes: &mut Registrar) -> Resource {
+    routes.resource(
+        "/metrics",
+        [(Method::GET, web::to(handlers::metrics::metrics))],
+    )
+}
+
+/// `/openapi.json`, without its state.
+fn openapi_resource(routes: &mut Registrar) -> Resource {
+    routes.resource(
+        "/openapi.json",
+        [(Method::GET, web::to(handlers::openapi::document))],
+    )
+}
+
+/// The admin API's scope, without its state. Each route is its own resource, so a method a
+/// path does not have is answered as an unknown admin endpoint (404).
+fn admin_scope(settings: &Settings, routes: &mut Registrar) -> Scope {
+    const GET: Method = Method::GET;
+    const PUT: Method = Method::PUT;
+    const POST: Method = Method::POST;
+    const DELETE: Method = Method::DELETE;
     let json = web::JsonConfig::default()
-        .limit(state.settings.max_body_bytes)
+        .limit(settings.max_body_bytes)
         .error_handler(|err, _req| {
             AdminError::BadRequest(format!(
                 "the request body is not the JSON this endpoint takes: {err}"
@@ -286,115 +406,133 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig, state: AppState) {
     let query = web::QueryConfig::default().error_handler(|err, _req| {
         AdminError::BadRequest(format!("the query string could not be read: {err}")).into()
     });
-    cfg.service(
-        web::scope("/admin/v1")
-            .app_data(web::Data::new(state))
-            .app_data(json)
-            .app_data(query)
-            .route("/tenants", web::post().to(admin::create_tenant))
-            .route("/tenants", web::get().to(admin::list_tenants))
-            .route("/tenants/{id}", web::get().to(admin::get_tenant))
-            .route("/tenants/{id}", web::delete().to(admin::delete_tenant))
-            .route("/tenants/{id}/secret", web::post().to(admin::rotate_secret))
-            .route(
-                "/tenants/{id}/credentials",
-                web::get().to(admin::credentials),
-            )
-            .route(
-                "/tenants/{id}/role-mappings",
-                web::get().to(admin::get_role_mappings),
-            )
-            .route(
-                "/tenants/{id}/role-mappings",
-                web::put().to(admin::put_role_mappings),
-            )
-            .route("/tenants/{id}/roles", web::get().to(admin::get_roles))
-            .route(
-                "/tenants/{id}/attribute-mapping",
-                web::get().to(admin::get_attribute_mapping),
-            )
-            .route(
-                "/tenants/{id}/attribute-mapping",
-                web::put().to(admin::put_attribute_mapping),
-            )
-            .route("/tenants/{id}/schemas", web::get().to(admin::schemas))
-            .route(
-                "/tenants/{id}/schemas/{urn}",
-                web::get().to(admin::get_schema),
-            )
-            .route(
-                "/tenants/{id}/schemas/{urn}",
-                web::put().to(admin::put_schema),
-            )
-            .route(
-                "/tenants/{id}/schemas/{urn}",
-                web::delete().to(admin::delete_schema),
-            )
-            .route(
-                "/tenants/{id}/schemas/{urn}/data",
-                web::delete().to(admin::purge_schema_data),
-            )
-            .route(
-                "/tenants/{id}/schema-settings",
-                web::put().to(admin::put_schema_settings),
-            )
-            .route("/tenants/{id}/users", web::get().to(admin::users))
-            .route("/tenants/{id}/users/{user_id}", web::get().to(admin::user))
-            .route("/tenants/{id}/events", web::get().to(admin::tenant_events))
-            .route("/tenants/{id}/webhooks", web::get().to(admin::get_webhooks))
-            .route("/tenants/{id}/webhooks", web::put().to(admin::put_webhook))
-            .route(
-                "/tenants/{id}/webhooks",
-                web::delete().to(admin::delete_webhook),
-            )
-            .route(
-                "/tenants/{id}/webhooks/resend",
-                web::post().to(admin::resend_webhook),
-            )
-            .route("/tenants/{id}/logs", web::get().to(admin::logs))
-            .route(
-                "/tenants/{id}/portal-links",
-                web::post().to(admin::create_portal_link),
-            )
-            .route(
-                "/tenants/{id}/portal-links",
-                web::get().to(admin::portal_links),
-            )
-            .route(
-                "/tenants/{id}/portal-links/{link_id}",
-                web::delete().to(admin::revoke_portal_link),
-            )
-            .route("/events", web::get().to(admin::own_events))
-            .default_service(web::to(admin::not_found)),
-    );
+    let (scope, mut routes) = routes.scope(ADMIN_PATH);
+    let table = [
+        (POST, "/tenants", web::to(admin::create_tenant)),
+        (GET, "/tenants", web::to(admin::list_tenants)),
+        (GET, "/tenants/{id}", web::to(admin::get_tenant)),
+        (DELETE, "/tenants/{id}", web::to(admin::delete_tenant)),
+        (POST, "/tenants/{id}/secret", web::to(admin::rotate_secret)),
+        (
+            GET,
+            "/tenants/{id}/credentials",
+            web::to(admin::credentials),
+        ),
+        (
+            GET,
+            "/tenants/{id}/role-mappings",
+            web::to(admin::get_role_mappings),
+        ),
+        (
+            PUT,
+            "/tenants/{id}/role-mappings",
+            web::to(admin::put_role_mappings),
+        ),
+        (GET, "/tenants/{id}/roles", web::to(admin::get_roles)),
+        (
+            GET,
+            "/tenants/{id}/attribute-mapping",
+            web::to(admin::get_attribute_mapping),
+        ),
+        (
+            PUT,
+            "/tenants/{id}/attribute-mapping",
+            web::to(admin::put_attribute_mapping),
+        ),
+        (GET, "/tenants/{id}/schemas", web::to(admin::schemas)),
+        (
+            GET,
+            "/tenants/{id}/schemas/{urn}",
+            web::to(admin::get_schema),
+        ),
+        (
+            PUT,
+            "/tenants/{id}/schemas/{urn}",
+            web::to(admin::put_schema),
+        ),
+        (
+            DELETE,
+            "/tenants/{id}/schemas/{urn}",
+            web::to(admin::delete_schema),
+        ),
+        (
+            DELETE,
+            "/tenants/{id}/schemas/{urn}/data",
+            web::to(admin::purge_schema_data),
+        ),
+        (
+            PUT,
+            "/tenants/{id}/schema-settings",
+            web::to(admin::put_schema_settings),
+        ),
+        (GET, "/tenants/{id}/users", web::to(admin::users)),
+        (GET, "/tenants/{id}/users/{user_id}", web::to(admin::user)),
+        (GET, "/tenants/{id}/events", web::to(admin::tenant_events)),
+        (GET, "/tenants/{id}/webhooks", web::to(admin::get_webhooks)),
+        (PUT, "/tenants/{id}/webhooks", web::to(admin::put_webhook)),
+        (
+            DELETE,
+            "/tenants/{id}/webhooks",
+            web::to(admin::delete_webhook),
+        ),
+        (
+            POST,
+            "/tenants/{id}/webhooks/resend",
+            web::to(admin::resend_webhook),
+        ),
+        (GET, "/tenants/{id}/logs", web::to(admin::logs)),
+        (
+            POST,
+            "/tenants/{id}/portal-links",
+            web::to(admin::create_portal_link),
+        ),
+        (
+            GET,
+            "/tenants/{id}/portal-links",
+            web::to(admin::portal_links),
+        ),
+        (
+            DELETE,
+            "/tenants/{id}/portal-links/{link_id}",
+            web::to(admin::revoke_portal_link),
+        ),
+        (GET, "/events", web::to(admin::own_events)),
+    ];
+    table
+        .into_iter()
+        .fold(
+            scope.app_data(json).app_data(query),
+            |scope, (method, path, route)| routes.route(scope, method, path, route),
+        )
+        .default_service(web::to(admin::not_found))
 }
 
 /// The authenticated routes of one resource type.
-fn resource_routes(cfg: &mut web::ServiceConfig, rt: &'static ResourceType) {
-    cfg.service(
-        web::scope(rt.endpoint)
-            .app_data(web::Data::new(rt))
-            .wrap(from_fn(auth::require_tenant))
-            .wrap(from_fn(request_log::record))
-            .service(
-                web::resource("")
-                    .get(resources::list)
-                    .post(resources::create)
-                    .default_service(web::to(handlers::method_not_allowed)),
-            )
-            .service(
-                web::resource("/.search")
-                    .post(resources::search)
-                    .default_service(web::to(handlers::method_not_allowed)),
-            )
-            .service(
-                web::resource("/{id}")
-                    .get(resources::get)
-                    .put(resources::replace)
-                    .delete(resources::delete)
-                    .patch(resources::patch)
-                    .default_service(web::to(handlers::method_not_allowed)),
-            )
-            .default_service(web::to(handlers::not_found)),
-    );
+fn resource_scope(
+    rt: &'static ResourceType,
+    routes: &mut Registrar,
+) -> impl HttpServiceFactory + use<> {
+    let (scope, mut routes) = routes.scope(rt.endpoint);
+    scope
+        .app_data(web::Data::new(rt))
+        .wrap(from_fn(auth::require_tenant))
+        .wrap(from_fn(request_log::record))
+        .service(routes.resource(
+            "",
+            [
+                (Method::GET, web::to(resources::list)),
+                (Method::POST, web::to(resources::create)),
+            ],
+        ))
+        .service(routes.resource("/.search", [(Method::POST, web::to(resources::search))]))
+        .service(routes.resource(
+            "/{id}",
+            [
+                (Method::GET, web::to(resources::get)),
+                (Method::PUT, web::to(resources::replace)),
+                (Method::DELETE, web::to(resources::delete)),
+                (Method::PATCH, web::to(resources::patch)),
+            ],
+        ))
+        .default_service(web::to(handlers::not_found))
 }

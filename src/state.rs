@@ -12,6 +12,7 @@ use crate::events::log::{self, LogSender, LogWriter};
 use crate::health::Health;
 use crate::http::throttle::Throttle;
 use crate::metrics::Metrics;
+use crate::openapi::Document;
 use crate::storage::Db;
 use crate::token::{Argon2Slots, TokenCache};
 
@@ -44,6 +45,8 @@ pub struct AppState {
     pub(crate) metrics: Arc<Metrics>,
     /// The host app's roles, when it supplies them (library mode).
     pub(crate) roles: Option<Arc<dyn RoleCatalog>>,
+    /// The OpenAPI document, built on its first request.
+    pub(crate) openapi: Arc<Document>,
 }
 
 impl AppState {
@@ -95,6 +98,7 @@ impl AppState {
             schemas: Arc::default(),
             health: Arc::default(),
             roles: None,
+            openapi: Arc::default(),
         };
         Ok((state, log_writer))
     }

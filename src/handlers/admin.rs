@@ -6,6 +6,7 @@ use std::time::Duration;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{AdminError, ScimError};
 use crate::events::rfc3339;
@@ -13,9 +14,9 @@ use crate::http::admin_auth::Admin;
 use crate::scim::query::SearchRequest;
 use crate::scim::schema::UnknownExtensions;
 use crate::scim::text;
-use crate::service::admin::{self as service, RoleMappings, WebhookInput};
+use crate::service::admin::{self as service, OfferedRoles, RoleMappings, WebhookInput};
 use crate::service::portal;
-use crate::service::schemas;
+use crate::service::schemas::{self, Registered};
 use crate::service::tenants::{self, Issued};
 use crate::service::{LinkRow, LogQuery, StatusFilter, TenantRow, now_millis};
 use crate::state::AppState;
@@ -53,13 +54,36 @@ async fn tenant(state: &AppState, admin: &Admin, id: String) -> Result<TenantRow
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A tenant to create.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
+    /// Unique among the tenants, e.g. the customer organisation's name.
     name: String,
 }
 
-/// `POST /admin/v1/tenants`.
+/// Creates a tenant and its first SCIM token.
+///
+/// The token is shown once, in this answer. Needs a token for every tenant.
+#[utoipa::path(
+    post,
+    path = "/tenants",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    request_body = NewTenant,
+    responses(
+        (status = 201, description = "The tenant, its SCIM base URL and its token.", body = Object,
+            example = json!({
+                "id": "0190f1d2-…", "name": "Acme Corp",
+                "scim_url": "https://scim.example.com/scim/v2",
+                "created_at": "2026-01-31T12:00:00.000Z", "token": "scim_…",
+            })),
+        (status = 400, description = r#"The body is not {"name": ...}."#),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to one tenant."),
+        (status = 409, description = "A tenant has this name."),
+    ),
+)]
 pub async fn create_tenant(
     state: web::Data<AppState>,
     admin: Admin,
@@ -71,7 +95,21 @@ pub async fn create_tenant(
     Ok(HttpResponse::Created().json(issued_json(&issued, &state)))
 }
 
-/// `GET /admin/v1/tenants`.
+/// Lists the tenants.
+///
+/// Needs a token for every tenant.
+#[utoipa::path(
+    get,
+    path = "/tenants",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    responses(
+        (status = 200, description = "The tenants, each as `GET /tenants/{id}` shows it.",
+            body = Object, example = json!({"tenants": []})),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to one tenant."),
+    ),
+)]
 pub async fn list_tenants(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse> {
     admin.require_all()?;
     let db = state.db.clone();
@@ -80,7 +118,27 @@ pub async fn list_tenants(state: web::Data<AppState>, admin: Admin) -> Result<Ht
         .json(json!({"tenants": all.iter().map(|t| tenant_json(t, &state)).collect::<Vec<_>>()})))
 }
 
-/// `GET /admin/v1/tenants/{id}`.
+/// Reads a tenant.
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    responses(
+        (status = 200, description = "The tenant and its SCIM base URL.", body = Object,
+            example = json!({
+                "id": "0190f1d2-…", "name": "Acme Corp",
+                "scim_url": "https://scim.example.com/scim/v2",
+                "created_at": "2026-01-31T12:00:00.000Z",
+            })),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn get_tenant(
     state: web::Data<AppState>,
     admin: Admin,
@@ -90,7 +148,24 @@ pub async fn get_tenant(
     Ok(HttpResponse::Ok().json(tenant_json(&t, &state)))
 }
 
-/// `DELETE /admin/v1/tenants/{id}`.
+/// Deletes a tenant with everything it holds.
+///
+/// Needs a token for every tenant.
+#[utoipa::path(
+    delete,
+    path = "/tenants/{id}",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to one tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn delete_tenant(
     state: web::Data<AppState>,
     admin: Admin,
@@ -103,10 +178,12 @@ pub async fn delete_tenant(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// How a secret is regenerated.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rotation {
-    /// How long earlier tokens keep working; none by default, at most [`tenants::MAX_GRACE`].
+    /// How long earlier tokens keep working; none by default, at most 604800 (a week: see
+    /// `tenants::MAX_GRACE`).
     #[serde(default)]
     grace_period_seconds: Option<u64>,
 }
@@ -132,7 +209,31 @@ impl Rotation {
     }
 }
 
-/// `POST /admin/v1/tenants/{id}/secret`: a new token, shown once.
+/// Regenerates the tenant's SCIM secret: a new token, shown once.
+///
+/// Earlier tokens stop working at once (an empty body), or after `grace_period_seconds`.
+#[utoipa::path(
+    post,
+    path = "/tenants/{id}/secret",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    request_body(content = Option<Rotation>, description = "Empty, or the grace period."),
+    responses(
+        (status = 200, description = "The tenant and its new token.", body = Object,
+            example = json!({
+                "id": "0190f1d2-…", "name": "Acme Corp",
+                "scim_url": "https://scim.example.com/scim/v2",
+                "created_at": "2026-01-31T12:00:00.000Z", "token": "scim_…",
+            })),
+        (status = 400, description = "The body is neither empty nor a valid grace period."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn rotate_secret(
     state: web::Data<AppState>,
     admin: Admin,
@@ -148,7 +249,29 @@ pub async fn rotate_secret(
     Ok(HttpResponse::Ok().json(issued_json(&issued, &state)))
 }
 
-/// `GET /admin/v1/tenants/{id}/credentials`: when each was created and last used; never secrets.
+/// Lists the tenant's SCIM tokens: when each was created, last used, revoked and expires.
+///
+/// Never a secret.
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}/credentials",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    responses(
+        (status = 200, description = "The tokens; `last_used_at` to the minute.", body = Object,
+            example = json!({"credentials": [{
+                "id": "k7x2…", "created_at": "2026-01-31T12:00:00.000Z",
+                "last_used_at": "2026-02-01T08:15:00.000Z", "revoked_at": null,
+                "expires_at": null, "active": true,
+            }]})),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn credentials(
     state: web::Data<AppState>,
     admin: Admin,
@@ -174,7 +297,22 @@ pub async fn credentials(
     Ok(HttpResponse::Ok().json(json!({"credentials": list})))
 }
 
-/// `GET /admin/v1/tenants/{id}/role-mappings`.
+/// Reads the tenant's group-to-role mapping.
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}/role-mappings",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    responses(
+        (status = 200, description = "The mapping.", body = RoleMappings),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn get_role_mappings(
     state: web::Data<AppState>,
     admin: Admin,
@@ -187,7 +325,25 @@ pub async fn get_role_mappings(
     )
 }
 
-/// `GET /admin/v1/tenants/{id}/roles`: the roles its mappings may name.
+/// Lists the roles the tenant's mappings may name.
+///
+/// The host app's roles when it supplies them (library mode), else the roles the mapping
+/// names now.
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}/roles",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    responses(
+        (status = 200, description = "The roles.", body = OfferedRoles),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn get_roles(
     state: web::Data<AppState>,
     admin: Admin,
@@ -200,7 +356,27 @@ pub async fn get_roles(
     )
 }
 
-/// `PUT /admin/v1/tenants/{id}/role-mappings`.
+/// Replaces the tenant's group-to-role mapping.
+///
+/// Users whose effective roles change get a `user.roles_changed` event.
+#[utoipa::path(
+    put,
+    path = "/tenants/{id}/role-mappings",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    request_body = RoleMappings,
+    responses(
+        (status = 200, description = "The mapping as saved.", body = RoleMappings),
+        (status = 400, description = "An empty group or role, or a role the app does not offer."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+        (status = 413, description = "More mappings than the server allows per tenant."),
+    ),
+)]
 pub async fn put_role_mappings(
     state: web::Data<AppState>,
     admin: Admin,
@@ -213,7 +389,23 @@ pub async fn put_role_mappings(
     Ok(HttpResponse::Ok().json(saved))
 }
 
-/// `GET /admin/v1/tenants/{id}/attribute-mapping`.
+/// Reads which SCIM attribute feeds each field of the app's view of a user (`app_user`).
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}/attribute-mapping",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    responses(
+        (status = 200, description = "The tenant's `fields` and the `standard` sources.",
+            body = Object),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn get_attribute_mapping(
     state: web::Data<AppState>,
     admin: Admin,
@@ -224,7 +416,31 @@ pub async fn get_attribute_mapping(
     Ok(HttpResponse::Ok().json(service::attribute_mapping(&state, &tenant).await?))
 }
 
-/// `PUT /admin/v1/tenants/{id}/attribute-mapping`.
+/// Sets which SCIM attribute feeds each field of `app_user`.
+///
+/// Each field is a PATCH path, or `{"from": path, "default": value}`; `{"fields": {}}` goes
+/// back to the standard fields.
+#[utoipa::path(
+    put,
+    path = "/tenants/{id}/attribute-mapping",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    request_body(content = Object, description = "The fields, each a source.",
+        example = json!({"fields": {
+            "department": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+            "entitlement": {"from": "entitlements.value", "default": "Standard User"},
+        }})),
+    responses(
+        (status = 200, description = "The mapping as saved.", body = Object),
+        (status = 400, description = "A path that names no attribute of the User schema."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn put_attribute_mapping(
     state: web::Data<AppState>,
     admin: Admin,
@@ -237,8 +453,24 @@ pub async fn put_attribute_mapping(
     Ok(HttpResponse::Ok().json(saved))
 }
 
-/// `GET /admin/v1/tenants/{id}/schemas`: the extension schemas the tenant registered, and what
-/// it does with others.
+/// Lists the extension schemas the tenant registered, and what it does with others.
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}/schemas",
+    operation_id = "tenant_schemas",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    responses(
+        (status = 200, description = "The registrations, and `refuse` or `keep`.", body = Object,
+            example = json!({"schemas": [], "unknown_extensions": "refuse"})),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn schemas(
     state: web::Data<AppState>,
     admin: Admin,
@@ -253,7 +485,23 @@ pub async fn schemas(
     })))
 }
 
-/// `GET /admin/v1/tenants/{id}/schemas/{urn}`.
+/// Reads one of the tenant's extension schemas.
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}/schemas/{urn}",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+        ("urn" = String, Path, description = "The extension schema's URN."),
+    ),
+    responses(
+        (status = 200, description = "The registration.", body = Registered),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant, or no such schema."),
+    ),
+)]
 pub async fn get_schema(
     state: web::Data<AppState>,
     admin: Admin,
@@ -265,15 +513,39 @@ pub async fn get_schema(
 }
 
 /// The resource type a registration extends, when the admin names it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Extends {
+    /// `User` (the default) or `Group`.
     #[serde(rename = "resourceType")]
     resource_type: Option<String>,
 }
 
-/// `PUT /admin/v1/tenants/{id}/schemas/{urn}[?resourceType=Group]`: registers an extension
-/// schema (an RFC 7643 §7 document) or replaces it; 201 when new.
+/// Registers an extension schema (an RFC 7643 §7 document), or replaces it.
+///
+/// It extends User, or the resource type named by `resourceType`.
+#[utoipa::path(
+    put,
+    path = "/tenants/{id}/schemas/{urn}",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+        ("urn" = String, Path, description = "The extension schema's URN."),
+        Extends,
+    ),
+    request_body(content = Object, description = "The schema, an RFC 7643 §7 document."),
+    responses(
+        (status = 200, description = "Replaced.", body = Registered),
+        (status = 201, description = "Registered.", body = Registered),
+        (status = 400,
+            description = "Not a valid schema, or a change stored values do not allow."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn put_schema(
     state: web::Data<AppState>,
     admin: Admin,
@@ -298,8 +570,25 @@ pub async fn put_schema(
     })
 }
 
-/// `DELETE /admin/v1/tenants/{id}/schemas/{urn}`: the registration goes; stored values stay
-/// readable until purged.
+/// Removes an extension schema's registration.
+///
+/// The values stored under it stay readable until purged.
+#[utoipa::path(
+    delete,
+    path = "/tenants/{id}/schemas/{urn}",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+        ("urn" = String, Path, description = "The extension schema's URN."),
+    ),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant, or no such schema."),
+    ),
+)]
 pub async fn delete_schema(
     state: web::Data<AppState>,
     admin: Admin,
@@ -311,8 +600,25 @@ pub async fn delete_schema(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `DELETE /admin/v1/tenants/{id}/schemas/{urn}/data`: deletes the values stored under an
-/// extension that is no longer registered.
+/// Deletes the values stored under an extension that is no longer registered.
+#[utoipa::path(
+    delete,
+    path = "/tenants/{id}/schemas/{urn}/data",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+        ("urn" = String, Path, description = "The extension schema's URN."),
+    ),
+    responses(
+        (status = 200, description = "How many resources held values under it.", body = Object,
+            example = json!({"purged": 3})),
+        (status = 400, description = "The extension is still registered."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn purge_schema_data(
     state: web::Data<AppState>,
     admin: Admin,
@@ -325,15 +631,32 @@ pub async fn purge_schema_data(
 }
 
 /// The tenant's schema settings.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaSettings {
     /// `refuse` (400) or `keep` (stored as sent, noted in the provisioning log).
     unknown_extensions: String,
 }
 
-/// `PUT /admin/v1/tenants/{id}/schema-settings`: what the tenant does with a resource that
-/// carries an extension it has not registered.
+/// Sets what the tenant does with a resource carrying an extension it has not registered.
+#[utoipa::path(
+    put,
+    path = "/tenants/{id}/schema-settings",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    request_body = SchemaSettings,
+    responses(
+        (status = 200, description = "The setting as saved.", body = Object,
+            example = json!({"unknown_extensions": "keep"})),
+        (status = 400, description = "Neither refuse nor keep."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn put_schema_settings(
     state: web::Data<AppState>,
     admin: Admin,
@@ -351,7 +674,27 @@ pub async fn put_schema_settings(
     Ok(HttpResponse::Ok().json(json!({ "unknown_extensions": setting.as_str() })))
 }
 
-/// `GET /admin/v1/tenants/{id}/users?filter=…`: users with their effective roles.
+/// Lists the tenant's users with their effective roles and the app's view of each.
+///
+/// Takes the SCIM query parameters (`filter`, `sortBy`, `startIndex`, `count`, ...).
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}/users",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+        ("filter" = Option<String>, Query, description = "A SCIM filter, e.g. `active eq true`."),
+    ),
+    responses(
+        (status = 200, description = "`{\"users\": [...]}`, each with `roles` and `app_user`.",
+            body = Object),
+        (status = 400, description = "An invalid filter or query parameter."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn users(
     state: web::Data<AppState>,
     admin: Admin,
@@ -364,7 +707,23 @@ pub async fn users(
     Ok(HttpResponse::Ok().json(service::users(&state, &TenantId::from_stored(t.id), &req).await?))
 }
 
-/// `GET /admin/v1/tenants/{id}/users/{user_id}`: one user with its effective roles.
+/// Reads one user with its effective roles and the app's view of it.
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}/users/{user_id}",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+        ("user_id" = String, Path, description = "The user's SCIM id."),
+    ),
+    responses(
+        (status = 200, description = "The user, with roles and app_user.", body = Object),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant, or no such user in it."),
+    ),
+)]
 pub async fn user(
     state: web::Data<AppState>,
     admin: Admin,
@@ -387,9 +746,13 @@ pub async fn user(
     Ok(HttpResponse::Ok().json(user))
 }
 
-#[derive(Debug, Deserialize)]
+/// Where a page of the event feed starts, and its size.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FeedQuery {
+    /// The `next_cursor` of the previous page; none for the oldest event kept.
     after: Option<String>,
+    /// Events in the page: 100 by default, 1 to 1000.
     limit: Option<i64>,
 }
 
@@ -409,7 +772,32 @@ async fn feed(state: &AppState, tenant_id: String, q: &FeedQuery) -> Result<Http
         .json(service::events(state, &TenantId::from_stored(tenant_id), after, limit).await?))
 }
 
-/// `GET /admin/v1/tenants/{id}/events?after=CURSOR`: the pull feed.
+/// Reads the tenant's events after a cursor: the pull feed, oldest first.
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}/events",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+        FeedQuery,
+    ),
+    responses(
+        (status = 200, description = "Events and the cursor to read on from.", body = Object,
+            example = json!({
+                "events": [{
+                    "id": "0190f1d2-…", "seq": 42, "type": "user.deactivated",
+                    "occurred_at": "2026-01-31T12:00:00.000Z", "tenant_id": "0190f1d2-…",
+                    "data": {},
+                }],
+                "next_cursor": "42",
+            })),
+        (status = 400, description = "A cursor that is not a next_cursor."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn tenant_events(
     state: web::Data<AppState>,
     admin: Admin,
@@ -420,7 +808,30 @@ pub async fn tenant_events(
     feed(&state, t.id, &q).await
 }
 
-/// `GET /admin/v1/events?after=CURSOR`: the pull feed of a tenant-scoped token's tenant.
+/// Reads the events of the token's own tenant: the pull feed for a tenant-scoped token.
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        FeedQuery,
+    ),
+    responses(
+        (status = 200, description = "Events and the cursor to read on from.", body = Object,
+            example = json!({
+                "events": [{
+                    "id": "0190f1d2-…", "seq": 42, "type": "user.deactivated",
+                    "occurred_at": "2026-01-31T12:00:00.000Z", "tenant_id": "0190f1d2-…",
+                    "data": {},
+                }],
+                "next_cursor": "42",
+            })),
+        (status = 400, description = "A cursor that is not a next_cursor."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is not scoped to one tenant."),
+    ),
+)]
 pub async fn own_events(
     state: web::Data<AppState>,
     admin: Admin,
@@ -430,7 +841,23 @@ pub async fn own_events(
     feed(&state, tenant_id, &q).await
 }
 
-/// `GET /admin/v1/tenants/{id}/webhooks`: the webhook and its recent delivery attempts.
+/// Reads the tenant's webhook and its recent delivery attempts.
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}/webhooks",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    responses(
+        (status = 200, description = "None or one webhook, with its state and latest attempts.",
+            body = Object),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn get_webhooks(
     state: web::Data<AppState>,
     admin: Admin,
@@ -440,7 +867,27 @@ pub async fn get_webhooks(
     Ok(HttpResponse::Ok().json(service::webhooks(&state, &TenantId::from_stored(t.id)).await?))
 }
 
-/// `PUT /admin/v1/tenants/{id}/webhooks`: sets the webhook (`{"url": …, "enabled": true}`).
+/// Sets the tenant's webhook.
+///
+/// The answer shows the signing secret once: when the webhook is created, or with
+/// `rotate_secret`.
+#[utoipa::path(
+    put,
+    path = "/tenants/{id}/webhooks",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    request_body = WebhookInput,
+    responses(
+        (status = 200, description = "The webhook as saved.", body = Object),
+        (status = 400, description = "A URL the server may not deliver to, and why."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn put_webhook(
     state: web::Data<AppState>,
     admin: Admin,
@@ -452,7 +899,22 @@ pub async fn put_webhook(
         .json(service::put_webhook(&state, &TenantId::from_stored(t.id), body.into_inner()).await?))
 }
 
-/// `DELETE /admin/v1/tenants/{id}/webhooks`.
+/// Deletes the tenant's webhook.
+#[utoipa::path(
+    delete,
+    path = "/tenants/{id}/webhooks",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn delete_webhook(
     state: web::Data<AppState>,
     admin: Admin,
@@ -463,15 +925,34 @@ pub async fn delete_webhook(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize)]
+/// Where a resend starts.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resend {
     /// The first event to deliver again; every later one follows, in order.
     from_seq: i64,
 }
 
-/// `POST /admin/v1/tenants/{id}/webhooks/resend` with `{"from_seq": N}`: delivers event N and
-/// every later one again (receivers de-duplicate by event id).
+/// Delivers an event and every later one again, in order.
+///
+/// Receivers de-duplicate by event id.
+#[utoipa::path(
+    post,
+    path = "/tenants/{id}/webhooks/resend",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    request_body = Resend,
+    responses(
+        (status = 204, description = "Queued for delivery."),
+        (status = 400, description = "The event was not delivered yet, or is no longer kept."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn resend_webhook(
     state: web::Data<AppState>,
     admin: Admin,
@@ -483,14 +964,20 @@ pub async fn resend_webhook(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize)]
+/// Which provisioning log entries a page holds.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LogParams {
     /// `404`, or a class such as `4xx`.
     status: Option<String>,
+    /// Entries at or after this RFC 3339 time.
     since: Option<String>,
+    /// Entries before this RFC 3339 time.
     until: Option<String>,
+    /// The `next_cursor` of the previous page.
     before: Option<String>,
+    /// Entries in the page: 100 by default, 1 to 1000.
     limit: Option<i64>,
 }
 
@@ -542,7 +1029,26 @@ fn log_cursor(v: Option<&str>) -> Result<Option<String>> {
     }
 }
 
-/// `GET /admin/v1/tenants/{id}/logs?status=4xx&since=…&until=…&before=CURSOR`: the provisioning log.
+/// Reads the tenant's provisioning log, newest first.
+///
+/// Every authenticated SCIM request: time, method, path, status, resource, latency, error.
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}/logs",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+        LogParams,
+    ),
+    responses(
+        (status = 200, description = r#"{"entries": [...], "next_cursor": ...}."#, body = Object),
+        (status = 400, description = "An invalid status, time or cursor."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn logs(
     state: web::Data<AppState>,
     admin: Admin,
@@ -567,7 +1073,8 @@ pub async fn not_found() -> Result<HttpResponse> {
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A setup link to create.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPortalLink {
     /// How long the link can be opened; 1 hour by default, at most 30 days.
@@ -591,8 +1098,27 @@ fn portal_link_json(row: &LinkRow, now: i64) -> Value {
     })
 }
 
-/// `POST /admin/v1/tenants/{id}/portal-links`: a single-use setup link into the admin portal
-/// for the tenant's admin; the URL is shown once.
+/// Creates a single-use setup link into the admin portal for the tenant's admin.
+///
+/// The URL is shown once, in this answer.
+#[utoipa::path(
+    post,
+    path = "/tenants/{id}/portal-links",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    request_body(content = Option<NewPortalLink>,
+        description = "Empty for one hour, or the lifetime."),
+    responses(
+        (status = 201, description = "The link, with its url.", body = Object),
+        (status = 400, description = "The body is neither empty nor a valid lifetime."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn create_portal_link(
     state: web::Data<AppState>,
     admin: Admin,
@@ -617,7 +1143,23 @@ pub async fn create_portal_link(
     Ok(HttpResponse::Created().json(v))
 }
 
-/// `GET /admin/v1/tenants/{id}/portal-links`: the tenant's setup links, never their secrets.
+/// Lists the tenant's setup links and their state; never their secrets.
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}/portal-links",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    responses(
+        (status = 200, description = "The links; `state` is unused, used, expired or revoked.",
+            body = Object),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
 pub async fn portal_links(
     state: web::Data<AppState>,
     admin: Admin,
@@ -631,8 +1173,23 @@ pub async fn portal_links(
     Ok(HttpResponse::Ok().json(json!({"portal_links": links})))
 }
 
-/// `DELETE /admin/v1/tenants/{id}/portal-links/{link_id}`: the link can no longer be opened,
-/// and a portal session opened with it ends.
+/// Revokes a setup link; a portal session opened with it ends.
+#[utoipa::path(
+    delete,
+    path = "/tenants/{id}/portal-links/{link_id}",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+        ("link_id" = String, Path, description = "The link's id."),
+    ),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant, or no such link."),
+    ),
+)]
 pub async fn revoke_portal_link(
     state: web::Data<AppState>,
     admin: Admin,

@@ -8,7 +8,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use crate::config::Settings;
-use crate::error::ScimError;
+use crate::error::{SCIM_CONTENT_TYPE, ScimError};
 use crate::http::TenantCtx;
 use crate::http::content::scim_json;
 use crate::scim::resource::list_response;
@@ -60,7 +60,14 @@ pub fn service_provider_config(base: &str, settings: &Settings) -> Value {
     })
 }
 
-/// `GET /ServiceProviderConfig`.
+/// What this server supports of SCIM (RFC 7644 §4), and its limits.
+#[utoipa::path(
+    get,
+    path = "/ServiceProviderConfig",
+    tag = "SCIM",
+    responses((status = 200, description = "The ServiceProviderConfig document.",
+        body = ref("#/components/schemas/ScimResource"), content_type = SCIM_CONTENT_TYPE)),
+)]
 pub async fn config(state: web::Data<AppState>) -> HttpResponse {
     scim_json(
         StatusCode::OK,
@@ -76,7 +83,21 @@ fn seen_by(req: &HttpRequest) -> Arc<TenantSchemas> {
         .map_or_else(TenantSchemas::built_in, |ctx| ctx.schemas.clone())
 }
 
-/// `GET /ResourceTypes`.
+/// The resource types served (RFC 7644 §4).
+///
+/// With a token, as its tenant has them (with the extensions it registered); without one, the
+/// built-in definitions.
+#[utoipa::path(
+    get,
+    path = "/ResourceTypes",
+    tag = "SCIM",
+    security((), ("scim_token" = [])),
+    responses(
+        (status = 200, description = "The resource types, as a ListResponse.",
+            body = ref("#/components/schemas/ListResponse"), content_type = SCIM_CONTENT_TYPE),
+        (status = 401, description = "A token was sent and is not valid."),
+    ),
+)]
 pub async fn resource_types(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let all: Vec<Value> = seen_by(&req)
         .types()
@@ -85,7 +106,20 @@ pub async fn resource_types(req: HttpRequest, state: web::Data<AppState>) -> Htt
     scim_json(StatusCode::OK, &list_response(all.len() as i64, 1, all))
 }
 
-/// `GET /ResourceTypes/{id}`.
+/// One resource type (RFC 7644 §4).
+#[utoipa::path(
+    get,
+    path = "/ResourceTypes/{id}",
+    tag = "SCIM",
+    security((), ("scim_token" = [])),
+    params(("id" = String, Path, description = "The resource type's id: `User` or `Group`.")),
+    responses(
+        (status = 200, description = "The resource type.",
+            body = ref("#/components/schemas/ScimResource"), content_type = SCIM_CONTENT_TYPE),
+        (status = 401, description = "A token was sent and is not valid."),
+        (status = 404, description = "No such resource type."),
+    ),
+)]
 pub async fn resource_type(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -101,7 +135,20 @@ pub async fn resource_type(
     ))
 }
 
-/// `GET /Schemas`.
+/// The schemas of the resources (RFC 7643 §7, RFC 7644 §4).
+///
+/// With a token, the tenant's registered extension schemas too.
+#[utoipa::path(
+    get,
+    path = "/Schemas",
+    tag = "SCIM",
+    security((), ("scim_token" = [])),
+    responses(
+        (status = 200, description = "The schemas, as a ListResponse.",
+            body = ref("#/components/schemas/ListResponse"), content_type = SCIM_CONTENT_TYPE),
+        (status = 401, description = "A token was sent and is not valid."),
+    ),
+)]
 pub async fn schemas(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let all: Vec<Value> = seen_by(&req)
         .schemas()
@@ -110,7 +157,21 @@ pub async fn schemas(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     scim_json(StatusCode::OK, &list_response(all.len() as i64, 1, all))
 }
 
-/// `GET /Schemas/{id}`.
+/// One schema (RFC 7643 §7).
+#[utoipa::path(
+    get,
+    path = "/Schemas/{id}",
+    tag = "SCIM",
+    security((), ("scim_token" = [])),
+    params(("id" = String, Path, description = "The schema's URN, e.g. \
+        `urn:ietf:params:scim:schemas:core:2.0:User`.")),
+    responses(
+        (status = 200, description = "The schema.",
+            body = ref("#/components/schemas/ScimResource"), content_type = SCIM_CONTENT_TYPE),
+        (status = 401, description = "A token was sent and is not valid."),
+        (status = 404, description = "No such schema."),
+    ),
+)]
 pub async fn schema(
     req: HttpRequest,
     state: web::Data<AppState>,

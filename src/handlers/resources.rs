@@ -8,7 +8,7 @@ use std::sync::Arc;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 
-use crate::error::ScimError;
+use crate::error::{SCIM_CONTENT_TYPE, ScimError};
 use crate::http::TenantCtx;
 use crate::http::content::{ScimJson, resource_response, scim_json};
 use crate::http::log::LogNote;
@@ -68,7 +68,34 @@ fn view(rt: &ResourceType, q: &Params) -> Result<Projection, ScimError> {
     )?)
 }
 
-/// `GET /Users`, `GET /Groups`.
+/// Lists the resources of the type, filtered, sorted and paged (RFC 7644 §3.4.2).
+#[utoipa::path(
+    get,
+    path = "",
+    operation_id = "list",
+    security(("scim_token" = [])),
+    params(
+        ("filter" = Option<String>, Query, description = "A filter (RFC 7644 §3.4.2.2), e.g. \
+            `userName eq \"ann@example.com\"`."),
+        ("sortBy" = Option<String>, Query, description = "The attribute to sort by."),
+        ("sortOrder" = Option<String>, Query, description = "`ascending` or `descending`."),
+        ("startIndex" = Option<i64>, Query, description = "The 1-based index of the first result."),
+        ("count" = Option<i64>, Query, description = "The most results in the page."),
+        ("cursor" = Option<String>, Query,
+            description = "Cursor pagination (RFC 9865): empty for the first page, then \
+                `nextCursor`."),
+        ("attributes" = Option<String>, Query,
+            description = "Comma-separated attributes to return (RFC 7644 §3.9)."),
+        ("excludedAttributes" = Option<String>, Query,
+            description = "Comma-separated attributes to leave out (RFC 7644 §3.9)."),
+    ),
+    responses(
+        (status = 200, description = "A page of resources.",
+            body = ref("#/components/schemas/ListResponse"), content_type = SCIM_CONTENT_TYPE),
+        (status = 400, description = "An invalid filter, sort or page."),
+        (status = 401, description = "No valid tenant token."),
+    ),
+)]
 pub async fn list(
     state: web::Data<AppState>,
     ctx: TenantCtx,
@@ -79,7 +106,21 @@ pub async fn list(
     Ok(scim_json(StatusCode::OK, &body))
 }
 
-/// `POST /Users/.search`, `POST /Groups/.search`.
+/// Searches the resources of the type with a query in the body (RFC 7644 §3.4.3).
+#[utoipa::path(
+    post,
+    path = "/.search",
+    operation_id = "search",
+    security(("scim_token" = [])),
+    request_body(content = ref("#/components/schemas/SearchRequest"),
+        content_type = SCIM_CONTENT_TYPE),
+    responses(
+        (status = 200, description = "A page of resources.",
+            body = ref("#/components/schemas/ListResponse"), content_type = SCIM_CONTENT_TYPE),
+        (status = 400, description = "An invalid query."),
+        (status = 401, description = "No valid tenant token."),
+    ),
+)]
 pub async fn search(
     state: web::Data<AppState>,
     ctx: TenantCtx,
@@ -96,7 +137,21 @@ pub async fn search(
     Ok(scim_json(StatusCode::OK, &body))
 }
 
-/// `POST /.search`: every resource type at once.
+/// Searches every resource type at once (RFC 7644 §3.4.3).
+#[utoipa::path(
+    post,
+    path = "/.search",
+    tag = "SCIM",
+    security(("scim_token" = [])),
+    request_body(content = ref("#/components/schemas/SearchRequest"),
+        content_type = SCIM_CONTENT_TYPE),
+    responses(
+        (status = 200, description = "A page of resources of every type.",
+            body = ref("#/components/schemas/ListResponse"), content_type = SCIM_CONTENT_TYPE),
+        (status = 400, description = "An invalid query."),
+        (status = 401, description = "No valid tenant token."),
+    ),
+)]
 pub async fn search_all(
     state: web::Data<AppState>,
     ctx: TenantCtx,
@@ -119,7 +174,28 @@ fn note_unregistered(req: &HttpRequest, unregistered: &[String]) {
     }
 }
 
-/// `POST /Users`, `POST /Groups`.
+/// Creates a resource (RFC 7644 §3.3).
+#[utoipa::path(
+    post,
+    path = "",
+    operation_id = "create",
+    security(("scim_token" = [])),
+    params(
+        ("attributes" = Option<String>, Query,
+            description = "Comma-separated attributes to return (RFC 7644 §3.9)."),
+        ("excludedAttributes" = Option<String>, Query,
+            description = "Comma-separated attributes to leave out (RFC 7644 §3.9)."),
+    ),
+    request_body(content = ref("#/components/schemas/ScimResource"),
+        content_type = SCIM_CONTENT_TYPE),
+    responses(
+        (status = 201, description = "Created; `Location` and `ETag` headers name it.",
+            body = ref("#/components/schemas/ScimResource"), content_type = SCIM_CONTENT_TYPE),
+        (status = 400, description = "The resource is not valid for its schemas."),
+        (status = 401, description = "No valid tenant token."),
+        (status = 409, description = "A unique attribute (`userName`, `displayName`) is taken."),
+    ),
+)]
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -138,7 +214,30 @@ pub async fn create(
     ))
 }
 
-/// `GET /Users/{id}`, `GET /Groups/{id}`; `If-None-Match` naming the current version gives 304.
+/// Reads a resource (RFC 7644 §3.4.1).
+///
+/// `If-None-Match` naming the current version gives 304.
+#[utoipa::path(
+    get,
+    path = "/{id}",
+    operation_id = "get",
+    security(("scim_token" = [])),
+    params(
+        ("id" = String, Path, description = "The resource's id."),
+        ("attributes" = Option<String>, Query,
+            description = "Comma-separated attributes to return (RFC 7644 §3.9)."),
+        ("excludedAttributes" = Option<String>, Query,
+            description = "Comma-separated attributes to leave out (RFC 7644 §3.9)."),
+        ("If-None-Match" = Option<String>, Header, description = "A version (ETag) held."),
+    ),
+    responses(
+        (status = 200, description = "The resource.",
+            body = ref("#/components/schemas/ScimResource"), content_type = SCIM_CONTENT_TYPE),
+        (status = 304, description = "The version named in `If-None-Match` is current."),
+        (status = 401, description = "No valid tenant token."),
+        (status = 404, description = "No resource of the type has this id."),
+    ),
+)]
 pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -157,7 +256,33 @@ pub async fn get(
     Ok(resource_response(StatusCode::OK, &r.body, &r.etag, None))
 }
 
-/// `PUT /Users/{id}`, `PUT /Groups/{id}`.
+/// Replaces a resource (RFC 7644 §3.5.1).
+#[utoipa::path(
+    put,
+    path = "/{id}",
+    operation_id = "replace",
+    security(("scim_token" = [])),
+    params(
+        ("id" = String, Path, description = "The resource's id."),
+        ("attributes" = Option<String>, Query,
+            description = "Comma-separated attributes to return (RFC 7644 §3.9)."),
+        ("excludedAttributes" = Option<String>, Query,
+            description = "Comma-separated attributes to leave out (RFC 7644 §3.9)."),
+        ("If-Match" = Option<String>, Header,
+            description = "The version (ETag) the change is for; 412 if it is not current."),
+    ),
+    request_body(content = ref("#/components/schemas/ScimResource"),
+        content_type = SCIM_CONTENT_TYPE),
+    responses(
+        (status = 200, description = "The resource as replaced.",
+            body = ref("#/components/schemas/ScimResource"), content_type = SCIM_CONTENT_TYPE),
+        (status = 400, description = "The resource is not valid, or changes an immutable value."),
+        (status = 401, description = "No valid tenant token."),
+        (status = 404, description = "No resource of the type has this id."),
+        (status = 409, description = "A unique attribute is taken."),
+        (status = 412, description = "`If-Match` does not name the current version."),
+    ),
+)]
 pub async fn replace(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -173,8 +298,37 @@ pub async fn replace(
     Ok(resource_response(StatusCode::OK, &r.body, &r.etag, None))
 }
 
-/// `PATCH /Users/{id}`, `PATCH /Groups/{id}`: a User comes back whole; a Group only when the
-/// request asks for attributes, since a large group's members are costly to send back.
+/// Changes a resource with PATCH operations, all or none (RFC 7644 §3.5.2).
+///
+/// A User comes back whole; a Group only when the request asks for attributes, since a large
+/// group's members are costly to send back.
+#[utoipa::path(
+    patch,
+    path = "/{id}",
+    operation_id = "patch",
+    security(("scim_token" = [])),
+    params(
+        ("id" = String, Path, description = "The resource's id."),
+        ("attributes" = Option<String>, Query,
+            description = "Comma-separated attributes to return (RFC 7644 §3.9)."),
+        ("excludedAttributes" = Option<String>, Query,
+            description = "Comma-separated attributes to leave out (RFC 7644 §3.9)."),
+        ("If-Match" = Option<String>, Header,
+            description = "The version (ETag) the change is for; 412 if it is not current."),
+    ),
+    request_body(content = ref("#/components/schemas/PatchOp"),
+        content_type = SCIM_CONTENT_TYPE),
+    responses(
+        (status = 200, description = "The resource as changed.",
+            body = ref("#/components/schemas/ScimResource"), content_type = SCIM_CONTENT_TYPE),
+        (status = 204, description = "Changed (a Group, when no attributes were asked for)."),
+        (status = 400, description = "An invalid operation, path or value; nothing changed."),
+        (status = 401, description = "No valid tenant token."),
+        (status = 404, description = "No resource of the type has this id."),
+        (status = 409, description = "A unique attribute is taken."),
+        (status = 412, description = "`If-Match` does not name the current version."),
+    ),
+)]
 pub async fn patch(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -203,7 +357,24 @@ pub async fn patch(
     }
 }
 
-/// `DELETE /Users/{id}`, `DELETE /Groups/{id}`.
+/// Deletes a resource (RFC 7644 §3.6).
+#[utoipa::path(
+    delete,
+    path = "/{id}",
+    operation_id = "delete",
+    security(("scim_token" = [])),
+    params(
+        ("id" = String, Path, description = "The resource's id."),
+        ("If-Match" = Option<String>, Header,
+            description = "The version (ETag) the change is for; 412 if it is not current."),
+    ),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, description = "No valid tenant token."),
+        (status = 404, description = "No resource of the type has this id."),
+        (status = 412, description = "`If-Match` does not name the current version."),
+    ),
+)]
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -24,20 +24,24 @@ use crate::storage::tenants as tenant_store;
 use crate::storage::webhooks::{self as hooks, AttemptRow, WebhookRow};
 use crate::tenant::TenantId;
 
-/// One group-to-role mapping: `group` is a group id or displayName.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One group-to-role mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Mapping {
+    /// A group's id or displayName.
     pub group: String,
+    /// The app role its members get.
     pub role: String,
 }
 
 /// A tenant's role mapping as the API reads and writes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleMappings {
+    /// The role of a user none of whose groups is mapped.
     #[serde(default)]
     pub default_role: Option<String>,
+    /// A user's roles are the union of its groups' (nested groups included).
     #[serde(default)]
     pub mappings: Vec<Mapping>,
 }
@@ -63,10 +67,11 @@ pub async fn role_mappings(state: &AppState, tenant: &TenantId) -> Result<RoleMa
 
 /// The roles a tenant's mappings may name: the host app's, when it supplies them, else the
 /// ones the mapping names now (any name is accepted then).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OfferedRoles {
     /// Whether the list is the app's own (then a mapping may name only these).
     pub from_app: bool,
+    /// The roles.
     pub roles: Vec<AppRole>,
 }
 
@@ -279,10 +284,13 @@ pub async fn events(
 }
 
 /// A webhook as the admin sets it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookInput {
+    /// Where events are delivered: public https unless the operator allows more.
     pub url: String,
+    /// Whether events are delivered; true by default. Switching it on again resumes where it
+    /// stopped.
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Issue a new signing secret (shown once in the answer).

@@ -78,9 +78,11 @@ fn load(c: &mut AnyConnection, tenant: &TenantId) -> Result<TenantSchemas, ScimE
 }
 
 /// One registered schema as the admin API shows it.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Registered {
+    /// The schema's URN.
     pub urn: String,
+    /// The resource type it extends.
     #[serde(rename = "resourceType")]
     pub resource_type: String,
     /// The schema as `/Schemas` renders it.
