@@ -5,16 +5,15 @@
 //! instances sharing a PostgreSQL database take turns (a lease per tenant) instead of running
 //! an event twice at once.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use super::EventType;
-use super::outbox::{Turn, retry_at};
+use super::outbox::{Reader, Rounds, retry_at};
 use super::webhooks::DeliveryPolicy;
 use crate::error::ScimError;
 use crate::storage::cursors::{self as store, Step};
@@ -104,12 +103,12 @@ pub fn valid_name(name: &str) -> bool {
 pub(crate) struct Consumer {
     db: Db,
     name: String,
+    /// `event handler NAME`, for the logs.
+    label: String,
     handler: Arc<dyn EventHandler>,
     policy: DeliveryPolicy,
     owner: String,
-    slots: Arc<Semaphore>,
-    busy: Arc<Mutex<HashSet<String>>>,
-    stop: watch::Receiver<bool>,
+    rounds: Arc<Rounds>,
 }
 
 impl Consumer {
@@ -124,92 +123,25 @@ impl Consumer {
     ) -> Self {
         Self {
             db,
+            label: format!("event handler {name}"),
             name,
             handler,
+            rounds: Arc::new(Rounds::new(policy.poll_interval, CONCURRENCY, stop)),
             policy,
             owner: uuid::Uuid::new_v4().to_string(),
-            slots: Arc::new(Semaphore::new(CONCURRENCY)),
-            busy: Arc::default(),
-            stop,
         }
     }
 
     /// Polls and hands events to the handler until stopped; returns once every turn in flight
     /// has ended (after the event it was handling) and let go of its lease.
     pub(crate) async fn run(self) {
-        let this = Arc::new(self);
-        let mut stop = this.stop.clone();
-        while !this.stopping() {
-            if let Err(e) = this.start_due().await {
-                tracing::warn!(handler = %this.name, error = %e, "event handler round failed");
-            }
-            tokio::select! {
-                () = tokio::time::sleep(this.policy.poll_interval) => {}
-                _ = stop.changed() => {}
-            }
-        }
-        let _ = this.slots.acquire_many(CONCURRENCY as u32).await;
-    }
-
-    fn stopping(&self) -> bool {
-        self.stop
-            .has_changed()
-            .map_or(true, |_| *self.stop.borrow())
-    }
-
-    /// One round: each due tenant whose lease this instance wins, while slots are free, gets a
-    /// turn on its own blocking thread.
-    async fn start_due(self: &Arc<Self>) -> Result<(), ScimError> {
-        if self.slots.available_permits() == 0 {
-            return Ok(());
-        }
-        let name = self.name.clone();
-        let due = self
-            .db
-            .run(move |c| Ok(store::due(c, &name, now_millis(), DUE_PER_ROUND)?))
-            .await?;
-        for tenant in due {
-            if self.stopping() {
-                break;
-            }
-            let Ok(slot) = self.slots.clone().try_acquire_owned() else {
-                break;
-            };
-            let Some(turn) = Turn::start(&self.busy, tenant, slot) else {
-                continue;
-            };
-            let (name, owner, tenant) =
-                (self.name.clone(), self.owner.clone(), turn.tenant.clone());
-            let claimed = self
-                .db
-                .run(move |c| {
-                    let now = now_millis();
-                    let id = TenantId::from_stored(tenant);
-                    Ok(store::claim(
-                        c,
-                        &Scope::new(&id),
-                        &name,
-                        &owner,
-                        now,
-                        now + lease_ms(),
-                    )?)
-                })
-                .await?;
-            if claimed {
-                let this = self.clone();
-                tokio::task::spawn_blocking(move || {
-                    if let Err(e) = this.take_turn(&turn.tenant) {
-                        tracing::warn!(handler = %this.name, tenant = %turn.tenant, error = %e, "event handler turn failed");
-                    }
-                });
-            }
-        }
-        Ok(())
+        let rounds = self.rounds.clone();
+        rounds.run(Arc::new(self)).await;
     }
 
     /// Hands a tenant's next events to the handler in order, stopping at the first failure or
     /// as soon as the lease is no longer this instance's.
-    fn take_turn(&self, tenant: &str) -> Result<(), ScimError> {
+    fn hand_over(&self, tenant: &str) -> Result<(), ScimError> {
         let id = TenantId::from_stored(tenant.to_owned());
         let scope = Scope::new(&id);
         let (name, owner) = (self.name.as_str(), self.owner.as_str());
@@ -228,7 +160,7 @@ impl Consumer {
             self.record(&scope, &step)?;
         }
         for row in events {
-            if self.stopping() {
+            if self.rounds.stopping() {
                 break;
             }
             let (seq, event) = (row.seq, Event::from_row(row));
@@ -276,6 +208,34 @@ impl Consumer {
                 now_millis(),
             )?)
         })
+    }
+}
+
+impl Reader for Consumer {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    async fn due(&self) -> Result<Vec<String>, ScimError> {
+        let name = self.name.clone();
+        self.db
+            .run(move |c| Ok(store::due(c, &name, now_millis(), DUE_PER_ROUND)?))
+            .await
+    }
+
+    async fn claim(&self, tenant: String) -> Result<bool, ScimError> {
+        let (name, owner) = (self.name.clone(), self.owner.clone());
+        self.db
+            .run(move |c| {
+                let now = now_millis();
+                let id = TenantId::from_stored(tenant);
+                Ok(store::claim(c, &Scope::new(&id), &name, &owner, now, now + lease_ms())?)
+            })
+            .await
+    }
+
+    fn take_turn(&self, tenant: &str) -> Result<(), ScimError> {
+        self.hand_over(tenant)
     }
 }
 

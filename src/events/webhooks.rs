@@ -6,22 +6,21 @@
 //! side, so a slow endpoint holds up only its own tenant, and only to addresses the egress policy
 //! allows, checked after resolution.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::egress::{Egress, Refusal};
-use super::outbox::{Turn, ms, retry_at};
+use super::outbox::{Reader, Rounds, ms, retry_at};
 use super::render;
 use crate::error::ScimError;
 use crate::metrics::Metrics;
@@ -86,13 +85,8 @@ pub struct Deliverer {
     policy: DeliveryPolicy,
     owner: String,
     agent: ureq::Agent,
-    /// One permit per tenant being delivered to.
-    slots: Arc<Semaphore>,
-    /// Tenants this instance is delivering to. Their lease already keeps other rounds away;
-    /// this also covers a lease that lapsed while its delivery is still running here.
-    busy: Arc<Mutex<HashSet<String>>>,
     metrics: Arc<Metrics>,
-    stop: watch::Receiver<bool>,
+    rounds: Arc<Rounds>,
 }
 
 /// Events delivered per claim, so one busy tenant does not hold a slot for long.
@@ -130,11 +124,13 @@ impl Deliverer {
             db,
             owner: uuid::Uuid::new_v4().to_string(),
             agent: ureq::Agent::with_parts(config, DefaultConnector::default(), resolver),
-            slots: Arc::new(Semaphore::new(policy.concurrency)),
-            busy: Arc::default(),
+            rounds: Arc::new(Rounds::new(
+                policy.poll_interval,
+                policy.concurrency,
+                stop,
+            )),
             policy,
             metrics,
-            stop,
         }
     }
 
@@ -142,67 +138,8 @@ impl Deliverer {
     /// sending, and `run` returns once every delivery in flight has ended (and so let go of its
     /// lease).
     pub async fn run(self) {
-        let this = Arc::new(self);
-        let mut stop = this.stop.clone();
-        while !this.stopping() {
-            if let Err(e) = this.start_due().await {
-                tracing::warn!(error = %e, "webhook delivery round failed");
-            }
-            tokio::select! {
-                () = tokio::time::sleep(this.policy.poll_interval) => {}
-                _ = stop.changed() => {}
-            }
-        }
-        let all = u32::try_from(this.policy.concurrency).unwrap_or(u32::MAX);
-        // Every delivery holds a slot until it ends.
-        let _ = this.slots.acquire_many(all).await;
-    }
-
-    fn stopping(&self) -> bool {
-        self.stop
-            .has_changed()
-            .map_or(true, |_| *self.stop.borrow())
-    }
-
-    /// One round: each due webhook whose lease this instance wins, while slots are free, gets
-    /// a batch delivered on its own blocking thread, so the round does not wait for any endpoint.
-    async fn start_due(self: &Arc<Self>) -> Result<(), ScimError> {
-        if self.slots.available_permits() == 0 {
-            return Ok(());
-        }
-        let due = self
-            .db
-            .run(|c| Ok(store::due(c, now_millis(), DUE_PER_ROUND)?))
-            .await?;
-        for tenant in due {
-            if self.stopping() {
-                break;
-            }
-            let Ok(slot) = self.slots.clone().try_acquire_owned() else {
-                break;
-            };
-            let Some(turn) = Turn::start(&self.busy, tenant, slot) else {
-                continue;
-            };
-            let (owner, lease, tenant) = (self.owner.clone(), self.lease(), turn.tenant.clone());
-            let claimed = self
-                .db
-                .run(move |c| {
-                    let now = now_millis();
-                    let id = TenantId::from_stored(tenant);
-                    Ok(store::claim(c, &Scope::new(&id), &owner, now, now + lease)?)
-                })
-                .await?;
-            if claimed {
-                let this = self.clone();
-                tokio::task::spawn_blocking(move || {
-                    if let Err(e) = this.deliver(&turn.tenant) {
-                        tracing::warn!(tenant = %turn.tenant, error = %e, "webhook delivery failed");
-                    }
-                });
-            }
-        }
-        Ok(())
+        let rounds = self.rounds.clone();
+        rounds.run(Arc::new(self)).await;
     }
 
     /// How long a lease lasts: one delivery at its slowest, with room to spare. Each delivered
@@ -224,7 +161,7 @@ impl Deliverer {
         };
         for event in &events {
             // Stopping ends the batch here, and the lease with it, so another instance can go on.
-            if self.stopping() {
+            if self.rounds.stopping() {
                 break;
             }
             let body = render(event).to_string();
@@ -314,6 +251,33 @@ impl Deliverer {
                 tracing::debug!(tenant = %hook.tenant_id, error = %e, "webhook delivery failed");
                 plain_words(&e)
             })
+    }
+}
+
+impl Reader for Deliverer {
+    fn label(&self) -> &str {
+        "webhook delivery"
+    }
+
+    async fn due(&self) -> Result<Vec<String>, ScimError> {
+        self.db
+            .run(|c| Ok(store::due(c, now_millis(), DUE_PER_ROUND)?))
+            .await
+    }
+
+    async fn claim(&self, tenant: String) -> Result<bool, ScimError> {
+        let (owner, lease) = (self.owner.clone(), self.lease());
+        self.db
+            .run(move |c| {
+                let now = now_millis();
+                let id = TenantId::from_stored(tenant);
+                Ok(store::claim(c, &Scope::new(&id), &owner, now, now + lease)?)
+            })
+            .await
+    }
+
+    fn take_turn(&self, tenant: &str) -> Result<(), ScimError> {
+        self.deliver(tenant)
     }
 }
 
