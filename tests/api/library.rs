@@ -14,7 +14,9 @@ use scimitar::storage::{Db, Scope, Waits, cursors, events};
 use scimitar::{AppRole, AppState, BackgroundWork, Event, Settings};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, admin_auth, eventually, patch_ops, provisioning_log, stored};
+use crate::helpers::{
+    Backend, TestDatabase, admin_auth, eventually, patch_ops, provisioning_log, stored,
+};
 use crate::on_both_backends;
 
 /// A host app on its own thread: its `/hello` beside Scimitar's SCIM routes under
@@ -120,14 +122,40 @@ impl Host {
     }
 }
 
+/// A fresh database with the tenant `acme`: the database (kept while the test runs), a pool
+/// on it, and the tenant's id and token.
+struct Acme {
+    _dir: tempfile::TempDir,
+    database: TestDatabase,
+    db: Db,
+    id: String,
+    token: String,
+}
+
+impl Acme {
+    fn new(b: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = b.fresh_database(dir.path());
+        let db = Db::connect(&database.url, 1).expect("test pool");
+        let issued = scimitar::tenants::create(&db, "acme").expect("tenant");
+        Self {
+            _dir: dir,
+            database,
+            db,
+            id: issued.tenant.id.clone(),
+            token: issued.token.reveal(),
+        }
+    }
+}
+
 fn a_host_app_mounts_scimitar_and_runs_its_background_work(b: Backend) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let database = b.fresh_database(dir.path());
-    let db = Db::connect(&database.url, 1).expect("test pool");
-    let token = scimitar::tenants::create(&db, "acme")
-        .expect("tenant")
-        .token
-        .reveal();
+    let Acme {
+        _dir,
+        database,
+        db,
+        token,
+        ..
+    } = Acme::new(b);
     let host = Host::start(&database.url, |_| {}, |s| s, |w| w);
 
     let hello = host.agent.get(format!("{}/hello", host.origin)).call();
@@ -207,11 +235,14 @@ fn handled(calls: &Calls) -> Vec<(String, i64, bool)> {
 }
 
 fn an_event_handler_gets_each_event_in_order_at_least_once_with_the_feeds_ids(b: Backend) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let database = b.fresh_database(dir.path());
-    let db = Db::connect(&database.url, 1).expect("test pool");
-    let issued = scimitar::tenants::create(&db, "acme").expect("tenant");
-    let (tenant, token) = (issued.tenant.id.clone(), issued.token.reveal());
+    let Acme {
+        _dir,
+        database,
+        db,
+        id: tenant,
+        token,
+        ..
+    } = Acme::new(b);
     let feed = |db: &Db| {
         db.run_sync(|c| Ok(events::after(c, &Scope::new(&stored(&tenant)), 0, 100)?))
             .expect("feed")
@@ -287,13 +318,12 @@ fn an_event_handler_gets_each_event_in_order_at_least_once_with_the_feeds_ids(b:
 }
 
 fn two_instances_take_turns_with_a_handler(b: Backend) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let database = b.fresh_database(dir.path());
-    let db = Db::connect(&database.url, 1).expect("test pool");
-    let token = scimitar::tenants::create(&db, "acme")
-        .expect("tenant")
-        .token
-        .reveal();
+    let Acme {
+        _dir,
+        database,
+        token,
+        ..
+    } = Acme::new(b);
     // Both instances run the same handler over one database, as N instances of a host do.
     let calls = Calls::default();
     let start = |calls: &Calls| {
@@ -320,13 +350,12 @@ fn two_instances_take_turns_with_a_handler(b: Backend) {
 }
 
 fn a_host_app_supplies_its_roles(b: Backend) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let database = b.fresh_database(dir.path());
-    let db = Db::connect(&database.url, 1).expect("test pool");
-    let acme = scimitar::tenants::create(&db, "acme")
-        .expect("tenant")
-        .tenant
-        .id;
+    let Acme {
+        _dir,
+        database,
+        id: acme,
+        ..
+    } = Acme::new(b);
     let catalog = |_tenant: &str| -> Result<Vec<AppRole>, scimitar::HandlerError> {
         Ok(vec![
             AppRole::named("member"),
@@ -430,13 +459,12 @@ impl Drop for Example {
 }
 
 fn the_example_host_app_revokes_a_deactivated_users_session(b: Backend) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let database = b.fresh_database(dir.path());
-    let db = Db::connect(&database.url, 1).expect("test pool");
-    let token = scimitar::tenants::create(&db, "acme")
-        .expect("tenant")
-        .token
-        .reveal();
+    let Acme {
+        _dir,
+        database,
+        token,
+        ..
+    } = Acme::new(b);
     let example = Example::start(&database.url);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
