@@ -8,15 +8,13 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
-use diesel::Connection;
-use diesel::connection::SimpleConnection;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ScimError;
 use crate::events::{rfc3339, webhooks};
 use crate::storage::transfer::{self as store, Row};
 use crate::storage::{
-    self, AnyConnection, Db, Scope, StoreError, migrate, now_millis, write_tx_with,
+    self, AnyConnection, Db, Scope, StoreError, migrate, now_millis, read_snapshot, write_tx_with,
 };
 use crate::tenant::TenantId;
 
@@ -60,12 +58,6 @@ impl From<StoreError> for TransferError {
             StoreError::Duplicate => Self::Conflict,
             e => Self::Store(e.into()),
         }
-    }
-}
-
-impl From<diesel::result::Error> for TransferError {
-    fn from(e: diesel::result::Error) -> Self {
-        StoreError::from(e).into()
     }
 }
 
@@ -136,11 +128,7 @@ fn export_from(
     id_or_name: &str,
     out: &mut impl Write,
 ) -> Result<Moved, TransferError> {
-    conn.transaction(|c| {
-        if let AnyConnection::Postgresql(pg) = c {
-            // One snapshot for every statement of the transaction, not one per statement.
-            pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-        }
+    read_snapshot(conn, |c| {
         let tenant = storage::tenants::find(c, id_or_name)?
             .ok_or_else(|| TransferError::NoSuchTenant(id_or_name.to_owned()))?;
         let header = Header {

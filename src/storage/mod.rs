@@ -443,12 +443,64 @@ pub fn write_tx<T>(
 ) -> Result<T, ScimError> {
     // An interrupted write ends SQLite's transaction itself, so ROLLBACK finds none; the 503 is
     // what the client needs to hear.
-    write_tx_with(conn, f, |e| matches!(e, ScimError::Unavailable(_)))
+    immediate_tx(conn, f, |e| matches!(e, ScimError::Unavailable(_)))
 }
 
 /// [`write_tx`] for work with its own error type; a failed rollback is reported unless
-/// `ended_already` says the error ended the transaction itself.
-pub fn write_tx_with<T, E: From<diesel::result::Error>>(
+/// `ended_already` says the work's error ended the transaction itself.
+pub fn write_tx_with<T, E: From<StoreError>>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+    ended_already: impl FnOnce(&E) -> bool,
+) -> Result<T, E> {
+    immediate_tx(
+        conn,
+        |c| f(c).map_err(TxError::Work),
+        |e| matches!(e, TxError::Work(w) if ended_already(w)),
+    )
+    .map_err(TxError::into_work)
+}
+
+/// Runs `f` in a read-only transaction that sees one snapshot of the database throughout (on
+/// PostgreSQL `REPEATABLE READ`, where each statement would otherwise see its own; SQLite's
+/// transactions read one snapshot already), while writers go on.
+pub fn read_snapshot<T, E: From<StoreError>>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E> {
+    conn.transaction::<_, TxError<E>, _>(|c| {
+        if let AnyConnection::Postgresql(pg) = c {
+            pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        f(c).map_err(TxError::Work)
+    })
+    .map_err(TxError::into_work)
+}
+
+/// What a transaction around work with its own error type ends with: the database's error
+/// (beginning, committing) or the work's.
+enum TxError<E> {
+    Db(diesel::result::Error),
+    Work(E),
+}
+
+impl<E> From<diesel::result::Error> for TxError<E> {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl<E: From<StoreError>> TxError<E> {
+    fn into_work(self) -> E {
+        match self {
+            Self::Db(e) => StoreError::from(e).into(),
+            Self::Work(e) => e,
+        }
+    }
+}
+
+/// A write transaction; on SQLite begun with `BEGIN IMMEDIATE` (see [`write_tx`]).
+fn immediate_tx<T, E: From<diesel::result::Error>>(
     conn: &mut AnyConnection,
     f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
     ended_already: impl FnOnce(&E) -> bool,
