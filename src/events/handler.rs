@@ -159,19 +159,24 @@ impl Consumer {
             };
             self.record(&scope, &step)?;
         }
+        // Failures in a row: a handled event ends the run.
+        let mut failures = cursor.failures;
         for row in events {
             if self.rounds.stopping() {
                 break;
             }
             let (seq, event) = (row.seq, Event::from_row(row));
             let step = match self.call(&event) {
-                Ok(()) => Step::Handled {
-                    seq,
-                    lease_until: now_millis() + lease_ms(),
-                },
+                Ok(()) => {
+                    failures = 0;
+                    Step::Handled {
+                        seq,
+                        lease_until: now_millis() + lease_ms(),
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(handler = %self.name, tenant, event = %event.id, %error, "event handler failed; it will be tried again");
-                    let failures = cursor.failures.saturating_add(1);
+                    failures = failures.saturating_add(1);
                     Step::Failed {
                         failures,
                         next_attempt_at: retry_at(&self.policy, failures),

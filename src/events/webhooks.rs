@@ -185,10 +185,14 @@ impl Deliverer {
                 duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
             };
             let result = match &error {
-                None => Outcome::Delivered {
-                    seq: event.seq,
-                    lease_until: now_millis() + self.lease(),
-                },
+                None => {
+                    // Failures count in a row: a delivery ends the run, here as in the row.
+                    hook.failures = 0;
+                    Outcome::Delivered {
+                        seq: event.seq,
+                        lease_until: now_millis() + self.lease(),
+                    }
+                }
                 Some(e) => {
                     self.metrics.webhook_failed();
                     self.failure(&mut hook, e)

@@ -427,6 +427,30 @@ fn repeated_failure_switches_the_webhook_off(b: Backend) {
     );
 }
 
+fn failures_count_in_a_row_across_a_batch(b: Backend) {
+    // Switched off after 3 failures in a row. The first event fails twice, then goes through
+    // in a batch whose next event fails: one failure in a row, not three.
+    let app = spawn(b, 3);
+    let tenant = scimitar::service::tenants::get(&app.db, "acme")
+        .expect("tenant")
+        .id;
+    let receiver = Receiver::start(vec![503, 503, 200, 503]);
+    admin(
+        &app,
+        "PUT",
+        &format!("/tenants/{tenant}/webhooks"),
+        Some(&json!({"url": receiver.url})),
+    );
+    app.create_user("a@example.com");
+    app.create_user("b@example.com");
+    let got = receiver.wait_for(2);
+    let answered: Vec<u16> = got.iter().map(|r| r.answered).collect();
+    assert_eq!(answered, [503, 503, 200, 503, 200]);
+    let hook = admin(&app, "GET", &format!("/tenants/{tenant}/webhooks"), None).body["webhooks"][0]
+        .clone();
+    assert_eq!(hook["enabled"], true, "{hook}");
+}
+
 fn two_instances_deliver_each_event_once(b: Backend) {
     let app = spawn(b, 10);
     app.another_instance();
@@ -806,6 +830,7 @@ on_both_backends!(
     signed_in_order_and_retried,
     a_resend_delivers_again_in_order,
     repeated_failure_switches_the_webhook_off,
+    failures_count_in_a_row_across_a_batch,
     two_instances_deliver_each_event_once,
     set_time_refusals_name_the_reason,
     delivery_refuses_what_resolves_to_loopback,
