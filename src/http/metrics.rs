@@ -2,6 +2,7 @@
 
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -63,7 +64,7 @@ where
 {
     type Response = ServiceResponse<B>;
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<ServiceResponse<B>, Error>>>>;
+    type Future = Counting<S::Future>;
 
     actix_web::dev::forward_ready!(service);
 
@@ -75,14 +76,51 @@ where
         let method = method_label(req.method());
         let pattern = RoutePattern::of(req.request());
         req.extensions_mut().insert(pattern.clone());
-        let answering = self.service.call(req);
-        let metrics = self.metrics.clone();
-        Box::pin(async move {
-            let answered = answering.await;
+        Counting {
+            answering: self.service.call(req),
+            count: Some(Count {
+                metrics: self.metrics.clone(),
+                began,
+                method,
+                route: pattern.0,
+            }),
+        }
+    }
+}
+
+/// What a request's count needs once it is answered.
+struct Count {
+    metrics: Arc<Metrics>,
+    began: Instant,
+    method: &'static str,
+    route: Arc<str>,
+}
+
+pin_project_lite::pin_project! {
+    /// A request being answered, counted when the answer is ready. A future of its own rather
+    /// than a boxed one: the inner service's future stays where it is, unmoved.
+    pub struct Counting<F> {
+        #[pin]
+        answering: F,
+        count: Option<Count>,
+    }
+}
+
+impl<F, B> Future for Counting<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let answered = std::task::ready!(this.answering.poll(cx));
+        if let Some(count) = this.count.take() {
             let (status, tenant) = match &answered {
                 Ok(res) => (
                     res.status(),
-                    metrics
+                    count
+                        .metrics
                         .tenant_label
                         .then(|| {
                             res.request()
@@ -96,12 +134,14 @@ where
                 Err(e) => (e.as_response_error().status_code(), None),
             };
             let route = Route {
-                route: pattern.0,
-                method,
+                route: count.route,
+                method: count.method,
                 tenant,
             };
-            metrics.request(route, status.as_u16(), began.elapsed());
-            answered
-        })
+            count
+                .metrics
+                .request(route, status.as_u16(), count.began.elapsed());
+        }
+        Poll::Ready(answered)
     }
 }
