@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::client::Response;
-use super::scenario::{Expect, HeaderExpect};
+use super::scenario::{Expect, HeaderExpect, Statuses};
 use super::template::{self, Vars};
 
 /// Longest excerpt of a value or body quoted in a failure message.
@@ -36,6 +36,39 @@ pub fn check(expect: &Expect, res: &Response, vars: &Vars) -> Vec<String> {
         _ => check_body(expect, &Value::Null, vars),
     };
     failures.extend(check_headers(expect, res, vars));
+    failures
+}
+
+/// Whether a step's content checks are to be made on the resource read back with a GET: the
+/// step allows 204 (RFC 7644 §3.5.2: a PATCH may answer without a body; the IdPs whose steps
+/// allow it accept either), the server answered 204, and the step checks content, which a
+/// bodiless answer would pass or fail for nothing.
+pub fn reads_back(expect: &Expect, res: &Response) -> bool {
+    res.status == 204
+        && expect.status.codes().contains(&204)
+        && !(expect.equals.is_empty()
+            && expect.exists.is_empty()
+            && expect.absent.is_empty()
+            && expect.empty.is_empty()
+            && expect.contains.is_empty()
+            && expect.not_contains.is_empty()
+            && expect.types.is_empty())
+}
+
+/// The checks of a step answered 204 (see [`reads_back`]): its headers on the answer, its
+/// content on `read`, the resource as a GET returned it (which must be 200).
+pub fn check_read_back(expect: &Expect, res: &Response, read: &Response, vars: &Vars) -> Vec<String> {
+    let mut failures = check_headers(expect, res, vars);
+    let read_expect = Expect {
+        status: Statuses::One(200),
+        headers: Default::default(),
+        ..expect.clone()
+    };
+    failures.extend(
+        check(&read_expect, read, vars)
+            .into_iter()
+            .map(|f| format!("read back after 204: {f}")),
+    );
     failures
 }
 

@@ -180,12 +180,28 @@ impl Runner {
         report.status = Some(res.status);
         // Track before judging: whatever the step expected, a created resource must go.
         track(&req, &res, created, &mut report.failures);
-        report
-            .failures
-            .extend(check::check(&step.expect, &res, vars));
+        // A 204 where the step allows it: the content is judged on the resource read back.
+        let read = if check::reads_back(&step.expect, &res) {
+            match self.client.send(&Request::plain("GET", &req.resource_path)) {
+                Ok(read) => {
+                    let failures = check::check_read_back(&step.expect, &res, &read, vars);
+                    report.failures.extend(failures);
+                    Some(read)
+                }
+                Err(e) => {
+                    report.failures.push(format!("read back after 204: {e}"));
+                    return report;
+                }
+            }
+        } else {
+            report
+                .failures
+                .extend(check::check(&step.expect, &res, vars));
+            None
+        };
         if report.failures.is_empty() {
             for (name, capture) in &step.capture {
-                match captured(capture, &res) {
+                match captured(capture, read.as_ref().unwrap_or(&res)) {
                     Some(v) => vars.set(name.clone(), v),
                     None => report.failures.push(format!(
                         "cannot capture {{{{{name}}}}}: the response has no {}",

@@ -226,6 +226,47 @@ fn a_server_answering_garbage_is_reported_not_crashed_on() {
 }
 
 #[test]
+fn a_204_is_judged_on_the_resource_read_back() {
+    let patch = |name: &str, status: serde_json::Value| {
+        json!({"name": name, "method": "PATCH", "path": "/Users/u1",
+               "body": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "replace", "path": "displayName", "value": "Ann"}]},
+               "expect": {"status": status, "equals": {"/displayName": "Ann"}, "absent": ["/nickName"]}})
+    };
+    let scenario = a_scenario_parsed(json!({
+        "name": "read-back", "idp": "test", "title": "PATCH answered 204",
+        "source": ["https://www.rfc-editor.org/rfc/rfc7644#section-3.5.2"],
+        "steps": [patch("allows 204", json!([200, 204])), patch("wants 200", json!(200))]
+    }));
+    let read = |body: &str| http("200 OK", "Content-Type: application/scim+json\r\n", body);
+    // PATCH 204 and the GET that reads the user back, then the second PATCH's 204.
+    let url = odd_server(vec![
+        http("204 No Content", "", ""),
+        read(r#"{"id":"u1","displayName":"Ann"}"#),
+        http("204 No Content", "", ""),
+    ]);
+    let (report, out) = run(&url, "token", std::slice::from_ref(&scenario));
+    assert!(out.contains("PASS  1. allows 204"), "{out}");
+    assert!(out.contains("status: expected 200, got 204"), "{out}");
+    assert_eq!(report.failed(), 1, "{out}");
+
+    // What the server read back is what the step is judged on.
+    let url = odd_server(vec![
+        http("204 No Content", "", ""),
+        read(r#"{"id":"u1","displayName":"Bob","nickName":"B"}"#),
+    ]);
+    let mut first = scenario.clone();
+    first.steps.truncate(1);
+    let (_, out) = run(&url, "token", &[first]);
+    for expected in [
+        "read back after 204: /displayName: expected \"Ann\"",
+        "read back after 204: /nickName",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+}
+
+#[test]
 fn a_silent_server_times_out_step_by_step() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
