@@ -25,7 +25,7 @@ pub struct BackgroundWork {
     db: Db,
     policy: DeliveryPolicy,
     health: Arc<Health>,
-    stop_delivery: watch::Sender<bool>,
+    stop_outbox: watch::Sender<bool>,
     delivering: JoinHandle<()>,
     handlers: Vec<JoinHandle<()>>,
     logging: JoinHandle<()>,
@@ -36,7 +36,7 @@ impl BackgroundWork {
     /// Starts the work on the current Tokio runtime (an actix app's), each task named in
     /// `/readyz`.
     pub fn start(state: &AppState, log_writer: LogWriter) -> Self {
-        let (stop_delivery, stopped) = watch::channel(false);
+        let (stop_outbox, stopped) = watch::channel(false);
         let deliverer = Deliverer::new(
             state.db.clone(),
             state.settings.webhooks.clone(),
@@ -73,7 +73,7 @@ impl BackgroundWork {
             db: state.db.clone(),
             policy: state.settings.webhooks.clone(),
             health: state.health.clone(),
-            stop_delivery,
+            stop_outbox,
             delivering,
             handlers: Vec::new(),
             logging,
@@ -101,7 +101,7 @@ impl BackgroundWork {
             name.to_owned(),
             Arc::new(handler),
             self.policy.clone(),
-            self.stop_delivery.subscribe(),
+            self.stop_outbox.subscribe(),
         );
         let task = tokio::spawn(consumer.run());
         self.health
@@ -112,16 +112,16 @@ impl BackgroundWork {
     }
 
     /// Stops the work: the deliverer and each event handler finish the event in hand and give
-    /// up their leases, and the queued provisioning log is written (for up to 5 s). Call it once the server
-    /// has stopped and the app's states are dropped: the log writer ends when its last sender
-    /// goes.
+    /// up their leases, and the queued provisioning log is written (for up to 5 s). Call it
+    /// once the server has stopped and the app's states are dropped: the log writer ends when
+    /// its last sender goes.
     pub async fn stop(self) {
         for task in self.others {
             task.abort();
             // Awaited so that what the task holds (a pool handle) is dropped before returning.
             let _ = task.await;
         }
-        self.stop_delivery.send_replace(true);
+        self.stop_outbox.send_replace(true);
         if self.delivering.await.is_err() {
             tracing::warn!("the webhook deliverer ended abnormally");
         }

@@ -1,7 +1,7 @@
 //! The `scimitar` command line: serve, migrate, manage tenants, run conformance scenarios.
 
 use std::io::{BufReader, BufWriter};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -416,7 +416,14 @@ fn tenant(command: TenantCommand, s: &Settings) -> anyhow::Result<()> {
                         .mode(0o600)
                         .open(path)
                         .with_context(|| format!("cannot create {}", path.display()))?;
-                    transfer::export(&db, &id_or_name, &mut BufWriter::new(file))?
+                    // A file that was there keeps its mode through `open`: it holds token hashes.
+                    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                    let exported = transfer::export(&db, &id_or_name, &mut BufWriter::new(file));
+                    if exported.is_err() {
+                        // Half an export is no export: `tenant import` would refuse it anyway.
+                        let _ = std::fs::remove_file(path);
+                    }
+                    exported?
                 }
                 None => transfer::export(
                     &db,

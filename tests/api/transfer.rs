@@ -153,6 +153,23 @@ fn a_tenant_moves_to_another_database_and_backend(from: Backend) {
     let text = std::fs::read_to_string(&file).expect("read export");
     assert!(!text.contains("whsec_"), "no webhook secret in the export");
     assert!(!text.contains(&token), "no token in the export");
+    let missing = dir.path().join("nobody.jsonl");
+    let out = command(&[
+        "tenant",
+        "export",
+        "nobody",
+        "--output",
+        missing.to_str().expect("path"),
+    ])
+    .output()
+    .expect("export");
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("no tenant has the id or name \"nobody\""),
+        "{said}"
+    );
+    assert!(!missing.exists(), "a failed export leaves no file");
     served.terminate();
 
     let target = other(from).fresh_database(&to_dir);
