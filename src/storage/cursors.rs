@@ -61,22 +61,7 @@ pub fn claim(
     until: i64,
 ) -> StoreResult<bool> {
     let tenant_id = scope.id();
-    let fresh = CursorRow {
-        tenant_id: tenant_id.to_owned(),
-        consumer: consumer.to_owned(),
-        handled_seq: 0,
-        failures: 0,
-        next_attempt_at: now,
-        lease_owner: None,
-        lease_until: None,
-        last_error: None,
-        updated_at: now,
-    };
-    let start = diesel::insert_into(event_cursors::table)
-        .values(&fresh)
-        .on_conflict_do_nothing();
-    native!(conn, |c| start.execute(c))?;
-    Ok(diesel::update(
+    let taken = diesel::update(
         event_cursors::table.find((tenant_id, consumer)).filter(
             event_cursors::lease_until
                 .is_null()
@@ -87,8 +72,27 @@ pub fn claim(
         event_cursors::lease_owner.eq(owner),
         event_cursors::lease_until.eq(until),
     ))
-    .execute(conn)
-    .map(|n| n == 1)?)
+    .execute(conn)?;
+    if taken == 1 {
+        return Ok(true);
+    }
+    // No cursor yet, or one another instance holds: a new one starts leased, and a conflict
+    // means the other instance has it (it may have just started it).
+    let fresh = CursorRow {
+        tenant_id: tenant_id.to_owned(),
+        consumer: consumer.to_owned(),
+        handled_seq: 0,
+        failures: 0,
+        next_attempt_at: now,
+        lease_owner: Some(owner.to_owned()),
+        lease_until: Some(until),
+        last_error: None,
+        updated_at: now,
+    };
+    let start = diesel::insert_into(event_cursors::table)
+        .values(&fresh)
+        .on_conflict_do_nothing();
+    Ok(native!(conn, |c| start.execute(c))? == 1)
 }
 
 /// The next events `consumer` has not handled in a tenant whose cursor `owner` holds, and the
