@@ -245,9 +245,7 @@ fn events(got: &[Received]) -> Vec<Value> {
 
 fn signed_in_order_and_retried(b: Backend) {
     let app = spawn(b, 10);
-    let tenant = scimitar::service::tenants::get(&app.db, "acme")
-        .expect("tenant")
-        .id;
+    let tenant = tenant_id(&app, "acme");
     let receiver = Receiver::start(vec![500]);
     let hook = admin(
         &app,
@@ -376,9 +374,7 @@ fn a_resend_delivers_again_in_order(b: Backend) {
 
 fn repeated_failure_switches_the_webhook_off(b: Backend) {
     let app = spawn(b, 3);
-    let tenant = scimitar::service::tenants::get(&app.db, "acme")
-        .expect("tenant")
-        .id;
+    let tenant = tenant_id(&app, "acme");
     let receiver = Receiver::start(vec![503; 3]);
     admin(
         &app,
@@ -431,9 +427,7 @@ fn failures_count_in_a_row_across_a_batch(b: Backend) {
     // Switched off after 3 failures in a row. The first event fails twice, then goes through
     // in a batch whose next event fails: one failure in a row, not three.
     let app = spawn(b, 3);
-    let tenant = scimitar::service::tenants::get(&app.db, "acme")
-        .expect("tenant")
-        .id;
+    let tenant = tenant_id(&app, "acme");
     let receiver = Receiver::start(vec![503, 503, 200, 503]);
     admin(
         &app,
@@ -454,9 +448,7 @@ fn failures_count_in_a_row_across_a_batch(b: Backend) {
 fn two_instances_deliver_each_event_once(b: Backend) {
     let app = spawn(b, 10);
     app.another_instance();
-    let tenant = scimitar::service::tenants::get(&app.db, "acme")
-        .expect("tenant")
-        .id;
+    let tenant = tenant_id(&app, "acme");
     let receiver = Receiver::start(Vec::new());
     admin(
         &app,
@@ -478,9 +470,7 @@ fn two_instances_deliver_each_event_once(b: Backend) {
 
 fn admin_changes_during_a_batch_stick(b: Backend) {
     let app = spawn(b, 10);
-    let tenant = scimitar::service::tenants::get(&app.db, "acme")
-        .expect("tenant")
-        .id;
+    let tenant = tenant_id(&app, "acme");
     let receiver = Receiver::with_delay(Vec::new(), Duration::from_millis(150));
     let path = format!("/tenants/{tenant}/webhooks");
     let first = admin(&app, "PUT", &path, Some(&json!({"url": receiver.url})));
@@ -561,9 +551,7 @@ fn a_batch_longer_than_a_lease_is_delivered_once(b: Backend) {
         };
     });
     app.another_instance();
-    let tenant = scimitar::service::tenants::get(&app.db, "acme")
-        .expect("tenant")
-        .id;
+    let tenant = tenant_id(&app, "acme");
     let receiver = Receiver::with_delay(Vec::new(), Duration::from_millis(150));
     let path = format!("/tenants/{tenant}/webhooks");
     admin(
