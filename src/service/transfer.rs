@@ -41,7 +41,7 @@ pub enum TransferError {
     #[error(
         "the file ends before its end line (after {0} lines): it was cut short, import a whole export"
     )]
-    Truncated(usize),
+    Truncated(u64),
     #[error(
         "a row of the file is in this database already (a token's key id, most likely): was the tenant imported under another name?"
     )]
@@ -208,20 +208,19 @@ fn import_into(conn: &mut AnyConnection, input: impl BufRead) -> Result<Moved, T
         ..Moved::default()
     };
     let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
+    // Rows read so far.
+    let mut seen: u64 = 0;
     for (n, text) in lines {
         let row = match serde_json::from_str::<Line>(&text?) {
             Ok(Line::Row(row)) => row,
-            Ok(Line::End { rows }) if rows == moved.total() => {
+            Ok(Line::End { rows }) if rows == seen => {
                 store::insert(conn, batch)?;
                 return Ok(moved);
             }
             Ok(Line::End { rows }) => {
                 return Err(bad(
                     n,
-                    format!(
-                        "the end line counts {rows} rows, the file has {}",
-                        moved.total()
-                    ),
+                    format!("the end line counts {rows} rows, the file has {seen}"),
                 ));
             }
             Ok(Line::Export(_)) => return Err(bad(n, "a second header".into())),
@@ -237,12 +236,13 @@ fn import_into(conn: &mut AnyConnection, input: impl BufRead) -> Result<Moved, T
                 ),
             ));
         }
-        if moved.total() == 0 && !matches!(row, Row::Tenant(_)) {
-            return Err(bad(n, "the tenant's own row must come first".into()));
+        match (seen, &row) {
+            (0, Row::Tenant(_)) => {}
+            (0, _) => return Err(bad(n, "the tenant's own row must come first".into())),
+            (_, Row::Tenant(_)) => return Err(bad(n, "a second tenant row".into())),
+            _ => {}
         }
-        if moved.total() > 0 && matches!(row, Row::Tenant(_)) {
-            return Err(bad(n, "a second tenant row".into()));
-        }
+        seen += 1;
         moved.count(&row);
         let row = arriving(row);
         if batch.len() == BATCH || batch.first().is_some_and(|b| !b.same_table(&row)) {
@@ -250,7 +250,7 @@ fn import_into(conn: &mut AnyConnection, input: impl BufRead) -> Result<Moved, T
         }
         batch.push(row);
     }
-    Err(TransferError::Truncated(moved.total() as usize + 1))
+    Err(TransferError::Truncated(seen + 1))
 }
 
 /// A row as this database keeps it: leases taken in the other database end, and a webhook
