@@ -21,6 +21,7 @@ SELECT create_distributed_table('tenant_schemas', 'tenant_id', colocate_with => 
 SELECT create_distributed_table('role_mappings', 'tenant_id', colocate_with => 'resources');
 SELECT create_distributed_table('events', 'tenant_id', colocate_with => 'resources');
 SELECT create_distributed_table('event_cursors', 'tenant_id', colocate_with => 'resources');
+SELECT create_distributed_table('connection_findings', 'tenant_id', colocate_with => 'resources');
 SELECT create_distributed_table('webhooks', 'tenant_id', colocate_with => 'resources');
 SELECT create_distributed_table('webhook_attempts', 'tenant_id', colocate_with => 'resources');
 SELECT create_distributed_table('provisioning_log', 'tenant_id', colocate_with => 'resources');

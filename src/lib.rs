@@ -29,6 +29,7 @@ internal!(
     background,
     config,
     conformance,
+    diagnosis,
     error,
     events,
     handlers,

@@ -114,6 +114,8 @@ struct ResourceRoutes;
     admin::delete_webhook,
     admin::resend_webhook,
     admin::logs,
+    admin::findings,
+    admin::dismiss_finding,
     admin::create_portal_link,
     admin::portal_links,
     admin::revoke_portal_link,

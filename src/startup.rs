@@ -481,6 +481,12 @@ fn admin_scope(settings: &Settings, routes: &mut Registrar) -> Scope {
             web::to(admin::resend_webhook),
         ),
         (GET, "/tenants/{id}/logs", web::to(admin::logs)),
+        (GET, "/tenants/{id}/findings", web::to(admin::findings)),
+        (
+            DELETE,
+            "/tenants/{id}/findings/{kind}",
+            web::to(admin::dismiss_finding),
+        ),
         (
             POST,
             "/tenants/{id}/portal-links",

@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use clap::builder::BoolishValueParser;
 
+use crate::diagnosis::Policy;
 use crate::events::egress::Egress;
 use crate::events::webhooks::DeliveryPolicy;
 use crate::scim::limits::Limits;
@@ -78,6 +79,8 @@ pub struct Settings {
     pub webhooks: DeliveryPolicy,
     /// How long provisioning log entries are kept.
     pub log_retention: Duration,
+    /// How the connection diagnosis judges a tenant's traffic.
+    pub diagnosis: Policy,
     /// Bounds on the work one SCIM request may ask for.
     pub limits: Limits,
     /// How long database work may wait for a lock or a connection before it is answered 503.
@@ -289,6 +292,7 @@ impl Default for Settings {
             admin_listen: None,
             webhooks: DeliveryPolicy::default(),
             log_retention: Duration::from_secs(30 * 86_400),
+            diagnosis: Policy::default(),
             limits: Limits::default(),
             db_waits: Waits::default(),
             max_role_mappings: 1_000,

@@ -1,14 +1,18 @@
 //! The provisioning log writer: requests are queued without waiting and written in batches, so
 //! logging never adds a database round trip to a SCIM request, and each batch commits without
 //! waiting for the disk (a crash may lose the last moments of the log, never a SCIM write). Old
-//! entries are pruned, and so are old webhook delivery attempts.
+//! entries are pruned, and so are old webhook delivery attempts. Each written batch then goes
+//! to the connection diagnosis, with what each request showed.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::diagnosis::{self, Signals};
 use crate::error::ScimError;
 use crate::scim::text;
 use crate::storage::log::{self as store, LogRow};
@@ -33,6 +37,22 @@ pub fn refusal(error: Option<&ScimError>) -> (Option<String>, Option<String>) {
     )
 }
 
+/// An entry as the admin API shows it.
+pub fn render(r: &LogRow) -> Value {
+    json!({
+        "at": super::rfc3339(r.at),
+        "method": r.method,
+        "path": r.path,
+        "status": r.status,
+        "resource_type": r.resource_type,
+        "resource_id": r.resource_id,
+        "latency_ms": r.latency_ms,
+        "scim_type": r.scim_type,
+        "detail": r.detail,
+        "user_agent": r.user_agent,
+    })
+}
+
 /// The note a successful write's log entry carries when it stored extensions the tenant has
 /// not registered; `None` when it stored none.
 pub fn kept_unregistered(unregistered: &[String]) -> Option<String> {
@@ -44,10 +64,19 @@ pub fn kept_unregistered(unregistered: &[String]) -> Option<String> {
     })
 }
 
+/// An entry on its way to the writer, with what its request showed the diagnosis.
+type Entry = (LogRow, Signals);
+
+/// Requests refused by a tenant's rate limit since the writer last looked, per tenant: the
+/// first one's entry and how many there were. A throttled tenant gets one log entry per batch,
+/// not one per refused request, so flooding costs it nothing in the database.
+type Refused = Arc<Mutex<HashMap<String, (LogRow, u64)>>>;
+
 /// The sending side, kept in the app state.
 #[derive(Clone)]
 pub struct LogSender {
-    tx: mpsc::Sender<LogRow>,
+    tx: mpsc::Sender<Entry>,
+    refused: Refused,
     dropped: Arc<AtomicU64>,
     /// Entries dropped since the start, for `/metrics` (`dropped` is reset as it is reported).
     dropped_total: Arc<AtomicU64>,
@@ -57,10 +86,25 @@ impl LogSender {
     /// Queues an entry; never blocks a request. A full queue drops the entry and counts it; the
     /// writer reports the count once per batch, not once per entry.
     pub fn send(&self, row: LogRow) {
-        if self.tx.try_send(row).is_err() {
+        self.send_with(row, Signals::NONE);
+    }
+
+    /// [`send`](Self::send), with what the request showed the connection diagnosis.
+    pub fn send_with(&self, row: LogRow, signals: Signals) {
+        if self.tx.try_send((row, signals)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             self.dropped_total.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts a request refused by its tenant's rate limit; `row` is its entry, written (with
+    /// the count) for the first such request of each batch.
+    pub fn throttled(&self, row: LogRow) {
+        let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
+        refused
+            .entry(row.tenant_id.clone())
+            .or_insert((row, 0))
+            .1 += 1;
     }
 
     /// Entries waiting for the writer.
@@ -76,26 +120,36 @@ impl LogSender {
 
 /// The writing side, run by the application.
 pub struct LogWriter {
-    rx: mpsc::Receiver<LogRow>,
+    rx: mpsc::Receiver<Entry>,
+    refused: Refused,
     dropped: Arc<AtomicU64>,
     db: Db,
     retention: Duration,
+    diagnosis: diagnosis::Policy,
 }
 
 /// A connected sender and writer.
-pub fn channel(db: Db, retention: Duration) -> (LogSender, LogWriter) {
+pub fn channel(
+    db: Db,
+    retention: Duration,
+    diagnosis: diagnosis::Policy,
+) -> (LogSender, LogWriter) {
     let (tx, rx) = mpsc::channel(QUEUE);
     let dropped = Arc::new(AtomicU64::new(0));
+    let refused = Refused::default();
     let sender = LogSender {
         tx,
+        refused: refused.clone(),
         dropped: dropped.clone(),
         dropped_total: Arc::default(),
     };
     let writer = LogWriter {
         rx,
+        refused,
         dropped,
         db,
         retention,
+        diagnosis,
     };
     (sender, writer)
 }
@@ -118,6 +172,7 @@ impl LogWriter {
                     batch.push(row);
                 }
             }
+            batch.extend(self.take_refused());
             let dropped = self.dropped.swap(0, Ordering::Relaxed);
             if dropped > 0 {
                 tracing::warn!(
@@ -125,13 +180,24 @@ impl LogWriter {
                     "the provisioning log queue was full; entries were dropped"
                 );
             }
-            if !batch.is_empty()
-                && let Err(e) = self
+            if !batch.is_empty() {
+                let (rows, signals): (Vec<LogRow>, Vec<Signals>) = batch.into_iter().unzip();
+                // The rows come back from the write: the diagnosis reads them after it.
+                let written = self
                     .db
-                    .write_relaxed(move |c| Ok(store::insert(c, &batch)?))
-                    .await
-            {
-                tracing::warn!(error = %e, "provisioning log entries were not written");
+                    .write_relaxed(move |c| {
+                        store::insert(c, &rows)?;
+                        Ok(rows)
+                    })
+                    .await;
+                match written {
+                    Ok(rows) => {
+                        diagnosis::observe(&self.db, &rows, &signals, &self.diagnosis).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "provisioning log entries were not written");
+                    }
+                }
             }
             if last_prune.is_none_or(|t| t.elapsed() > PRUNE_EVERY) {
                 last_prune = Some(tokio::time::Instant::now());
@@ -154,5 +220,21 @@ impl LogWriter {
                 return;
             }
         }
+    }
+
+    /// One entry per tenant for the requests its rate limit refused since the last batch.
+    fn take_refused(&self) -> Vec<Entry> {
+        let refused = std::mem::take(
+            &mut *self.refused.lock().unwrap_or_else(PoisonError::into_inner),
+        );
+        refused
+            .into_values()
+            .map(|(mut row, n)| {
+                if n > 1 {
+                    row.detail = row.detail.map(|d| format!("{n} requests refused: {d}"));
+                }
+                (row, Signals::THROTTLED)
+            })
+            .collect()
     }
 }

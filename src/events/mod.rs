@@ -45,10 +45,13 @@ pub enum EventType {
     UserRolesChanged,
     /// `tenant.secret_rotated`.
     TenantSecretRotated,
+    /// `connection.finding`: the connection diagnosis found something the tenant's admin should
+    /// fix in the identity provider (or the app's webhook endpoint).
+    ConnectionFinding,
 }
 
 impl EventType {
-    const ALL: [Self; 12] = [
+    const ALL: [Self; 13] = [
         Self::UserCreated,
         Self::UserUpdated,
         Self::UserDeactivated,
@@ -61,6 +64,7 @@ impl EventType {
         Self::GroupMemberRemoved,
         Self::UserRolesChanged,
         Self::TenantSecretRotated,
+        Self::ConnectionFinding,
     ];
 
     /// The event of this wire name, e.g. `user.deactivated`.
@@ -83,6 +87,7 @@ impl EventType {
             Self::GroupMemberRemoved => "group.member_removed",
             Self::UserRolesChanged => "user.roles_changed",
             Self::TenantSecretRotated => "tenant.secret_rotated",
+            Self::ConnectionFinding => "connection.finding",
         }
     }
 }

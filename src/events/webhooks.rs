@@ -22,10 +22,11 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use super::egress::{Egress, Refusal};
 use super::outbox::{Reader, Rounds, ms, retry_at};
 use super::render;
+use crate::diagnosis;
 use crate::error::ScimError;
 use crate::metrics::Metrics;
 use crate::storage::webhooks::{self as store, AttemptRow, Outcome, WebhookRow};
-use crate::storage::{Db, Scope, now_millis};
+use crate::storage::{Db, Scope, now_millis, tenant_tx};
 use crate::tenant::TenantId;
 
 /// The prefix of a Standard Webhooks secret.
@@ -207,6 +208,13 @@ impl Deliverer {
                     Some(&attempt),
                 )?)
             })?;
+            if let (true, Outcome::Failed { switch_off: Some(reason), .. }) = (held, &result) {
+                self.db.run_sync(|c| {
+                    tenant_tx(c, &scope, |c| {
+                        diagnosis::webhook_switched_off(c, &scope, reason)
+                    })
+                })?;
+            }
             if !held || error.is_some() {
                 return Ok(());
             }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::diagnosis::{self, Kind, Report};
 use crate::error::{AdminError, ScimError};
 use crate::events::rfc3339;
 use crate::http::admin_auth::Admin;
@@ -1064,6 +1065,79 @@ pub async fn logs(
         limit: q.limit.unwrap_or(FEED_PAGE).clamp(1, 1000),
     };
     Ok(HttpResponse::Ok().json(service::logs(&state, &TenantId::from_stored(t.id), query).await?))
+}
+
+/// Reads the tenant's connection diagnosis.
+///
+/// Which identity provider is sending, and what its traffic shows is wrong with its setup:
+/// each finding with a plain-words explanation, the fix in that IdP's console, and the log
+/// entries that showed it.
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}/findings",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    responses(
+        (status = 200, description = "The diagnosis.", body = Report),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
+pub async fn findings(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    let report = diagnosis::report(&state.db, &TenantId::from_stored(t.id)).await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// Dismisses a finding the admin has dealt with.
+///
+/// It is marked resolved; if the traffic shows it again, it opens again (with a new
+/// `connection.finding` event).
+#[utoipa::path(
+    delete,
+    path = "/tenants/{id}/findings/{kind}",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+        ("kind" = String, Path, description = "The finding's kind, e.g. `revoked_token`."),
+    ),
+    responses(
+        (status = 204, description = "Resolved."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant, or no unresolved finding of this kind."),
+    ),
+)]
+pub async fn dismiss_finding(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (id, kind) = path.into_inner();
+    let t = tenant(&state, &admin, id).await?;
+    let known = Kind::named(&kind).ok_or_else(|| {
+        let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        AdminError::NotFound(format!(
+            "there is no kind of finding named {kind:?}; the kinds are: {}",
+            kinds.join(", ")
+        ))
+    })?;
+    if diagnosis::dismiss(&state.db, &TenantId::from_stored(t.id), known).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(AdminError::NotFound(format!(
+            "this tenant has no unresolved finding {kind}"
+        )))
+    }
 }
 
 /// Answers admin routes that do not exist.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 
+use crate::diagnosis::Signals;
 use crate::error::{SCIM_CONTENT_TYPE, ScimError};
 use crate::http::TenantCtx;
 use crate::http::content::{ScimJson, resource_response, scim_json};
@@ -167,6 +168,14 @@ pub async fn search_all(
     Ok(scim_json(StatusCode::OK, &body))
 }
 
+/// Notes for the request's log entry what the write's body shows the connection diagnosis.
+fn note_signals(req: &HttpRequest, rt: &ResourceType, body: &serde_json::Value) {
+    let signals = Signals::of_write(req.method().as_str(), rt, body);
+    if signals != Signals::NONE {
+        req.extensions_mut().insert(signals);
+    }
+}
+
 /// Notes in the request's log entry the unregistered extensions a write stored as sent.
 fn note_unregistered(req: &HttpRequest, unregistered: &[String]) {
     if let Some(note) = crate::events::log::kept_unregistered(unregistered) {
@@ -204,6 +213,7 @@ pub async fn create(
     q: Params,
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
+    note_signals(&req, &rt, &body.0);
     let r = service::create(&state, &ctx.tenant_id, rt.0.clone(), body.0, view(&rt, &q)?).await?;
     note_unregistered(&req, &r.unregistered);
     Ok(resource_response(
@@ -293,6 +303,7 @@ pub async fn replace(
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
     let view = view(&rt, &q)?;
+    note_signals(&req, &rt, &body.0);
     let r = service::replace(&state, &ctx.tenant_id, target(&req, &rt, id)?, body.0, view).await?;
     note_unregistered(&req, &r.unregistered);
     Ok(resource_response(StatusCode::OK, &r.body, &r.etag, None))
@@ -346,6 +357,7 @@ pub async fn patch(
     } else {
         Projection::new(&rt, &[], &[rt.links.attribute().to_owned()])?
     };
+    note_signals(&req, &rt, &body.0);
     let r = service::patch(&state, &ctx.tenant_id, target(&req, &rt, id)?, body.0, view).await?;
     note_unregistered(&req, &r.unregistered);
     if wants_body {

@@ -62,7 +62,7 @@ async fn identify(req: &ServiceRequest) -> Result<(), actix_web::Error> {
         }
     };
     let key_id = token.key_id().to_owned();
-    let (tenant_id, schema_version) = match authenticate(&state, &client, token).await {
+    let (tenant_id, schema_version) = match authenticate(&state, req, &client, token).await {
         Ok(t) => t,
         Err(e @ ScimError::Unauthorized(_)) => {
             request_log::rejected_token(&state, req, key_id);
@@ -105,12 +105,20 @@ fn bearer_token(
 /// by spraying wrong secrets at its key id.
 async fn authenticate(
     state: &AppState,
+    req: &ServiceRequest,
     client: &ClientKey,
     token: ScimToken,
 ) -> Result<(TenantId, i64), ScimError> {
+    // A refusal by the tenant's own limit is the tenant's to see, in its log and diagnosis.
+    let count = |tenant: &TenantId| {
+        state.throttle.tenant(tenant).map_err(|refusal| {
+            request_log::throttled(state, req, tenant, &refusal);
+            ScimError::from(refusal)
+        })
+    };
     let counted = match state.tokens.tenant_of(&token) {
         Some(tenant) => {
-            state.throttle.tenant(&tenant)?;
+            count(&tenant)?;
             true
         }
         None => {
@@ -168,7 +176,7 @@ async fn authenticate(
         });
     }
     if !counted {
-        state.throttle.tenant(&tenant)?;
+        count(&tenant)?;
     }
     Ok((tenant, credential.schema_version))
 }

@@ -12,11 +12,13 @@ use actix_web::http::header::LOCATION;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 
-use crate::error::ScimError;
+use crate::diagnosis::Signals;
+use crate::error::{ScimError, Throttled};
 use crate::http::TenantCtx;
 use crate::scim::schema::ResourceType;
 use crate::scim::text;
 use crate::state::AppState;
+use crate::tenant::TenantId;
 use crate::storage::log::LogRow;
 use crate::storage::{self, now_millis};
 
@@ -65,14 +67,28 @@ pub async fn record(
             .get::<LogNote>()
             .map(|n| n.0.clone())
     });
-    state.log.send(LogRow {
-        status: i32::from(res.status().as_u16()),
+    let status = res.status().as_u16();
+    let signals = res
+        .request()
+        .extensions()
+        .get::<Signals>()
+        .copied()
+        .unwrap_or_default()
+        | Signals::of_outcome(
+            &seen.method,
+            seen.resource_type.as_deref(),
+            status,
+            scim_type.as_deref(),
+        );
+    let row = LogRow {
+        status: i32::from(status),
         resource_id,
         latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
         scim_type,
         detail,
         ..seen.row(tenant.tenant_id.as_str().to_owned())
-    });
+    };
+    state.log.send_with(row, signals);
     Ok(res)
 }
 
@@ -129,19 +145,30 @@ pub fn rejected_token(state: &AppState, req: &ServiceRequest, key_id: String) {
                 return;
             }
         };
-        let detail = match (credential.revoked_at, credential.expires_at) {
-            (Some(_), _) => format!(
+        let (detail, signals) = match (credential.revoked_at, credential.expires_at) {
+            (Some(_), _) => (format!(
                 "rejected: this token's secret was regenerated (key id {key_id}); the identity provider is still sending the old token"
-            ),
-            (None, Some(end)) if end <= at => format!(
+            ), Signals::REVOKED_TOKEN),
+            (None, Some(end)) if end <= at => (format!(
                 "rejected: this token's grace period after a secret regeneration has ended (key id {key_id}); the identity provider is still sending the old token"
-            ),
-            _ => format!("rejected: wrong secret for key id {key_id}"),
+            ), Signals::REVOKED_TOKEN),
+            _ => (format!("rejected: wrong secret for key id {key_id}"), Signals::NONE),
         };
-        state.log.send(LogRow {
+        let row = LogRow {
             status: 401,
             detail: Some(detail),
             ..seen.row(credential.tenant_id)
-        });
+        };
+        state.log.send_with(row, signals);
+    });
+}
+
+/// Counts a request of `tenant` refused by its rate limit for the provisioning log, which keeps
+/// one entry per tenant and batch for them (see `LogSender::throttled`).
+pub fn throttled(state: &AppState, req: &ServiceRequest, tenant: &TenantId, refusal: &Throttled) {
+    state.log.throttled(LogRow {
+        status: 429,
+        detail: Some(refusal.to_string()),
+        ..Seen::of(req).row(tenant.as_str().to_owned())
     });
 }

@@ -10,7 +10,6 @@ use super::schema::AttributeDef;
 
 /// Where Microsoft documents the Entra ID provisioning service's departures from RFC 7644
 /// ("Known issues and resolutions with SCIM 2.0 protocol compliance …").
-#[allow(dead_code, reason = "a link target of the quirks' documentation")]
 pub const ENTRA_COMPAT_DOC: &str = "https://learn.microsoft.com/azure/active-directory/app-provisioning/application-provisioning-config-problem-scim-compatibility";
 
 /// Microsoft Entra ID sends booleans as the strings `"True"` / `"False"` (documented in

@@ -4,6 +4,7 @@
 
 pub mod bulk;
 pub mod compat;
+pub mod dialect;
 pub mod filter;
 pub mod limits;
 pub mod mapping;

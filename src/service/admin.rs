@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::app_roles::{self, AppRole};
+use crate::diagnosis;
 use crate::error::ScimError;
 use crate::events::roles::{RoleMap, RoleWatch, effective_roles};
 use crate::events::{self, webhooks};
@@ -415,6 +416,10 @@ pub async fn put_webhook(
                 } else {
                     hooks::update_settings(c, &hook)?;
                 }
+                // A webhook switched on again is a fixed finding; one switched off by hand is not.
+                if hook.enabled {
+                    diagnosis::webhook_fixed(c, &Scope::new(&tenant))?;
+                }
                 Ok(webhook_json(&hook, &[], fresh_secret))
             })
         })
@@ -453,7 +458,13 @@ pub async fn delete_webhook(state: &AppState, tenant: &TenantId) -> Result<(), S
     let tenant = tenant.clone();
     let existed = state
         .db
-        .run(move |c| Ok(hooks::delete(c, &Scope::new(&tenant))?))
+        .run(move |c| {
+            tenant_tx(c, &Scope::new(&tenant), |c| {
+                let existed = hooks::delete(c, &Scope::new(&tenant))?;
+                diagnosis::webhook_fixed(c, &Scope::new(&tenant))?;
+                Ok(existed)
+            })
+        })
         .await?;
     if existed {
         Ok(())
@@ -469,22 +480,6 @@ pub async fn logs(state: &AppState, tenant: &TenantId, q: LogQuery) -> Result<Va
         .db
         .run(move |c| Ok(log_store::read(c, &Scope::new(&tenant), &q)?))
         .await?;
-    let entries: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            json!({
-                "at": events::rfc3339(r.at),
-                "method": r.method,
-                "path": r.path,
-                "status": r.status,
-                "resource_type": r.resource_type,
-                "resource_id": r.resource_id,
-                "latency_ms": r.latency_ms,
-                "scim_type": r.scim_type,
-                "detail": r.detail,
-                "user_agent": r.user_agent,
-            })
-        })
-        .collect();
+    let entries: Vec<Value> = rows.iter().map(events::log::render).collect();
     Ok(json!({"entries": entries, "next_cursor": rows.last().map(|r| r.id.clone())}))
 }

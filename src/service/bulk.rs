@@ -23,6 +23,7 @@ use crate::scim::schema::TenantSchemas;
 use crate::scim::text;
 use crate::state::AppState;
 use crate::storage::Scope;
+use crate::diagnosis::Signals;
 use crate::storage::log::LogRow;
 use crate::storage::{self, now_millis};
 use crate::storage::{AnyConnection, models::ResourceRow};
@@ -346,7 +347,16 @@ impl Run<'_> {
         let (scim_type, detail) = log::refusal(error.as_ref());
         let note = self.notes.remove(&index);
         let detail = detail.or(note.filter(|_| error.is_none()));
-        self.state.log.send(LogRow {
+        let method = op
+            .method
+            .as_deref()
+            .map_or_else(|| "?".to_owned(), |m| text::scrub(m).to_ascii_uppercase());
+        let shown = action
+            .and_then(|a| Some(Signals::of_write(&method, a.rt, a.data.as_ref()?)))
+            .unwrap_or_default();
+        let signals = shown
+            | Signals::of_outcome(&method, rt.map(|rt| rt.id), status, scim_type.as_deref());
+        let row = LogRow {
             status: i32::from(status),
             resource_type: rt.map(|rt| rt.id.to_owned()),
             resource_id: target_id.clone(),
@@ -357,12 +367,11 @@ impl Run<'_> {
             ..LogRow::new(
                 self.tenant.as_str().to_owned(),
                 at,
-                op.method
-                    .as_deref()
-                    .map_or_else(|| "?".to_owned(), |m| text::scrub(m).to_ascii_uppercase()),
+                method,
                 log_path(&self.origin.prefix, action, target_id.as_deref()),
             )
-        });
+        };
+        self.state.log.send_with(row, signals);
         self.results[index] = Some(bulk::result(
             op.method.as_deref(),
             op.bulk_id.as_deref(),

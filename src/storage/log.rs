@@ -121,6 +121,20 @@ pub fn read(conn: &mut AnyConnection, scope: &Scope<'_>, q: &LogQuery) -> StoreR
         .load(conn)?)
 }
 
+/// The tenant's entries of these ids (a finding's evidence), newest first; pruned ones are gone.
+pub fn by_ids(
+    conn: &mut AnyConnection,
+    scope: &Scope<'_>,
+    ids: &[String],
+) -> StoreResult<Vec<LogRow>> {
+    Ok(log::table
+        .filter(log::tenant_id.eq(scope.id().to_owned()))
+        .filter(log::id.eq_any(ids))
+        .order(log::id.desc())
+        .select(LogRow::as_select())
+        .load(conn)?)
+}
+
 /// Deletes every entry older than `cutoff`; returns how many.
 pub fn prune(conn: &mut AnyConnection, cutoff: i64) -> StoreResult<usize> {
     Ok(diesel::delete(log::table.filter(log::at.lt(cutoff))).execute(conn)?)

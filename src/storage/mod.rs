@@ -21,6 +21,7 @@ pub mod events;
 #[cfg(feature = "internals")]
 mod explain;
 pub mod filter_sql;
+pub mod findings;
 pub mod log;
 pub(crate) mod migrate;
 pub mod models;

@@ -119,6 +119,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    connection_findings (tenant_id, kind) {
+        tenant_id -> Text,
+        kind -> Text,
+        state -> Text,
+        idp -> Text,
+        seen -> BigInt,
+        first_seen -> BigInt,
+        last_seen -> BigInt,
+        opened_at -> Nullable<BigInt>,
+        resolved_at -> Nullable<BigInt>,
+        evidence -> Text,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     webhooks (tenant_id) {
         tenant_id -> Text,
         url -> Text,
@@ -195,6 +211,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     members,
     events,
     event_cursors,
+    connection_findings,
     role_mappings,
     webhooks,
     webhook_attempts,

@@ -10,6 +10,7 @@ mod bulk;
 mod citus;
 mod cli;
 mod conformance;
+mod diagnosis;
 mod discovery;
 mod durability;
 mod errors;
