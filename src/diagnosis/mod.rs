@@ -12,7 +12,7 @@ pub mod advice;
 
 use advice::Advice;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::BitOr;
 use std::time::Duration;
 
@@ -331,32 +331,67 @@ fn tally(rows: &[LogRow], signals: &[Signals]) -> BTreeMap<String, TenantBatch> 
 
 /// Updates the findings of every tenant whose entries in this batch (already written to the
 /// provisioning log, which the evidence names) showed something: one write per such tenant.
-pub async fn observe(db: &Db, rows: &[LogRow], signals: &[Signals], policy: &Policy) {
-    for (tenant, batch) in tally(rows, signals) {
+pub async fn observe(db: &Db, rows: &[LogRow], signals: &[Signals], memory: &mut Memory) {
+    for (tenant, mut batch) in tally(rows, signals) {
+        // Users created in a tenant known to have memberships show nothing: most batches of a
+        // busy sync cost no database work at all.
+        if memory.with_memberships.contains(&tenant) {
+            batch.kinds.remove(&Kind::NoMemberships);
+            batch.memberships = false;
+            if batch.kinds.is_empty() {
+                continue;
+            }
+        }
         let id = TenantId::from_stored(tenant.clone());
-        let policy = *policy;
+        let policy = memory.policy;
         let written = db
             .write(&tenant, move |c| apply(c, &Scope::new(&id), batch, &policy))
             .await;
-        if let Err(e) = written {
-            tracing::warn!(tenant = %tenant, error = %e, "connection findings were not updated");
+        match written {
+            Ok(true) => {
+                memory.with_memberships.insert(tenant);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(tenant = %tenant, error = %e, "connection findings were not updated");
+            }
         }
     }
 }
 
+/// What the diagnosis keeps between batches.
+#[derive(Debug, Default)]
+pub struct Memory {
+    policy: Policy,
+    /// Tenants seen to have group memberships, which users without one cannot be a finding of.
+    with_memberships: HashSet<String>,
+}
+
+impl Memory {
+    /// Nothing remembered yet, judging by `policy`.
+    pub fn new(policy: Policy) -> Self {
+        Self {
+            policy,
+            with_memberships: HashSet::new(),
+        }
+    }
+}
+
+/// Updates a tenant's findings with a batch's tally; returns whether the tenant has group
+/// memberships, when the batch made that worth asking.
 fn apply(
     c: &mut AnyConnection,
     scope: &Scope<'_>,
-    batch: TenantBatch,
+    mut batch: TenantBatch,
     policy: &Policy,
-) -> Result<(), ScimError> {
-    if batch.memberships {
+) -> Result<bool, ScimError> {
+    let has_memberships = batch.memberships
+        || (batch.kinds.contains_key(&Kind::NoMemberships) && store::has_memberships(c, scope)?);
+    if has_memberships {
         resolve(c, scope, Kind::NoMemberships)?;
+        batch.kinds.remove(&Kind::NoMemberships);
     }
     for (kind, t) in batch.kinds {
-        if kind == Kind::NoMemberships && batch.memberships {
-            continue;
-        }
         let idp = Idp::of_user_agent(t.agent.as_deref());
         let evidence = Evidence {
             seen: t.seen,
@@ -367,7 +402,7 @@ fn apply(
         };
         see(c, scope, kind, idp, evidence, policy)?;
     }
-    Ok(())
+    Ok(has_memberships)
 }
 
 /// New evidence of a finding.
@@ -422,7 +457,7 @@ fn see(
     row.evidence = serde_json::to_string(&ids).map_err(ScimError::internal)?;
     let opens = row.state != "open"
         && row.seen >= kind.threshold()
-        && (kind != Kind::NoMemberships || without_memberships(c, scope, &row, policy)?);
+        && (kind != Kind::NoMemberships || past_grace(&row, policy));
     if opens {
         row.state = "open".into();
         row.opened_at = Some(now_millis());
@@ -431,16 +466,11 @@ fn see(
     Ok(store::save(c, &row, existed)?)
 }
 
-/// Whether users have kept arriving for the whole grace period without a group membership
-/// anywhere in the tenant.
-fn without_memberships(
-    c: &mut AnyConnection,
-    scope: &Scope<'_>,
-    row: &FindingRow,
-    policy: &Policy,
-) -> Result<bool, ScimError> {
+/// Whether users have kept arriving (in a tenant without memberships, which `apply` has
+/// checked) for the whole grace period.
+fn past_grace(row: &FindingRow, policy: &Policy) -> bool {
     let grace = i64::try_from(policy.membership_grace.as_millis()).unwrap_or(i64::MAX);
-    Ok(row.last_seen - row.first_seen >= grace && !store::has_memberships(c, scope)?)
+    row.last_seen - row.first_seen >= grace
 }
 
 /// Marks a finding resolved, if it is open or being watched; returns whether it was. Its

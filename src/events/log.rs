@@ -125,7 +125,7 @@ pub struct LogWriter {
     dropped: Arc<AtomicU64>,
     db: Db,
     retention: Duration,
-    diagnosis: diagnosis::Policy,
+    diagnosis: diagnosis::Memory,
 }
 
 /// A connected sender and writer.
@@ -149,7 +149,7 @@ pub fn channel(
         dropped,
         db,
         retention,
-        diagnosis,
+        diagnosis: diagnosis::Memory::new(diagnosis),
     };
     (sender, writer)
 }
@@ -192,7 +192,7 @@ impl LogWriter {
                     .await;
                 match written {
                     Ok(rows) => {
-                        diagnosis::observe(&self.db, &rows, &signals, &self.diagnosis).await;
+                        diagnosis::observe(&self.db, &rows, &signals, &mut self.diagnosis).await;
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "provisioning log entries were not written");
