@@ -11,41 +11,92 @@
 
 #![cfg_attr(not(feature = "internals"), warn(missing_docs))]
 
-/// Declares the crate's modules: private to the crate, or public with the `internals` feature.
-macro_rules! internal {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[cfg(feature = "internals")]
-            pub mod $name;
-            #[cfg(not(feature = "internals"))]
-            mod $name;
-        )*
-    };
-}
-
-internal!(
-    admin_token,
-    app_roles,
-    background,
-    config,
-    conformance,
-    diagnosis,
-    error,
-    events,
-    handlers,
-    health,
-    http,
-    metrics,
-    openapi,
-    scim,
-    service,
-    startup,
-    state,
-    storage,
-    telemetry,
-    tenant,
-    token,
-);
+// The crate's modules: private, or public with the `internals` feature. Each is declared twice
+// rather than by a macro, so that rustfmt (which does not expand macros) reaches their files.
+#[cfg(feature = "internals")]
+pub mod admin_token;
+#[cfg(not(feature = "internals"))]
+mod admin_token;
+#[cfg(feature = "internals")]
+pub mod app_roles;
+#[cfg(not(feature = "internals"))]
+mod app_roles;
+#[cfg(feature = "internals")]
+pub mod background;
+#[cfg(not(feature = "internals"))]
+mod background;
+#[cfg(feature = "internals")]
+pub mod config;
+#[cfg(not(feature = "internals"))]
+mod config;
+#[cfg(feature = "internals")]
+pub mod conformance;
+#[cfg(not(feature = "internals"))]
+mod conformance;
+#[cfg(feature = "internals")]
+pub mod diagnosis;
+#[cfg(not(feature = "internals"))]
+mod diagnosis;
+#[cfg(feature = "internals")]
+pub mod error;
+#[cfg(not(feature = "internals"))]
+mod error;
+#[cfg(feature = "internals")]
+pub mod events;
+#[cfg(not(feature = "internals"))]
+mod events;
+#[cfg(feature = "internals")]
+pub mod handlers;
+#[cfg(not(feature = "internals"))]
+mod handlers;
+#[cfg(feature = "internals")]
+pub mod health;
+#[cfg(not(feature = "internals"))]
+mod health;
+#[cfg(feature = "internals")]
+pub mod http;
+#[cfg(not(feature = "internals"))]
+mod http;
+#[cfg(feature = "internals")]
+pub mod metrics;
+#[cfg(not(feature = "internals"))]
+mod metrics;
+#[cfg(feature = "internals")]
+pub mod openapi;
+#[cfg(not(feature = "internals"))]
+mod openapi;
+#[cfg(feature = "internals")]
+pub mod scim;
+#[cfg(not(feature = "internals"))]
+mod scim;
+#[cfg(feature = "internals")]
+pub mod service;
+#[cfg(not(feature = "internals"))]
+mod service;
+#[cfg(feature = "internals")]
+pub mod startup;
+#[cfg(not(feature = "internals"))]
+mod startup;
+#[cfg(feature = "internals")]
+pub mod state;
+#[cfg(not(feature = "internals"))]
+mod state;
+#[cfg(feature = "internals")]
+pub mod storage;
+#[cfg(not(feature = "internals"))]
+mod storage;
+#[cfg(feature = "internals")]
+pub mod telemetry;
+#[cfg(not(feature = "internals"))]
+mod telemetry;
+#[cfg(feature = "internals")]
+pub mod tenant;
+#[cfg(not(feature = "internals"))]
+mod tenant;
+#[cfg(feature = "internals")]
+pub mod token;
+#[cfg(not(feature = "internals"))]
+mod token;
 
 pub mod cli;
 

@@ -80,7 +80,8 @@ impl AppState {
             .map(|a| AdminVerifier::new(a, settings.admin_token_max_ttl))
             .transpose()?
             .map(Arc::new);
-        let (log, log_writer) = log::channel(db.clone(), settings.log_retention, settings.diagnosis);
+        let (log, log_writer) =
+            log::channel(db.clone(), settings.log_retention, settings.diagnosis);
         let state = Self {
             admin,
             log,

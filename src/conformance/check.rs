@@ -57,7 +57,12 @@ pub fn reads_back(expect: &Expect, res: &Response) -> bool {
 
 /// The checks of a step answered 204 (see [`reads_back`]): its headers on the answer, its
 /// content on `read`, the resource as a GET returned it (which must be 200).
-pub fn check_read_back(expect: &Expect, res: &Response, read: &Response, vars: &Vars) -> Vec<String> {
+pub fn check_read_back(
+    expect: &Expect,
+    res: &Response,
+    read: &Response,
+    vars: &Vars,
+) -> Vec<String> {
     let mut failures = check_headers(expect, res, vars);
     let read_expect = Expect {
         status: Statuses::One(200),

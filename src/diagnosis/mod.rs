@@ -116,9 +116,7 @@ impl Signals {
         match (method, status, scim_type) {
             ("POST", 201, _) if is_user => Self::USER_CREATED,
             // A User's only unique attribute is its userName.
-            ("POST" | "PUT" | "PATCH", 409, Some("uniqueness")) if is_user => {
-                Self::USER_NAME_TAKEN
-            }
+            ("POST" | "PUT" | "PATCH", 409, Some("uniqueness")) if is_user => Self::USER_NAME_TAKEN,
             _ => Self::NONE,
         }
     }
@@ -305,11 +303,17 @@ struct TenantBatch {
 /// check each and nothing more.
 fn tally(rows: &[LogRow], signals: &[Signals]) -> BTreeMap<String, TenantBatch> {
     let mut tenants: BTreeMap<String, TenantBatch> = BTreeMap::new();
-    let signalled = rows.iter().zip(signals).filter(|(_, s)| **s != Signals::NONE);
+    let signalled = rows
+        .iter()
+        .zip(signals)
+        .filter(|(_, s)| **s != Signals::NONE);
     for (row, signals) in signalled {
         let batch = tenants.entry(row.tenant_id.clone()).or_default();
         batch.memberships |= signals.contains(Signals::MEMBERSHIP);
-        for bit in (0..16).map(|b| Signals(1 << b)).filter(|b| signals.contains(*b)) {
+        for bit in (0..16)
+            .map(|b| Signals(1 << b))
+            .filter(|b| signals.contains(*b))
+        {
             let Some(kind) = Kind::of_signal(bit) else {
                 continue;
             };
@@ -461,7 +465,12 @@ fn see(
     if opens {
         row.state = "open".into();
         row.opened_at = Some(now_millis());
-        events::record(c, scope, EventType::ConnectionFinding, announcement(kind, &row))?;
+        events::record(
+            c,
+            scope,
+            EventType::ConnectionFinding,
+            announcement(kind, &row),
+        )?;
     }
     Ok(store::save(c, &row, existed)?)
 }

@@ -234,7 +234,14 @@ impl Reader for Consumer {
             .run(move |c| {
                 let now = now_millis();
                 let id = TenantId::from_stored(tenant);
-                Ok(store::claim(c, &Scope::new(&id), &name, &owner, now, now + lease_ms())?)
+                Ok(store::claim(
+                    c,
+                    &Scope::new(&id),
+                    &name,
+                    &owner,
+                    now,
+                    now + lease_ms(),
+                )?)
             })
             .await
     }

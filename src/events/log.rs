@@ -101,10 +101,7 @@ impl LogSender {
     /// the count) for the first such request of each batch.
     pub fn throttled(&self, row: LogRow) {
         let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
-        refused
-            .entry(row.tenant_id.clone())
-            .or_insert((row, 0))
-            .1 += 1;
+        refused.entry(row.tenant_id.clone()).or_insert((row, 0)).1 += 1;
     }
 
     /// Entries waiting for the writer.
@@ -224,9 +221,8 @@ impl LogWriter {
 
     /// One entry per tenant for the requests its rate limit refused since the last batch.
     fn take_refused(&self) -> Vec<Entry> {
-        let refused = std::mem::take(
-            &mut *self.refused.lock().unwrap_or_else(PoisonError::into_inner),
-        );
+        let refused =
+            std::mem::take(&mut *self.refused.lock().unwrap_or_else(PoisonError::into_inner));
         refused
             .into_values()
             .map(|(mut row, n)| {

@@ -125,11 +125,7 @@ impl Deliverer {
             db,
             owner: uuid::Uuid::new_v4().to_string(),
             agent: ureq::Agent::with_parts(config, DefaultConnector::default(), resolver),
-            rounds: Arc::new(Rounds::new(
-                policy.poll_interval,
-                policy.concurrency,
-                stop,
-            )),
+            rounds: Arc::new(Rounds::new(policy.poll_interval, policy.concurrency, stop)),
             policy,
             metrics,
         }
@@ -208,7 +204,14 @@ impl Deliverer {
                     Some(&attempt),
                 )?)
             })?;
-            if let (true, Outcome::Failed { switch_off: Some(reason), .. }) = (held, &result) {
+            if let (
+                true,
+                Outcome::Failed {
+                    switch_off: Some(reason),
+                    ..
+                },
+            ) = (held, &result)
+            {
                 self.db.run_sync(|c| {
                     tenant_tx(c, &scope, |c| {
                         diagnosis::webhook_switched_off(c, &scope, reason)

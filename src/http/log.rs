@@ -18,9 +18,9 @@ use crate::http::TenantCtx;
 use crate::scim::schema::ResourceType;
 use crate::scim::text;
 use crate::state::AppState;
-use crate::tenant::TenantId;
 use crate::storage::log::LogRow;
 use crate::storage::{self, now_millis};
+use crate::tenant::TenantId;
 
 /// A note a handler leaves for the request's log entry (what a successful request did that an
 /// admin should know), recorded as its detail.
@@ -146,13 +146,22 @@ pub fn rejected_token(state: &AppState, req: &ServiceRequest, key_id: String) {
             }
         };
         let (detail, signals) = match (credential.revoked_at, credential.expires_at) {
-            (Some(_), _) => (format!(
-                "rejected: this token's secret was regenerated (key id {key_id}); the identity provider is still sending the old token"
-            ), Signals::REVOKED_TOKEN),
-            (None, Some(end)) if end <= at => (format!(
-                "rejected: this token's grace period after a secret regeneration has ended (key id {key_id}); the identity provider is still sending the old token"
-            ), Signals::REVOKED_TOKEN),
-            _ => (format!("rejected: wrong secret for key id {key_id}"), Signals::NONE),
+            (Some(_), _) => (
+                format!(
+                    "rejected: this token's secret was regenerated (key id {key_id}); the identity provider is still sending the old token"
+                ),
+                Signals::REVOKED_TOKEN,
+            ),
+            (None, Some(end)) if end <= at => (
+                format!(
+                    "rejected: this token's grace period after a secret regeneration has ended (key id {key_id}); the identity provider is still sending the old token"
+                ),
+                Signals::REVOKED_TOKEN,
+            ),
+            _ => (
+                format!("rejected: wrong secret for key id {key_id}"),
+                Signals::NONE,
+            ),
         };
         let row = LogRow {
             status: 401,

@@ -2,8 +2,8 @@
 
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;

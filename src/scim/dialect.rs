@@ -44,7 +44,9 @@ pub fn patches_members(body: &Value) -> bool {
     operations(body).any(|op| {
         let path = op.get("path").and_then(Value::as_str);
         match path {
-            Some(p) => p.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("members")),
+            Some(p) => p
+                .get(..7)
+                .is_some_and(|p| p.eq_ignore_ascii_case("members")),
             None => op
                 .get("value")
                 .and_then(Value::as_object)

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::resources::{self, Creation, Patching, Replacement, Target, new_id};
+use crate::diagnosis::Signals;
 use crate::error::ScimError;
 use crate::events::log;
 use crate::scim::bulk::{self, Action, BULK_RESPONSE_URN, BulkRequest, Method, Operation};
@@ -23,7 +24,6 @@ use crate::scim::schema::TenantSchemas;
 use crate::scim::text;
 use crate::state::AppState;
 use crate::storage::Scope;
-use crate::diagnosis::Signals;
 use crate::storage::log::LogRow;
 use crate::storage::{self, now_millis};
 use crate::storage::{AnyConnection, models::ResourceRow};
@@ -354,8 +354,8 @@ impl Run<'_> {
         let shown = action
             .and_then(|a| Some(Signals::of_write(&method, a.rt, a.data.as_ref()?)))
             .unwrap_or_default();
-        let signals = shown
-            | Signals::of_outcome(&method, rt.map(|rt| rt.id), status, scim_type.as_deref());
+        let signals =
+            shown | Signals::of_outcome(&method, rt.map(|rt| rt.id), status, scim_type.as_deref());
         let row = LogRow {
             status: i32::from(status),
             resource_type: rt.map(|rt| rt.id.to_owned()),

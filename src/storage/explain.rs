@@ -35,7 +35,10 @@ impl<Q> Query for Explain<'_, Q> {
 impl<Q, C> RunQueryDsl<C> for Explain<'_, Q> {}
 
 /// The plan of `query` on `conn`, one line per step.
-pub(super) fn plan<Q: QueryFragment<Db>>(conn: &mut AnyConnection, query: &Q) -> StoreResult<Vec<String>> {
+pub(super) fn plan<Q: QueryFragment<Db>>(
+    conn: &mut AnyConnection,
+    query: &Q,
+) -> StoreResult<Vec<String>> {
     #[derive(QueryableByName)]
     struct SqlitePlan {
         #[diesel(sql_type = diesel::sql_types::Text)]

@@ -110,7 +110,6 @@ impl Count<'_> {
     }
 }
 
-
 /// The page `window` takes of at most one match, as [`Scope::list`] pages any matches: the
 /// total counts the match whatever the window, a cursor passes it once it is behind.
 fn window_of_one(found: Option<ResourceRow>, window: &Window) -> Listed {

@@ -447,8 +447,8 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::Number;
 
-    use super::super::test_support::bjensen;
     use super::super::ast::CompValue;
+    use super::super::test_support::bjensen;
     use super::super::{CompareOp, Filter, MAX_DEPTH, MAX_INPUT_LEN, check, matches, parse};
     use crate::scim::path::AttrPath;
     use crate::scim::schema::USER_RESOURCE;
