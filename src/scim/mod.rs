@@ -7,6 +7,7 @@ pub mod compat;
 pub mod filter;
 pub mod limits;
 pub mod mapping;
+pub mod offered;
 pub mod patch;
 pub mod patch_path;
 pub mod path;

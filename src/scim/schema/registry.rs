@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
 use super::{ResourceType, Schema, SchemaExtension};
+use crate::scim::offered::Offer;
 
 /// What a resource body may do with an extension the tenant has not registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,12 +40,14 @@ impl UnknownExtensions {
 
 /// What the app's view of a tenant's users needs of the tenant's settings: its group-to-role
 /// mappings (group, role), its default role and its attribute mapping (the stored document;
-/// `None`: the standard fields).
+/// `None`: the standard fields); and the entitlements its admin configured, which its IdP
+/// reads at `/Entitlements` (with the roles the mappings name at `/Roles`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppSettings {
     pub role_mappings: Vec<(String, String)>,
     pub default_role: Option<String>,
     pub attribute_mapping: Option<String>,
+    pub entitlements: Vec<Offer>,
 }
 
 /// One tenant's view of the resource types: the built-in ones, each with the extensions the
