@@ -100,7 +100,7 @@ mod token;
 
 pub mod cli;
 
-pub use app_roles::{AppRole, RoleCatalog};
+pub use app_roles::{AppEntitlement, AppRole, RoleCatalog};
 pub use background::BackgroundWork;
 pub use config::{
     AdminAuth, AdminKey, BulkLimits, InvalidSettings, PortalSettings, RateLimits, Settings,

@@ -13,7 +13,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{self as oa, Content, Ref, RefOr, Required, Response, Server};
 
 use crate::error::{ERROR_URN, SCIM_CONTENT_TYPE};
-use crate::handlers::{admin, bulk, discovery, health, metrics, openapi, resources};
+use crate::handlers::{admin, bulk, discovery, health, metrics, offered, openapi, resources};
 use crate::scim::bulk::{BULK_REQUEST_URN, BULK_RESPONSE_URN};
 use crate::scim::patch::PATCH_OP_URN;
 use crate::scim::query::SEARCH_REQUEST_URN;
@@ -52,9 +52,11 @@ impl Document {
         (name = "SCIM", description = "Discovery, search and bulk requests (RFC 7644)."),
         (name = "User", description = "SCIM Users (RFC 7643 §4.1)."),
         (name = "Group", description = "SCIM Groups (RFC 7643 §4.2)."),
+        (name = "Roles and entitlements", description = "What the app offers a tenant's users, \
+            read-only (draft-ietf-scim-roles-entitlements-01)."),
         (name = "Admin", description = "The host app's admin API: tenants, their secrets, role \
-            mappings, extension schemas, users with roles, events, webhooks and the provisioning \
-            log."),
+            mappings, entitlements, extension schemas, users with roles, events, webhooks and \
+            the provisioning log."),
         (name = "Operations", description = "Probes, metrics and this document; no credentials."),
     )
 )]
@@ -68,6 +70,10 @@ struct Root;
     discovery::resource_type,
     discovery::schemas,
     discovery::schema,
+    offered::roles,
+    offered::role,
+    offered::entitlements,
+    offered::entitlement,
     resources::search_all,
     bulk::bulk,
 ))]
@@ -98,6 +104,8 @@ struct ResourceRoutes;
     admin::get_role_mappings,
     admin::put_role_mappings,
     admin::get_roles,
+    admin::get_entitlements,
+    admin::put_entitlements,
     admin::get_attribute_mapping,
     admin::put_attribute_mapping,
     admin::schemas,

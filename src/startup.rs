@@ -12,7 +12,7 @@ use crate::background::BackgroundWork;
 use crate::config::Settings;
 use crate::error::AdminError;
 use crate::events::log::LogWriter;
-use crate::handlers::{self, admin, bulk, discovery, health, resources};
+use crate::handlers::{self, admin, bulk, discovery, health, offered, resources};
 use crate::http::metrics::RequestMetrics;
 use crate::http::{auth, content, log as request_log};
 use crate::scim::schema::ResourceType;
@@ -344,7 +344,27 @@ fn scim_scope(settings: &Settings, routes: &mut Registrar) -> Scope {
                 .app_data(content::json_config(settings.bulk.max_payload_bytes))
                 .wrap(from_fn(auth::require_tenant))
                 .wrap(from_fn(request_log::record)),
-        );
+        )
+        .service(offered_resource(
+            &mut routes,
+            "/Roles",
+            web::to(offered::roles),
+        ))
+        .service(offered_resource(
+            &mut routes,
+            "/Roles/{id}",
+            web::to(offered::role),
+        ))
+        .service(offered_resource(
+            &mut routes,
+            "/Entitlements",
+            web::to(offered::entitlements),
+        ))
+        .service(offered_resource(
+            &mut routes,
+            "/Entitlements/{id}",
+            web::to(offered::entitlement),
+        ));
     ResourceType::ALL
         .into_iter()
         .fold(scope, |scope, rt| {
@@ -362,6 +382,19 @@ fn discovery_resource(
     routes
         .resource(path, [(Method::GET, handler)])
         .wrap(from_fn(auth::tenant_if_named))
+}
+
+/// A read-only resource of what the app offers (draft-ietf-scim-roles-entitlements): for the
+/// tenant of the token only, logged like every SCIM request; other methods are 405.
+fn offered_resource(
+    routes: &mut Registrar,
+    path: &str,
+    handler: Route,
+) -> impl HttpServiceFactory + use<> {
+    routes
+        .resource(path, [(Method::GET, handler)])
+        .wrap(from_fn(auth::require_tenant))
+        .wrap(from_fn(request_log::record))
 }
 
 /// `/healthz` and `/readyz`, without their state.
@@ -429,6 +462,16 @@ fn admin_scope(settings: &Settings, routes: &mut Registrar) -> Scope {
             web::to(admin::put_role_mappings),
         ),
         (GET, "/tenants/{id}/roles", web::to(admin::get_roles)),
+        (
+            GET,
+            "/tenants/{id}/entitlements",
+            web::to(admin::get_entitlements),
+        ),
+        (
+            PUT,
+            "/tenants/{id}/entitlements",
+            web::to(admin::put_entitlements),
+        ),
         (
             GET,
             "/tenants/{id}/attribute-mapping",

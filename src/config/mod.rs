@@ -87,6 +87,8 @@ pub struct Settings {
     pub db_waits: Waits,
     /// Role mappings one tenant may have.
     pub max_role_mappings: usize,
+    /// Entitlements one tenant's admin may configure (draft-ietf-scim-roles-entitlements).
+    pub max_entitlements: usize,
     /// Request rate limits and the bound on queued argon2id work.
     pub rate_limits: RateLimits,
     /// How long events are kept; an enabled webhook's undelivered events are kept longer,
@@ -296,6 +298,7 @@ impl Default for Settings {
             limits: Limits::default(),
             db_waits: Waits::default(),
             max_role_mappings: 1_000,
+            max_entitlements: 1_000,
             rate_limits: RateLimits::default(),
             event_retention: Duration::from_secs(30 * 86_400),
             portal: PortalSettings::default(),
@@ -366,6 +369,7 @@ impl Settings {
             l.max_depth,
             l.max_string_bytes,
             self.max_role_mappings,
+            self.max_entitlements,
         ]
         .contains(&0)
         {
@@ -377,6 +381,7 @@ impl Settings {
                     "max-json-depth",
                     "max-string-bytes",
                     "max-role-mappings",
+                    "max-entitlements",
                 ],
                 "every request limit must be greater than zero",
             ));
@@ -616,6 +621,9 @@ pub struct LimitArgs {
     /// Role mappings one tenant may have
     #[arg(long, env = "SCIMITAR_MAX_ROLE_MAPPINGS", default_value_t = Settings::default().max_role_mappings)]
     max_role_mappings: usize,
+    /// Entitlements one tenant's admin may configure
+    #[arg(long, env = "SCIMITAR_MAX_ENTITLEMENTS", default_value_t = Settings::default().max_entitlements)]
+    max_entitlements: usize,
     /// How long a write waits for another writer's lock before it is answered 503
     #[arg(long, env = "SCIMITAR_DB_LOCK_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     db_lock_timeout: Duration,
@@ -638,6 +646,7 @@ impl LimitArgs {
                 max_string_bytes: self.max_string_bytes,
             },
             max_role_mappings: self.max_role_mappings,
+            max_entitlements: self.max_entitlements,
             db_waits: Waits {
                 lock: self.db_lock_timeout,
                 connection: self.db_connect_timeout,

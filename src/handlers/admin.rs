@@ -1,5 +1,5 @@
-//! The admin API (`/admin/v1`): tenants and their secrets, role mappings, users with roles, and
-//! the event feed. JSON in and out; every route takes an admin JWT.
+//! The admin API (`/admin/v1`): tenants and their secrets, role mappings and entitlements, users
+//! with roles, and the event feed. JSON in and out; every route takes an admin JWT.
 
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use crate::scim::query::SearchRequest;
 use crate::scim::schema::UnknownExtensions;
 use crate::scim::text;
 use crate::service::admin::{self as service, OfferedRoles, RoleMappings, WebhookInput};
+use crate::service::offered::{self, EntitlementsInput, OfferedEntitlements};
 use crate::service::portal;
 use crate::service::schemas::{self, Registered};
 use crate::service::tenants::{self, Issued};
@@ -387,6 +388,68 @@ pub async fn put_role_mappings(
     let t = tenant(&state, &admin, id.into_inner()).await?;
     let saved =
         service::set_role_mappings(&state, &TenantId::from_stored(t.id), body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(saved))
+}
+
+/// Lists the entitlements the tenant's IdP reads at `/Entitlements`.
+///
+/// The host app's when its catalog supplies them (library mode), else those configured here.
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}/entitlements",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    responses(
+        (status = 200, description = "The entitlements.", body = OfferedEntitlements),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
+pub async fn get_entitlements(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(offered::entitlements(&state, &TenantId::from_stored(t.id)).await?))
+}
+
+/// Replaces the entitlements the tenant's IdP reads at `/Entitlements`.
+///
+/// One may be the default (`"default": true`), which the IdP reads as `primary`: e.g.
+/// Salesforce's `Standard User` profile.
+#[utoipa::path(
+    put,
+    path = "/tenants/{id}/entitlements",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    request_body = EntitlementsInput,
+    responses(
+        (status = 200, description = "The entitlements as saved.", body = OfferedEntitlements),
+        (status = 400, description = "An empty or repeated value, or more than one default."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+        (status = 409, description = "The host app supplies this tenant's entitlements."),
+        (status = 413, description = "More entitlements than the server allows per tenant."),
+    ),
+)]
+pub async fn put_entitlements(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Json<EntitlementsInput>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    let saved =
+        offered::set_entitlements(&state, &TenantId::from_stored(t.id), body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(saved))
 }
 

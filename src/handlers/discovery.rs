@@ -41,6 +41,22 @@ pub fn service_provider_config(base: &str, settings: &Settings) -> Value {
             "defaultPageSize": settings.default_page_size,
             "maxPageSize": settings.max_page_size,
         },
+        // draft-ietf-scim-roles-entitlements-01 §3.1, under the draft's own name. Users' roles
+        // and entitlements are RFC 7643's multi-valued attributes, type and primary included.
+        "RolesAndEntitlements": {
+            "roles": {
+                "supported": true,
+                "multipleRolesSupported": true,
+                "primarySupported": true,
+                "typeSupported": true,
+            },
+            "entitlements": {
+                "supported": true,
+                "multipleEntitlementsSupported": true,
+                "primarySupported": true,
+                "typeSupported": true,
+            },
+        },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "OAuth Bearer Token",
@@ -100,7 +116,7 @@ fn seen_by(req: &HttpRequest) -> Arc<TenantSchemas> {
 )]
 pub async fn resource_types(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let all: Vec<Value> = seen_by(&req)
-        .types()
+        .described_types()
         .map(|rt| render_resource_type(rt, &state.base_url))
         .collect();
     scim_json(StatusCode::OK, &list_response(all.len() as i64, 1, all))
@@ -112,7 +128,8 @@ pub async fn resource_types(req: HttpRequest, state: web::Data<AppState>) -> Htt
     path = "/ResourceTypes/{id}",
     tag = "SCIM",
     security((), ("scim_token" = [])),
-    params(("id" = String, Path, description = "The resource type's id: `User` or `Group`.")),
+    params(("id" = String, Path, description = "The resource type's id: `User`, `Group`, \
+        `Role` or `Entitlement`.")),
     responses(
         (status = 200, description = "The resource type.",
             body = ref("#/components/schemas/ScimResource"), content_type = SCIM_CONTENT_TYPE),
@@ -127,7 +144,7 @@ pub async fn resource_type(
 ) -> Result<HttpResponse, ScimError> {
     let schemas = seen_by(&req);
     let rt = schemas
-        .type_by_id(&id)
+        .described_type(&id)
         .ok_or_else(|| ScimError::NotFound(format!("resource type {id} not found")))?;
     Ok(scim_json(
         StatusCode::OK,
@@ -151,7 +168,7 @@ pub async fn resource_type(
 )]
 pub async fn schemas(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let all: Vec<Value> = seen_by(&req)
-        .schemas()
+        .described_schemas()
         .map(|s| render_schema(s, &state.base_url))
         .collect();
     scim_json(StatusCode::OK, &list_response(all.len() as i64, 1, all))
@@ -179,7 +196,7 @@ pub async fn schema(
 ) -> Result<HttpResponse, ScimError> {
     let schemas = seen_by(&req);
     let s = schemas
-        .schema(&id)
+        .described_schema(&id)
         .ok_or_else(|| ScimError::NotFound(format!("schema {id} not found")))?;
     Ok(scim_json(
         StatusCode::OK,

@@ -5,6 +5,7 @@ pub mod bulk;
 pub mod discovery;
 pub mod health;
 pub mod metrics;
+pub mod offered;
 pub mod openapi;
 pub mod portal;
 pub mod resources;

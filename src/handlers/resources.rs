@@ -53,7 +53,8 @@ impl std::ops::Deref for Rt {
 /// Query parameters, decoded, in order; kept as text so a bad value gets a SCIM error.
 pub type Params = web::Query<Vec<(String, String)>>;
 
-fn search_request(q: &Params) -> Result<SearchRequest, ScimError> {
+/// The query parameters as a [`SearchRequest`]; a bad value is a SCIM 400.
+pub(crate) fn search_request(q: &Params) -> Result<SearchRequest, ScimError> {
     Ok(SearchRequest::from_query(
         q.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     )?)

@@ -8,6 +8,7 @@ pub mod dialect;
 pub mod filter;
 pub mod limits;
 pub mod mapping;
+pub mod offered;
 pub mod patch;
 pub mod patch_path;
 pub mod path;

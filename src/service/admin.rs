@@ -85,14 +85,14 @@ pub async fn offered_roles(state: &AppState, tenant: &TenantId) -> Result<Offere
         });
     }
     let current = role_mappings(state, tenant).await?;
-    let named: BTreeSet<String> = current
-        .default_role
+    let mappings: Vec<(String, String)> = current
+        .mappings
         .into_iter()
-        .chain(current.mappings.into_iter().map(|m| m.role))
+        .map(|m| (m.group, m.role))
         .collect();
     Ok(OfferedRoles {
         from_app: false,
-        roles: named.into_iter().map(AppRole::named).collect(),
+        roles: super::offered::named_roles(current.default_role.as_ref(), &mappings),
     })
 }
 

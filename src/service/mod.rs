@@ -5,6 +5,7 @@ pub mod bulk;
 mod changes;
 pub mod health;
 pub mod metrics;
+pub mod offered;
 pub mod portal;
 pub mod resources;
 pub mod schemas;
@@ -26,15 +27,17 @@ use crate::scim::schema::{AppSettings, ResourceType};
 use crate::storage::models::ResourceRow;
 use crate::storage::{AnyConnection, Scope};
 
-/// What the app's view of a tenant's users needs of its settings: its attribute mapping (on the
-/// tenant's row), its default role and its group-to-role mappings.
+/// What the app's view of a tenant's users needs of its settings: its attribute mapping and
+/// entitlements (on the tenant's row), its default role and its group-to-role mappings.
 fn app_settings(c: &mut AnyConnection, scope: &Scope<'_>) -> Result<AppSettings, ScimError> {
-    let attribute_mapping = crate::storage::tenants::attribute_mapping(c, scope)?;
+    let (attribute_mapping, entitlements) =
+        crate::storage::tenants::mapping_and_entitlements(c, scope)?;
     let (default_role, role_mappings) = crate::storage::events::role_mappings(c, scope)?;
     Ok(AppSettings {
         role_mappings,
         default_role,
         attribute_mapping,
+        entitlements: offered::stored(entitlements.as_deref()),
     })
 }
 

@@ -11,6 +11,7 @@ diesel::table! {
         attribute_mapping -> Nullable<Text>,
         schema_version -> BigInt,
         unknown_extensions -> Text,
+        entitlements -> Nullable<Text>,
     }
 }
 

@@ -152,3 +152,29 @@ pub fn set_attribute_mapping(
         .set(tenants::attribute_mapping.eq(doc))
         .execute(conn)?)
 }
+
+/// The tenant's attribute mapping and entitlements (stored JSON documents), in one read.
+pub fn mapping_and_entitlements(
+    conn: &mut AnyConnection,
+    scope: &Scope<'_>,
+) -> StoreResult<(Option<String>, Option<String>)> {
+    let tenant_id = scope.id();
+    Ok(tenants::table
+        .find(tenant_id)
+        .select((tenants::attribute_mapping, tenants::entitlements))
+        .first::<(Option<String>, Option<String>)>(conn)
+        .optional()?
+        .unwrap_or_default())
+}
+
+/// Stores the tenant's entitlements (`None`: none).
+pub fn set_entitlements(
+    conn: &mut AnyConnection,
+    scope: &Scope<'_>,
+    doc: Option<&str>,
+) -> StoreResult<usize> {
+    let tenant_id = scope.id();
+    Ok(diesel::update(tenants::table.find(tenant_id))
+        .set(tenants::entitlements.eq(doc))
+        .execute(conn)?)
+}

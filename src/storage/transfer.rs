@@ -32,6 +32,9 @@ pub struct TenantRecord {
     pub attribute_mapping: Option<String>,
     pub schema_version: i64,
     pub unknown_extensions: String,
+    /// Absent from exports written before entitlements were configurable.
+    #[serde(default)]
+    pub entitlements: Option<String>,
 }
 
 /// One held value of a unique extension attribute.

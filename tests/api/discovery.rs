@@ -38,7 +38,8 @@ fn resource_types_list_users_and_groups(b: Backend) {
     let app = TestApp::spawn(b);
     let res = app.req("GET", "/ResourceTypes", None);
     assert_eq!(res.status, 200);
-    assert_eq!(res.body["totalResults"], 2);
+    // User and Group, then the read-only Role and Entitlement (draft-ietf-scim-roles-entitlements).
+    assert_eq!(res.body["totalResults"], 4);
     let user = app.req("GET", "/ResourceTypes/User", None).body;
     assert_eq!(user["endpoint"], "/Users");
     assert_eq!(user["schema"], "urn:ietf:params:scim:schemas:core:2.0:User");
@@ -58,7 +59,7 @@ fn schemas_come_from_the_schema_data(b: Backend) {
     let app = TestApp::spawn(b);
     let res = app.req("GET", "/Schemas", None);
     assert_eq!(res.status, 200);
-    assert_eq!(res.body["totalResults"], 3);
+    assert_eq!(res.body["totalResults"], 5);
     let user = app
         .req(
             "GET",

@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use scimitar::storage::{Db, Scope, Waits, cursors, events};
-use scimitar::{AppRole, AppState, BackgroundWork, Event, Settings};
+use scimitar::{AppEntitlement, AppRole, AppState, BackgroundWork, Event, Settings};
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -415,6 +415,118 @@ fn a_host_app_supplies_its_roles(b: Backend) {
     host.stop();
 }
 
+/// A host app's catalog with Salesforce-style profiles: what the tenant's IdP reads.
+struct Catalog;
+
+impl scimitar::RoleCatalog for Catalog {
+    fn roles(&self, tenant_id: &str) -> Result<Vec<AppRole>, scimitar::HandlerError> {
+        Ok(vec![
+            AppRole::named("member"),
+            AppRole {
+                value: "billing-admin".into(),
+                display: format!("Billing administrator of {}", &tenant_id[..4]),
+            },
+        ])
+    }
+
+    fn entitlements(
+        &self,
+        _tenant_id: &str,
+    ) -> Result<Option<Vec<AppEntitlement>>, scimitar::HandlerError> {
+        Ok(Some(vec![AppEntitlement {
+            value: "Standard User".into(),
+            display: "Standard User".into(),
+            kind: Some("Profile".into()),
+            default: true,
+        }]))
+    }
+}
+
+fn the_idp_reads_the_host_apps_catalog(b: Backend) {
+    let Acme {
+        _dir,
+        database,
+        id: acme,
+        token,
+        ..
+    } = Acme::new(b);
+    let host = Host::start(
+        &database.url,
+        |_| {},
+        |s| s.with_role_catalog(Catalog),
+        |w| w,
+    );
+    let jwt = scimitar::admin_token::mint(&admin_auth(), &acme, Duration::from_secs(300))
+        .expect("admin token");
+    let (status, saved) = host.send(
+        "PUT",
+        &format!("/admin/v1/tenants/{acme}/role-mappings"),
+        &jwt,
+        Some(&json!({"default_role": "member", "mappings": []})),
+    );
+    assert_eq!(status, 200, "{saved}");
+
+    let (status, roles) = host.send("GET", "/integrations/scim/Roles", &token, None);
+    assert_eq!(status, 200, "{roles}");
+    let listed: Vec<(&str, &str, Option<bool>)> = roles["Resources"]
+        .as_array()
+        .expect("Resources")
+        .iter()
+        .map(|r| {
+            (
+                r["value"].as_str().expect("value"),
+                r["display"].as_str().expect("display"),
+                r["primary"].as_bool(),
+            )
+        })
+        .collect();
+    let billing = format!("Billing administrator of {}", &acme[..4]);
+    assert_eq!(
+        listed,
+        [
+            ("member", "member", Some(true)),
+            ("billing-admin", billing.as_str(), None)
+        ],
+        "the app's own roles, in its order, the mapping's default role primary"
+    );
+    let location = roles["Resources"][1]["meta"]["location"]
+        .as_str()
+        .expect("location");
+    assert!(
+        location.starts_with(&format!("{}/integrations/scim/Roles/", host.origin)),
+        "{location}"
+    );
+
+    let (status, entitlements) = host.send(
+        "GET",
+        "/integrations/scim/Entitlements?filter=primary%20eq%20true",
+        &token,
+        None,
+    );
+    assert_eq!(status, 200, "{entitlements}");
+    assert_eq!(entitlements["totalResults"], 1);
+    assert_eq!(entitlements["Resources"][0]["value"], "Standard User");
+    assert_eq!(entitlements["Resources"][0]["type"], "Profile");
+
+    let path = format!("/admin/v1/tenants/{acme}/entitlements");
+    let (status, read) = host.send("GET", &path, &jwt, None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        read,
+        json!({"from_app": true, "entitlements": [
+            {"value": "Standard User", "display": "Standard User", "type": "Profile", "default": true},
+        ]})
+    );
+    let (status, refused) = host.send(
+        "PUT",
+        &path,
+        &jwt,
+        Some(&json!({"entitlements": [{"value": "Read Only"}]})),
+    );
+    assert_eq!(status, 409, "{refused}");
+    host.stop();
+}
+
 /// The example host app, built by `cargo test` beside this test binary, running on a port it
 /// picked; killed when dropped.
 struct Example {
@@ -533,5 +645,6 @@ on_both_backends!(
     an_event_handler_gets_each_event_in_order_at_least_once_with_the_feeds_ids,
     two_instances_take_turns_with_a_handler,
     a_host_app_supplies_its_roles,
+    the_idp_reads_the_host_apps_catalog,
     the_example_host_app_revokes_a_deactivated_users_session,
 );

@@ -39,6 +39,8 @@ fn snapshot(http: &Http, origin: &str, token: &str, jwt: &str, tenant: &str) -> 
         "users": resources("/scim/v2/Users?sortBy=userName"),
         "groups": resources("/scim/v2/Groups?sortBy=displayName"),
         "role_mappings": read(&format!("/admin/v1/tenants/{tenant}/role-mappings"), jwt),
+        "roles": resources("/scim/v2/Roles"),
+        "entitlements": resources("/scim/v2/Entitlements"),
         "events": events["events"],
     })
 }
@@ -90,8 +92,8 @@ fn a_tenant_moves_to_another_database_and_backend(from: Backend) {
     );
     output(command(&["tenant", "create", "--name", "globex"]), &mut log);
 
-    // Provision through a running server: users, a group with a member, a role mapping, a
-    // webhook that has delivered everything.
+    // Provision through a running server: users, a group with a member, a role mapping, an
+    // entitlement, a webhook that has delivered everything.
     let served = serve(command(&[]));
     let http = Http::new(&served.origin);
     let jwt = output(command(&["admin", "token", "--ttl", "5m"]), &mut log);
@@ -122,6 +124,13 @@ fn a_tenant_moves_to_another_database_and_backend(from: Backend) {
         &format!("/admin/v1/tenants/{tenant}/role-mappings"),
         &jwt,
         Some(&json!({"default_role": "member", "mappings": [{"group": "Engineering", "role": "admin"}]})),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = http.send(
+        "PUT",
+        &format!("/admin/v1/tenants/{tenant}/entitlements"),
+        &jwt,
+        Some(&json!({"entitlements": [{"value": "Standard User", "type": "Profile", "default": true}]})),
     );
     assert_eq!(status, 200);
     let etag = http

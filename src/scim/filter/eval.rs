@@ -28,8 +28,8 @@ use crate::scim::schema::AttributeDef;
 use crate::scim::user_name;
 
 /// Whether `resource` (a rendered SCIM resource, keys in any case) matches `filter`: the
-/// reference the tests hold the SQL translation of filters to (requests filter in SQL).
-#[cfg(any(test, feature = "internals"))]
+/// reference the tests hold the SQL translation of filters to (stored resources are filtered
+/// in SQL), and how the lists rendered in memory (`/Roles`, `/Entitlements`) are filtered.
 pub fn matches(filter: &CheckedFilter, resource: &Value) -> bool {
     eval(filter.root(), Scope::Resource(resource))
 }
@@ -47,7 +47,6 @@ pub fn matches_value(filter: &CheckedFilter, element: &Value) -> bool {
 /// What paths are relative to: the resource, or one element of a value path's attribute.
 #[derive(Clone, Copy)]
 enum Scope<'v> {
-    #[cfg_attr(not(any(test, feature = "internals")), allow(dead_code))]
     Resource(&'v Value),
     Element(&'v Value),
 }

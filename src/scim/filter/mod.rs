@@ -16,9 +16,7 @@ mod parser;
 pub use ast::{CompareOp, Filter};
 pub use check::{CheckedFilter, CheckedNode, Operand, check, never_returned};
 pub use error::FilterError;
-#[cfg(any(test, feature = "internals"))]
-pub use eval::matches;
-pub use eval::{attribute, matches_value, member};
+pub use eval::{attribute, matches, matches_value, member};
 pub use parser::parse;
 
 /// Longest filter text accepted, in bytes. IdP filters are one or two comparisons; this leaves

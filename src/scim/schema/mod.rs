@@ -5,6 +5,7 @@
 //! discovery documents and the validator cannot drift apart.
 
 pub(crate) mod core;
+mod offered;
 mod parse;
 mod registry;
 mod render;
@@ -13,6 +14,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 pub use core::{GROUP, GROUP_RESOURCE, USER, USER_RESOURCE};
+pub use offered::{ENTITLEMENT_RESOURCE, ROLE_RESOURCE};
 
 pub use parse::{is_registrable, parse_schema};
 pub use registry::{AppSettings, Registry, TenantSchemas, UnknownExtensions};
@@ -132,6 +134,11 @@ impl AttributeDef {
     /// A single-valued boolean attribute.
     pub const fn boolean(name: &'static str, description: &'static str) -> Self {
         Self::new(name, AttrType::Boolean, description)
+    }
+
+    /// A single-valued integer attribute.
+    pub const fn integer(name: &'static str, description: &'static str) -> Self {
+        Self::new(name, AttrType::Integer, description)
     }
 
     /// A single-valued dateTime attribute.
@@ -336,8 +343,13 @@ pub struct ResourceType {
 }
 
 impl ResourceType {
-    /// Every resource type this server serves.
+    /// Every resource type this server stores and serves.
     pub const ALL: [&'static ResourceType; 2] = [&USER_RESOURCE, &GROUP_RESOURCE];
+
+    /// The read-only types of what the app offers (draft-ietf-scim-roles-entitlements): listed
+    /// in discovery beside [`ResourceType::ALL`], rendered from the app's catalog or the
+    /// tenant's settings, never stored.
+    pub const OFFERED: [&'static ResourceType; 2] = [&ROLE_RESOURCE, &ENTITLEMENT_RESOURCE];
 
     /// Finds a resource type by its id ("User", "Group"), case-insensitively.
     pub fn by_id(id: &str) -> Option<&'static ResourceType> {

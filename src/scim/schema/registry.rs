@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
 use super::{ResourceType, Schema, SchemaExtension};
+use crate::scim::offered::Offer;
 
 /// What a resource body may do with an extension the tenant has not registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,12 +40,14 @@ impl UnknownExtensions {
 
 /// What the app's view of a tenant's users needs of the tenant's settings: its group-to-role
 /// mappings (group, role), its default role and its attribute mapping (the stored document;
-/// `None`: the standard fields).
+/// `None`: the standard fields); and the entitlements its admin configured, which its IdP
+/// reads at `/Entitlements` (with the roles the mappings name at `/Roles`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppSettings {
     pub role_mappings: Vec<(String, String)>,
     pub default_role: Option<String>,
     pub attribute_mapping: Option<String>,
+    pub entitlements: Vec<Offer>,
 }
 
 /// One tenant's view of the resource types: the built-in ones, each with the extensions the
@@ -130,20 +133,28 @@ impl TenantSchemas {
         self.types.iter()
     }
 
-    /// Finds a resource type by id, case-insensitively.
-    pub fn type_by_id(&self, id: &str) -> Option<&Arc<ResourceType>> {
-        self.types.iter().find(|t| t.id.eq_ignore_ascii_case(id))
+    /// What discovery lists (`/ResourceTypes`): the tenant's types, then the read-only ones of
+    /// what the app offers.
+    pub fn described_types(&self) -> impl Iterator<Item = &ResourceType> {
+        self.types.iter().map(|t| &**t).chain(ResourceType::OFFERED)
     }
 
-    /// Every schema the tenant's resources may carry: each type's core schema, then its
-    /// extensions.
-    pub fn schemas(&self) -> impl Iterator<Item = &Schema> {
-        self.types.iter().flat_map(|t| t.schemas())
+    /// Finds a type discovery lists by id, case-insensitively.
+    pub fn described_type(&self, id: &str) -> Option<&ResourceType> {
+        self.described_types()
+            .find(|t| t.id.eq_ignore_ascii_case(id))
     }
 
-    /// Finds a schema by URN, case-insensitively.
-    pub fn schema(&self, urn: &str) -> Option<&Schema> {
-        self.schemas().find(|s| s.id.eq_ignore_ascii_case(urn))
+    /// What discovery lists (`/Schemas`): every schema of [`TenantSchemas::described_types`],
+    /// each type's core schema, then its extensions.
+    pub fn described_schemas(&self) -> impl Iterator<Item = &Schema> {
+        self.described_types().flat_map(ResourceType::schemas)
+    }
+
+    /// Finds a schema discovery lists by URN, case-insensitively.
+    pub fn described_schema(&self, urn: &str) -> Option<&Schema> {
+        self.described_schemas()
+            .find(|s| s.id.eq_ignore_ascii_case(urn))
     }
 }
 
@@ -208,12 +219,12 @@ mod tests {
         let user = view.resource_type(&USER_RESOURCE);
         assert_eq!(user.extensions.len(), 2);
         assert!(user.extension("URN:EXAMPLE:COST").is_some());
-        assert!(view.schema("urn:example:Cost").is_some());
-        let group = view.type_by_id("group").expect("Group");
+        assert!(view.described_schema("urn:example:Cost").is_some());
+        let group = view.described_type("group").expect("Group");
         assert!(group.extensions.is_empty());
         assert!(
             TenantSchemas::built_in()
-                .schema("urn:example:Cost")
+                .described_schema("urn:example:Cost")
                 .is_none()
         );
     }
