@@ -30,6 +30,7 @@ mod queries;
 mod rate_limits;
 mod scale_out;
 mod schemas;
+mod secevents;
 mod secrets;
 mod tenancy;
 mod transfer;
