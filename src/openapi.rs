@@ -119,6 +119,7 @@ struct ResourceRoutes;
     admin::put_webhook,
     admin::delete_webhook,
     admin::resend_webhook,
+    admin::poll_sets,
     admin::logs,
     admin::create_portal_link,
     admin::portal_links,

@@ -499,6 +499,7 @@ fn admin_scope(settings: &Settings, routes: &mut Registrar) -> Scope {
             "/tenants/{id}/webhooks/resend",
             web::to(admin::resend_webhook),
         ),
+        (POST, "/tenants/{id}/sets", web::to(admin::poll_sets)),
         (GET, "/tenants/{id}/logs", web::to(admin::logs)),
         (
             POST,

@@ -28,6 +28,10 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// The `typ` header of a SET (RFC 8417 §2.3).
 const TYP: &str = "secevent+jwt";
 
+/// The name of the tenant poll receiver's position among the event cursors. Host handler names
+/// cannot hold a colon, so it is never one of theirs.
+pub const POLL_CONSUMER: &str = "set:poll";
+
 /// How long an instance signs with the keys it read before it reads them again: a key added
 /// by a rotation is used everywhere within this time.
 const KEYS_FRESH_FOR: Duration = Duration::from_secs(60);

@@ -2,11 +2,16 @@
 //! tenant's poll receiver (RFC 8936) is in its events, with the SETs it acknowledged ahead of
 //! the first one it has not.
 
+use std::collections::BTreeSet;
+
 use diesel::prelude::*;
 
 use super::AnyConnection;
+use super::Scope;
 use super::StoreResult;
-use super::schema::signing_keys;
+use super::cursors::CursorRow;
+use super::events::EventRow;
+use super::schema::{event_cursors, set_acks, signing_keys};
 
 /// A signing key of the deployment. Its private half is a secret: `Debug` leaves it out.
 #[derive(Clone, Queryable, Selectable, Insertable)]
@@ -55,4 +60,84 @@ pub fn insert_key(conn: &mut AnyConnection, row: &SigningKeyRow) -> StoreResult<
         .values(row)
         .on_conflict_do_nothing();
     Ok(native!(conn, |c| insert.execute(c)).map(drop)?)
+}
+
+/// A tenant's poll receiver: its position (every event up to it acknowledged or not a SET),
+/// the events after it (at most `scan`), and which of those it has acknowledged already.
+pub fn window(
+    conn: &mut AnyConnection,
+    scope: &Scope<'_>,
+    consumer: &str,
+    scan: i64,
+) -> StoreResult<(i64, Vec<EventRow>, BTreeSet<i64>)> {
+    let tenant_id = scope.id();
+    let position = event_cursors::table
+        .find((tenant_id, consumer))
+        .select(event_cursors::handled_seq)
+        .first::<i64>(conn)
+        .optional()?
+        .unwrap_or(0);
+    let rows = super::events::after(conn, scope, position, scan)?;
+    let acked = set_acks::table
+        .filter(set_acks::tenant_id.eq(tenant_id))
+        .filter(set_acks::seq.gt(position))
+        .select(set_acks::seq)
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect();
+    Ok((position, rows, acked))
+}
+
+/// Records acknowledgements of events after the receiver's position.
+pub fn acknowledge(conn: &mut AnyConnection, scope: &Scope<'_>, seqs: &[i64]) -> StoreResult<()> {
+    let tenant_id = scope.id();
+    for seq in seqs {
+        let insert = diesel::insert_into(set_acks::table)
+            .values((set_acks::tenant_id.eq(tenant_id), set_acks::seq.eq(seq)))
+            .on_conflict_do_nothing();
+        native!(conn, |c| insert.execute(c))?;
+    }
+    Ok(())
+}
+
+/// Moves the receiver's position to `seq` (starting it when it has none) and forgets the
+/// acknowledgements it passed. Writing it also tells event retention the receiver is alive, so
+/// the events it has not acknowledged are kept (see `events::prune`).
+pub fn advance(
+    conn: &mut AnyConnection,
+    scope: &Scope<'_>,
+    consumer: &str,
+    seq: i64,
+    now: i64,
+) -> StoreResult<()> {
+    let tenant_id = scope.id();
+    let moved = diesel::update(event_cursors::table.find((tenant_id, consumer)))
+        .set((
+            event_cursors::handled_seq.eq(seq),
+            event_cursors::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    if moved == 0 {
+        // The caller holds the tenant's lock, so no other poll starts the cursor meanwhile.
+        diesel::insert_into(event_cursors::table)
+            .values(CursorRow {
+                tenant_id: tenant_id.to_owned(),
+                consumer: consumer.to_owned(),
+                handled_seq: seq,
+                failures: 0,
+                next_attempt_at: now,
+                lease_owner: None,
+                lease_until: None,
+                last_error: None,
+                updated_at: now,
+            })
+            .execute(conn)?;
+    }
+    diesel::delete(
+        set_acks::table
+            .filter(set_acks::tenant_id.eq(tenant_id))
+            .filter(set_acks::seq.le(seq)),
+    )
+    .execute(conn)?;
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! Events as Security Event Tokens (RFC 8417, SCIM profile RFC 9967): pushed to a real receiver
-//! (RFC 8935); every SET is verified with jsonwebtoken against the served JWKS, its claims and
-//! event URIs checked.
+//! (RFC 8935) and polled with acknowledgements (RFC 8936); every SET is verified with
+//! jsonwebtoken against the served JWKS, its claims and event URIs checked.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -355,7 +355,104 @@ fn a_receiver_error_counts_as_a_failure(b: Backend) {
     );
 }
 
+fn poll(app: &TestApp, tenant: &str, request: Value) -> Value {
+    let res = admin(
+        app,
+        "POST",
+        &format!("/tenants/{tenant}/sets"),
+        Some(&request),
+    );
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(res.header("content-type"), Some("application/json"));
+    res.body
+}
+
+/// The jtis of a poll answer's SETs, verified, in event order.
+fn polled(app: &TestApp, answer: &Value, audience: &str) -> Vec<String> {
+    let sets = answer["sets"].as_object().expect("sets");
+    let mut jtis: Vec<String> = sets
+        .iter()
+        .map(|(jti, token)| {
+            let claims = verified(app, token.as_str().expect("a SET"), &app.origin(), audience);
+            assert_eq!(claims["jti"], jti.as_str(), "keyed by its jti");
+            assert_eq!(uri_of(&claims), CREATE_FULL);
+            jti.clone()
+        })
+        .collect();
+    jtis.sort();
+    jtis
+}
+
+fn sets_are_polled_until_acknowledged(b: Backend) {
+    let app = spawn(b, 10);
+    let tenant = tenant_id(&app);
+    let audience = format!("{}/admin/v1/tenants/{tenant}/sets", app.admin_base);
+    for name in ["a@example.com", "b@example.com", "c@example.com"] {
+        app.create_user(name);
+    }
+
+    let first = poll(
+        &app,
+        &tenant,
+        json!({"maxEvents": 2, "returnImmediately": true}),
+    );
+    let two = polled(&app, &first, &audience);
+    assert_eq!(two.len(), 2);
+    assert_eq!(first["moreAvailable"], true);
+
+    // The second is acknowledged, the first not: the first comes again, with the third.
+    let second = poll(
+        &app,
+        &tenant,
+        json!({"ack": [two[1]], "maxEvents": 10, "returnImmediately": true}),
+    );
+    let again = polled(&app, &second, &audience);
+    assert_eq!(again.len(), 2, "{second}");
+    assert_eq!(again[0], two[0], "the unacknowledged SET is sent again");
+    assert!(!again.contains(&two[1]), "the acknowledged one is not");
+    assert_eq!(second["moreAvailable"], false);
+
+    // One acknowledged, one refused (setErrs): neither comes again.
+    let mut refused = serde_json::Map::new();
+    refused.insert(
+        again[1].clone(),
+        json!({"err": "invalid_request", "description": "not today"}),
+    );
+    let third = poll(
+        &app,
+        &tenant,
+        json!({"ack": [again[0]], "setErrs": refused, "returnImmediately": true}),
+    );
+    assert_eq!(third, json!({"sets": {}, "moreAvailable": false}));
+
+    app.create_user("d@example.com");
+    let fourth = poll(&app, &tenant, json!({"returnImmediately": true}));
+    let fresh = polled(&app, &fourth, &audience);
+    assert_eq!(fresh.len(), 1);
+    assert!(!two.contains(&fresh[0]) && !again.contains(&fresh[0]));
+
+    // maxEvents 0 only acknowledges.
+    let acked = poll(&app, &tenant, json!({"ack": fresh, "maxEvents": 0}));
+    assert_eq!(acked, json!({"sets": {}, "moreAvailable": false}));
+
+    let too_many: Vec<String> = (0..1001).map(|i| format!("evt_{i}")).collect();
+    let refused = admin(
+        &app,
+        "POST",
+        &format!("/tenants/{tenant}/sets"),
+        Some(&json!({"ack": too_many})),
+    );
+    assert_eq!(refused.status, 413, "{:?}", refused.body);
+
+    let config = app.req("GET", "/ServiceProviderConfig", None).body;
+    let uris = config["securityEvents"]["eventUris"]
+        .as_array()
+        .expect("RFC 9967 §4");
+    assert!(uris.contains(&json!(DEACTIVATE)), "{uris:?}");
+}
+
 on_both_backends!(
     sets_are_pushed_signed_and_verified,
     a_receiver_error_counts_as_a_failure,
+    sets_are_polled_until_acknowledged,
 );
