@@ -12,6 +12,8 @@ SELECT create_reference_table('tenants');
 SELECT create_reference_table('credentials');
 SELECT create_reference_table('portal_links');
 SELECT create_reference_table('portal_sessions');
+-- The deployment's SET signing keys belong to no tenant; every instance signs with them.
+SELECT create_reference_table('signing_keys');
 
 SELECT create_distributed_table('resources', 'tenant_id');
 SELECT create_distributed_table('members', 'tenant_id', colocate_with => 'resources');
@@ -23,5 +25,6 @@ SELECT create_distributed_table('events', 'tenant_id', colocate_with => 'resourc
 SELECT create_distributed_table('event_cursors', 'tenant_id', colocate_with => 'resources');
 SELECT create_distributed_table('connection_findings', 'tenant_id', colocate_with => 'resources');
 SELECT create_distributed_table('webhooks', 'tenant_id', colocate_with => 'resources');
+SELECT create_distributed_table('set_acks', 'tenant_id', colocate_with => 'resources');
 SELECT create_distributed_table('webhook_attempts', 'tenant_id', colocate_with => 'resources');
 SELECT create_distributed_table('provisioning_log', 'tenant_id', colocate_with => 'resources');

@@ -39,6 +39,7 @@ impl BackgroundWork {
         let (stop_outbox, stopped) = watch::channel(false);
         let deliverer = Deliverer::new(
             state.db.clone(),
+            state.sets.clone(),
             state.settings.webhooks.clone(),
             state.metrics.clone(),
             stopped,

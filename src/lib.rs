@@ -115,8 +115,8 @@ pub use http::metrics::RequestMetrics;
 pub use scim::limits::Limits;
 pub use service::tenants;
 pub use startup::{
-    Application, StopHandle, configure, configure_admin, configure_health, configure_metrics,
-    configure_openapi,
+    Application, StopHandle, configure, configure_admin, configure_health, configure_jwks,
+    configure_metrics, configure_openapi,
 };
 pub use state::AppState;
 pub use storage::models::{CredentialRow, TenantRow};

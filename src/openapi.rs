@@ -13,7 +13,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{self as oa, Content, Ref, RefOr, Required, Response, Server};
 
 use crate::error::{ERROR_URN, SCIM_CONTENT_TYPE};
-use crate::handlers::{admin, bulk, discovery, health, metrics, offered, openapi, resources};
+use crate::handlers::{admin, bulk, discovery, health, jwks, metrics, offered, openapi, resources};
 use crate::scim::bulk::{BULK_REQUEST_URN, BULK_RESPONSE_URN};
 use crate::scim::patch::PATCH_OP_URN;
 use crate::scim::query::SEARCH_REQUEST_URN;
@@ -47,7 +47,13 @@ impl Document {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Scimitar"),
-    paths(health::healthz, health::readyz, metrics::metrics, openapi::document),
+    paths(
+        health::healthz,
+        health::readyz,
+        jwks::jwks,
+        metrics::metrics,
+        openapi::document
+    ),
     tags(
         (name = "SCIM", description = "Discovery, search and bulk requests (RFC 7644)."),
         (name = "User", description = "SCIM Users (RFC 7643 §4.1)."),
@@ -121,6 +127,7 @@ struct ResourceRoutes;
     admin::put_webhook,
     admin::delete_webhook,
     admin::resend_webhook,
+    admin::poll_sets,
     admin::logs,
     admin::findings,
     admin::dismiss_finding,

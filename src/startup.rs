@@ -73,6 +73,7 @@ impl Application {
                 .wrap(RequestMetrics::new(&app_state))
                 .configure(|cfg| configure(cfg, app_state.clone()))
                 .configure(|cfg| configure_health(cfg, app_state.clone()))
+                .configure(|cfg| configure_jwks(cfg, app_state.clone()))
                 .configure(|cfg| {
                     if admin_here {
                         configure_admin(cfg, app_state.clone());
@@ -96,6 +97,7 @@ impl Application {
                         .wrap(RequestMetrics::new(&app_state))
                         .configure(|cfg| configure_admin(cfg, app_state.clone()))
                         .configure(|cfg| configure_health(cfg, app_state.clone()))
+                        .configure(|cfg| configure_jwks(cfg, app_state.clone()))
                         .configure(|cfg| configure_metrics(cfg, app_state.clone()))
                         .configure(|cfg| configure_openapi(cfg, app_state.clone()))
                         .configure(|cfg| handlers::portal::configure(cfg, app_state.clone()))
@@ -204,6 +206,14 @@ pub fn configure_health(cfg: &mut web::ServiceConfig, state: AppState) {
         .service(readyz.app_data(web::Data::new(state)));
 }
 
+/// Mounts `/.well-known/jwks.json`, the keys Security Event Tokens are signed with
+/// (unauthenticated: receivers verify SETs with them). Served on every listener, as receivers
+/// may reach either.
+pub fn configure_jwks(cfg: &mut web::ServiceConfig, state: AppState) {
+    let jwks = jwks_resource(&mut RouteTable::default().root());
+    cfg.service(jwks.app_data(web::Data::new(state)));
+}
+
 /// Mounts `/metrics` (Prometheus text format, unauthenticated: serve it where the admin API is,
 /// which the SCIM proxy does not expose).
 pub fn configure_metrics(cfg: &mut web::ServiceConfig, state: AppState) {
@@ -234,7 +244,7 @@ pub struct RouteTable(Vec<(Method, String)>);
 
 impl RouteTable {
     /// Every route [`configure`], [`configure_admin`], [`configure_health`],
-    /// [`configure_metrics`] and [`configure_openapi`] register with these settings: the same
+    /// [`configure_jwks`], [`configure_metrics`] and [`configure_openapi`] register with these settings: the same
     /// functions build the same scopes, and only what they noted is kept.
     #[cfg(feature = "internals")]
     pub fn of(settings: &Settings) -> Self {
@@ -243,6 +253,7 @@ impl RouteTable {
         let _ = scim_scope(settings, &mut root);
         let _ = admin_scope(settings, &mut root);
         let _ = health_resources(&mut root);
+        let _ = jwks_resource(&mut root);
         let _ = metrics_resource(&mut root);
         let _ = openapi_resource(&mut root);
         table
@@ -405,6 +416,14 @@ fn health_resources(routes: &mut Registrar) -> (Resource, Resource) {
     )
 }
 
+/// `/.well-known/jwks.json`, without its state.
+fn jwks_resource(routes: &mut Registrar) -> Resource {
+    routes.resource(
+        crate::events::secevent::JWKS_PATH,
+        [(Method::GET, web::to(handlers::jwks::jwks))],
+    )
+}
+
 /// `/metrics`, without its state.
 fn metrics_resource(routes: &mut Registrar) -> Resource {
     routes.resource(
@@ -523,6 +542,7 @@ fn admin_scope(settings: &Settings, routes: &mut Registrar) -> Scope {
             "/tenants/{id}/webhooks/resend",
             web::to(admin::resend_webhook),
         ),
+        (POST, "/tenants/{id}/sets", web::to(admin::poll_sets)),
         (GET, "/tenants/{id}/logs", web::to(admin::logs)),
         (GET, "/tenants/{id}/findings", web::to(admin::findings)),
         (

@@ -9,10 +9,12 @@ use crate::admin_token::AdminVerifier;
 use crate::app_roles::RoleCatalog;
 use crate::config::Settings;
 use crate::events::log::{self, LogSender, LogWriter};
+use crate::events::secevent::Transmitter;
 use crate::health::Health;
 use crate::http::throttle::Throttle;
 use crate::metrics::Metrics;
 use crate::openapi::Document;
+use crate::startup::ADMIN_PATH;
 use crate::storage::Db;
 use crate::token::{Argon2Slots, TokenCache};
 
@@ -47,6 +49,8 @@ pub struct AppState {
     pub(crate) roles: Option<Arc<dyn RoleCatalog>>,
     /// The OpenAPI document, built on its first request.
     pub(crate) openapi: Arc<Document>,
+    /// Issues events as signed Security Event Tokens.
+    pub(crate) sets: Arc<Transmitter>,
 }
 
 impl AppState {
@@ -82,6 +86,18 @@ impl AppState {
             .map(Arc::new);
         let (log, log_writer) =
             log::channel(db.clone(), settings.log_retention, settings.diagnosis);
+        let base_url = settings.scim_base_url(scim_addr);
+        let portal_url = settings.portal_url(portal_addr.or(scim_addr));
+        let sets = Transmitter::new(
+            base_url
+                .strip_suffix(settings.scim_path.as_str())
+                .unwrap_or(&base_url)
+                .to_owned(),
+            format!(
+                "{}{ADMIN_PATH}",
+                portal_url.strip_suffix("/portal").unwrap_or(&portal_url)
+            ),
+        );
         let state = Self {
             admin,
             log,
@@ -92,8 +108,9 @@ impl AppState {
                 settings.rate_limits.argon2_queue,
             )),
             throttle: Arc::new(Throttle::new(&settings.rate_limits)),
-            base_url: settings.scim_base_url(scim_addr).into(),
-            portal_url: settings.portal_url(portal_addr.or(scim_addr)).into(),
+            base_url: base_url.into(),
+            portal_url: portal_url.into(),
+            sets: Arc::new(sets),
             metrics: Arc::new(Metrics::new(settings.metrics_tenant_label)),
             settings: Arc::new(settings),
             schemas: Arc::default(),

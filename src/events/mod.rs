@@ -9,6 +9,7 @@ pub mod log;
 mod outbox;
 pub mod retention;
 pub mod roles;
+pub mod secevent;
 pub mod webhooks;
 
 use chrono::{DateTime, SecondsFormat};

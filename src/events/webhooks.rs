@@ -4,7 +4,8 @@
 //! repeated failure. With several instances on one PostgreSQL database, a lease on each tenant's
 //! webhook makes one instance at a time deliver its events. Tenants are delivered to side by
 //! side, so a slow endpoint holds up only its own tenant, and only to addresses the egress policy
-//! allows, checked after resolution.
+//! allows, checked after resolution. A webhook may instead take the events as Security Event
+//! Tokens, pushed as RFC 8935 describes (see [`Format`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use super::egress::{Egress, Refusal};
 use super::outbox::{Reader, Rounds, ms, retry_at};
 use super::render;
+use super::secevent::{self, Transmitter};
 use crate::diagnosis;
 use crate::error::ScimError;
 use crate::metrics::Metrics;
@@ -45,6 +47,49 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> anyhow::Resul
     mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
     Ok(format!("v1,{}", B64.encode(mac.finalize().into_bytes())))
 }
+
+/// How a webhook carries events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// The event as JSON, signed with the webhook's secret as Standard Webhooks describes.
+    StandardWebhooks,
+    /// The event as a Security Event Token in the SCIM profile (RFC 9967), signed with the
+    /// deployment's key, pushed as RFC 8935 describes: `application/secevent+jwt`, answered
+    /// 202. Events SCIM has no URI for (roles changed, secret rotated) are passed over.
+    Set,
+}
+
+impl Format {
+    /// The format as stored; anything unknown reads as Standard Webhooks.
+    pub fn stored(name: &str) -> Self {
+        match name {
+            "set" => Self::Set,
+            _ => Self::StandardWebhooks,
+        }
+    }
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StandardWebhooks => "standard_webhooks",
+            Self::Set => "set",
+        }
+    }
+}
+
+/// One event as sent: its body and how it is typed and signed.
+enum Message {
+    /// A Standard Webhooks JSON body, signed with the webhook's secret.
+    Webhook(String),
+    /// A signed SET.
+    Set(String),
+}
+
+/// The most of a refusing receiver's answer read, for its RFC 8935 §2.3 error.
+const ERROR_BODY_LIMIT: u64 = 4096;
+/// The most of a receiver's error description kept with an attempt.
+const ERROR_DESCRIPTION_LIMIT: usize = 200;
 
 /// How deliveries are paced.
 #[derive(Debug, Clone)]
@@ -83,6 +128,7 @@ impl Default for DeliveryPolicy {
 /// Delivers the outbox to tenants' webhooks until it is told to stop.
 pub struct Deliverer {
     db: Db,
+    sets: Arc<Transmitter>,
     policy: DeliveryPolicy,
     owner: String,
     agent: ureq::Agent,
@@ -100,10 +146,11 @@ const DUE_PER_ROUND: i64 = 100;
 const LEASE_MARGIN_MS: i64 = 5_000;
 
 impl Deliverer {
-    /// A deliverer with a fresh instance identity, counting its failures in `metrics`; it stops
-    /// when `stop` turns true or its sender is dropped.
+    /// A deliverer with a fresh instance identity, issuing SETs with `sets` and counting its
+    /// failures in `metrics`; it stops when `stop` turns true or its sender is dropped.
     pub fn new(
         db: Db,
+        sets: Arc<Transmitter>,
         policy: DeliveryPolicy,
         metrics: Arc<Metrics>,
         stop: watch::Receiver<bool>,
@@ -123,6 +170,7 @@ impl Deliverer {
         };
         Self {
             db,
+            sets,
             owner: uuid::Uuid::new_v4().to_string(),
             agent: ureq::Agent::with_parts(config, DefaultConnector::default(), resolver),
             rounds: Arc::new(Rounds::new(policy.poll_interval, policy.concurrency, stop)),
@@ -156,28 +204,58 @@ impl Deliverer {
         else {
             return Ok(());
         };
+        let format = Format::stored(&hook.format);
+        let keys = match format {
+            Format::Set if !events.is_empty() => Some(self.db.run_sync(|c| self.sets.keys(c))?),
+            _ => None,
+        };
         for event in &events {
             // Stopping ends the batch here, and the lease with it, so another instance can go on.
             if self.rounds.stopping() {
                 break;
             }
-            let body = render(event).to_string();
+            let message = match &keys {
+                None => Message::Webhook(render(event).to_string()),
+                Some(keys) => match self.sets.token(keys, event)? {
+                    Some(token) => Message::Set(token),
+                    None => {
+                        // No SCIM event URI: nothing to send, and the stream moves past it.
+                        let passed = Outcome::Delivered {
+                            seq: event.seq,
+                            lease_until: now_millis() + self.lease(),
+                        };
+                        let held = self.db.run_sync(|c| {
+                            Ok(store::record(c, &scope, &self.owner, &passed, None)?)
+                        })?;
+                        if !held {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                },
+            };
             let started = Instant::now();
-            let outcome = self.post(&hook, &event.id, &body);
-            let error = match &outcome {
-                Ok(s) if (200..300).contains(s) => None,
-                Ok(s) if (300..400).contains(s) => {
+            let outcome = self.post(&hook, &event.id, &message);
+            let error = match (&outcome, &message) {
+                (Ok((s, _)), Message::Webhook(_)) if (200..300).contains(s) => None,
+                // RFC 8935 §2.2: a SET receiver acknowledges with 202 and nothing else.
+                (Ok((202, _)), Message::Set(_)) => None,
+                (Ok((s, _)), _) if (300..400).contains(s) => {
                     Some(format!("HTTP {s} (redirects are not followed)"))
                 }
-                Ok(s) => Some(format!("HTTP {s}")),
-                Err(e) => Some(e.clone()),
+                (Ok((s, _)), Message::Set(_)) if (200..300).contains(s) => Some(format!(
+                    "HTTP {s} (a SET receiver answers 202 Accepted, RFC 8935 §2.2)"
+                )),
+                (Ok((s, Some(said))), _) => Some(format!("HTTP {s}: {said}")),
+                (Ok((s, None)), _) => Some(format!("HTTP {s}")),
+                (Err(e), _) => Some(e.clone()),
             };
             let attempt = AttemptRow {
                 tenant_id: tenant.to_owned(),
                 id: format!("{:013}-{}", now_millis(), uuid::Uuid::new_v4().simple()),
                 event_seq: event.seq,
                 attempted_at: now_millis(),
-                status_code: outcome.as_ref().ok().map(|s| i32::from(*s)),
+                status_code: outcome.as_ref().ok().map(|(s, _)| i32::from(*s)),
                 error: error.clone(),
                 duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
             };
@@ -248,24 +326,46 @@ impl Deliverer {
         }
     }
 
-    /// Sends one event; `Ok(status)` when the endpoint answered, `Err` when it could not be reached.
-    fn post(&self, hook: &WebhookRow, id: &str, body: &str) -> Result<u16, String> {
-        let timestamp = now_millis() / 1000;
-        let signature =
-            sign(&hook.secret, id, timestamp, body).map_err(|e| format!("cannot sign: {e}"))?;
-        self.agent
-            .post(&hook.url)
-            .header("content-type", "application/json")
-            .header("webhook-id", id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .send(body)
-            .map(|res| res.status().as_u16())
-            .map_err(|e| {
-                // The tenant sees plain words; the operator's log keeps the detail.
-                tracing::debug!(tenant = %hook.tenant_id, error = %e, "webhook delivery failed");
-                plain_words(&e)
-            })
+    /// Sends one event; `Ok((status, error))` when the endpoint answered (with the error a SET
+    /// receiver stated, RFC 8935 §2.3), `Err` when it could not be reached.
+    fn post(
+        &self,
+        hook: &WebhookRow,
+        id: &str,
+        message: &Message,
+    ) -> Result<(u16, Option<String>), String> {
+        let request = self.agent.post(&hook.url);
+        let sent = match message {
+            Message::Webhook(body) => {
+                let timestamp = now_millis() / 1000;
+                let signature = sign(&hook.secret, id, timestamp, body)
+                    .map_err(|e| format!("cannot sign: {e}"))?;
+                request
+                    .header("content-type", "application/json")
+                    .header("webhook-id", id)
+                    .header("webhook-timestamp", timestamp.to_string())
+                    .header("webhook-signature", signature)
+                    .send(body)
+            }
+            // RFC 8935 §2.1: the SET is the body, typed, and errors come back as JSON.
+            Message::Set(token) => request
+                .header("content-type", secevent::MEDIA_TYPE)
+                .header("accept", "application/json")
+                .send(token),
+        };
+        sent.map(|mut res| {
+            let status = res.status().as_u16();
+            let said = match message {
+                Message::Set(_) if status != 202 => receiver_error(&mut res),
+                _ => None,
+            };
+            (status, said)
+        })
+        .map_err(|e| {
+            // The tenant sees plain words; the operator's log keeps the detail.
+            tracing::debug!(tenant = %hook.tenant_id, error = %e, "webhook delivery failed");
+            plain_words(&e)
+        })
     }
 }
 
@@ -294,6 +394,31 @@ impl Reader for Deliverer {
     fn take_turn(&self, tenant: &str) -> Result<(), ScimError> {
         self.deliver(tenant)
     }
+}
+
+/// The error a SET receiver states in its answer (RFC 8935 §2.3: `{"err": …, "description":
+/// …}`), as `err: description` in printable characters, bounded; `None` when the answer holds
+/// no such error.
+fn receiver_error(res: &mut ureq::http::Response<ureq::Body>) -> Option<String> {
+    let text = res
+        .body_mut()
+        .with_config()
+        .limit(ERROR_BODY_LIMIT)
+        .read_to_string()
+        .ok()?;
+    let said: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let err = said.get("err")?.as_str()?;
+    let stated = match said.get("description").and_then(|d| d.as_str()) {
+        Some(d) => format!("{err}: {d}"),
+        None => err.to_owned(),
+    };
+    Some(
+        stated
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(ERROR_DESCRIPTION_LIMIT)
+            .collect(),
+    )
 }
 
 /// Resolves a webhook's host and keeps only the addresses the egress policy allows, so the

@@ -19,6 +19,7 @@ use crate::service::admin::{self as service, OfferedRoles, RoleMappings, Webhook
 use crate::service::offered::{self, EntitlementsInput, OfferedEntitlements};
 use crate::service::portal;
 use crate::service::schemas::{self, Registered};
+use crate::service::secevents::{self, PollRequest};
 use crate::service::tenants::{self, Issued};
 use crate::service::{LinkRow, LogQuery, StatusFilter, TenantRow, now_millis};
 use crate::state::AppState;
@@ -1026,6 +1027,45 @@ pub async fn resend_webhook(
     let t = tenant(&state, &admin, id.into_inner()).await?;
     service::resend_from(&state, &TenantId::from_stored(t.id), body.from_seq).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Polls the tenant's events as Security Event Tokens (RFC 8936).
+///
+/// Acknowledge the SETs kept (`ack`) and those refused (`setErrs`); the answer holds up to
+/// `maxEvents` (at most 100) of the SETs not acknowledged yet, each signed with the key of
+/// `/.well-known/jwks.json`, the same ones again until they are acknowledged. The stream's
+/// audience (`aud`) is this endpoint's URL.
+#[utoipa::path(
+    post,
+    path = "/tenants/{id}/sets",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    request_body(content = PollRequest, example = json!({
+        "ack": ["evt_0190f1d2…"], "maxEvents": 10, "returnImmediately": true,
+    })),
+    responses(
+        (status = 200, description = "SETs by jti, and whether more are waiting.", body = Object,
+            example = json!({"sets": {"evt_0190f1d3…": "eyJhbGciOiJFUzI1NiIs…"},
+                "moreAvailable": false})),
+        (status = 400, description = "A request RFC 8936 does not describe."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+        (status = 413, description = "More than 1000 acknowledgements."),
+    ),
+)]
+pub async fn poll_sets(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Json<PollRequest>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    let tenant = TenantId::from_stored(t.id);
+    Ok(HttpResponse::Ok().json(secevents::poll(&state, &tenant, body.into_inner()).await?))
 }
 
 /// Which provisioning log entries a page holds.

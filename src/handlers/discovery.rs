@@ -33,6 +33,11 @@ pub fn service_provider_config(base: &str, settings: &Settings) -> Value {
         "changePassword": {"supported": true},
         "sort": {"supported": true},
         "etag": {"supported": true},
+        // RFC 9967 §4: the SCIM events a tenant's SET stream carries; no asynchronous requests.
+        "securityEvents": {
+            "asyncRequest": "none",
+            "eventUris": crate::events::secevent::uri::ALL,
+        },
         // RFC 9865 §4.
         "pagination": {
             "cursor": true,

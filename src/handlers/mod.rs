@@ -4,6 +4,7 @@ pub mod admin;
 pub mod bulk;
 pub mod discovery;
 pub mod health;
+pub mod jwks;
 pub mod metrics;
 pub mod offered;
 pub mod openapi;

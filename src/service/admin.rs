@@ -9,6 +9,8 @@ use crate::app_roles::{self, AppRole};
 use crate::diagnosis;
 use crate::error::ScimError;
 use crate::events::roles::{RoleMap, RoleWatch, effective_roles};
+use crate::events::secevent::{self, Transmitter};
+use crate::events::webhooks::Format;
 use crate::events::{self, webhooks};
 use crate::scim::mapping::{self, AttributeMapping};
 use crate::scim::query::SearchRequest;
@@ -297,6 +299,11 @@ pub struct WebhookInput {
     /// Issue a new signing secret (shown once in the answer).
     #[serde(default)]
     pub rotate_secret: bool,
+    /// How events are carried: `standard_webhooks` (the default for a new webhook) or `set`,
+    /// Security Event Tokens pushed as RFC 8935 describes. Left out, an existing webhook keeps
+    /// its format.
+    #[serde(default)]
+    pub format: Option<Format>,
 }
 
 fn yes() -> bool {
@@ -306,9 +313,15 @@ fn yes() -> bool {
 /// Recent attempts shown with a webhook.
 const ATTEMPTS_SHOWN: i64 = 20;
 
-fn webhook_json(hook: &WebhookRow, attempts: &[AttemptRow], secret_shown: bool) -> Value {
+fn webhook_json(
+    sets: &Transmitter,
+    hook: &WebhookRow,
+    attempts: &[AttemptRow],
+    secret_shown: bool,
+) -> Value {
     let mut v = json!({
         "url": hook.url,
+        "format": hook.format,
         "enabled": hook.enabled,
         "delivered_seq": hook.delivered_seq,
         "consecutive_failures": hook.failures,
@@ -323,6 +336,14 @@ fn webhook_json(hook: &WebhookRow, attempts: &[AttemptRow], secret_shown: bool) 
             "duration_ms": a.duration_ms,
         })).collect::<Vec<_>>(),
     });
+    if Format::stored(&hook.format) == Format::Set {
+        // What the receiver checks a SET against (RFC 8417 §2.2, RFC 7517).
+        v["set"] = json!({
+            "issuer": sets.issuer(),
+            "audience": sets.audience(&hook.tenant_id),
+            "jwks_uri": format!("{}{}", sets.issuer(), secevent::JWKS_PATH),
+        });
+    }
     if secret_shown {
         v["secret"] = hook.secret.clone().into();
     }
@@ -332,11 +353,13 @@ fn webhook_json(hook: &WebhookRow, attempts: &[AttemptRow], secret_shown: bool) 
 /// A tenant's webhooks with their recent delivery attempts.
 pub async fn webhooks(state: &AppState, tenant: &TenantId) -> Result<Value, ScimError> {
     let tenant = tenant.clone();
+    let sets = state.sets.clone();
     state
         .db
         .run(move |c| {
             let hooks = match hooks::get(c, &Scope::new(&tenant))? {
                 Some(h) => vec![webhook_json(
+                    &sets,
                     &h,
                     &hooks::attempts(c, &Scope::new(&tenant), ATTEMPTS_SHOWN)?,
                     false,
@@ -363,6 +386,7 @@ pub async fn put_webhook(
         .check_url(&url)
         .map_err(ScimError::InvalidValue)?;
     let tenant = tenant.clone();
+    let sets = state.sets.clone();
     state
         .db
         .run(move |c| {
@@ -380,6 +404,7 @@ pub async fn put_webhook(
                             old.secret
                         },
                         enabled: input.enabled,
+                        format: input.format.map_or(old.format, |f| f.as_str().to_owned()),
                         failures: if input.enabled && !old.enabled {
                             0
                         } else {
@@ -409,6 +434,11 @@ pub async fn put_webhook(
                         lease_until: None,
                         disabled_reason: None,
                         created_at: now,
+                        format: input
+                            .format
+                            .unwrap_or(Format::StandardWebhooks)
+                            .as_str()
+                            .to_owned(),
                     },
                 };
                 if fresh_row {
@@ -420,7 +450,7 @@ pub async fn put_webhook(
                 if hook.enabled {
                     diagnosis::webhook_fixed(c, &Scope::new(&tenant))?;
                 }
-                Ok(webhook_json(&hook, &[], fresh_secret))
+                Ok(webhook_json(&sets, &hook, &[], fresh_secret))
             })
         })
         .await

@@ -10,6 +10,7 @@ pub mod portal;
 pub mod resources;
 pub mod schemas;
 pub mod search;
+pub mod secevents;
 pub mod tenants;
 pub mod transfer;
 

@@ -107,6 +107,7 @@ impl Moved {
             Row::RoleMapping(_) => "role mappings",
             Row::Event(_) => "events",
             Row::Cursor(_) => "event handler positions",
+            Row::SetAck(_) => "acknowledged security event tokens",
             Row::Webhook(_) => "webhooks",
         };
         *self.rows.entry(table).or_default() += 1;

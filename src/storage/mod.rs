@@ -29,6 +29,7 @@ pub mod portal;
 pub mod resources;
 pub mod schema;
 pub mod schemas;
+pub mod secevents;
 pub mod sql;
 mod statement_clock;
 pub mod statistics;

@@ -148,6 +148,24 @@ diesel::table! {
         lease_until -> Nullable<BigInt>,
         disabled_reason -> Nullable<Text>,
         created_at -> BigInt,
+        format -> Text,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        private_key -> Text,
+        created_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    set_acks (tenant_id, seq) {
+        tenant_id -> Text,
+        seq -> BigInt,
     }
 }
 
@@ -216,6 +234,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     role_mappings,
     webhooks,
     webhook_attempts,
+    signing_keys,
+    set_acks,
     provisioning_log,
     portal_links,
     portal_sessions,

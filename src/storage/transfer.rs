@@ -12,8 +12,8 @@ use super::cursors::CursorRow;
 use super::events::EventRow;
 use super::models::{CredentialRow, MemberRow, ResourceRow};
 use super::schema::{
-    credentials, event_cursors, events, members, resources, role_mappings, tenant_schemas, tenants,
-    unique_values, webhooks,
+    credentials, event_cursors, events, members, resources, role_mappings, set_acks,
+    tenant_schemas, tenants, unique_values, webhooks,
 };
 use super::schemas::SchemaRow;
 use super::{AnyConnection, Scope, StoreResult};
@@ -71,6 +71,21 @@ pub struct WebhookRecord {
     pub next_attempt_at: i64,
     pub disabled_reason: Option<String>,
     pub created_at: i64,
+    /// Absent from exports made before webhooks had a format: those were Standard Webhooks.
+    #[serde(default = "standard_webhooks")]
+    pub format: String,
+}
+
+fn standard_webhooks() -> String {
+    "standard_webhooks".into()
+}
+
+/// A SET the tenant's poll receiver acknowledged ahead of its position.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, Deserialize)]
+#[diesel(table_name = set_acks)]
+pub struct SetAckRecord {
+    pub tenant_id: String,
+    pub seq: i64,
 }
 
 /// One stored row of a tenant, named by its table.
@@ -86,6 +101,7 @@ pub enum Row {
     RoleMapping(RoleMappingRecord),
     Event(EventRow),
     Cursor(CursorRow),
+    SetAck(SetAckRecord),
     Webhook(WebhookRecord),
 }
 
@@ -102,6 +118,7 @@ impl Row {
             Self::RoleMapping(r) => &r.tenant_id,
             Self::Event(r) => &r.tenant_id,
             Self::Cursor(r) => &r.tenant_id,
+            Self::SetAck(r) => &r.tenant_id,
             Self::Webhook(r) => &r.tenant_id,
         }
     }
@@ -184,6 +201,13 @@ pub fn each_row<E: From<super::StoreError>>(
         Cursor
     );
     stream!(
+        set_acks::table
+            .filter(set_acks::tenant_id.eq(id))
+            .order(set_acks::seq),
+        SetAckRecord,
+        SetAck
+    );
+    stream!(
         webhooks::table.filter(webhooks::tenant_id.eq(id)),
         WebhookRecord,
         Webhook
@@ -219,6 +243,7 @@ pub fn insert(conn: &mut AnyConnection, rows: Vec<Row>) -> StoreResult<()> {
         Row::RoleMapping(_) => insert_all!(role_mappings::table, RoleMapping),
         Row::Event(_) => insert_all!(events::table, Event),
         Row::Cursor(_) => insert_all!(event_cursors::table, Cursor),
+        Row::SetAck(_) => insert_all!(set_acks::table, SetAck),
         Row::Webhook(_) => insert_all!(webhooks::table, Webhook),
     }
     Ok(())

@@ -23,6 +23,8 @@ pub struct WebhookRow {
     pub lease_until: Option<i64>,
     pub disabled_reason: Option<String>,
     pub created_at: i64,
+    /// How events are sent: `standard_webhooks` or `set` (see `events::webhooks::Format`).
+    pub format: String,
 }
 
 /// One delivery attempt.
@@ -63,6 +65,7 @@ pub fn update_settings(conn: &mut AnyConnection, row: &WebhookRow) -> StoreResul
     Ok(diesel::update(webhooks::table.find(&row.tenant_id))
         .set((
             webhooks::url.eq(&row.url),
+            webhooks::format.eq(&row.format),
             webhooks::secret.eq(&row.secret),
             webhooks::enabled.eq(row.enabled),
             webhooks::failures.eq(row.failures),

@@ -32,6 +32,7 @@ mod queries;
 mod rate_limits;
 mod scale_out;
 mod schemas;
+mod secevents;
 mod secrets;
 mod tenancy;
 mod transfer;

@@ -56,6 +56,8 @@ pub(super) async fn submit(
                 url: form.url.clone(),
                 enabled: form.enabled.as_deref() == Some("yes"),
                 rotate_secret: form.rotate_secret.as_deref() == Some("yes"),
+                // The portal keeps a webhook's format; the admin API sets it.
+                format: None,
             };
             match admin_service::put_webhook(state, tenant, input).await {
                 Ok(saved) => render(&s, saved["secret"].as_str(), Said::Nothing).await,
