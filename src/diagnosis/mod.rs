@@ -560,9 +560,14 @@ pub struct Shown {
     /// A fact the log does not hold, e.g. what the webhook endpoint answered.
     pub note: Option<String>,
     /// The newest provisioning log entries that showed it (entries past the log's retention
-    /// are gone).
+    /// are gone), as `GET …/logs` shows them.
+    #[serde(serialize_with = "rendered")]
     #[schema(value_type = Vec<Object>)]
-    pub evidence: Vec<Value>,
+    pub evidence: Vec<LogRow>,
+}
+
+fn rendered<S: serde::Serializer>(rows: &[LogRow], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(rows.iter().map(events::log::render))
 }
 
 /// Who the tenant's identity provider is, from its newest request.
@@ -635,7 +640,7 @@ fn read_report(c: &mut AnyConnection, scope: &Scope<'_>) -> Result<Report, ScimE
             let evidence = entries
                 .iter()
                 .filter(|e| ids.contains(&e.id))
-                .map(events::log::render)
+                .cloned()
                 .collect();
             Shown {
                 advice: advice::of(kind, Idp::named(&row.idp)),

@@ -219,6 +219,11 @@ fn jumpcloud_syncs(app: &TestApp, token: &str) {
     // A second push of the same user: the IdP's mistake shows in the log with advice.
     let again = app.req_as(token, "POST", "/Users", Some(&bare_user("ada@example.com")));
     assert_eq!(again.status, 409);
+    // Two users without an email, so with a blank userName: the diagnosis's evidence.
+    for _ in 0..2 {
+        let blank = app.req_as(token, "POST", "/Users", Some(&bare_user(" ")));
+        assert_eq!(blank.status, 400);
+    }
 }
 
 /// A user with nothing but its userName.
@@ -262,7 +267,18 @@ async fn admin_sets_up_jumpcloud(app: &TestApp, link: &str, hook: &Receiver, dri
     assert_eq!(app.req("GET", "/Users", None).status, 200);
 
     jumpcloud_syncs(app, &token);
+    let jwt = mint(&admin_auth(), ALL_TENANTS, Duration::from_secs(300)).expect("mint");
+    eventually(Duration::from_secs(10), "the userName finding", || {
+        let found = app.admin(&jwt, "GET", "/tenants/acme/findings", None).body;
+        found
+            .to_string()
+            .contains("user_name_mapping")
+            .then_some(())
+    });
     admin.tab("SCIM Provisioning").await;
+    admin
+        .sees("//h3[text()='userName is empty, or the same for different people']")
+        .await;
     for done in [
         "Test Connection received (GET /Users from",
         "1 user provisioned",
@@ -274,6 +290,8 @@ async fn admin_sets_up_jumpcloud(app: &TestApp, link: &str, hook: &Receiver, dri
     }
     admin.sees("//td[contains(., 'already')]").await;
     admin.shot("scim-provisioning").await;
+    admin.press("Mark as fixed").await;
+    admin.sees("//h2[text()='Resolved']").await;
 
     // The group to a role, previewed before it is saved.
     admin.tab("Role mapping").await;

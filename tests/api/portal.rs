@@ -7,7 +7,7 @@ use std::time::Duration;
 use scimitar::admin_token::{ALL_TENANTS, mint};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, admin_auth, eventually};
+use crate::helpers::{Backend, TestApp, admin_auth, eventually, patch_ops};
 use crate::on_both_backends;
 
 fn spawn(b: Backend) -> TestApp {
@@ -499,6 +499,52 @@ fn the_log_tab_explains_failures(b: Backend) {
     );
 }
 
+fn the_scim_tab_shows_what_the_diagnosis_found_and_marks_it_fixed(b: Backend) {
+    let app = spawn(b);
+    let id = app.create_user("ann@example.com");
+    let legacy = patch_ops(json!([{"op": "Replace", "path": "active", "value": "False"}]));
+    let auth = format!("Bearer {}", app.token);
+    let res = app.send(
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(&auth),
+        Some(("application/scim+json", &legacy.to_string())),
+        &[("User-Agent", "Microsoft Azure AD SCIM provisioning 1.0.0")],
+    );
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    let (_, url) = link(&app, None);
+    let portal = portal_of(&url);
+    let mut browser = Browser::new();
+    browser.sign_in(&url);
+    let tab = eventually(Duration::from_secs(10), "the finding on the tab", || {
+        let page = browser.get(&format!("{portal}/scim"));
+        page.text.contains("Needs your attention").then_some(page)
+    });
+    for shown in [
+        "Microsoft Entra ID is using its older SCIM dialect",
+        "?aadOptscim062020",
+        "Identity provider: Microsoft Entra ID",
+        &format!("PATCH /scim/v2/Users/{id}"),
+    ] {
+        assert!(tab.text.contains(shown), "{shown} in {}", tab.text);
+    }
+    // A forged form is refused; the real one resolves it.
+    let forged = browser.post(
+        &format!("{portal}/findings"),
+        &[("csrf", "forged"), ("kind", "entra_legacy_dialect")],
+    );
+    assert_eq!(forged.status, 403, "{}", forged.text);
+    let csrf = tab.hidden("csrf");
+    let fixed = browser.post(
+        &format!("{portal}/findings"),
+        &[("csrf", &csrf), ("kind", "entra_legacy_dialect")],
+    );
+    assert_eq!(fixed.status, 303, "{}", fixed.text);
+    let tab = browser.get(&format!("{portal}/scim"));
+    assert!(!tab.text.contains("Needs your attention"));
+    assert!(tab.text.contains("Resolved") && tab.text.contains("older SCIM dialect"));
+}
+
 fn the_users_tab_finds_users_with_groups_and_roles(b: Backend) {
     let app = spawn(b);
     let alice = app
@@ -904,6 +950,7 @@ on_both_backends!(
     each_provider_has_its_own_steps,
     pages_carry_a_strict_security_policy,
     the_log_tab_explains_failures,
+    the_scim_tab_shows_what_the_diagnosis_found_and_marks_it_fixed,
     the_users_tab_finds_users_with_groups_and_roles,
     the_groups_tab_counts_members_and_pages_them,
     role_mapping_is_previewed_then_saved,

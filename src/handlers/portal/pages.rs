@@ -5,6 +5,7 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::providers::{PROVIDERS, Provider};
 use crate::config::PortalSettings;
+use crate::diagnosis::{Identity, Report, Shown};
 use crate::events::rfc3339;
 use crate::service::portal::{Connection, GroupLine, MEMBER_COUNT_CAP};
 use crate::service::{LogRow, MemberLine};
@@ -130,12 +131,18 @@ pub struct Revealed<'a> {
     pub old_valid_until: Option<String>,
 }
 
+/// What the SCIM Provisioning tab shows of the connection: its checklist and its diagnosis.
+pub struct Diagnosis<'a> {
+    pub connection: &'a Connection,
+    pub report: &'a Report,
+}
+
 /// The SCIM Provisioning tab.
 pub fn scim(
     frame: &Frame<'_>,
     provider: &Provider,
     endpoint: &str,
-    connection: &Connection,
+    diagnosis: &Diagnosis<'_>,
     revealed: Option<&Revealed<'_>>,
     form_error: Option<&str>,
 ) -> Markup {
@@ -145,6 +152,7 @@ pub fn scim(
         Tab::Scim,
         html! {
             h1 { "SCIM Provisioning" }
+            (findings(frame, diagnosis.report))
             section {
                 h2 { "Directory provider" }
                 ul.providers {
@@ -164,9 +172,65 @@ pub fn scim(
                 }
                 (secret_form(frame, provider, revealed, form_error))
             }
-            (checklist(connection))
+            (checklist(diagnosis.connection, diagnosis.report.identity_provider.as_ref()))
         },
     )
+}
+
+/// What the connection diagnosis found: open findings first, each with its fix and evidence,
+/// then the resolved ones in a line each.
+fn findings(frame: &Frame<'_>, report: &Report) -> Markup {
+    let (open, resolved): (Vec<&Shown>, Vec<&Shown>) =
+        report.findings.iter().partition(|f| f.state == "open");
+    html! {
+        @if !open.is_empty() {
+            section.findings aria-labelledby="findings" {
+                h2 #findings { "Needs your attention" }
+                @for f in open {
+                    article class={ "finding finding-" (f.advice.severity) } {
+                        h3 { (f.advice.title) }
+                        p { (f.advice.explanation) }
+                        @if let Some(note) = &f.note { p.note { (note) } }
+                        p { strong { "How to fix it" } }
+                        ol.steps { @for step in &f.advice.fix { li { (step) } } }
+                        @if let Some(source) = f.advice.source {
+                            p.note { "Documented at " a href=(source) rel="noopener noreferrer" { (source) } }
+                        }
+                        p.note {
+                            "Seen " (counted(f.seen, "time")) " since " (f.first_seen) "; last at " (f.last_seen) "."
+                        }
+                        @if !f.evidence.is_empty() {
+                            details {
+                                summary { "The requests that showed it" }
+                                table {
+                                    tr { th { "When" } th { "Request" } th { "Outcome" } }
+                                    @for e in &f.evidence { (error_row(e)) }
+                                }
+                            }
+                        }
+                        form method="post" action="findings" {
+                            input type="hidden" name="csrf" value=(frame.csrf);
+                            input type="hidden" name="kind" value=(f.kind);
+                            button type="submit" { "Mark as fixed" }
+                        }
+                    }
+                }
+            }
+        }
+        @if !resolved.is_empty() {
+            section {
+                h2 { "Resolved" }
+                ul.checklist {
+                    @for f in resolved {
+                        li.done {
+                            (f.advice.title)
+                            @if let Some(at) = &f.resolved_at { " (resolved " (at) ")" }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn secret_form(
@@ -214,7 +278,7 @@ fn secret_form(
     }
 }
 
-fn checklist(c: &Connection) -> Markup {
+fn checklist(c: &Connection, idp: Option<&Identity>) -> Markup {
     let item = |done: bool, text: Markup| {
         html! { li class=[done.then_some("done")] { (text) } }
     };
@@ -222,6 +286,12 @@ fn checklist(c: &Connection) -> Markup {
         section {
             h2 { "Connection" }
             ul.checklist {
+                @if let Some(i) = idp {
+                    (item(true, html! {
+                        @if i.idp == "unknown" { "Requests come from " (i.user_agent) }
+                        @else { "Identity provider: " (i.name) " (" (i.user_agent) ")" }
+                    }))
+                }
                 (item(c.last_request.is_some(), match &c.last_request {
                     Some(r) => html! { "Last request: " (r.method) " " (r.path) " at " (rfc3339(r.at)) " (" (r.status) ")" },
                     None => html! { "Waiting for the first request from your identity provider" },

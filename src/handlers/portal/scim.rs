@@ -1,5 +1,5 @@
-//! The SCIM Provisioning tab: the providers' steps, the endpoint, the secret and the
-//! connection checklist.
+//! The SCIM Provisioning tab: what the connection diagnosis found, the providers' steps, the
+//! endpoint, the secret and the connection checklist.
 
 use std::time::Duration;
 
@@ -7,7 +7,8 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::pages::{self, Revealed};
-use super::{Signed, html, providers};
+use super::{Signed, html, providers, see_other};
+use crate::diagnosis::{self, Kind};
 use crate::error::{PortalError, ScimError};
 use crate::service::now_millis;
 use crate::service::portal as service;
@@ -41,14 +42,37 @@ async fn render(
         .db
         .run(move |c| service::connection(c, &tenant))
         .await?;
+    let report = diagnosis::report(&s.state.db, &s.session.tenant).await?;
     Ok(html(pages::scim(
         &s.frame(),
         providers::find(provider),
         &s.state.base_url,
-        &connection,
+        &pages::Diagnosis {
+            connection: &connection,
+            report: &report,
+        },
         revealed,
         form_error,
     )))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DismissForm {
+    csrf: String,
+    kind: String,
+}
+
+/// `POST /portal/findings`: marks a finding fixed; it opens again if the traffic shows it again.
+pub(super) async fn dismiss(
+    s: Signed,
+    form: web::Form<DismissForm>,
+) -> Result<HttpResponse, PortalError> {
+    s.check(&form.csrf)?;
+    let kind = Kind::named(&form.kind)
+        .ok_or_else(|| PortalError::BadForm("there is no such finding".into()))?;
+    // Already resolved (twice submitted, or fixed meanwhile) is what was asked for.
+    diagnosis::dismiss(&s.state.db, &s.session.tenant, kind).await?;
+    Ok(see_other("scim"))
 }
 
 #[derive(Debug, Deserialize)]
