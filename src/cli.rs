@@ -10,9 +10,10 @@ use crate::admin_token::{ALL_TENANTS, mint};
 use crate::config::file::{self, ConfigError, Effective, Layered, Source};
 use crate::config::{AdminArgs, DbArgs, LogArgs, ServeArgs, Settings, UrlArgs, parse_duration};
 use crate::conformance;
-use crate::service::{portal, tenants, transfer};
+use crate::service::{modes, portal, tenants, transfer};
 use crate::storage::Db;
 use crate::storage::models::TenantRow;
+use crate::tenant::Mode;
 use crate::{Application, telemetry};
 use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -173,6 +174,20 @@ enum TenantCommand {
     /// Read a tenant from a `tenant export` file (`-` for standard input) into this database,
     /// SQLite or PostgreSQL, all or nothing; its SCIM tokens keep working
     Import { file: PathBuf },
+    /// Show the tenant's mode, or set it: live, dry_run (the IdP's requests change a shadow
+    /// copy of the directory, the app hears nothing until `tenant dry-run promote`) or paused
+    /// (SCIM requests are answered 503 with Retry-After, so the IdP retries later)
+    Mode {
+        id_or_name: String,
+        #[arg(value_enum)]
+        mode: Option<ModeArg>,
+    },
+    /// Show what a tenant's dry-run would change, apply it (promote) or throw it away (discard)
+    DryRun {
+        #[arg(value_enum)]
+        action: DryRunAction,
+        id_or_name: String,
+    },
     /// Print a single-use setup link into the admin portal for the tenant's admin
     PortalLink {
         id_or_name: String,
@@ -182,6 +197,36 @@ enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A tenant mode on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum ModeArg {
+    Live,
+    DryRun,
+    Paused,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Live => Self::Live,
+            ModeArg::DryRun => Self::DryRun,
+            ModeArg::Paused => Self::Paused,
+        }
+    }
+}
+
+/// What to do with a tenant's dry-run.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DryRunAction {
+    /// Print what promoting it would change, as JSON
+    Diff,
+    /// Apply its changes to the live directory, with their events
+    Promote,
+    /// Throw it away
+    Discard,
 }
 
 /// Runs the command line given to the process and answers its exit code.
@@ -383,6 +428,27 @@ fn tenant(command: TenantCommand, s: &Settings) -> anyhow::Result<()> {
             };
             print_issued(&issued, &scim_url, json, &headline);
         }
+        TenantCommand::Mode { id_or_name, mode } => {
+            let state = match mode {
+                Some(m) => modes::set(&db, &id_or_name, m.into())?,
+                None => modes::get(&db, &id_or_name)?,
+            };
+            println!("{}", serde_json::to_string(&state)?);
+        }
+        TenantCommand::DryRun { action, id_or_name } => match action {
+            DryRunAction::Diff => {
+                let diff = modes::diff(&db, &id_or_name)?;
+                println!("{}", serde_json::to_string_pretty(&diff)?);
+            }
+            DryRunAction::Promote => {
+                let applied = modes::promote(&db, &id_or_name, &scim_url)?;
+                println!("{}", serde_json::to_string_pretty(&applied)?);
+            }
+            DryRunAction::Discard => {
+                let state = modes::discard(&db, &id_or_name)?;
+                println!("{}", serde_json::to_string(&state)?);
+            }
+        },
         TenantCommand::PortalLink {
             id_or_name,
             ttl,

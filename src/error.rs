@@ -89,6 +89,9 @@ pub enum ScimError {
     /// The database is busy or unreachable: the client should retry after a pause.
     #[error("{0}")]
     Unavailable(String),
+    /// 503 for a tenant its admin paused: the identity provider should retry much later.
+    #[error("{0}")]
+    Paused(String),
     /// 415.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -123,6 +126,7 @@ impl ScimError {
             | Self::PayloadTooLarge(_)
             | Self::LimitExceeded(_)
             | Self::Unavailable(_)
+            | Self::Paused(_)
             | Self::UnsupportedMediaType(_)
             | Self::NotImplemented(_)
             | Self::TooManyRequests(_)
@@ -168,7 +172,7 @@ impl ResponseError for ScimError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) | Self::LimitExceeded(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Paused(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -183,6 +187,7 @@ impl ResponseError for ScimError {
         res.content_type(SCIM_CONTENT_TYPE);
         let wait = match self {
             Self::Unavailable(_) => Some(RETRY_AFTER_SECONDS),
+            Self::Paused(_) => Some(PAUSED_RETRY_AFTER_SECONDS),
             Self::TooManyRequests(t) => Some(t.retry_after),
             _ => None,
         };
@@ -210,6 +215,10 @@ fn refusal_headers(
 /// What a 503 asks the client to wait before it retries: a busy database clears in moments,
 /// and an IdP's provisioning job retries a failed operation on a later pass in any case.
 const RETRY_AFTER_SECONDS: u64 = 2;
+
+/// What a 503 of a paused tenant asks the client to wait: an incident takes minutes, and the
+/// IdPs' provisioning jobs retry on their next pass in any case.
+const PAUSED_RETRY_AFTER_SECONDS: u64 = 300;
 
 /// The detail of a 503 for a busy or unreachable database.
 pub(crate) const BUSY: &str =

@@ -544,6 +544,19 @@ fn admin_scope(settings: &Settings, routes: &mut Registrar) -> Scope {
         ),
         (POST, "/tenants/{id}/sets", web::to(admin::poll_sets)),
         (GET, "/tenants/{id}/logs", web::to(admin::logs)),
+        (GET, "/tenants/{id}/mode", web::to(admin::get_mode)),
+        (PUT, "/tenants/{id}/mode", web::to(admin::put_mode)),
+        (GET, "/tenants/{id}/dry-run", web::to(admin::dry_run_diff)),
+        (
+            POST,
+            "/tenants/{id}/dry-run/promote",
+            web::to(admin::promote_dry_run),
+        ),
+        (
+            DELETE,
+            "/tenants/{id}/dry-run",
+            web::to(admin::discard_dry_run),
+        ),
         (GET, "/tenants/{id}/findings", web::to(admin::findings)),
         (
             DELETE,

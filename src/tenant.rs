@@ -28,3 +28,44 @@ impl fmt::Display for TenantId {
         f.write_str(&self.0)
     }
 }
+
+/// What a tenant's SCIM requests do.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Requests read and change the directory, and the app hears of every change.
+    Live,
+    /// Requests read and change a shadow copy of the directory; the app hears nothing until
+    /// the admin promotes the copy.
+    DryRun,
+    /// Requests are answered 503 with Retry-After, so the identity provider retries them later.
+    Paused,
+}
+
+impl Mode {
+    /// Every mode.
+    pub const ALL: [Self; 3] = [Self::Live, Self::DryRun, Self::Paused];
+
+    /// The stored name, e.g. `dry_run`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::DryRun => "dry_run",
+            Self::Paused => "paused",
+        }
+    }
+
+    /// The mode of a stored name.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+impl TenantId {
+    /// The tenant that holds this tenant's shadow directory while it is in dry-run.
+    pub fn shadow(&self) -> Self {
+        Self(format!("{}.dry-run", self.0))
+    }
+}

@@ -112,9 +112,15 @@ impl RoleWatch {
     }
 
     /// Like [`RoleWatch::start`] for a mapping change, where every user may be affected even
-    /// when no group was mapped before.
-    pub fn start_all(conn: &mut AnyConnection, scope: &Scope<'_>) -> Result<Self, ScimError> {
-        let users = store::all_of_type(conn, scope, ResourceType::in_groups().id)?;
+    /// when no group was mapped before; `arriving` are users about to be created, who have no
+    /// roles before.
+    pub fn start_all(
+        conn: &mut AnyConnection,
+        scope: &Scope<'_>,
+        arriving: &[String],
+    ) -> Result<Self, ScimError> {
+        let mut users = store::all_of_type(conn, scope, ResourceType::in_groups().id)?;
+        users.extend_from_slice(arriving);
         let map = RoleMap::load(conn, scope)?;
         let before = effective_roles(conn, scope, &map, &users)?;
         Ok(Self { users, before })

@@ -16,6 +16,7 @@ use crate::scim::query::SearchRequest;
 use crate::scim::schema::UnknownExtensions;
 use crate::scim::text;
 use crate::service::admin::{self as service, OfferedRoles, RoleMappings, WebhookInput};
+use crate::service::modes::{self, Diff, ModeState};
 use crate::service::offered::{self, EntitlementsInput, OfferedEntitlements};
 use crate::service::portal;
 use crate::service::schemas::{self, Registered};
@@ -23,7 +24,7 @@ use crate::service::secevents::{self, PollRequest};
 use crate::service::tenants::{self, Issued};
 use crate::service::{LinkRow, LogQuery, StatusFilter, TenantRow, now_millis};
 use crate::state::AppState;
-use crate::tenant::TenantId;
+use crate::tenant::{Mode, TenantId};
 
 type Result<T> = std::result::Result<T, AdminError>;
 
@@ -1168,6 +1169,161 @@ pub async fn logs(
         limit: q.limit.unwrap_or(FEED_PAGE).clamp(1, 1000),
     };
     Ok(HttpResponse::Ok().json(service::logs(&state, &TenantId::from_stored(t.id), query).await?))
+}
+
+/// A mode to set.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModeInput {
+    /// `live`, `dry_run` or `paused`.
+    mode: Mode,
+}
+
+/// Reads the tenant's mode.
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}/mode",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    responses(
+        (status = 200, description = "The mode and since when.", body = ModeState),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+    ),
+)]
+pub async fn get_mode(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    let db = state.db.clone();
+    Ok(HttpResponse::Ok().json(blocking(move || modes::get(&db, &t.id)).await?))
+}
+
+/// Sets the tenant's mode.
+///
+/// `dry_run` applies the identity provider's requests to a shadow copy of the directory: it
+/// sees a consistent server, the app hears nothing and the live directory stays as it was,
+/// until the dry-run is promoted or discarded. `paused` answers every SCIM request 503 with
+/// `Retry-After`, which the identity providers honour by retrying later.
+#[utoipa::path(
+    put,
+    path = "/tenants/{id}/mode",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    request_body = ModeInput,
+    responses(
+        (status = 200, description = "The mode and since when.", body = ModeState),
+        (status = 400, description = "Not a mode."),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+        (status = 409, description = "The tenant is in dry-run: promote or discard it first."),
+    ),
+)]
+pub async fn put_mode(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: web::Json<ModeInput>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    let (db, mode) = (state.db.clone(), body.mode);
+    Ok(HttpResponse::Ok().json(blocking(move || modes::set(&db, &t.id, mode)).await?))
+}
+
+/// Shows what the tenant's dry-run would change in its live directory.
+///
+/// Users, groups and memberships created, updated and deleted, and the users whose roles
+/// would change, with their counts.
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}/dry-run",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    responses(
+        (status = 200, description = "The changes.", body = Diff),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+        (status = 409, description = "The tenant is not in dry-run."),
+    ),
+)]
+pub async fn dry_run_diff(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    let db = state.db.clone();
+    Ok(HttpResponse::Ok().json(blocking(move || modes::diff(&db, &t.id)).await?))
+}
+
+/// Promotes the tenant's dry-run: its changes are applied to the live directory as one
+/// change, with their events, and the tenant is live.
+#[utoipa::path(
+    post,
+    path = "/tenants/{id}/dry-run/promote",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    responses(
+        (status = 200, description = "What was applied.", body = Diff),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+        (status = 409, description = "The tenant is not in dry-run, or a change conflicts."),
+    ),
+)]
+pub async fn promote_dry_run(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    let (db, base) = (state.db.clone(), state.base_url.clone());
+    Ok(HttpResponse::Ok().json(blocking(move || modes::promote(&db, &t.id, &base)).await?))
+}
+
+/// Discards the tenant's dry-run: its shadow directory is deleted and the tenant is live,
+/// its directory as it was.
+#[utoipa::path(
+    delete,
+    path = "/tenants/{id}/dry-run",
+    tag = "Admin",
+    security(("admin_jwt" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id or name."),
+    ),
+    responses(
+        (status = 200, description = "The mode now.", body = ModeState),
+        (status = 401, description = "No valid admin token."),
+        (status = 403, description = "The token is scoped to another tenant."),
+        (status = 404, description = "No such tenant."),
+        (status = 409, description = "The tenant is not in dry-run."),
+    ),
+)]
+pub async fn discard_dry_run(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let t = tenant(&state, &admin, id.into_inner()).await?;
+    let db = state.db.clone();
+    Ok(HttpResponse::Ok().json(blocking(move || modes::discard(&db, &t.id)).await?))
 }
 
 /// Reads the tenant's connection diagnosis.

@@ -12,10 +12,10 @@ use crate::error::ScimError;
 use crate::http::TenantCtx;
 use crate::http::log as request_log;
 use crate::http::throttle::ClientKey;
-use crate::service;
+use crate::service::{self, modes};
 use crate::state::AppState;
 use crate::storage::{self, now_millis};
-use crate::tenant::TenantId;
+use crate::tenant::{Mode, TenantId};
 use crate::token::ScimToken;
 
 /// How precisely a credential's last use is recorded.
@@ -62,7 +62,7 @@ async fn identify(req: &ServiceRequest) -> Result<(), actix_web::Error> {
         }
     };
     let key_id = token.key_id().to_owned();
-    let (tenant_id, schema_version) = match authenticate(&state, req, &client, token).await {
+    let (owner, schema_version, mode) = match authenticate(&state, req, &client, token).await {
         Ok(t) => t,
         Err(e @ ScimError::Unauthorized(_)) => {
             request_log::rejected_token(&state, req, key_id);
@@ -71,11 +71,22 @@ async fn identify(req: &ServiceRequest) -> Result<(), actix_web::Error> {
         Err(e) => return Err(e.into()),
     };
     if let Some(span) = req.extensions().get::<RootSpan>() {
-        span.record("tenant_id", tracing::field::display(&tenant_id));
+        span.record("tenant_id", tracing::field::display(&owner));
     }
+    let tenant_id = modes::directory_of(&owner, mode);
     let schemas = service::schemas::view(&state, &tenant_id, schema_version).await?;
-    req.extensions_mut()
-        .insert(TenantCtx { tenant_id, schemas });
+    req.extensions_mut().insert(TenantCtx {
+        tenant_id,
+        owner,
+        schemas,
+    });
+    // Refused after the tenant is known, so the refusal is in its provisioning log.
+    if mode == Mode::Paused {
+        return Err(ScimError::Paused(
+            "this tenant's provisioning is paused by its administrator; retry later".into(),
+        )
+        .into());
+    }
     Ok(())
 }
 
@@ -108,7 +119,7 @@ async fn authenticate(
     req: &ServiceRequest,
     client: &ClientKey,
     token: ScimToken,
-) -> Result<(TenantId, i64), ScimError> {
+) -> Result<(TenantId, i64, Mode), ScimError> {
     // A refusal by the tenant's own limit is the tenant's to see, in its log and diagnosis.
     let count = |tenant: &TenantId| {
         state.throttle.tenant(tenant).map_err(|refusal| {
@@ -178,7 +189,9 @@ async fn authenticate(
     if !counted {
         count(&tenant)?;
     }
-    Ok((tenant, credential.schema_version))
+    // A mode this version does not know (written by a newer one) is the safe one: paused.
+    let mode = Mode::named(&credential.mode).unwrap_or(Mode::Paused);
+    Ok((tenant, credential.schema_version, mode))
 }
 
 fn rejected() -> ScimError {

@@ -86,7 +86,7 @@ pub async fn record(
         latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
         scim_type,
         detail,
-        ..seen.row(tenant.tenant_id.as_str().to_owned())
+        ..seen.row(tenant.owner.as_str().to_owned())
     };
     state.log.send_with(row, signals);
     Ok(res)

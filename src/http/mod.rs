@@ -35,8 +35,11 @@ impl RoutePattern {
 /// The authenticated tenant of a SCIM request.
 #[derive(Debug, Clone)]
 pub struct TenantCtx {
-    /// The tenant the bearer token belongs to.
+    /// The tenant whose directory the request reads and writes: the token's, or in dry-run its
+    /// shadow.
     pub tenant_id: TenantId,
+    /// The tenant the bearer token belongs to: the request is logged and diagnosed as its.
+    pub owner: TenantId,
     /// The tenant's resource types, with the extensions it registered.
     pub schemas: Arc<TenantSchemas>,
 }

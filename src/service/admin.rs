@@ -154,7 +154,7 @@ pub async fn set_role_mappings(
         .db
         .run(move |c| {
             tenant_tx(c, &Scope::new(&tenant_id), |c| {
-                let watch = RoleWatch::start_all(c, &Scope::new(&tenant_id))?;
+                let watch = RoleWatch::start_all(c, &Scope::new(&tenant_id), &[])?;
                 store::set_role_mappings(
                     c,
                     &Scope::new(&tenant_id),

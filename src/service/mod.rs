@@ -5,6 +5,7 @@ pub mod bulk;
 mod changes;
 pub mod health;
 pub mod metrics;
+pub mod modes;
 pub mod offered;
 pub mod portal;
 pub mod resources;

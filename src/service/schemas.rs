@@ -51,7 +51,8 @@ pub async fn current(state: &AppState, tenant: &TenantId) -> Result<Arc<TenantSc
     view(state, tenant, version).await
 }
 
-fn load(c: &mut AnyConnection, tenant: &TenantId) -> Result<TenantSchemas, ScimError> {
+/// Builds the tenant's view from its stored registrations.
+pub(crate) fn load(c: &mut AnyConnection, tenant: &TenantId) -> Result<TenantSchemas, ScimError> {
     let (version, unknown) = store::settings(c, &Scope::new(tenant))?.unwrap_or_default();
     let app = super::app_settings(c, &Scope::new(tenant))?;
     let extensions = store::list(c, &Scope::new(tenant))?

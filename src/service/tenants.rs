@@ -9,7 +9,7 @@ use crate::events::{self, EventType, rfc3339};
 use crate::scim::text;
 use crate::storage::models::{CredentialRow, TenantRow};
 use crate::storage::{self, AnyConnection, Db, Scope, now_millis, write_tx};
-use crate::tenant::TenantId;
+use crate::tenant::{Mode, TenantId};
 use crate::token::ScimToken;
 
 /// The longest grace period a rotation may give earlier tokens: long enough to switch an IdP
@@ -88,11 +88,11 @@ pub fn rotate_secret(
             let id = TenantId::from_stored(tenant.id.clone());
             let scope = Scope::new(&id);
             let version = storage::schemas::locked_version(c, &scope)?;
+            let (mode, _) = storage::tenants::locked_mode(c, &scope)?;
             storage::tenants::retire_credentials(c, &scope, now, grace_ms)?;
-            storage::tenants::insert_credential(
-                c,
-                &credential(&tenant, version, &token, hash, now),
-            )?;
+            let mut new = credential(&tenant, version, &token, hash, now);
+            new.mode = mode;
+            storage::tenants::insert_credential(c, &new)?;
             let old_valid_until = grace_ms.map(|g| rfc3339(now + g));
             events::record(
                 c,
@@ -136,6 +136,11 @@ pub fn delete(db: &Db, id_or_name: &str) -> Result<TenantRow, ScimError> {
     })
 }
 
+/// The id of the tenant with this id or name.
+pub(crate) fn find_id(c: &mut AnyConnection, id_or_name: &str) -> Result<TenantId, ScimError> {
+    Ok(TenantId::from_stored(find(c, id_or_name)?.id))
+}
+
 fn find(c: &mut AnyConnection, id_or_name: &str) -> Result<TenantRow, ScimError> {
     // No tenant can be named with a refused character, and PostgreSQL cannot compare one.
     let found = match text::first_refused(id_or_name) {
@@ -162,5 +167,6 @@ fn credential(
         expires_at: None,
         last_used_at: None,
         schema_version,
+        mode: Mode::Live.as_str().to_owned(),
     }
 }

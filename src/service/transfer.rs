@@ -16,7 +16,7 @@ use crate::storage::transfer::{self as store, Row};
 use crate::storage::{
     self, AnyConnection, Db, Scope, StoreError, migrate, now_millis, read_snapshot, write_tx_with,
 };
-use crate::tenant::TenantId;
+use crate::tenant::{Mode, TenantId};
 
 /// What the file's first line says it is.
 const FORMAT: &str = "scimitar-tenant-export";
@@ -254,10 +254,15 @@ fn import_into(conn: &mut AnyConnection, input: impl BufRead) -> Result<Moved, T
     Err(TransferError::Truncated(seen + 1))
 }
 
-/// A row as this database keeps it: leases taken in the other database end, and a webhook
-/// gets a secret no one knows and is switched off until its admin sets one.
+/// A row as this database keeps it: leases taken in the other database end, a webhook gets a
+/// secret no one knows and is switched off until its admin sets one, and the tenant arrives
+/// live (a dry-run's shadow stays behind).
 fn arriving(row: Row) -> Row {
     match row {
+        Row::Credential(mut credential) => {
+            credential.mode = Mode::Live.as_str().to_owned();
+            Row::Credential(credential)
+        }
         Row::Webhook(mut hook) => {
             hook.secret = webhooks::new_secret();
             hook.enabled = false;

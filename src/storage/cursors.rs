@@ -40,8 +40,10 @@ pub fn due(
                 .or(event_cursors::next_attempt_at.gt(now))
                 .or(event_cursors::lease_until.ge(now)),
         );
+    // A dry-run's shadow records events nobody is to hear.
     Ok(tenants::table
         .filter(tenants::event_seq.gt(0))
+        .filter(tenants::shadow_of.is_null())
         .filter(diesel::dsl::not(diesel::dsl::exists(held_back)))
         .order(tenants::id)
         .limit(limit)

@@ -30,6 +30,7 @@ pub mod resources;
 pub mod schema;
 pub mod schemas;
 pub mod secevents;
+pub mod shadow;
 pub mod sql;
 mod statement_clock;
 pub mod statistics;

@@ -36,6 +36,14 @@ pub struct CredentialRow {
     pub last_used_at: Option<i64>,
     /// The tenant's schema version, kept with each credential (see `schemas::bump_version`).
     pub schema_version: i64,
+    /// The tenant's mode (`live`, `dry_run`, `paused`), kept with each credential likewise
+    /// (see `tenants::set_mode`). Absent from exports made before tenants had modes.
+    #[serde(default = "live")]
+    pub mode: String,
+}
+
+fn live() -> String {
+    crate::tenant::Mode::Live.as_str().to_owned()
 }
 
 /// A stored User or Group: canonical JSON plus the columns extracted for lookups. An absent

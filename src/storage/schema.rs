@@ -12,6 +12,9 @@ diesel::table! {
         schema_version -> BigInt,
         unknown_extensions -> Text,
         entitlements -> Nullable<Text>,
+        mode -> Text,
+        mode_since -> Nullable<BigInt>,
+        shadow_of -> Nullable<Text>,
     }
 }
 
@@ -46,6 +49,7 @@ diesel::table! {
         expires_at -> Nullable<BigInt>,
         last_used_at -> Nullable<BigInt>,
         schema_version -> BigInt,
+        mode -> Text,
     }
 }
 

@@ -16,19 +16,21 @@ pub fn insert(conn: &mut AnyConnection, row: &TenantRow) -> StoreResult<()> {
         .map(drop)?)
 }
 
-/// Finds a tenant by id or, failing that, by name.
+/// Finds a tenant by id or, failing that, by name; a dry-run's shadow is nobody's to find.
 pub fn find(conn: &mut AnyConnection, id_or_name: &str) -> StoreResult<Option<TenantRow>> {
     Ok(tenants::table
         .filter(tenants::id.eq(id_or_name).or(tenants::name.eq(id_or_name)))
+        .filter(tenants::shadow_of.is_null())
         .select(TenantRow::as_select())
         .order(tenants::id.eq(id_or_name).desc())
         .first(conn)
         .optional()?)
 }
 
-/// Every tenant, oldest first.
+/// Every tenant, oldest first (not the shadows of dry-runs).
 pub fn list(conn: &mut AnyConnection) -> StoreResult<Vec<TenantRow>> {
     Ok(tenants::table
+        .filter(tenants::shadow_of.is_null())
         .select(TenantRow::as_select())
         .order((tenants::created_at, tenants::id))
         .load(conn)?)
@@ -177,4 +179,38 @@ pub fn set_entitlements(
     Ok(diesel::update(tenants::table.find(tenant_id))
         .set(tenants::entitlements.eq(doc))
         .execute(conn)?)
+}
+
+/// A tenant's mode and since when, read under the tenant's lock.
+pub fn locked_mode(
+    conn: &mut AnyConnection,
+    scope: &Scope<'_>,
+) -> StoreResult<(String, Option<i64>)> {
+    super::events::lock_tenant(conn, scope)?;
+    mode(conn, scope)
+}
+
+/// A tenant's mode and since when.
+pub fn mode(conn: &mut AnyConnection, scope: &Scope<'_>) -> StoreResult<(String, Option<i64>)> {
+    Ok(tenants::table
+        .find(scope.id())
+        .select((tenants::mode, tenants::mode_since))
+        .first(conn)?)
+}
+
+/// Sets a tenant's mode, on its row and on each of its credentials (which authentication
+/// reads); run it under the tenant's lock.
+pub fn set_mode(
+    conn: &mut AnyConnection,
+    scope: &Scope<'_>,
+    mode: &str,
+    now: i64,
+) -> StoreResult<()> {
+    diesel::update(tenants::table.find(scope.id()))
+        .set((tenants::mode.eq(mode), tenants::mode_since.eq(now)))
+        .execute(conn)?;
+    diesel::update(credentials::table.filter(credentials::tenant_id.eq(scope.id())))
+        .set(credentials::mode.eq(mode))
+        .execute(conn)?;
+    Ok(())
 }

@@ -24,6 +24,7 @@ mod library;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod modes;
 mod offered;
 mod openapi;
 mod patch;
