@@ -11,6 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use p256::pkcs8::EncodePrivateKey;
 use serde_json::{Value, json};
 
 use super::EventType;
@@ -264,41 +265,20 @@ fn published(rows: &[SigningKeyRow]) -> Result<PublishedKeys, ScimError> {
 fn new_key() -> Result<SigningKeyRow, ScimError> {
     // A random 32-byte string is a valid private scalar unless it is zero or not below the
     // group order, which happens with probability about 2^-32: another draw settles it.
-    for _ in 0..8 {
-        let der = p256_pkcs8(&rand::random::<[u8; 32]>());
-        let key = EncodingKey::from_ec_der(&der);
-        if let Ok(jwk) = Jwk::from_encoding_key(&key, Algorithm::ES256) {
-            return Ok(SigningKeyRow {
-                kid: jwk.thumbprint(ThumbprintHash::SHA256),
-                algorithm: "ES256".into(),
-                private_key: B64.encode(der),
-                created_at: now_millis(),
-                retired_at: None,
-            });
-        }
-    }
-    Err(ScimError::internal(anyhow::anyhow!(
-        "could not make a P-256 signing key"
-    )))
-}
-
-/// A P-256 private scalar as PKCS #8 DER (RFC 5208, with the RFC 5915 ECPrivateKey inside,
-/// its optional public key left out).
-fn p256_pkcs8(scalar: &[u8; 32]) -> Vec<u8> {
-    const PREFIX: [u8; 35] = [
-        0x30, 0x41, // PrivateKeyInfo, 65 bytes
-        0x02, 0x01, 0x00, // version 0
-        0x30, 0x13, // AlgorithmIdentifier
-        0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, // id-ecPublicKey
-        0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, // prime256v1
-        0x04, 0x27, // privateKey OCTET STRING, 39 bytes
-        0x30, 0x25, // ECPrivateKey
-        0x02, 0x01, 0x01, // version 1
-        0x04, 0x20, // privateKey, 32 bytes
-    ];
-    let mut der = PREFIX.to_vec();
-    der.extend_from_slice(scalar);
-    der
+    let secret = std::iter::repeat_with(rand::random::<[u8; 32]>)
+        .take(8)
+        .find_map(|bytes| p256::SecretKey::from_slice(&bytes).ok())
+        .ok_or_else(|| ScimError::internal(anyhow::anyhow!("could not make a P-256 key")))?;
+    let der = secret.to_pkcs8_der().map_err(ScimError::internal)?;
+    let key = EncodingKey::from_ec_der(der.as_bytes());
+    let jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).map_err(ScimError::internal)?;
+    Ok(SigningKeyRow {
+        kid: jwk.thumbprint(ThumbprintHash::SHA256),
+        algorithm: "ES256".into(),
+        private_key: B64.encode(der.as_bytes()),
+        created_at: now_millis(),
+        retired_at: None,
+    })
 }
 
 #[cfg(test)]
