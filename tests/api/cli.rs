@@ -356,6 +356,39 @@ fn portal_links_come_from_the_cli(b: Backend) {
     assert!(String::from_utf8_lossy(&accent.stderr).contains("accent"));
 }
 
+/// `tenant mode` shows and sets a tenant's mode; `tenant dry-run` reads, promotes or discards
+/// a dry-run, and refuses in plain words when there is none.
+fn tenant_modes_come_from_the_cli(b: Backend) {
+    let cli = Cli::new(b);
+    cli.json(&["tenant", "create", "--name", "acme", "--json"]);
+    assert_eq!(cli.json(&["tenant", "mode", "acme"])["mode"], "live");
+    assert_eq!(
+        cli.json(&["tenant", "mode", "acme", "paused"])["mode"],
+        "paused"
+    );
+    assert_eq!(cli.json(&["tenant", "mode", "acme"])["mode"], "paused");
+    let none = cli.run(&["tenant", "dry-run", "diff", "acme"]);
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("not in dry-run"));
+    assert_eq!(
+        cli.json(&["tenant", "mode", "acme", "dry_run"])["mode"],
+        "dry_run"
+    );
+    let diff = cli.json(&["tenant", "dry-run", "diff", "acme"]);
+    assert_eq!(diff["users"]["created"], 0);
+    let refused = cli.run(&["tenant", "mode", "acme", "live"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("promote"));
+    assert_eq!(
+        cli.json(&["tenant", "dry-run", "discard", "acme"])["mode"],
+        "live"
+    );
+    let bad = cli.run(&["tenant", "mode", "acme", "asleep"]);
+    assert!(!bad.status.success());
+    let listed = cli.json(&["tenant", "list", "--json"]);
+    assert_eq!(listed["tenants"].as_array().map(Vec::len), Some(1));
+}
+
 /// `--config FILE`: TOML settings beneath the environment and the flags; `config check` prints
 /// each setting with where it came from, secrets masked; a bad setting in the file is named with
 /// the file.
@@ -539,6 +572,7 @@ on_both_backends!(
     probe_answers_for_the_health_check,
     sigterm_stops_serve_cleanly,
     portal_links_come_from_the_cli,
+    tenant_modes_come_from_the_cli,
     tenant_commands_follow_the_contract,
     serve_logs_requests_without_secrets,
     serve_logs_json_lines,
