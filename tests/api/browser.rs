@@ -386,6 +386,31 @@ async fn admin_sets_up_jumpcloud(app: &TestApp, link: &str, hook: &Receiver, dri
     assert_eq!(app.req("GET", "/Users", None).status, 401);
     assert_eq!(app.req_as(&newer, "GET", "/Users", None).status, 200);
 
+    // A dry run: the IdP's next user reaches a copy; the admin sees it, then applies it.
+    admin
+        .click(Locator::XPath("//summary[contains(., 'dry run')]"))
+        .await;
+    admin.press("Start a dry run").await;
+    admin.sees("//h2[starts-with(., 'Dry run since')]").await;
+    let trial = app.req_as(
+        &newer,
+        "POST",
+        "/Users",
+        Some(&bare_user("lin@example.com")),
+    );
+    assert_eq!(trial.status, 201, "{:?}", trial.body);
+    admin.tab("SCIM Provisioning").await;
+    admin
+        .sees("//tr[td[1][text()='Users'] and td[4][text()='1']]")
+        .await;
+    admin.shot("dry-run").await;
+    admin.press("Apply these changes").await;
+    admin.c.accept_alert().await.expect("the confirmation");
+    admin.sees("//summary[contains(., 'dry run')]").await;
+    let lin = trial.body["id"].as_str().expect("id");
+    let promoted = app.admin(&jwt, "GET", &format!("/tenants/acme/users/{lin}"), None);
+    assert_eq!(promoted.status, 200, "{:?}", promoted.body);
+
     // A phone.
     admin.tab("Users").await;
     admin.c.set_window_size(375, 800).await.expect("resize");

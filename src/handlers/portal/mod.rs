@@ -50,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
             .route("/scim", web::get().to(scim::tab))
             .route("/secret", web::post().to(scim::regenerate))
             .route("/findings", web::post().to(scim::dismiss))
+            .route("/mode", web::post().to(scim::mode))
             .route("/roles", web::get().to(roles::tab))
             .route("/roles", web::post().to(roles::submit))
             .route("/attributes", web::get().to(attributes::tab))

@@ -7,8 +7,10 @@ use super::providers::{PROVIDERS, Provider};
 use crate::config::PortalSettings;
 use crate::diagnosis::{Identity, Report, Shown};
 use crate::events::rfc3339;
+use crate::service::modes::{Diff, ModeState};
 use crate::service::portal::{Connection, GroupLine, MEMBER_COUNT_CAP};
 use crate::service::{LogRow, MemberLine};
+use crate::tenant::Mode;
 
 /// The tabs of a signed-in page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +137,9 @@ pub struct Revealed<'a> {
 pub struct Diagnosis<'a> {
     pub connection: &'a Connection,
     pub report: &'a Report,
+    pub mode: &'a ModeState,
+    /// What the dry run would change, in dry-run mode.
+    pub dry_run: Option<&'a Diff>,
 }
 
 /// The SCIM Provisioning tab.
@@ -152,6 +157,7 @@ pub fn scim(
         Tab::Scim,
         html! {
             h1 { "SCIM Provisioning" }
+            (mode(frame, diagnosis.mode, diagnosis.dry_run))
             (findings(frame, diagnosis.report))
             section {
                 h2 { "Directory provider" }
@@ -175,6 +181,60 @@ pub fn scim(
             (checklist(diagnosis.connection, diagnosis.report.identity_provider.as_ref()))
         },
     )
+}
+
+/// The tenant's mode, what a dry run would change, and the buttons that move between modes.
+fn mode(frame: &Frame<'_>, state: &ModeState, diff: Option<&Diff>) -> Markup {
+    let button = |action: &str, label: &str, confirm: Option<&str>| {
+        html! {
+            form.inline method="post" action="mode" data-confirm=[confirm] {
+                input type="hidden" name="csrf" value=(frame.csrf);
+                input type="hidden" name="action" value=(action);
+                button type="submit" { (label) }
+            }
+        }
+    };
+    let since = state.since.as_deref().unwrap_or("");
+    html! {
+        @match (state.mode, diff) {
+            (Mode::DryRun, Some(d)) => {
+                section.finding.finding-warning aria-labelledby="mode" {
+                    h2 #mode { "Dry run since " (since) }
+                    p { "Your identity provider's requests change a copy of the directory: it sees them applied, but the app hears nothing and its users stay as they were. Apply the changes when they look right." }
+                    table {
+                        tr { th { "" } th { "Now" } th { "After" } th { "Created" } th { "Updated" } th { "Deleted" } }
+                        @for (name, c) in [("Users", &d.users), ("Groups", &d.groups)] {
+                            tr { td { (name) } td { (c.live) } td { (c.after) } td { (c.created) } td { (c.updated) } td { (c.deleted) } }
+                        }
+                    }
+                    p {
+                        (counted(i64::try_from(d.memberships.added).unwrap_or(i64::MAX), "membership")) " added, "
+                        (d.memberships.removed) " removed; "
+                        (counted(i64::try_from(d.role_assignments.changed).unwrap_or(i64::MAX), "user")) " with other roles"
+                    }
+                    (button("promote", "Apply these changes", Some("Apply the dry run's changes to the app's users and groups?")))
+                    " "
+                    (button("discard", "Discard them", Some("Throw the dry run's changes away? The identity provider will send them again.")))
+                }
+            }
+            (Mode::Paused, _) => {
+                section.finding.finding-error aria-labelledby="mode" {
+                    h2 #mode { "Provisioning paused since " (since) }
+                    p { "Your identity provider's requests are answered \"try again later\" (503); it retries them, so nothing is lost while you investigate." }
+                    (button("resume", "Resume provisioning", None))
+                }
+            }
+            _ => {
+                details.mode {
+                    summary { "Pause provisioning, or try a new connection in a dry run" }
+                    p.note { "A dry run applies your identity provider's requests to a copy of the directory, so you can see what its first sync would change before the app does. Pausing answers its requests \"try again later\" during an incident." }
+                    (button("dry_run", "Start a dry run", None))
+                    " "
+                    (button("pause", "Pause provisioning", Some("Pause provisioning? Your identity provider's requests will be refused until you resume.")))
+                }
+            }
+        }
+    }
 }
 
 /// What the connection diagnosis found: open findings first, each with its fix and evidence,

@@ -10,9 +10,11 @@ use super::pages::{self, Revealed};
 use super::{Signed, html, providers, see_other};
 use crate::diagnosis::{self, Kind};
 use crate::error::{PortalError, ScimError};
+use crate::service::modes;
 use crate::service::now_millis;
 use crate::service::portal as service;
 use crate::service::tenants;
+use crate::tenant::Mode;
 
 /// The grace periods the secret form offers, in seconds.
 const GRACES: [u64; 4] = [0, 3600, 86_400, 604_800];
@@ -43,6 +45,17 @@ async fn render(
         .run(move |c| service::connection(c, &tenant))
         .await?;
     let report = diagnosis::report(&s.state.db, &s.session.tenant).await?;
+    let (db, tenant) = (s.state.db.clone(), s.session.tenant.clone());
+    let (mode, dry_run) = web::block(move || {
+        let mode = modes::get(&db, tenant.as_str())?;
+        let diff = match mode.mode {
+            Mode::DryRun => Some(modes::diff(&db, tenant.as_str())?),
+            Mode::Live | Mode::Paused => None,
+        };
+        Ok::<_, ScimError>((mode, diff))
+    })
+    .await
+    .map_err(ScimError::internal)??;
     Ok(html(pages::scim(
         &s.frame(),
         providers::find(provider),
@@ -50,10 +63,45 @@ async fn render(
         &pages::Diagnosis {
             connection: &connection,
             report: &report,
+            mode: &mode,
+            dry_run: dry_run.as_ref(),
         },
         revealed,
         form_error,
     )))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ModeForm {
+    csrf: String,
+    action: String,
+}
+
+/// `POST /portal/mode`: starts a dry run, pauses, resumes, or promotes or discards a dry run.
+pub(super) async fn mode(
+    s: Signed,
+    form: web::Form<ModeForm>,
+) -> Result<HttpResponse, PortalError> {
+    s.check(&form.csrf)?;
+    let (db, tenant, base) = (
+        s.state.db.clone(),
+        s.session.tenant.clone(),
+        s.state.base_url.clone(),
+    );
+    let action = form.action.clone();
+    web::block(move || match action.as_str() {
+        "dry_run" => modes::set(&db, tenant.as_str(), Mode::DryRun).map(drop),
+        "pause" => modes::set(&db, tenant.as_str(), Mode::Paused).map(drop),
+        "resume" => modes::set(&db, tenant.as_str(), Mode::Live).map(drop),
+        "promote" => modes::promote(&db, tenant.as_str(), &base).map(drop),
+        "discard" => modes::discard(&db, tenant.as_str()).map(drop),
+        _ => Err(ScimError::InvalidValue(
+            "choose one of the actions offered".into(),
+        )),
+    })
+    .await
+    .map_err(ScimError::internal)??;
+    Ok(see_other("scim"))
 }
 
 #[derive(Debug, Deserialize)]
