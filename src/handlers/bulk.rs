@@ -52,6 +52,7 @@ pub async fn bulk(
             .map_or("", |(prefix, _)| prefix)
             .to_owned(),
         user_agent: crate::http::user_agent(req.headers()),
+        owner: ctx.owner.clone(),
     };
     let body = service::run(&state, &ctx.tenant_id, &ctx.schemas, request, origin).await;
     Ok(scim_json(StatusCode::OK, &body))

@@ -19,7 +19,8 @@ async fn list(
 ) -> Result<HttpResponse, ScimError> {
     let page = service::list(
         state,
-        &ctx.tenant_id,
+        // The host app's catalog knows the token's tenant, also in dry-run.
+        &ctx.owner,
         &ctx.schemas,
         offering,
         &search_request(q)?,
@@ -37,7 +38,8 @@ async fn one(
 ) -> Result<HttpResponse, ScimError> {
     let found = service::get(
         state,
-        &ctx.tenant_id,
+        // The host app's catalog knows the token's tenant, also in dry-run.
+        &ctx.owner,
         &ctx.schemas,
         offering,
         id,

@@ -126,7 +126,7 @@ where
                             res.request()
                                 .extensions()
                                 .get::<TenantCtx>()
-                                .map(|t| t.tenant_id.as_str().to_owned())
+                                .map(|t| t.owner.as_str().to_owned())
                         })
                         .flatten(),
                 ),

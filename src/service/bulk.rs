@@ -40,6 +40,8 @@ pub struct Origin {
     /// The path the SCIM service is mounted at (`/scim/v2`), before each operation's path.
     pub prefix: String,
     pub user_agent: Option<String>,
+    /// The tenant whose log the operations go to: the token's, also in dry-run.
+    pub owner: TenantId,
 }
 
 /// Runs a bulk request and returns the bulk response: each operation's result, or its error,
@@ -365,7 +367,7 @@ impl Run<'_> {
             detail,
             user_agent: self.origin.user_agent.clone(),
             ..LogRow::new(
-                self.tenant.as_str().to_owned(),
+                self.origin.owner.as_str().to_owned(),
                 at,
                 method,
                 log_path(&self.origin.prefix, action, target_id.as_deref()),

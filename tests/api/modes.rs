@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use scimitar::admin_token::{ALL_TENANTS, mint};
 
-use crate::helpers::{Backend, Res, TestApp, admin_auth, patch_ops};
+use crate::helpers::{Backend, Res, TestApp, admin_auth, eventually, patch_ops};
 use crate::on_both_backends;
 
 fn spawn(b: Backend) -> TestApp {
@@ -134,6 +134,19 @@ fn a_dry_run_is_consistent_for_the_idp_and_is_promoted_with_its_events(b: Backen
     assert_eq!(seen.body["active"], false);
     let etag = seen.header("etag").expect("etag").to_owned();
 
+    // The dry run's requests are in the tenant's own provisioning log.
+    eventually(
+        Duration::from_secs(10),
+        "bob's creation in acme's log",
+        || {
+            let log = admin(&app, "GET", "/logs?status=201", None).body;
+            log["entries"]
+                .as_array()?
+                .iter()
+                .any(|e| e["resource_id"] == bob.as_str())
+                .then_some(())
+        },
+    );
     // Nothing reached the app; the live directory is as it was.
     assert_eq!(events_after(&app, before), Vec::<String>::new());
     assert_eq!(live_user(&app, &bob).status, 404);
