@@ -20,6 +20,9 @@ use crate::tenant::{Mode, TenantId};
 
 /// Items each list of a diff shows; the counts are always whole.
 const SHOWN: usize = 100;
+/// The most users and groups a dry-run copies: it is for a new connection, and the copy is one
+/// write transaction, which on SQLite holds every tenant's writes while it runs.
+pub const MAX_DRY_RUN_RESOURCES: i64 = 20_000;
 
 /// A tenant's mode, as the admin API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -65,6 +68,15 @@ pub fn set(db: &Db, id_or_name: &str, mode: Mode) -> Result<ModeState, ScimError
             }
             let now = now_millis();
             if mode == Mode::DryRun {
+                let held: i64 = storage::portal::counts(c, &scope)?
+                    .into_iter()
+                    .map(|(_, n)| n)
+                    .sum();
+                if held > MAX_DRY_RUN_RESOURCES {
+                    return Err(ScimError::Conflict(format!(
+                        "a dry run copies the directory, and this one holds {held} users and                          groups, more than the {MAX_DRY_RUN_RESOURCES} a dry run takes; it is                          meant for a new connection (pause provisioning instead to stop changes)"
+                    )));
+                }
                 shadow::create(c, &scope, &tenant.shadow())?;
             }
             storage::tenants::set_mode(c, &scope, mode.as_str(), now)?;

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use diesel::RunQueryDsl;
 use scimitar::admin_token::{ALL_TENANTS, mint};
+use scimitar::service::modes::MAX_DRY_RUN_RESOURCES;
 
 use crate::helpers::{Backend, Res, TestApp, admin_auth, eventually, patch_ops};
 use crate::on_both_backends;
@@ -237,7 +239,35 @@ fn a_discarded_dry_run_leaves_the_live_directory_as_it_was(b: Backend) {
     assert_eq!(admin(&app, "DELETE", "/dry-run", None).status, 409);
 }
 
+fn a_dry_run_copies_a_bounded_directory(b: Backend) {
+    let app = spawn(b);
+    app.create_user("ann@example.com");
+    let acme = admin(&app, "GET", "", None).body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // The counts kept beside the resources say how large the directory is.
+    let statement = format!(
+        "UPDATE resource_counts SET n = {} WHERE tenant_id = '{acme}' AND resource_type = 'User'",
+        MAX_DRY_RUN_RESOURCES + 1
+    );
+    app.db
+        .run_sync(move |c| Ok(diesel::sql_query(statement).execute(c)?))
+        .expect("sql");
+    let refused = set_mode(&app, "dry_run");
+    assert_eq!(refused.status, 409, "{:?}", refused.body);
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&MAX_DRY_RUN_RESOURCES.to_string())),
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(admin(&app, "GET", "/mode", None).body["mode"], "live");
+}
+
 on_both_backends!(
+    a_dry_run_copies_a_bounded_directory,
     paused_tenants_are_answered_503_and_resume_where_they_were,
     a_dry_run_is_consistent_for_the_idp_and_is_promoted_with_its_events,
     a_discarded_dry_run_leaves_the_live_directory_as_it_was,
