@@ -7,6 +7,7 @@ pub mod health;
 pub mod metrics;
 pub mod offered;
 pub mod portal;
+pub mod replay;
 pub mod resources;
 pub mod schemas;
 pub mod search;

@@ -126,6 +126,29 @@ pub fn read(conn: &mut AnyConnection, scope: &Scope<'_>, q: &LogQuery) -> StoreR
         .load(conn)?)
 }
 
+/// The tenant's entries from `since` (inclusive) to `until` (exclusive), oldest first: the
+/// newest `limit` of them when there are more.
+pub fn window(
+    conn: &mut AnyConnection,
+    scope: &Scope<'_>,
+    since: i64,
+    until: i64,
+    limit: i64,
+) -> StoreResult<Vec<LogRow>> {
+    let mut rows = read(
+        conn,
+        scope,
+        &LogQuery {
+            since: Some(since),
+            until: Some(until),
+            limit,
+            ..LogQuery::default()
+        },
+    )?;
+    rows.reverse();
+    Ok(rows)
+}
+
 /// The tenant's entries of these ids (a finding's evidence), newest first; pruned ones are gone.
 pub fn by_ids(
     conn: &mut AnyConnection,
