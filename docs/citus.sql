@@ -14,6 +14,8 @@ SELECT create_reference_table('portal_links');
 SELECT create_reference_table('portal_sessions');
 -- The deployment's SET signing keys belong to no tenant; every instance signs with them.
 SELECT create_reference_table('signing_keys');
+-- The deployment's key of the provisioning log's shape placeholders, likewise.
+SELECT create_reference_table('log_shape_keys');
 
 SELECT create_distributed_table('resources', 'tenant_id');
 SELECT create_distributed_table('members', 'tenant_id', colocate_with => 'resources');

@@ -10,7 +10,7 @@ use crate::admin_token::{ALL_TENANTS, mint};
 use crate::config::file::{self, ConfigError, Effective, Layered, Source};
 use crate::config::{AdminArgs, DbArgs, LogArgs, ServeArgs, Settings, UrlArgs, parse_duration};
 use crate::conformance;
-use crate::service::{modes, portal, tenants, transfer};
+use crate::service::{modes, portal, replay, tenants, transfer};
 use crate::storage::Db;
 use crate::storage::models::TenantRow;
 use crate::tenant::Mode;
@@ -74,7 +74,8 @@ enum Command {
         url: UrlArgs,
     },
     /// Replay what JumpCloud, Okta, Entra ID, OneLogin and Google Workspace send against any
-    /// SCIM 2.0 server; deletes what it creates
+    /// SCIM 2.0 server; deletes what it creates. With --from-log, write a scenario replaying a
+    /// tenant's recorded traffic instead
     Conformance(ConformanceArgs),
 }
 
@@ -84,7 +85,7 @@ struct ConformanceArgs {
     #[arg(
         long,
         env = "SCIMITAR_CONFORMANCE_URL",
-        required_unless_present = "list"
+        required_unless_present_any = ["list", "from_log"]
     )]
     url: Option<String>,
     /// Bearer token of a tenant the run may create and delete users and groups in (the
@@ -93,7 +94,7 @@ struct ConformanceArgs {
         long,
         env = "SCIMITAR_CONFORMANCE_TOKEN",
         hide_env_values = true,
-        required_unless_present = "list"
+        required_unless_present_any = ["list", "from_log"]
     )]
     token: Option<String>,
     /// Run only the scenarios of this IdP (jumpcloud, okta, entra, onelogin, google) or with
@@ -106,6 +107,25 @@ struct ConformanceArgs {
     /// Run the *.json scenario files in DIR instead of the built-in ones
     #[arg(long, value_name = "DIR")]
     scenarios: Option<PathBuf>,
+    /// Run this scenario file instead of the built-in ones (e.g. one --from-log wrote); repeat
+    /// for several
+    #[arg(long = "scenario", value_name = "FILE", conflicts_with = "scenarios")]
+    scenario_files: Vec<PathBuf>,
+    /// Write a scenario replaying this tenant's (id or name) recorded provisioning traffic,
+    /// with generated values in place of its users' and groups', instead of running scenarios
+    #[arg(long, value_name = "TENANT", conflicts_with_all = ["list", "scenarios", "scenario_files", "junit"])]
+    from_log: Option<String>,
+    /// With --from-log: the window's start, RFC 3339 (2026-12-08T09:00:00Z) or how long ago (2h)
+    #[arg(long, requires = "from_log", default_value = "24h", value_parser = parse_moment)]
+    since: i64,
+    /// With --from-log: the window's end, like --since; now without it
+    #[arg(long, requires = "from_log", value_parser = parse_moment)]
+    until: Option<i64>,
+    /// With --from-log: where to write the scenario; standard output without it
+    #[arg(long, short, value_name = "FILE", requires = "from_log")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    db: DbArgs,
     /// Domain of the test users' e-mail addresses, for servers that accept only verified domains
     #[arg(long, default_value = "example.com")]
     email_domain: String,
@@ -363,9 +383,72 @@ fn run(command: Command, layered: &Layered) -> anyhow::Result<()> {
     }
 }
 
+/// A moment for --since and --until: RFC 3339, or a duration before now; in milliseconds.
+fn parse_moment(s: &str) -> Result<i64, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s.trim()) {
+        return Ok(t.timestamp_millis());
+    }
+    let ago = parse_duration(s)
+        .map_err(|e| format!("{e}; or give a time such as 2026-12-08T09:00:00Z"))?;
+    Ok(crate::storage::now_millis() - i64::try_from(ago.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `scimitar conformance --from-log`: writes the scenario replaying a tenant's log window.
+fn from_log(tenant: &str, args: ConformanceArgs) -> anyhow::Result<()> {
+    let s = args.db.settings(None)?;
+    let db = Db::connect(&s.database_url, 1)?;
+    let until = args.until.unwrap_or_else(crate::storage::now_millis);
+    anyhow::ensure!(args.since < until, "--since must be before --until");
+    let made = replay::from_log(&db, tenant, args.since, until)?;
+    let text = serde_json::to_string_pretty(&made.replay.scenario)? + "\n";
+    match &args.out {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    let r = &made.replay;
+    eprintln!(
+        "Replays {} recorded requests ({} failed{}){}.",
+        r.replayed,
+        r.failed,
+        match r.stand_ins {
+            0 => String::new(),
+            n => format!(", {n} stand-ins created first"),
+        },
+        match &args.out {
+            Some(path) => format!(" in {}", path.display()),
+            None => String::new(),
+        }
+    );
+    for (reason, n) in &r.skipped {
+        eprintln!("Left out: {n} {reason}.");
+    }
+    if made.capped {
+        eprintln!(
+            "The window holds more than {} requests: the oldest were left out; narrow it with --since and --until.",
+            replay::MAX_REQUESTS
+        );
+    }
+    eprintln!(
+        "Run it against a staging server: scimitar conformance --url URL --scenario {}",
+        args.out
+            .as_ref()
+            .map_or_else(|| "FILE".to_owned(), |p| p.display().to_string())
+    );
+    Ok(())
+}
+
 fn conformance(args: ConformanceArgs) -> anyhow::Result<()> {
+    if let Some(tenant) = args.from_log.clone() {
+        return from_log(&tenant, args);
+    }
     let all = match &args.scenarios {
         Some(dir) => conformance::load_dir(dir)?,
+        None if !args.scenario_files.is_empty() => args
+            .scenario_files
+            .iter()
+            .map(|f| conformance::load_file(f))
+            .collect::<Result<Vec<_>, _>>()?,
         None => conformance::builtin()?,
     };
     let scenarios = conformance::select(all, &args.idps)?;

@@ -10,6 +10,7 @@ use crate::app_roles::RoleCatalog;
 use crate::config::Settings;
 use crate::events::log::{self, LogSender, LogWriter};
 use crate::events::secevent::Transmitter;
+use crate::events::shape::ShapeKey;
 use crate::health::Health;
 use crate::http::throttle::Throttle;
 use crate::metrics::Metrics;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub(crate) openapi: Arc<Document>,
     /// Issues events as signed Security Event Tokens.
     pub(crate) sets: Arc<Transmitter>,
+    /// The deployment's key of the placeholders in logged request shapes.
+    pub(crate) shapes: ShapeKey,
 }
 
 impl AppState {
@@ -84,6 +87,8 @@ impl AppState {
             .map(|a| AdminVerifier::new(a, settings.admin_token_max_ttl))
             .transpose()?
             .map(Arc::new);
+        // Read once here, so shaping a request needs no database.
+        let shapes = ShapeKey::new(&db.run_sync(|c| Ok(crate::storage::log::shape_secret(c)?))?);
         let (log, log_writer) =
             log::channel(db.clone(), settings.log_retention, settings.diagnosis);
         let base_url = settings.scim_base_url(scim_addr);
@@ -111,6 +116,7 @@ impl AppState {
             base_url: base_url.into(),
             portal_url: portal_url.into(),
             sets: Arc::new(sets),
+            shapes,
             metrics: Arc::new(Metrics::new(settings.metrics_tenant_label)),
             settings: Arc::new(settings),
             schemas: Arc::default(),

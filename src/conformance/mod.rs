@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod client;
+pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod scenario;
@@ -108,6 +109,15 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, ConformanceError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     unique(parsed)
+}
+
+/// The scenario in one file.
+pub fn load_file(path: &Path) -> Result<Scenario, ConformanceError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConformanceError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&path.display().to_string(), &text)
 }
 
 /// The scenarios whose `idp` or `name` is one of `wanted` (ignoring case); all when empty.

@@ -36,6 +36,8 @@ pub struct StepReport {
     pub quirk: Option<String>,
     /// Where the IdP documents this request, when the step names it.
     pub source: Option<String>,
+    /// What the scenario's author says of the step (a replayed step: what was recorded).
+    pub note: Option<String>,
     /// `METHOD /path?query` as sent, unencoded.
     pub request: String,
     /// Whether the request was sent (a step whose placeholders have no value is not).
@@ -222,6 +224,7 @@ mod tests {
             number,
             name: format!("step <{number}>"),
             quirk: (number == 2).then(|| "string \"False\"".to_owned()),
+            note: None,
             source: None,
             request: "GET /Users?filter=userName eq \"a&b\"".into(),
             sent: true,

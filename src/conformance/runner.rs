@@ -138,6 +138,7 @@ impl Runner {
             name: step.name.clone(),
             quirk: step.quirk.clone(),
             source: step.source.clone(),
+            note: step.note.clone(),
             request: format!("{} {}", step.method, step.path),
             sent: false,
             status: None,
@@ -308,5 +309,8 @@ fn print_step(out: &mut dyn Write, s: &StepReport) {
     }
     if let Some(source) = s.source.as_ref().filter(|_| !s.passed()) {
         let _ = writeln!(out, "           documented: {source}");
+    }
+    if let Some(note) = s.note.as_ref().filter(|_| !s.passed()) {
+        let _ = writeln!(out, "           note: {note}");
     }
 }

@@ -48,6 +48,8 @@ pub enum Confidence {
     ThirdParty,
     /// Inferred; no wire-level source.
     Inferred,
+    /// A tenant's recorded traffic, its values generated (`scimitar conformance --from-log`).
+    Recorded,
 }
 
 impl Confidence {
@@ -57,6 +59,7 @@ impl Confidence {
             Self::Doc => "vendor documentation",
             Self::ThirdParty => "third-party integrator sources",
             Self::Inferred => "inferred, no wire-level source",
+            Self::Recorded => "recorded traffic, values generated",
         }
     }
 }
@@ -73,6 +76,10 @@ pub struct Step {
     /// Where this exact request is documented, when more specific than the scenario's sources.
     #[serde(default)]
     pub source: Option<String>,
+    /// What the author says of the step; a replayed step says what was recorded, printed when
+    /// the step fails.
+    #[serde(default)]
+    pub note: Option<String>,
     /// HTTP method.
     pub method: String,
     /// Path and query relative to the SCIM base URL, unencoded: `/Users?filter=userName eq "x"`.

@@ -50,6 +50,7 @@ pub fn render(r: &LogRow) -> Value {
         "scim_type": r.scim_type,
         "detail": r.detail,
         "user_agent": r.user_agent,
+        "shape": r.shape.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()),
     })
 }
 

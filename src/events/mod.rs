@@ -10,6 +10,7 @@ mod outbox;
 pub mod retention;
 pub mod roles;
 pub mod secevent;
+pub mod shape;
 pub mod webhooks;
 
 use chrono::{DateTime, SecondsFormat};

@@ -12,7 +12,7 @@ use crate::diagnosis::Signals;
 use crate::error::{SCIM_CONTENT_TYPE, ScimError};
 use crate::http::TenantCtx;
 use crate::http::content::{ScimJson, resource_response, scim_json};
-use crate::http::log::LogNote;
+use crate::http::log::{LogNote, note_shape};
 use crate::scim::project::Projection;
 use crate::scim::query::SearchRequest;
 use crate::scim::resource::ETagMatch;
@@ -124,11 +124,13 @@ pub async fn list(
     ),
 )]
 pub async fn search(
+    req: HttpRequest,
     state: web::Data<AppState>,
     ctx: TenantCtx,
     rt: Rt,
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
+    note_shape(&req, &state, &ctx.tenant_id, &body.0);
     let body = search::search(
         &state,
         &ctx.tenant_id,
@@ -155,10 +157,12 @@ pub async fn search(
     ),
 )]
 pub async fn search_all(
+    req: HttpRequest,
     state: web::Data<AppState>,
     ctx: TenantCtx,
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
+    note_shape(&req, &state, &ctx.tenant_id, &body.0);
     let body = search::search_all(
         &state,
         &ctx.tenant_id,
@@ -215,6 +219,7 @@ pub async fn create(
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
     note_signals(&req, &rt, &body.0);
+    note_shape(&req, &state, &ctx.tenant_id, &body.0);
     let r = service::create(&state, &ctx.tenant_id, rt.0.clone(), body.0, view(&rt, &q)?).await?;
     note_unregistered(&req, &r.unregistered);
     Ok(resource_response(
@@ -305,6 +310,7 @@ pub async fn replace(
 ) -> Result<HttpResponse, ScimError> {
     let view = view(&rt, &q)?;
     note_signals(&req, &rt, &body.0);
+    note_shape(&req, &state, &ctx.tenant_id, &body.0);
     let r = service::replace(&state, &ctx.tenant_id, target(&req, &rt, id)?, body.0, view).await?;
     note_unregistered(&req, &r.unregistered);
     Ok(resource_response(StatusCode::OK, &r.body, &r.etag, None))
@@ -359,6 +365,7 @@ pub async fn patch(
         Projection::new(&rt, &[], &[rt.links.attribute().to_owned()])?
     };
     note_signals(&req, &rt, &body.0);
+    note_shape(&req, &state, &ctx.tenant_id, &body.0);
     let r = service::patch(&state, &ctx.tenant_id, target(&req, &rt, id)?, body.0, view).await?;
     note_unregistered(&req, &r.unregistered);
     if wants_body {

@@ -10,7 +10,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::LOCATION;
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, web};
+use actix_web::{HttpMessage, HttpRequest, web};
+use serde_json::Value;
 
 use crate::diagnosis::Signals;
 use crate::error::{ScimError, Throttled};
@@ -26,6 +27,18 @@ use crate::tenant::TenantId;
 /// admin should know), recorded as its detail.
 #[derive(Debug, Clone)]
 pub struct LogNote(pub String);
+
+/// The shape of a write's body (see `events::shape`), as JSON text, left by its handler for
+/// the request's log entry.
+#[derive(Debug, Clone)]
+struct Shape(String);
+
+/// Notes for the request's log entry the shape of its body, computed once from the body the
+/// handler has already parsed (bounded: `events::shape::MAX_BYTES`).
+pub fn note_shape(req: &HttpRequest, state: &AppState, tenant: &TenantId, body: &Value) {
+    let shape = state.shapes.tenant(tenant.as_str()).shape(body);
+    req.extensions_mut().insert(Shape(shape.to_string()));
+}
 
 /// Middleware for the SCIM resource routes; wraps authentication so it sees the tenant.
 pub async fn record(
@@ -86,6 +99,11 @@ pub async fn record(
         latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
         scim_type,
         detail,
+        shape: res
+            .request()
+            .extensions_mut()
+            .remove::<Shape>()
+            .map(|s| s.0),
         ..seen.row(tenant.owner.as_str().to_owned())
     };
     state.log.send_with(row, signals);

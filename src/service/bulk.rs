@@ -358,7 +358,16 @@ impl Run<'_> {
             .unwrap_or_default();
         let signals =
             shown | Signals::of_outcome(&method, rt.map(|rt| rt.id), status, scim_type.as_deref());
+        // Each operation's entry keeps the shape of its own data, as its own request would.
+        let shape = action.and_then(|a| a.data.as_ref()).map(|data| {
+            self.state
+                .shapes
+                .tenant(self.tenant.as_str())
+                .shape(data)
+                .to_string()
+        });
         let row = LogRow {
+            shape,
             status: i32::from(status),
             resource_type: rt.map(|rt| rt.id.to_owned()),
             resource_id: target_id.clone(),

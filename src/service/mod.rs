@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod modes;
 pub mod offered;
 pub mod portal;
+pub mod replay;
 pub mod resources;
 pub mod schemas;
 pub mod search;

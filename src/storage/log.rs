@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use super::AnyConnection;
 use super::Scope;
 use super::StoreResult;
+use super::schema::log_shape_keys as keys;
 use super::schema::provisioning_log as log;
 
 /// One logged request. An absent value is written as NULL (no column has a default), so its
@@ -25,6 +26,9 @@ pub struct LogRow {
     pub scim_type: Option<String>,
     pub detail: Option<String>,
     pub user_agent: Option<String>,
+    /// The request body's shape (JSON text, see `events::shape`); `None` for a bodiless
+    /// request, or one whose body was not JSON.
+    pub shape: Option<String>,
 }
 
 impl LogRow {
@@ -43,6 +47,7 @@ impl LogRow {
             scim_type: None,
             detail: None,
             user_agent: None,
+            shape: None,
         }
     }
 }
@@ -121,6 +126,29 @@ pub fn read(conn: &mut AnyConnection, scope: &Scope<'_>, q: &LogQuery) -> StoreR
         .load(conn)?)
 }
 
+/// The tenant's entries from `since` (inclusive) to `until` (exclusive), oldest first: the
+/// newest `limit` of them when there are more.
+pub fn window(
+    conn: &mut AnyConnection,
+    scope: &Scope<'_>,
+    since: i64,
+    until: i64,
+    limit: i64,
+) -> StoreResult<Vec<LogRow>> {
+    let mut rows = read(
+        conn,
+        scope,
+        &LogQuery {
+            since: Some(since),
+            until: Some(until),
+            limit,
+            ..LogQuery::default()
+        },
+    )?;
+    rows.reverse();
+    Ok(rows)
+}
+
 /// The tenant's entries of these ids (a finding's evidence), newest first; pruned ones are gone.
 pub fn by_ids(
     conn: &mut AnyConnection,
@@ -138,4 +166,39 @@ pub fn by_ids(
 /// Deletes every entry older than `cutoff`; returns how many.
 pub fn prune(conn: &mut AnyConnection, cutoff: i64) -> StoreResult<usize> {
     Ok(diesel::delete(log::table.filter(log::at.lt(cutoff))).execute(conn)?)
+}
+
+/// The name of the deployment's one shape key.
+const SHAPE_KEY: &str = "default";
+
+/// The deployment's secret for the placeholders of request shapes, made on first use. Two
+/// instances starting on an empty database may both make one: the first written wins, and
+/// both read it back.
+pub fn shape_secret(conn: &mut AnyConnection) -> StoreResult<String> {
+    let read = |c: &mut AnyConnection| {
+        keys::table
+            .find(SHAPE_KEY)
+            .select(keys::secret)
+            .first::<String>(c)
+            .optional()
+    };
+    if let Some(secret) = read(conn)? {
+        return Ok(secret);
+    }
+    let secret: String = rand::random::<[u8; 32]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let insert = diesel::insert_into(keys::table)
+        .values((
+            keys::id.eq(SHAPE_KEY),
+            keys::secret.eq(secret),
+            keys::created_at.eq(super::now_millis()),
+        ))
+        .on_conflict_do_nothing();
+    native!(conn, |c| insert.execute(c))?;
+    Ok(keys::table
+        .find(SHAPE_KEY)
+        .select(keys::secret)
+        .first::<String>(conn)?)
 }

@@ -199,6 +199,15 @@ diesel::table! {
         scim_type -> Nullable<Text>,
         detail -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        shape -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    log_shape_keys (id) {
+        id -> Text,
+        secret -> Text,
+        created_at -> BigInt,
     }
 }
 
@@ -241,6 +250,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     set_acks,
     provisioning_log,
+    log_shape_keys,
     portal_links,
     portal_sessions,
     tenant_schemas,

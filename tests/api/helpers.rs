@@ -542,6 +542,11 @@ impl TestApp {
         true
     }
 
+    /// The URL of this app's database, for the binary's commands that read it.
+    pub fn database_url(&self) -> &str {
+        &self.database.url
+    }
+
     /// The origin (`http://ADDR`) of the SCIM listener.
     pub fn origin(&self) -> String {
         self.base

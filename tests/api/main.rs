@@ -31,6 +31,7 @@ mod patch;
 mod portal;
 mod queries;
 mod rate_limits;
+mod replay;
 mod scale_out;
 mod schemas;
 mod secevents;

@@ -1,0 +1,2 @@
+DROP TABLE log_shape_keys;
+ALTER TABLE provisioning_log DROP COLUMN shape;

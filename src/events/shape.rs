@@ -1,0 +1,522 @@
+//! Request shapes for the provisioning log: a write's body with its structure kept (attribute
+//! names, `schemas` URNs, PATCH `op`s and paths, `type`s, booleans, nulls, empty strings) and
+//! every value replaced, so `scimitar conformance --from-log` can rebuild the request with
+//! generated values without the log holding a tenant's personal data.
+//!
+//! A string becomes a placeholder `<kind:base:exact>`: `kind` is `email`, `uuid`, `url` or
+//! `text`; `base` is a keyed hash of the value with its case folded and `exact` one of the value
+//! itself, so the same value reads the same everywhere in a tenant's log (and two userNames
+//! that differ only in case are still seen to collide) while the value cannot be read back or
+//! guessed without the deployment's key. The key is per deployment and the tenant id is hashed
+//! in, so the same address in two tenants gives unrelated placeholders. A password, a secret or
+//! a token is never kept in any form, hashed or not: its value is the marker `<password>` or
+//! `<secret>`. The shape is bounded (depth, bytes), marking what it left out, so a hostile body
+//! cannot bloat the log.
+
+use std::fmt::Write as _;
+
+use hmac::{Hmac, Mac};
+use serde_json::{Map, Value};
+use sha2::Sha256;
+
+/// Deepest nesting a shape keeps; deeper values are `<deep>`.
+pub const MAX_DEPTH: usize = 12;
+/// About how many bytes of keys and values a shape keeps; past them arrays end with
+/// `<+N more>` and objects get a `<truncated>` member counting what they left out.
+pub const MAX_BYTES: usize = 16 * 1024;
+/// Longest attribute name kept as it is; a longer one is a placeholder.
+const MAX_KEY: usize = 128;
+/// Longest structural string (an `op`, a PATCH `path`, a filter) kept, scrubbed, as it is.
+const MAX_STRUCTURE: usize = 512;
+
+/// Hex digits of a placeholder's `base`.
+pub const BASE_LEN: usize = 12;
+/// Hex digits of a placeholder's `exact`.
+pub const EXACT_LEN: usize = 4;
+
+/// The value that stands for a password.
+pub const PASSWORD: &str = "<password>";
+/// The value that stands for a secret or a token.
+pub const SECRET: &str = "<secret>";
+/// The value that stands for a number that may be data.
+pub const NUMBER: &str = "<number>";
+/// The member an object that was cut short gets, with how many members it left out.
+pub const TRUNCATED: &str = "<truncated>";
+/// The value that stands for what was nested too deep.
+pub const DEEP: &str = "<deep>";
+
+/// Members whose string values are structure, kept as they are (lower case).
+const KEPT_STRINGS: &[&str] = &[
+    "schemas",
+    "op",
+    "type",
+    "attributes",
+    "excludedattributes",
+    "sortby",
+    "sortorder",
+    "method",
+    "bulkid",
+    "resourcetype",
+];
+/// Members whose string values are filters or attribute paths: kept, their literals replaced.
+const SCRUBBED_STRINGS: &[&str] = &["path", "filter"];
+/// Members whose numbers are paging, not data (lower case).
+const KEPT_NUMBERS: &[&str] = &["startindex", "count", "failonerrors"];
+
+/// The deployment's key for placeholders. `Debug` does not show it.
+#[derive(Clone)]
+pub struct ShapeKey(Hmac<Sha256>);
+
+impl std::fmt::Debug for ShapeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShapeKey(***)")
+    }
+}
+
+impl ShapeKey {
+    /// The key of a stored secret (`storage::log::shape_secret`).
+    pub fn new(secret: &str) -> Self {
+        Self(Hmac::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length"))
+    }
+
+    /// The placeholders of one tenant.
+    pub fn tenant(&self, tenant_id: &str) -> Shaper {
+        let mut mac = self.0.clone();
+        mac.update(tenant_id.as_bytes());
+        mac.update(&[0]);
+        Shaper(mac)
+    }
+}
+
+/// Makes one tenant's shapes and placeholders.
+#[derive(Clone)]
+pub struct Shaper(Hmac<Sha256>);
+
+impl std::fmt::Debug for Shaper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Shaper(***)")
+    }
+}
+
+/// What a placeholder says of the value it stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// An address with an `@`.
+    Email,
+    /// A UUID (server ids, Entra's object ids).
+    Uuid,
+    /// An `http(s)://` URL.
+    Url,
+    /// Anything else.
+    Text,
+}
+
+impl Kind {
+    /// The kind of a value.
+    fn of(value: &str) -> Self {
+        if uuid::Uuid::try_parse(value).is_ok() {
+            Self::Uuid
+        } else if value.starts_with("https://") || value.starts_with("http://") {
+            Self::Url
+        } else if value.contains('@') && !value.contains(char::is_whitespace) {
+            Self::Email
+        } else {
+            Self::Text
+        }
+    }
+
+    /// Its name in a placeholder.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Uuid => "uuid",
+            Self::Url => "url",
+            Self::Text => "text",
+        }
+    }
+}
+
+impl Shaper {
+    fn hash(&self, value: &str, digits: usize) -> String {
+        let mut mac = self.0.clone();
+        mac.update(value.as_bytes());
+        let mut out = String::with_capacity(digits);
+        for b in mac.finalize().into_bytes().iter().take(digits.div_ceil(2)) {
+            let _ = write!(out, "{b:02x}");
+        }
+        out.truncate(digits);
+        out
+    }
+
+    /// The placeholder of a string value.
+    pub fn placeholder(&self, value: &str) -> String {
+        format!(
+            "<{}:{}:{}>",
+            Kind::of(value).as_str(),
+            self.hash(&value.to_lowercase(), BASE_LEN),
+            self.hash(value, EXACT_LEN)
+        )
+    }
+
+    /// The shape of a request body (see the module's documentation).
+    pub fn shape(&self, body: &Value) -> Value {
+        let mut budget = MAX_BYTES;
+        self.value(body, "", 0, &mut budget)
+    }
+
+    /// A filter or an attribute path with its values replaced by placeholders: each quoted
+    /// literal (`userName eq "ann@example.com"`), and an unquoted one after a comparison
+    /// operator that is not a number, `true`, `false` or `null` (an invalid filter an IdP sent
+    /// is worth replaying too, without its value).
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        let mut after_operator = false;
+        while let Some(c) = rest.chars().next() {
+            if c == '"' {
+                let (literal, len) = quoted(rest);
+                out.push('"');
+                out.push_str(&self.placeholder(&literal));
+                if rest[..len].ends_with('"') && len > 1 {
+                    out.push('"');
+                }
+                rest = &rest[len..];
+                after_operator = false;
+            } else if is_word(c) {
+                let len = rest.find(|c| !is_word(c)).unwrap_or(rest.len());
+                let word = &rest[..len];
+                if after_operator && !is_plain_literal(word) {
+                    out.push_str(&self.placeholder(word));
+                } else {
+                    out.push_str(word);
+                }
+                after_operator = COMPARISONS.iter().any(|o| word.eq_ignore_ascii_case(o));
+                rest = &rest[len..];
+            } else {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        out
+    }
+
+    fn value(&self, v: &Value, key: &str, depth: usize, budget: &mut usize) -> Value {
+        if !v.is_string() {
+            // What a value costs at least, so an array of a million `true`s is cut too.
+            *budget = budget.saturating_sub(8);
+        }
+        match v {
+            Value::Null | Value::Bool(_) => v.clone(),
+            Value::Number(_) if KEPT_NUMBERS.iter().any(|k| key.eq_ignore_ascii_case(k)) => {
+                v.clone()
+            }
+            Value::Number(_) => NUMBER.into(),
+            Value::String(s) => self.string(s, key, budget).into(),
+            _ if depth >= MAX_DEPTH => DEEP.into(),
+            Value::Array(items) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    if *budget == 0 {
+                        out.push(format!("<+{} more>", items.len() - i).into());
+                        break;
+                    }
+                    out.push(self.value(item, key, depth + 1, budget));
+                }
+                Value::Array(out)
+            }
+            Value::Object(map) => self.object(map, depth, budget),
+        }
+    }
+
+    fn object(&self, map: &Map<String, Value>, depth: usize, budget: &mut usize) -> Value {
+        // A PATCH operation on a password (`"path": "password"`) carries it in `value`.
+        let secret_value = map
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("path"))
+            .and_then(|(_, p)| p.as_str())
+            .and_then(|p| sensitive(last_attribute(p)));
+        let mut out = Map::new();
+        for (i, (k, v)) in map.iter().enumerate() {
+            if *budget == 0 {
+                out.insert(TRUNCATED.into(), (map.len() - i).into());
+                break;
+            }
+            let name = if k.len() > MAX_KEY {
+                self.placeholder(k)
+            } else {
+                k.clone()
+            };
+            *budget = budget.saturating_sub(name.len() + 4);
+            let marker = sensitive(last_attribute(k))
+                .or(secret_value.filter(|_| k.eq_ignore_ascii_case("value")));
+            let shaped = match marker {
+                Some(marker) => marker.into(),
+                None => self.value(v, last_attribute(k), depth + 1, budget),
+            };
+            out.insert(name, shaped);
+        }
+        Value::Object(out)
+    }
+
+    fn string(&self, s: &str, key: &str, budget: &mut usize) -> String {
+        let is = |list: &[&str]| list.iter().any(|k| key.eq_ignore_ascii_case(k));
+        let out = if s.trim().is_empty()
+            || s.eq_ignore_ascii_case("true")
+            || s.eq_ignore_ascii_case("false")
+            || (is(KEPT_STRINGS) && s.len() <= MAX_STRUCTURE)
+        {
+            // Blank strings and booleans sent as strings (Entra's "False") are habits, not data.
+            s.to_owned()
+        } else if is(SCRUBBED_STRINGS) && s.len() <= MAX_STRUCTURE {
+            self.scrub(s)
+        } else {
+            self.placeholder(s)
+        };
+        *budget = budget.saturating_sub(out.len() + 2);
+        out
+    }
+}
+
+/// The marker for the value of an attribute named `name`, if it must never be kept.
+fn sensitive(name: &str) -> Option<&'static str> {
+    let name = name.to_ascii_lowercase();
+    if name.ends_with("password") {
+        Some(PASSWORD)
+    } else if name.contains("secret") || name.contains("token") {
+        Some(SECRET)
+    } else {
+        None
+    }
+}
+
+/// The attribute a member name or PATCH path ends with: `password` of
+/// `urn:ietf:params:scim:schemas:core:2.0:User:password`, `value` of `emails[type eq "work"].value`.
+fn last_attribute(path: &str) -> &str {
+    let path = path.trim();
+    let end = match path.rfind(']') {
+        Some(close) => &path[close + 1..],
+        None => path.split('[').next().unwrap_or(path),
+    };
+    let end = end.trim_start_matches('.');
+    let name = end.rsplit(['.', ':']).next().unwrap_or(end);
+    if name.is_empty() {
+        // `members[value eq "x"]`: the attribute before the filter.
+        path.split('[')
+            .next()
+            .and_then(|p| p.rsplit(['.', ':']).next())
+            .unwrap_or(path)
+    } else {
+        name
+    }
+}
+
+/// SCIM's comparison operators (RFC 7644 §3.4.2.2).
+const COMPARISONS: &[&str] = &["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"];
+
+fn is_word(c: char) -> bool {
+    !(c.is_whitespace() || matches!(c, '"' | '(' | ')' | '[' | ']'))
+}
+
+/// A filter value that says nothing of a person.
+fn is_plain_literal(word: &str) -> bool {
+    ["true", "false", "null"]
+        .iter()
+        .any(|w| word.eq_ignore_ascii_case(w))
+        || word.parse::<f64>().is_ok_and(f64::is_finite)
+}
+
+/// The value of the JSON string literal `s` starts with, and the bytes it takes (to the end of
+/// `s` when it is not closed).
+fn quoted(s: &str) -> (String, usize) {
+    let mut escaped = false;
+    for (i, c) in s.char_indices().skip(1) {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => {
+                let len = i + 1;
+                let literal = serde_json::from_str::<String>(&s[..len])
+                    .unwrap_or_else(|_| s[1..i].to_owned());
+                return (literal, len);
+            }
+            _ => escaped = false,
+        }
+    }
+    (s[1..].to_owned(), s.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn shaper() -> Shaper {
+        ShapeKey::new("test key").tenant("tenant-a")
+    }
+
+    fn strings(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+            Value::Object(map) => map.iter().for_each(|(k, v)| {
+                out.push(k.clone());
+                strings(v, out);
+            }),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn a_user_keeps_its_structure_and_loses_its_values() {
+        let s = shaper();
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "Ann.Lee@example.com",
+            "name": {"givenName": "Ann", "familyName": "Lee"},
+            "emails": [{"value": "ann.lee@example.com", "type": "work", "primary": true}],
+            "active": "False",
+            "title": "",
+            "externalId": "5e2b6c1e-3f4a-4b5c-9d8e-7f6a5b4c3d2e",
+            "password": "hunter2!",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"employeeNumber": 4711},
+        });
+        let shape = s.shape(&body);
+        let text = shape.to_string();
+        for secret in ["Ann", "Lee", "example.com", "hunter2", "4711", "5e2b6c1e"] {
+            assert!(!text.contains(secret), "{secret} kept in {text}");
+        }
+        assert_eq!(
+            shape["schemas"],
+            json!(["urn:ietf:params:scim:schemas:core:2.0:User"])
+        );
+        assert_eq!(shape["password"], PASSWORD);
+        assert_eq!(shape["active"], "False", "a habit, kept");
+        assert_eq!(shape["title"], "", "blank, kept");
+        assert_eq!(shape["emails"][0]["type"], "work");
+        assert_eq!(shape["emails"][0]["primary"], true);
+        assert_eq!(
+            shape["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["employeeNumber"],
+            NUMBER
+        );
+        // The userName and the e-mail differ in case only: one base, two exact hashes.
+        let parts = |v: &Value| -> Vec<String> {
+            let s = v.as_str().expect("string");
+            let inner = s.strip_prefix('<').and_then(|s| s.strip_suffix('>'));
+            inner
+                .expect("a placeholder")
+                .split(':')
+                .map(str::to_owned)
+                .collect()
+        };
+        let (user, email) = (
+            parts(&shape["userName"]),
+            parts(&shape["emails"][0]["value"]),
+        );
+        assert_eq!((user[0].as_str(), email[0].as_str()), ("email", "email"));
+        assert_eq!(user[1], email[1], "one base");
+        assert_ne!(user[2], email[2], "two exact hashes");
+        assert_eq!(parts(&shape["externalId"])[0], "uuid");
+        // Stable: the same body gives the same shape; another tenant or key another one.
+        assert_eq!(s.shape(&body), shape);
+        let other_tenant = ShapeKey::new("test key").tenant("tenant-b").shape(&body);
+        assert_ne!(other_tenant["userName"], shape["userName"]);
+        let other_key = ShapeKey::new("another key").tenant("tenant-a").shape(&body);
+        assert_ne!(other_key["userName"], shape["userName"]);
+    }
+
+    #[test]
+    fn patch_operations_keep_ops_and_paths_and_drop_passwords() {
+        let s = shaper();
+        let member = "0192f2c4-8a1b-7c3d-9e4f-5a6b7c8d9e0f";
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [
+                {"op": "Remove", "path": "members", "value": [{"value": member}]},
+                {"op": "remove", "path": format!("members[value eq \"{member}\"]")},
+                {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "bob@example.com"},
+                {"op": "replace", "path": "password", "value": "s3cret!"},
+                {"op": "replace", "value": {"urn:ietf:params:scim:schemas:core:2.0:User:password": "x1", "displayName": "Bob"}},
+                {"op": "add", "path": "urn:example:app:1.0:User:apiToken", "value": "tok_123"},
+            ]
+        });
+        let shape = s.shape(&body);
+        let text = shape.to_string();
+        for secret in [member, "bob@", "s3cret", "x1", "Bob", "tok_123"] {
+            assert!(!text.contains(secret), "{secret} kept in {text}");
+        }
+        let ops = &shape["Operations"];
+        assert_eq!(ops[0]["op"], "Remove", "the op is kept as sent");
+        assert_eq!(ops[0]["path"], "members");
+        let id = s.placeholder(member);
+        assert_eq!(ops[0]["value"][0]["value"], id.as_str());
+        assert_eq!(ops[1]["path"], format!("members[value eq \"{id}\"]"));
+        assert_eq!(
+            ops[2]["path"],
+            format!("emails[type eq \"{}\"].value", s.placeholder("work"))
+        );
+        assert_eq!(ops[3]["value"], PASSWORD);
+        assert_eq!(
+            ops[4]["value"]["urn:ietf:params:scim:schemas:core:2.0:User:password"],
+            PASSWORD
+        );
+        assert_eq!(ops[5]["value"], SECRET);
+    }
+
+    #[test]
+    fn filters_lose_their_values_even_when_invalid() {
+        let s = shaper();
+        let ann = s.placeholder("ann@example.com");
+        assert_eq!(
+            s.scrub(r#"userName eq "ann@example.com" and active eq true"#),
+            format!(r#"userName eq "{ann}" and active eq true"#)
+        );
+        assert_eq!(
+            s.scrub("userName eq ann@example.com"),
+            format!("userName eq {ann}"),
+            "unquoted, invalid, still scrubbed"
+        );
+        assert_eq!(
+            s.scrub(r#"displayName eq "a \"quoted\" name""#),
+            format!(
+                r#"displayName eq "{}""#,
+                s.placeholder(r#"a "quoted" name"#)
+            ),
+        );
+        assert_eq!(
+            s.scrub(r#"displayName eq "Ann Lee"#),
+            format!(r#"displayName eq "{}"#, s.placeholder("Ann Lee")),
+            "unterminated"
+        );
+        assert_eq!(s.scrub("meta.version gt 3"), "meta.version gt 3");
+    }
+
+    #[test]
+    fn a_huge_or_deep_body_is_cut_and_marked() {
+        let s = shaper();
+        let members: Vec<Value> = (0..20_000)
+            .map(|i| json!({"value": format!("member-{i}")}))
+            .collect();
+        let shape = s.shape(&json!({"displayName": "Big", "members": members}));
+        let text = shape.to_string();
+        assert!(text.len() < 2 * MAX_BYTES, "{} bytes", text.len());
+        let kept = shape["members"].as_array().expect("array");
+        let last = kept.last().and_then(Value::as_str).expect("a marker");
+        assert!(last.starts_with("<+") && last.ends_with(" more>"), "{last}");
+        let mut deep = json!("x");
+        for _ in 0..100 {
+            deep = json!({"a": [deep]});
+        }
+        let text = s.shape(&deep).to_string();
+        assert!(text.contains(DEEP), "{text}");
+        let flags = s.shape(&json!({"flags": vec![true; 100_000]}));
+        assert!(flags.to_string().len() < 2 * MAX_BYTES);
+        let wide: Map<String, Value> = (0..10_000)
+            .map(|i| (format!("attribute{i}"), json!(true)))
+            .collect();
+        let shape = s.shape(&Value::Object(wide));
+        assert!(shape[TRUNCATED].as_u64().is_some_and(|n| n > 0));
+        let mut all = Vec::new();
+        strings(&shape, &mut all);
+        assert!(all.iter().all(|s| s.len() <= MAX_KEY + 40));
+    }
+}
