@@ -130,7 +130,7 @@ pub async fn search(
     rt: Rt,
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    note_shape(&req, &state, &ctx.tenant_id, &body.0);
+    note_shape(&req, &state, &ctx.owner, &body.0);
     let body = search::search(
         &state,
         &ctx.tenant_id,
@@ -162,7 +162,7 @@ pub async fn search_all(
     ctx: TenantCtx,
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    note_shape(&req, &state, &ctx.tenant_id, &body.0);
+    note_shape(&req, &state, &ctx.owner, &body.0);
     let body = search::search_all(
         &state,
         &ctx.tenant_id,
@@ -219,7 +219,7 @@ pub async fn create(
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
     note_signals(&req, &rt, &body.0);
-    note_shape(&req, &state, &ctx.tenant_id, &body.0);
+    note_shape(&req, &state, &ctx.owner, &body.0);
     let r = service::create(&state, &ctx.tenant_id, rt.0.clone(), body.0, view(&rt, &q)?).await?;
     note_unregistered(&req, &r.unregistered);
     Ok(resource_response(
@@ -310,7 +310,7 @@ pub async fn replace(
 ) -> Result<HttpResponse, ScimError> {
     let view = view(&rt, &q)?;
     note_signals(&req, &rt, &body.0);
-    note_shape(&req, &state, &ctx.tenant_id, &body.0);
+    note_shape(&req, &state, &ctx.owner, &body.0);
     let r = service::replace(&state, &ctx.tenant_id, target(&req, &rt, id)?, body.0, view).await?;
     note_unregistered(&req, &r.unregistered);
     Ok(resource_response(StatusCode::OK, &r.body, &r.etag, None))
@@ -365,7 +365,7 @@ pub async fn patch(
         Projection::new(&rt, &[], &[rt.links.attribute().to_owned()])?
     };
     note_signals(&req, &rt, &body.0);
-    note_shape(&req, &state, &ctx.tenant_id, &body.0);
+    note_shape(&req, &state, &ctx.owner, &body.0);
     let r = service::patch(&state, &ctx.tenant_id, target(&req, &rt, id)?, body.0, view).await?;
     note_unregistered(&req, &r.unregistered);
     if wants_body {

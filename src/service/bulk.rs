@@ -362,7 +362,7 @@ impl Run<'_> {
         let shape = action.and_then(|a| a.data.as_ref()).map(|data| {
             self.state
                 .shapes
-                .tenant(self.tenant.as_str())
+                .tenant(self.origin.owner.as_str())
                 .shape(data)
                 .to_string()
         });
