@@ -1,20 +1,20 @@
 //! Connection diagnosis: what a tenant's traffic says about its identity provider's setup.
 //!
 //! Each logged request carries [`Signals`]: habits of its body (read by `scim::dialect`) and
-//! facts of its outcome. The provisioning log writer hands every batch to [`observe`], which
+//! facts of its outcome. The provisioning log writer hands every batch to [`Memory`], which
 //! tallies the signals per tenant and keeps one finding per [`Kind`] (in `storage::findings`):
 //! `watching` while its evidence is below the kind's threshold, then `open`, announced once by a
 //! `connection.finding` event, until the admin dismisses it or the traffic shows it fixed. So a
-//! request pays for a few flag checks, and the database hears of a tenant only in the batches
-//! where its traffic showed something.
+//! request pays for a few flag checks, and the database hears of a tenant only when its traffic
+//! showed something, at most every couple of seconds.
 
 pub mod advice;
 
 use advice::Advice;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::BitOr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -333,35 +333,37 @@ fn tally(rows: &[LogRow], signals: &[Signals]) -> BTreeMap<String, TenantBatch> 
     tenants
 }
 
-/// Updates the findings of every tenant whose entries in this batch (already written to the
-/// provisioning log, which the evidence names) showed something: one write per such tenant.
-pub async fn observe(db: &Db, rows: &[LogRow], signals: &[Signals], memory: &mut Memory) {
-    for (tenant, mut batch) in tally(rows, signals) {
-        // Users created in a tenant known to have memberships show nothing: most batches of a
-        // busy sync cost no database work at all.
-        if memory.with_memberships.contains(&tenant) {
-            batch.kinds.remove(&Kind::NoMemberships);
-            batch.memberships = false;
-            if batch.kinds.is_empty() {
-                continue;
-            }
+impl Tally {
+    /// Adds a later tally of the same kind and tenant.
+    fn merge(&mut self, later: Self) {
+        if self.seen == 0 {
+            self.first = later.first;
         }
-        let id = TenantId::from_stored(tenant.clone());
-        let policy = memory.policy;
-        let written = db
-            .write(&tenant, move |c| apply(c, &Scope::new(&id), batch, &policy))
-            .await;
-        match written {
-            Ok(true) => {
-                memory.with_memberships.insert(tenant);
-            }
-            Ok(false) => {}
-            Err(e) => {
-                tracing::warn!(tenant = %tenant, error = %e, "connection findings were not updated");
-            }
+        self.seen += later.seen;
+        self.last = self.last.max(later.last);
+        let mut evidence = later.evidence;
+        evidence.append(&mut self.evidence);
+        evidence.truncate(EVIDENCE);
+        self.evidence = evidence;
+        if later.agent.is_some() {
+            self.agent = later.agent;
         }
     }
 }
+
+impl TenantBatch {
+    /// Adds a later batch's tally of the same tenant.
+    fn merge(&mut self, later: Self) {
+        self.memberships |= later.memberships;
+        for (kind, tally) in later.kinds {
+            self.kinds.entry(kind).or_default().merge(tally);
+        }
+    }
+}
+
+/// How often one tenant's findings are written at most: a busy tenant's batches are gathered
+/// in memory in between, so its sync costs a write every few seconds, not one per batch.
+const WRITE_EVERY: Duration = Duration::from_secs(2);
 
 /// What the diagnosis keeps between batches.
 #[derive(Debug, Default)]
@@ -369,6 +371,10 @@ pub struct Memory {
     policy: Policy,
     /// Tenants seen to have group memberships, which users without one cannot be a finding of.
     with_memberships: HashSet<String>,
+    /// What batches showed that is not written yet, per tenant.
+    pending: BTreeMap<String, TenantBatch>,
+    /// When each tenant's findings were last written, for the last [`WRITE_EVERY`].
+    written: HashMap<String, Instant>,
 }
 
 impl Memory {
@@ -376,7 +382,55 @@ impl Memory {
     pub fn new(policy: Policy) -> Self {
         Self {
             policy,
-            with_memberships: HashSet::new(),
+            ..Self::default()
+        }
+    }
+
+    /// Tallies what a batch of log entries (written already: the evidence names them) showed;
+    /// entries without signals cost a check each and nothing more.
+    pub fn note(&mut self, rows: &[LogRow], signals: &[Signals]) {
+        for (tenant, mut batch) in tally(rows, signals) {
+            // Users created in a tenant known to have memberships show nothing.
+            if self.with_memberships.contains(&tenant) {
+                batch.kinds.remove(&Kind::NoMemberships);
+                batch.memberships = false;
+            }
+            if !batch.kinds.is_empty() || batch.memberships {
+                self.pending.entry(tenant).or_default().merge(batch);
+            }
+        }
+    }
+
+    /// Writes the findings of each tenant with something pending and no write in the last
+    /// [`WRITE_EVERY`]: one write per such tenant.
+    pub async fn flush(&mut self, db: &Db) {
+        let now = Instant::now();
+        self.written.retain(|_, at| now - *at < WRITE_EVERY);
+        let due: Vec<String> = self
+            .pending
+            .keys()
+            .filter(|t| !self.written.contains_key(*t))
+            .cloned()
+            .collect();
+        for tenant in due {
+            let Some(batch) = self.pending.remove(&tenant) else {
+                continue;
+            };
+            self.written.insert(tenant.clone(), now);
+            let id = TenantId::from_stored(tenant.clone());
+            let policy = self.policy;
+            let written = db
+                .write(&tenant, move |c| apply(c, &Scope::new(&id), batch, &policy))
+                .await;
+            match written {
+                Ok(true) => {
+                    self.with_memberships.insert(tenant);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant, error = %e, "connection findings were not updated");
+                }
+            }
         }
     }
 }

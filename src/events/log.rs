@@ -189,14 +189,14 @@ impl LogWriter {
                     })
                     .await;
                 match written {
-                    Ok(rows) => {
-                        diagnosis::observe(&self.db, &rows, &signals, &mut self.diagnosis).await;
-                    }
+                    Ok(rows) => self.diagnosis.note(&rows, &signals),
                     Err(e) => {
                         tracing::warn!(error = %e, "provisioning log entries were not written");
                     }
                 }
             }
+            // Also without new entries: what was held back for a busy tenant is written soon.
+            self.diagnosis.flush(&self.db).await;
             if last_prune.is_none_or(|t| t.elapsed() > PRUNE_EVERY) {
                 last_prune = Some(tokio::time::Instant::now());
                 let cutoff =

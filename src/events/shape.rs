@@ -150,12 +150,15 @@ impl Shaper {
 
     /// The placeholder of a string value.
     pub fn placeholder(&self, value: &str) -> String {
-        format!(
-            "<{}:{}:{}>",
-            Kind::of(value).as_str(),
-            self.hash(&value.to_lowercase(), BASE_LEN),
+        let folded = value.to_lowercase();
+        let base = self.hash(&folded, BASE_LEN);
+        // A value already in lower case is its own folding: its exact hash is the base's start.
+        let exact = if folded == value {
+            base[..EXACT_LEN].to_owned()
+        } else {
             self.hash(value, EXACT_LEN)
-        )
+        };
+        format!("<{}:{base}:{exact}>", Kind::of(value).as_str())
     }
 
     /// The shape of a request body (see the module's documentation).
