@@ -364,6 +364,9 @@ impl TenantBatch {
 /// How often one tenant's findings are written at most: a busy tenant's batches are gathered
 /// in memory in between, so its sync costs a write every few seconds, not one per batch.
 const WRITE_EVERY: Duration = Duration::from_secs(2);
+/// Tenants whose findings one flush writes at most, so the log writer is never held up long;
+/// the others wait for the next flush, a fifth of a second later.
+const FLUSH_TENANTS: usize = 32;
 
 /// What the diagnosis keeps between batches.
 #[derive(Debug, Default)]
@@ -401,8 +404,8 @@ impl Memory {
         }
     }
 
-    /// Writes the findings of each tenant with something pending and no write in the last
-    /// [`WRITE_EVERY`]: one write per such tenant.
+    /// Writes the findings of each tenant (up to [`FLUSH_TENANTS`]) with something pending and
+    /// no write in the last [`WRITE_EVERY`]: one write per such tenant.
     pub async fn flush(&mut self, db: &Db) {
         let now = Instant::now();
         self.written.retain(|_, at| now - *at < WRITE_EVERY);
@@ -410,6 +413,7 @@ impl Memory {
             .pending
             .keys()
             .filter(|t| !self.written.contains_key(*t))
+            .take(FLUSH_TENANTS)
             .cloned()
             .collect();
         for tenant in due {

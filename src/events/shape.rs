@@ -13,11 +13,12 @@
 //! `<secret>`. The shape is bounded (depth, bytes), marking what it left out, so a hostile body
 //! cannot bloat the log.
 
-use std::fmt::Write as _;
+use std::hash::Hasher as _;
 
-use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
+use siphasher::sip::SipHasher24;
+use siphasher::sip128::{Hasher128 as _, SipHasher24 as Sip128};
 
 /// Deepest nesting a shape keeps; deeper values are `<deep>`.
 pub const MAX_DEPTH: usize = 12;
@@ -63,9 +64,11 @@ const SCRUBBED_STRINGS: &[&str] = &["path", "filter"];
 /// Members whose numbers are paging, not data (lower case).
 const KEPT_NUMBERS: &[&str] = &["startindex", "count", "failonerrors"];
 
-/// The deployment's key for placeholders. `Debug` does not show it.
+/// The deployment's key for placeholders: SipHash-2-4 (a keyed pseudo-random function, some
+/// twenty times cheaper than HMAC-SHA-256 on a request's few short values). `Debug` does not
+/// show it.
 #[derive(Clone)]
-pub struct ShapeKey(Hmac<Sha256>);
+pub struct ShapeKey([u8; 16]);
 
 impl std::fmt::Debug for ShapeKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,21 +79,23 @@ impl std::fmt::Debug for ShapeKey {
 impl ShapeKey {
     /// The key of a stored secret (`storage::log::shape_secret`).
     pub fn new(secret: &str) -> Self {
-        Self(Hmac::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length"))
+        let digest = Sha256::digest(secret.as_bytes());
+        let mut key = [0; 16];
+        key.copy_from_slice(&digest[..16]);
+        Self(key)
     }
 
-    /// The placeholders of one tenant.
+    /// The placeholders of one tenant: keyed by the deployment's key and the tenant's id.
     pub fn tenant(&self, tenant_id: &str) -> Shaper {
-        let mut mac = self.0.clone();
-        mac.update(tenant_id.as_bytes());
-        mac.update(&[0]);
-        Shaper(mac)
+        let mut sip = Sip128::new_with_key(&self.0);
+        sip.write(tenant_id.as_bytes());
+        Shaper(sip.finish128().as_bytes())
     }
 }
 
 /// Makes one tenant's shapes and placeholders.
 #[derive(Clone)]
-pub struct Shaper(Hmac<Sha256>);
+pub struct Shaper([u8; 16]);
 
 impl std::fmt::Debug for Shaper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -138,12 +143,9 @@ impl Kind {
 
 impl Shaper {
     fn hash(&self, value: &str, digits: usize) -> String {
-        let mut mac = self.0.clone();
-        mac.update(value.as_bytes());
-        let mut out = String::with_capacity(digits);
-        for b in mac.finalize().into_bytes().iter().take(digits.div_ceil(2)) {
-            let _ = write!(out, "{b:02x}");
-        }
+        let mut sip = SipHasher24::new_with_key(&self.0);
+        sip.write(value.as_bytes());
+        let mut out = format!("{:016x}", sip.finish());
         out.truncate(digits);
         out
     }
