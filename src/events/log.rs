@@ -25,6 +25,9 @@ const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// How long entries are gathered after the first one arrives: a busy server commits its log a
 /// few times a second, not once per request.
 const GATHER: Duration = Duration::from_millis(100);
+/// Entries one commit writes at most: SQLite has one write lock, and a long log transaction
+/// would hold the SCIM writes queued behind it.
+const PER_COMMIT: usize = 128;
 /// How often old entries are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
@@ -179,19 +182,23 @@ impl LogWriter {
                 );
             }
             if !batch.is_empty() {
-                let (rows, signals): (Vec<LogRow>, Vec<Signals>) = batch.into_iter().unzip();
-                // The rows come back from the write: the diagnosis reads them after it.
-                let written = self
-                    .db
-                    .write_relaxed(move |c| {
-                        store::insert(c, &rows)?;
-                        Ok(rows)
-                    })
-                    .await;
-                match written {
-                    Ok(rows) => self.diagnosis.note(&rows, &signals),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "provisioning log entries were not written");
+                let mut batch = batch.into_iter().peekable();
+                while batch.peek().is_some() {
+                    let (rows, signals): (Vec<LogRow>, Vec<Signals>) =
+                        batch.by_ref().take(PER_COMMIT).unzip();
+                    // The rows come back from the write: the diagnosis reads them after it.
+                    let written = self
+                        .db
+                        .write_relaxed(move |c| {
+                            store::insert(c, &rows)?;
+                            Ok(rows)
+                        })
+                        .await;
+                    match written {
+                        Ok(rows) => self.diagnosis.note(&rows, &signals),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "provisioning log entries were not written");
+                        }
                     }
                 }
             }

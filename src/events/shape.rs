@@ -64,9 +64,9 @@ const SCRUBBED_STRINGS: &[&str] = &["path", "filter"];
 /// Members whose numbers are paging, not data (lower case).
 const KEPT_NUMBERS: &[&str] = &["startindex", "count", "failonerrors"];
 
-/// The deployment's key for placeholders: SipHash-2-4 (a keyed pseudo-random function, some
-/// twenty times cheaper than HMAC-SHA-256 on a request's few short values). `Debug` does not
-/// show it.
+/// The deployment's key for placeholders: SipHash-2-4, a keyed pseudo-random function made
+/// for short inputs (a request's values), far cheaper than HMAC-SHA-256 on them. `Debug` does
+/// not show it.
 #[derive(Clone)]
 pub struct ShapeKey([u8; 16]);
 
