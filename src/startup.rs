@@ -318,7 +318,13 @@ fn scim_scope(settings: &Settings, routes: &mut Registrar) -> Scope {
     let (scope, mut routes) = routes.scope(&settings.scim_path);
     let scope = scope
         .app_data(content::json_config(settings.max_body_bytes))
-        .app_data(content::query_config())
+        .app_data(content::query_config());
+    // The resource types first: the router tries each service in turn, and nearly every
+    // request is for /Users or /Groups.
+    let scope = ResourceType::ALL.into_iter().fold(scope, |scope, rt| {
+        scope.service(resource_scope(rt, &mut routes))
+    });
+    scope
         .service(routes.resource(
             "/ServiceProviderConfig",
             [(Method::GET, web::to(discovery::config))],
@@ -375,12 +381,7 @@ fn scim_scope(settings: &Settings, routes: &mut Registrar) -> Scope {
             &mut routes,
             "/Entitlements/{id}",
             web::to(offered::entitlement),
-        ));
-    ResourceType::ALL
-        .into_iter()
-        .fold(scope, |scope, rt| {
-            scope.service(resource_scope(rt, &mut routes))
-        })
+        ))
         .default_service(web::to(handlers::not_found))
 }
 
