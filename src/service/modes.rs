@@ -298,36 +298,36 @@ fn role_changes(c: &mut AnyConnection, live: &Scope<'_>) -> Result<RoleChanges, 
     Ok(changes)
 }
 
-fn describe(p: &Plan, roles: RoleChanges) -> Diff {
+fn describe<'p>(p: &'p Plan, roles: RoleChanges) -> Diff {
     let of_type = |rt: &ResourceType| {
-        let mut c = Changes {
+        let of_rt = |list: &'p [Brief]| -> Vec<&'p Brief> {
+            list.iter().filter(|b| b.resource_type == rt.id).collect()
+        };
+        let (created, updated, deleted) = (of_rt(&p.created), of_rt(&p.updated), of_rt(&p.deleted));
+        let items: Vec<Item> = [
+            ("created", &created),
+            ("updated", &updated),
+            ("deleted", &deleted),
+        ]
+        .into_iter()
+        .flat_map(|(change, list)| {
+            list.iter().map(move |b| Item {
+                change,
+                id: b.id.clone(),
+                name: b.display.clone(),
+            })
+        })
+        .take(SHOWN)
+        .collect();
+        Changes {
             live: p.live_counts.get(rt.id).copied().unwrap_or_default(),
             after: p.after_counts.get(rt.id).copied().unwrap_or_default(),
-            ..Changes::default()
-        };
-        for (change, list) in [
-            ("created", &p.created),
-            ("updated", &p.updated),
-            ("deleted", &p.deleted),
-        ] {
-            let of_rt: Vec<&Brief> = list.iter().filter(|b| b.resource_type == rt.id).collect();
-            match change {
-                "created" => c.created = of_rt.len(),
-                "updated" => c.updated = of_rt.len(),
-                _ => c.deleted = of_rt.len(),
-            }
-            for b in of_rt {
-                if c.items.len() < SHOWN {
-                    c.items.push(Item {
-                        change,
-                        id: b.id.clone(),
-                        name: b.display.clone(),
-                    });
-                }
-            }
+            created: created.len(),
+            updated: updated.len(),
+            deleted: deleted.len(),
+            truncated: created.len() + updated.len() + deleted.len() > items.len(),
+            items,
         }
-        c.truncated = c.created + c.updated + c.deleted > c.items.len();
-        c
     };
     let mut memberships = MembershipChanges {
         added: p.added.len(),
