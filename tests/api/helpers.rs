@@ -3,7 +3,7 @@
 //! database dropped, when the test ends.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -128,6 +128,46 @@ pub fn holds_for(window: Duration, what: &str, mut check: impl FnMut() -> bool) 
     assert!(check(), "{what}");
 }
 
+/// An HTTP request a test's receiver read: its header lines and its body.
+pub struct Request {
+    headers: Vec<String>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// Reads one request from `stream`; `None` when it ends before the whole body.
+    pub fn read(stream: &TcpStream) -> Option<Self> {
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            headers.push(line.trim_end().to_owned());
+        }
+        let mut request = Self {
+            headers,
+            body: Vec::new(),
+        };
+        request.body = vec![0; request.header("content-length").parse().unwrap_or(0)];
+        reader.read_exact(&mut request.body).ok()?;
+        Some(request)
+    }
+
+    /// A header's value, trimmed; empty when absent.
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .iter()
+            .find_map(|h| {
+                h.split_once(':')
+                    .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_default()
+    }
+}
+
 /// A webhook endpoint on loopback that takes `delay` to answer each delivery with 200, and
 /// counts the deliveries it has read.
 pub fn webhook_receiver(delay: Duration) -> (String, Arc<AtomicUsize>) {
@@ -138,21 +178,7 @@ pub fn webhook_receiver(delay: Duration) -> (String, Arc<AtomicUsize>) {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((k, v)) = line.split_once(':')
-                    && k.eq_ignore_ascii_case("content-length")
-                {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            if reader.read_exact(&mut body).is_ok() {
+            if Request::read(&stream).is_some() {
                 seen.fetch_add(1, Ordering::SeqCst);
             }
             std::thread::sleep(delay);

@@ -3,7 +3,7 @@
 //! jsonwebtoken against the served JWKS, its claims and event URIs checked.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +14,7 @@ use scimitar::admin_token::{ALL_TENANTS, mint};
 use scimitar::events::webhooks::DeliveryPolicy;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Res, TestApp, admin_auth, eventually, patch_ops};
+use crate::helpers::{Backend, Request, Res, TestApp, admin_auth, eventually, patch_ops};
 use crate::on_both_backends;
 use crate::webhooks::LOOPBACK_RECEIVERS;
 
@@ -49,29 +49,10 @@ impl SetReceiver {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let mut headers = Vec::new();
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    headers.push(line.trim_end().to_owned());
-                }
-                let header = |name: &str| {
-                    headers
-                        .iter()
-                        .find_map(|h| {
-                            h.split_once(':')
-                                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-                                .map(|(_, v)| v.trim().to_owned())
-                        })
-                        .unwrap_or_default()
-                };
-                let mut body = vec![0; header("content-length").parse().unwrap_or(0)];
-                if reader.read_exact(&mut body).is_err() {
+                let Some(request) = Request::read(&stream) else {
                     continue;
-                }
+                };
+                let (header, body) = (|name: &str| request.header(name), &request.body);
                 let (status, answer) = script
                     .lock()
                     .expect("script")
@@ -79,7 +60,7 @@ impl SetReceiver {
                     .unwrap_or((202, ""));
                 log.lock().expect("log").push(Pushed {
                     content_type: header("content-type"),
-                    body: String::from_utf8_lossy(&body).into_owned(),
+                    body: String::from_utf8_lossy(body).into_owned(),
                     answered: status,
                 });
                 let _ = write!(

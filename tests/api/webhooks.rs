@@ -3,7 +3,7 @@
 //! deliver each event once.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,7 @@ use scimitar::storage::webhooks as hooks;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::helpers::{Backend, Res, TestApp, eventually, holds_for, patch_ops, stored};
+use crate::helpers::{Backend, Request, Res, TestApp, eventually, holds_for, patch_ops, stored};
 use crate::on_both_backends;
 use scimitar::storage::Scope;
 
@@ -69,36 +69,17 @@ impl Receiver {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let mut headers = Vec::new();
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    headers.push(line.trim_end().to_owned());
-                }
-                let header = |name: &str| {
-                    headers
-                        .iter()
-                        .find_map(|h| {
-                            h.split_once(':')
-                                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-                                .map(|(_, v)| v.trim().to_owned())
-                        })
-                        .unwrap_or_default()
-                };
-                let mut body = vec![0; header("content-length").parse().unwrap_or(0)];
-                if reader.read_exact(&mut body).is_err() {
+                let Some(request) = Request::read(&stream) else {
                     continue;
-                }
+                };
+                let (header, body) = (|name: &str| request.header(name), &request.body);
                 std::thread::sleep(delay);
                 let status = script.lock().expect("script").pop_front().unwrap_or(200);
                 log.lock().expect("log").push(Received {
                     id: header("webhook-id"),
                     timestamp: header("webhook-timestamp"),
                     signature: header("webhook-signature"),
-                    body: String::from_utf8_lossy(&body).into_owned(),
+                    body: String::from_utf8_lossy(body).into_owned(),
                     answered: status,
                 });
                 let _ = write!(
