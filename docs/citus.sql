@@ -30,3 +30,4 @@ SELECT create_distributed_table('webhooks', 'tenant_id', colocate_with => 'resou
 SELECT create_distributed_table('set_acks', 'tenant_id', colocate_with => 'resources');
 SELECT create_distributed_table('webhook_attempts', 'tenant_id', colocate_with => 'resources');
 SELECT create_distributed_table('provisioning_log', 'tenant_id', colocate_with => 'resources');
+SELECT create_distributed_table('log_skeletons', 'tenant_id', colocate_with => 'resources');

@@ -747,7 +747,7 @@ mod tests {
                 Some(ann),
                 Some(
                     s.shape(&json!({"userName": "Ann@example.com", "password": "pw",
-                                     "emails": [{"value": "ann@example.com"}]})),
+                                     "emails": [{"value": "ann@example.com"}]})).to_json().expect("a shape"),
                 ),
             ),
             row(
@@ -758,7 +758,7 @@ mod tests {
                 Some(group),
                 Some(s.shape(
                     &json!({"displayName": "Sales", "members": [{"value": ann}, {"value": old}]}),
-                )),
+                ).to_json().expect("a shape")),
             ),
             row(
                 4,
@@ -768,7 +768,7 @@ mod tests {
                 Some(group),
                 Some(
                     s.shape(&json!({"Operations": [{"op": "Remove", "path": "members",
-                                                     "value": [{"value": ann}]}]})),
+                                                     "value": [{"value": ann}]}]})).to_json().expect("a shape"),
                 ),
             ),
             row(

@@ -4,7 +4,7 @@
 //! entries are pruned, and so are old webhook delivery attempts. Each written batch then goes
 //! to the connection diagnosis, with what each request showed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::diagnosis::{self, Signals};
 use crate::error::ScimError;
+use crate::events::shape::Shape;
 use crate::scim::text;
 use crate::storage::log::{self as store, LogRow};
 use crate::storage::{Db, now_millis, webhooks};
@@ -30,6 +31,13 @@ const GATHER: Duration = Duration::from_millis(100);
 const PER_COMMIT: usize = 128;
 /// How often old entries are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// How long the writer goes on using a skeleton it stored before it marks it seen again (one
+/// write per skeleton per hour, not one per entry). Pruning keeps a skeleton twice this long
+/// past the entries' retention, so no entry kept outlives its skeleton.
+const SKELETON_REFRESH: i64 = 3_600_000;
+/// Skeletons the writer remembers having stored; past this it forgets them all (and stores
+/// each once more as it meets it), so a tenant sending ever new structures cannot grow it.
+const SKELETONS_REMEMBERED: usize = 10_000;
 
 /// What an entry keeps of a refusal: its scimType and its detail. Details quote what the client
 /// sent, and PostgreSQL cannot store a NUL, so the detail is scrubbed.
@@ -53,7 +61,7 @@ pub fn render(r: &LogRow) -> Value {
         "scim_type": r.scim_type,
         "detail": r.detail,
         "user_agent": r.user_agent,
-        "shape": r.shape.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()),
+        "shape": r.shape.as_ref().and_then(Shape::to_json),
     })
 }
 
@@ -127,6 +135,49 @@ pub struct LogWriter {
     db: Db,
     retention: Duration,
     diagnosis: diagnosis::Memory,
+    skeletons: Skeletons,
+}
+
+/// The skeletons the writer stored lately: when, per tenant and skeleton id.
+#[derive(Default)]
+struct Skeletons {
+    stored: HashMap<String, HashMap<String, i64>>,
+    count: usize,
+}
+
+impl Skeletons {
+    /// The entries of `rows` whose skeletons to store, by index: the first of each skeleton
+    /// not stored lately.
+    fn due(&self, rows: &[LogRow], now: i64) -> Vec<usize> {
+        let mut listed: HashSet<(&str, &str)> = HashSet::new();
+        (0..rows.len())
+            .filter(|&i| {
+                let r = &rows[i];
+                let Some(shape) = &r.shape else { return false };
+                let fresh = self
+                    .stored
+                    .get(&r.tenant_id)
+                    .and_then(|t| t.get(&shape.skeleton_id))
+                    .is_some_and(|at| now - at < SKELETON_REFRESH);
+                !fresh && listed.insert((&r.tenant_id, &shape.skeleton_id))
+            })
+            .collect()
+    }
+
+    /// Notes the skeletons of the entries `due` of `rows` as stored at `now`.
+    fn stored(&mut self, rows: &[LogRow], due: &[usize], now: i64) {
+        if self.count + due.len() > SKELETONS_REMEMBERED {
+            self.stored.clear();
+            self.count = 0;
+        }
+        for r in due.iter().map(|&i| &rows[i]) {
+            let Some(shape) = &r.shape else { continue };
+            let ids = self.stored.entry(r.tenant_id.clone()).or_default();
+            if ids.insert(shape.skeleton_id.clone(), now).is_none() {
+                self.count += 1;
+            }
+        }
+    }
 }
 
 /// A connected sender and writer.
@@ -151,6 +202,7 @@ pub fn channel(
         db,
         retention,
         diagnosis: diagnosis::Memory::new(diagnosis),
+        skeletons: Skeletons::default(),
     };
     (sender, writer)
 }
@@ -186,16 +238,21 @@ impl LogWriter {
                 while batch.peek().is_some() {
                     let (rows, signals): (Vec<LogRow>, Vec<Signals>) =
                         batch.by_ref().take(PER_COMMIT).unzip();
+                    let now = now_millis();
+                    let due = self.skeletons.due(&rows, now);
                     // The rows come back from the write: the diagnosis reads them after it.
                     let written = self
                         .db
                         .write_relaxed(move |c| {
-                            store::insert(c, &rows)?;
-                            Ok(rows)
+                            store::insert(c, &rows, &due)?;
+                            Ok((rows, due))
                         })
                         .await;
                     match written {
-                        Ok(rows) => self.diagnosis.note(&rows, &signals),
+                        Ok((rows, due)) => {
+                            self.skeletons.stored(&rows, &due, now);
+                            self.diagnosis.note(&rows, &signals);
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "provisioning log entries were not written");
                         }
@@ -212,7 +269,7 @@ impl LogWriter {
                     .db
                     .run(move |c| {
                         Ok((
-                            store::prune(c, cutoff)?,
+                            store::prune(c, cutoff, cutoff - 2 * SKELETON_REFRESH)?,
                             webhooks::prune_attempts(c, cutoff)?,
                         ))
                     })
@@ -240,5 +297,62 @@ impl LogWriter {
                 (row, Signals::THROTTLED)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::events::shape::ShapeKey;
+
+    fn row(tenant: &str, user: &str) -> LogRow {
+        let shape = ShapeKey::new("k")
+            .tenant(tenant)
+            .shape(&json!({"userName": user}));
+        LogRow {
+            shape: Some(shape),
+            ..LogRow::new(tenant.into(), 1, "POST".into(), "/Users".into())
+        }
+    }
+
+    #[test]
+    fn a_skeleton_is_stored_once_per_tenant_and_again_after_an_hour() {
+        let mut skeletons = Skeletons::default();
+        let rows = [
+            row("acme", "ann@example.com"),
+            row("acme", "bob@example.com"),
+            row("globex", "ann@example.com"),
+            LogRow::new("acme".into(), 1, "GET".into(), "/Users".into()),
+        ];
+        let due = skeletons.due(&rows, 0);
+        assert_eq!(
+            due,
+            [0, 2],
+            "acme's first and globex's; the bodiless entry has none"
+        );
+        skeletons.stored(&rows, &due, 0);
+        assert!(skeletons.due(&rows, SKELETON_REFRESH - 1).is_empty());
+        assert_eq!(skeletons.due(&rows, SKELETON_REFRESH).len(), 2);
+    }
+
+    #[test]
+    fn the_remembered_skeletons_are_bounded() {
+        let mut skeletons = Skeletons::default();
+        let rows: Vec<LogRow> = (0..SKELETONS_REMEMBERED + 1)
+            .map(|n| {
+                let mut r = row("acme", "ann@example.com");
+                if let Some(s) = r.shape.as_mut() {
+                    s.skeleton_id = n.to_string();
+                }
+                r
+            })
+            .collect();
+        let (first, last) = rows.split_at(SKELETONS_REMEMBERED);
+        skeletons.stored(first, &skeletons.due(first, 0), 0);
+        assert_eq!(skeletons.count, SKELETONS_REMEMBERED);
+        skeletons.stored(last, &skeletons.due(last, 0), 0);
+        assert_eq!(skeletons.count, 1, "forgotten, then the newest one noted");
     }
 }

@@ -12,6 +12,11 @@
 //! a token is never kept in any form, hashed or not: its value is the marker `<password>` or
 //! `<secret>`. The shape is bounded (depth, bytes), marking what it left out, so a hostile body
 //! cannot bloat the log.
+//!
+//! A shape is made in the two parts the log stores ([`Shape`]): the skeleton, shared by every
+//! request of one structure and stored once per tenant, and the placeholders' hashes, stored
+//! with each entry. A whole shape per entry was about a kilobyte for a user: more than SQLite
+//! keeps in a row's page, so each logged write cost a page of its own.
 
 use std::hash::Hasher as _;
 
@@ -142,31 +147,58 @@ impl Kind {
 }
 
 impl Shaper {
-    fn hash(&self, value: &str, digits: usize) -> String {
-        let mut sip = SipHasher24::new_with_key(&self.0);
-        sip.write(value.as_bytes());
-        let mut out = format!("{:016x}", sip.finish());
-        out.truncate(digits);
-        out
+    /// The hashes of a value's placeholder: its case-folded form's `base`, and the value's own
+    /// `exact` when it differs from the folded form's (whose `exact` is the start of `base`).
+    fn hashes(&self, value: &str) -> (u64, Option<u64>) {
+        let hash = |v: &str| {
+            let mut sip = SipHasher24::new_with_key(&self.0);
+            sip.write(v.as_bytes());
+            sip.finish()
+        };
+        // Most values (addresses, ids) are in lower case already: no folded copy is made.
+        let folded = if value.is_ascii() && !value.bytes().any(|b| b.is_ascii_uppercase()) {
+            None
+        } else {
+            Some(value.to_lowercase()).filter(|f| f != value)
+        };
+        match folded {
+            None => (hash(value), None),
+            Some(f) => (hash(&f), Some(hash(value))),
+        }
     }
 
     /// The placeholder of a string value.
     pub fn placeholder(&self, value: &str) -> String {
-        let folded = value.to_lowercase();
-        let base = self.hash(&folded, BASE_LEN);
-        // A value already in lower case is its own folding: its exact hash is the base's start.
-        let exact = if folded == value {
-            base[..EXACT_LEN].to_owned()
-        } else {
-            self.hash(value, EXACT_LEN)
-        };
-        format!("<{}:{base}:{exact}>", Kind::of(value).as_str())
+        let mut out = String::with_capacity(PLACEHOLDER_LEN + 5);
+        let (base, exact) = self.hashes(value);
+        out.push('<');
+        out.push_str(Kind::of(value).as_str());
+        out.push(':');
+        hex(&mut out, base, BASE_LEN);
+        out.push(':');
+        hex(&mut out, exact.unwrap_or(base), EXACT_LEN);
+        out.push('>');
+        out
     }
 
     /// The shape of a request body (see the module's documentation).
-    pub fn shape(&self, body: &Value) -> Value {
-        let mut budget = MAX_BYTES;
-        self.value(body, "", 0, &mut budget)
+    pub fn shape(&self, body: &Value) -> Shape {
+        let mut out = Shaping {
+            shaper: self,
+            skeleton: String::with_capacity(1024),
+            hashes: String::with_capacity(256),
+            budget: MAX_BYTES,
+        };
+        out.value(body, "", 0);
+        let mut sip = SipHasher24::new_with_key(&self.0);
+        sip.write(out.skeleton.as_bytes());
+        let mut skeleton_id = String::with_capacity(16);
+        hex(&mut skeleton_id, sip.finish(), 16);
+        Shape {
+            skeleton_id,
+            skeleton: out.skeleton,
+            hashes: out.hashes,
+        }
     }
 
     /// A filter or an attribute path with its values replaced by placeholders: each quoted
@@ -175,119 +207,288 @@ impl Shaper {
     /// is worth replaying too, without its value).
     pub fn scrub(&self, text: &str) -> String {
         let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        let mut after_operator = false;
-        while let Some(c) = rest.chars().next() {
-            if c == '"' {
-                let (literal, len) = quoted(rest);
-                out.push('"');
-                out.push_str(&self.placeholder(&literal));
-                if rest[..len].ends_with('"') && len > 1 {
-                    out.push('"');
-                }
-                rest = &rest[len..];
-                after_operator = false;
-            } else if is_word(c) {
-                let len = rest.find(|c| !is_word(c)).unwrap_or(rest.len());
-                let word = &rest[..len];
-                if after_operator && !is_plain_literal(word) {
-                    out.push_str(&self.placeholder(word));
-                } else {
-                    out.push_str(word);
-                }
-                after_operator = COMPARISONS.iter().any(|o| word.eq_ignore_ascii_case(o));
-                rest = &rest[len..];
-            } else {
-                out.push(c);
-                rest = &rest[c.len_utf8()..];
-            }
-        }
+        scrub_parts(text, |part| match part {
+            Part::Kept(t) => out.push_str(t),
+            Part::Value(v) => out.push_str(&self.placeholder(v)),
+        });
         out
     }
+}
 
-    fn value(&self, v: &Value, key: &str, depth: usize, budget: &mut usize) -> Value {
+/// A request body's shape, in the two parts the log stores. The skeleton is the structure, with
+/// a slot `<kind>` where each placeholder's hashes go: the requests of one structure (every user
+/// an IdP creates) share it, so it is stored once per tenant. The hashes are the placeholders'
+/// own part, in the order of their slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    /// The skeleton's key within its tenant: a keyed hash of its text.
+    pub skeleton_id: String,
+    /// JSON text in which a raw `<` always opens a slot: every `<` of the body's own text, and
+    /// of the markers, is written `\u003c`.
+    pub skeleton: String,
+    /// Each slot's `base`, or `base:exact` when the value is not its own case folding; comma
+    /// separated.
+    pub hashes: String,
+}
+
+impl Shape {
+    /// The whole shape, each slot filled with its placeholder; `None` when the parts do not fit
+    /// each other.
+    pub fn to_json(&self) -> Option<Value> {
+        let mut out = String::with_capacity(self.skeleton.len() + 2 * self.hashes.len());
+        let mut hashes = self.hashes.split(',').filter(|h| !h.is_empty());
+        let mut rest = self.skeleton.as_str();
+        while let Some(open) = rest.find('<') {
+            out.push_str(&rest[..open]);
+            let close = open + rest[open..].find('>')?;
+            let (base, exact) = match hashes.next()? {
+                h if h.len() == BASE_LEN => (h, h.get(..EXACT_LEN)?),
+                h => h.split_once(':')?,
+            };
+            out.push_str(&rest[open..close]);
+            out.push(':');
+            out.push_str(base);
+            out.push(':');
+            out.push_str(exact);
+            out.push('>');
+            rest = &rest[close + 1..];
+        }
+        out.push_str(rest);
+        if hashes.next().is_some() {
+            return None;
+        }
+        serde_json::from_str(&out).ok()
+    }
+}
+
+/// Characters of a placeholder besides its kind: `<`, `:`, the hashes, `:`, `>`.
+const PLACEHOLDER_LEN: usize = BASE_LEN + EXACT_LEN + 3;
+
+/// Appends the first `digits` hex digits of `n`.
+fn hex(out: &mut String, n: u64, digits: usize) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for i in 0..digits.min(16) {
+        out.push(char::from(DIGITS[((n >> (60 - 4 * i)) & 0xf) as usize]));
+    }
+}
+
+/// One shape being written: its skeleton and hashes, and what is left of its size budget
+/// (which counts the whole shape's bytes, placeholders included).
+struct Shaping<'s> {
+    shaper: &'s Shaper,
+    skeleton: String,
+    hashes: String,
+    budget: usize,
+}
+
+impl Shaping<'_> {
+    fn spend(&mut self, bytes: usize) {
+        self.budget = self.budget.saturating_sub(bytes);
+    }
+
+    fn value(&mut self, v: &Value, key: &str, depth: usize) {
         if !v.is_string() {
             // What a value costs at least, so an array of a million `true`s is cut too.
-            *budget = budget.saturating_sub(8);
+            self.spend(8);
         }
         match v {
-            Value::Null | Value::Bool(_) => v.clone(),
-            Value::Number(_) if KEPT_NUMBERS.iter().any(|k| key.eq_ignore_ascii_case(k)) => {
-                v.clone()
+            Value::Null => self.skeleton.push_str("null"),
+            Value::Bool(b) => self.skeleton.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) if KEPT_NUMBERS.iter().any(|k| key.eq_ignore_ascii_case(k)) => {
+                self.skeleton.push_str(&n.to_string());
             }
-            Value::Number(_) => NUMBER.into(),
-            Value::String(s) => self.string(s, key, budget).into(),
-            _ if depth >= MAX_DEPTH => DEEP.into(),
+            Value::Number(_) => self.text(NUMBER),
+            Value::String(s) => self.string(s, key),
+            _ if depth >= MAX_DEPTH => self.text(DEEP),
             Value::Array(items) => {
-                let mut out = Vec::new();
+                self.skeleton.push('[');
                 for (i, item) in items.iter().enumerate() {
-                    if *budget == 0 {
-                        out.push(format!("<+{} more>", items.len() - i).into());
+                    if i > 0 {
+                        self.skeleton.push(',');
+                    }
+                    if self.budget == 0 {
+                        self.text(&format!("<+{} more>", items.len() - i));
                         break;
                     }
-                    out.push(self.value(item, key, depth + 1, budget));
+                    self.value(item, key, depth + 1);
                 }
-                Value::Array(out)
+                self.skeleton.push(']');
             }
-            Value::Object(map) => self.object(map, depth, budget),
+            Value::Object(map) => self.object(map, depth),
         }
     }
 
-    fn object(&self, map: &Map<String, Value>, depth: usize, budget: &mut usize) -> Value {
+    fn object(&mut self, map: &Map<String, Value>, depth: usize) {
         // A PATCH operation on a password (`"path": "password"`) carries it in `value`.
         let secret_value = map
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("path"))
             .and_then(|(_, p)| p.as_str())
             .and_then(|p| sensitive(last_attribute(p)));
-        let mut out = Map::new();
+        self.skeleton.push('{');
         for (i, (k, v)) in map.iter().enumerate() {
-            if *budget == 0 {
-                out.insert(TRUNCATED.into(), (map.len() - i).into());
+            if i > 0 {
+                self.skeleton.push(',');
+            }
+            if self.budget == 0 {
+                self.text(TRUNCATED);
+                self.skeleton.push(':');
+                self.skeleton.push_str(&(map.len() - i).to_string());
                 break;
             }
-            let name = if k.len() > MAX_KEY {
-                self.placeholder(k)
+            let name_len = if k.len() > MAX_KEY {
+                self.skeleton.push('"');
+                let len = self.slot(k);
+                self.skeleton.push('"');
+                len
             } else {
-                k.clone()
+                self.text(k);
+                k.len()
             };
-            *budget = budget.saturating_sub(name.len() + 4);
-            let marker = sensitive(last_attribute(k))
-                .or(secret_value.filter(|_| k.eq_ignore_ascii_case("value")));
-            let shaped = match marker {
-                Some(marker) => marker.into(),
-                None => self.value(v, last_attribute(k), depth + 1, budget),
-            };
-            out.insert(name, shaped);
+            self.spend(name_len + 4);
+            self.skeleton.push(':');
+            let attribute = last_attribute(k);
+            let marker =
+                sensitive(attribute).or(secret_value.filter(|_| k.eq_ignore_ascii_case("value")));
+            match marker {
+                Some(marker) => self.text(marker),
+                None => self.value(v, attribute, depth + 1),
+            }
         }
-        Value::Object(out)
+        self.skeleton.push('}');
     }
 
-    fn string(&self, s: &str, key: &str, budget: &mut usize) -> String {
+    fn string(&mut self, s: &str, key: &str) {
         let is = |list: &[&str]| list.iter().any(|k| key.eq_ignore_ascii_case(k));
-        let out = if s.trim().is_empty()
+        let len = if s.trim().is_empty()
             || s.eq_ignore_ascii_case("true")
             || s.eq_ignore_ascii_case("false")
             || (is(KEPT_STRINGS) && s.len() <= MAX_STRUCTURE)
         {
             // Blank strings and booleans sent as strings (Entra's "False") are habits, not data.
-            s.to_owned()
+            self.text(s);
+            s.len()
         } else if is(SCRUBBED_STRINGS) && s.len() <= MAX_STRUCTURE {
-            self.scrub(s)
+            self.skeleton.push('"');
+            let mut len = 0;
+            scrub_parts(s, |part| match part {
+                Part::Kept(t) => {
+                    escape(&mut self.skeleton, t);
+                    len += t.len();
+                }
+                Part::Value(v) => len += self.slot(v),
+            });
+            self.skeleton.push('"');
+            len
         } else {
-            self.placeholder(s)
+            self.skeleton.push('"');
+            let len = self.slot(s);
+            self.skeleton.push('"');
+            len
         };
-        *budget = budget.saturating_sub(out.len() + 2);
-        out
+        self.spend(len + 2);
+    }
+
+    /// A JSON string of text kept as it is (or of a marker).
+    fn text(&mut self, s: &str) {
+        self.skeleton.push('"');
+        escape(&mut self.skeleton, s);
+        self.skeleton.push('"');
+    }
+
+    /// The slot of `value`'s placeholder, inside a JSON string; returns the placeholder's
+    /// length.
+    fn slot(&mut self, value: &str) -> usize {
+        let kind = Kind::of(value).as_str();
+        self.skeleton.push('<');
+        self.skeleton.push_str(kind);
+        self.skeleton.push('>');
+        let (base, exact) = self.shaper.hashes(value);
+        if !self.hashes.is_empty() {
+            self.hashes.push(',');
+        }
+        hex(&mut self.hashes, base, BASE_LEN);
+        if let Some(exact) = exact {
+            self.hashes.push(':');
+            hex(&mut self.hashes, exact, EXACT_LEN);
+        }
+        kind.len() + PLACEHOLDER_LEN
+    }
+}
+
+/// Appends `s` as the inside of a JSON string, with `<` escaped too (a raw `<` opens a slot).
+fn escape(out: &mut String, s: &str) {
+    let plain = |c: char| !matches!(c, '"' | '\\' | '<') && !c.is_control();
+    if s.chars().all(plain) {
+        out.push_str(s);
+        return;
+    }
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if plain(c) => out.push(c),
+            c => {
+                let mut units = [0; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+    }
+}
+
+/// A piece of a scrubbed filter or path: text kept as it is, or a value its placeholder
+/// replaces.
+enum Part<'t> {
+    Kept(&'t str),
+    Value(&'t str),
+}
+
+/// Splits a filter or attribute path into the pieces `Shaper::scrub` keeps and replaces.
+fn scrub_parts(text: &str, mut emit: impl FnMut(Part<'_>)) {
+    let mut rest = text;
+    let mut after_operator = false;
+    while let Some(c) = rest.chars().next() {
+        if c == '"' {
+            let (literal, len) = quoted(rest);
+            emit(Part::Kept("\""));
+            emit(Part::Value(&literal));
+            if rest[..len].ends_with('"') && len > 1 {
+                emit(Part::Kept("\""));
+            }
+            rest = &rest[len..];
+            after_operator = false;
+        } else if is_word(c) {
+            let len = rest.find(|c| !is_word(c)).unwrap_or(rest.len());
+            let word = &rest[..len];
+            if after_operator && !is_plain_literal(word) {
+                emit(Part::Value(word));
+            } else {
+                emit(Part::Kept(word));
+            }
+            after_operator = COMPARISONS.iter().any(|o| word.eq_ignore_ascii_case(o));
+            rest = &rest[len..];
+        } else {
+            emit(Part::Kept(&rest[..c.len_utf8()]));
+            rest = &rest[c.len_utf8()..];
+        }
     }
 }
 
 /// The marker for the value of an attribute named `name`, if it must never be kept.
 fn sensitive(name: &str) -> Option<&'static str> {
-    let name = name.to_ascii_lowercase();
-    if name.ends_with("password") {
+    let name = name.as_bytes();
+    let has = |word: &[u8]| {
+        name.windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word))
+    };
+    let password = b"password";
+    if name.len() >= password.len()
+        && name[name.len() - password.len()..].eq_ignore_ascii_case(password)
+    {
         Some(PASSWORD)
-    } else if name.contains("secret") || name.contains("token") {
+    } else if has(b"secret") || has(b"token") {
         Some(SECRET)
     } else {
         None
@@ -298,6 +499,10 @@ fn sensitive(name: &str) -> Option<&'static str> {
 /// `urn:ietf:params:scim:schemas:core:2.0:User:password`, `value` of `emails[type eq "work"].value`.
 fn last_attribute(path: &str) -> &str {
     let path = path.trim();
+    if !path.contains(['[', ']', '.', ':']) {
+        // A plain attribute name, as most members are.
+        return path;
+    }
     let end = match path.rfind(']') {
         Some(close) => &path[close + 1..],
         None => path.split('[').next().unwrap_or(path),
@@ -359,6 +564,11 @@ mod tests {
         ShapeKey::new("test key").tenant("tenant-a")
     }
 
+    /// The whole shape of `body`, its two parts joined.
+    fn whole(s: &Shaper, body: &Value) -> Value {
+        s.shape(body).to_json().expect("the parts fit")
+    }
+
     fn strings(v: &Value, out: &mut Vec<String>) {
         match v {
             Value::String(s) => out.push(s.clone()),
@@ -385,7 +595,7 @@ mod tests {
             "password": "hunter2!",
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"employeeNumber": 4711},
         });
-        let shape = s.shape(&body);
+        let shape = whole(&s, &body);
         let text = shape.to_string();
         for secret in ["Ann", "Lee", "example.com", "hunter2", "4711", "5e2b6c1e"] {
             assert!(!text.contains(secret), "{secret} kept in {text}");
@@ -422,10 +632,10 @@ mod tests {
         assert_ne!(user[2], email[2], "two exact hashes");
         assert_eq!(parts(&shape["externalId"])[0], "uuid");
         // Stable: the same body gives the same shape; another tenant or key another one.
-        assert_eq!(s.shape(&body), shape);
-        let other_tenant = ShapeKey::new("test key").tenant("tenant-b").shape(&body);
+        assert_eq!(whole(&s, &body), shape);
+        let other_tenant = whole(&ShapeKey::new("test key").tenant("tenant-b"), &body);
         assert_ne!(other_tenant["userName"], shape["userName"]);
-        let other_key = ShapeKey::new("another key").tenant("tenant-a").shape(&body);
+        let other_key = whole(&ShapeKey::new("another key").tenant("tenant-a"), &body);
         assert_ne!(other_key["userName"], shape["userName"]);
     }
 
@@ -444,7 +654,7 @@ mod tests {
                 {"op": "add", "path": "urn:example:app:1.0:User:apiToken", "value": "tok_123"},
             ]
         });
-        let shape = s.shape(&body);
+        let shape = whole(&s, &body);
         let text = shape.to_string();
         for secret in [member, "bob@", "s3cret", "x1", "Bob", "tok_123"] {
             assert!(!text.contains(secret), "{secret} kept in {text}");
@@ -501,7 +711,7 @@ mod tests {
         let members: Vec<Value> = (0..20_000)
             .map(|i| json!({"value": format!("member-{i}")}))
             .collect();
-        let shape = s.shape(&json!({"displayName": "Big", "members": members}));
+        let shape = whole(&s, &json!({"displayName": "Big", "members": members}));
         let text = shape.to_string();
         assert!(text.len() < 2 * MAX_BYTES, "{} bytes", text.len());
         let kept = shape["members"].as_array().expect("array");
@@ -511,17 +721,97 @@ mod tests {
         for _ in 0..100 {
             deep = json!({"a": [deep]});
         }
-        let text = s.shape(&deep).to_string();
+        let text = whole(&s, &deep).to_string();
         assert!(text.contains(DEEP), "{text}");
-        let flags = s.shape(&json!({"flags": vec![true; 100_000]}));
+        let flags = whole(&s, &json!({"flags": vec![true; 100_000]}));
         assert!(flags.to_string().len() < 2 * MAX_BYTES);
         let wide: Map<String, Value> = (0..10_000)
             .map(|i| (format!("attribute{i}"), json!(true)))
             .collect();
-        let shape = s.shape(&Value::Object(wide));
+        let shape = whole(&s, &Value::Object(wide));
         assert!(shape[TRUNCATED].as_u64().is_some_and(|n| n > 0));
         let mut all = Vec::new();
         strings(&shape, &mut all);
         assert!(all.iter().all(|s| s.len() <= MAX_KEY + 40));
+    }
+
+    #[test]
+    fn requests_of_one_structure_share_a_skeleton_and_differ_in_hashes() {
+        let s = shaper();
+        let user = |n: u32, active: bool| {
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": format!("user{n}@example.com"),
+                "name": {"givenName": format!("Given{n}"), "familyName": "Lee"},
+                "emails": [{"value": format!("user{n}@example.com"), "type": "work"}],
+                "active": active,
+            })
+        };
+        let (a, b) = (s.shape(&user(1, true)), s.shape(&user(2, true)));
+        assert_eq!((&a.skeleton_id, &a.skeleton), (&b.skeleton_id, &b.skeleton));
+        assert_ne!(a.hashes, b.hashes);
+        assert_eq!(a.skeleton_id.len(), 16);
+        // Structure the shape keeps, a boolean here, is the skeleton's.
+        assert_ne!(s.shape(&user(1, false)).skeleton_id, a.skeleton_id);
+        // What an entry stores besides its skeleton's id is a small part of the whole shape.
+        let whole = a.to_json().expect("the parts fit").to_string();
+        assert!(
+            a.hashes.len() * 3 < whole.len(),
+            "{} of {}",
+            a.hashes,
+            whole
+        );
+        assert!(!a.skeleton.contains("example") && !a.hashes.contains("example"));
+    }
+
+    #[test]
+    fn a_less_than_sign_in_kept_text_is_no_slot() {
+        let s = shaper();
+        let body = json!({
+            "a<b": {"type": "<work>", "op": "x\"<y>\\"},
+            "path": "members[display eq \"<ann>\"]",
+            "emails": [{"value": "<ann@example.com>", "type": "\u{1}<"}],
+            "n": 7,
+            "startIndex": 3,
+        });
+        let shape = s.shape(&body);
+        let slots = shape.skeleton.matches('<').count();
+        assert_eq!(
+            slots, 2,
+            "the filter's literal and the address: {}",
+            shape.skeleton
+        );
+        let whole = shape.to_json().expect("the parts fit");
+        assert_eq!(whole["a<b"]["type"], "<work>");
+        assert_eq!(whole["a<b"]["op"], "x\"<y>\\");
+        assert_eq!(
+            whole["path"],
+            format!("members[display eq \"{}\"]", s.placeholder("<ann>"))
+        );
+        assert_eq!(
+            whole["emails"][0]["value"],
+            s.placeholder("<ann@example.com>")
+        );
+        assert_eq!(whole["emails"][0]["type"], "\u{1}<");
+        assert_eq!(
+            (&whole["n"], &whole["startIndex"]),
+            (&json!(NUMBER), &json!(3))
+        );
+        // Parts that do not belong together give no shape rather than a wrong one.
+        let short = Shape {
+            hashes: shape
+                .hashes
+                .split(',')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            ..shape.clone()
+        };
+        assert_eq!(short.to_json(), None);
+        let long = Shape {
+            hashes: format!("{},{}", shape.hashes, "0123456789ab"),
+            ..shape
+        };
+        assert_eq!(long.to_json(), None);
     }
 }

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::diagnosis::Signals;
 use crate::error::{ScimError, Throttled};
+use crate::events::shape::Shape;
 use crate::http::TenantCtx;
 use crate::scim::schema::ResourceType;
 use crate::scim::text;
@@ -28,16 +29,11 @@ use crate::tenant::TenantId;
 #[derive(Debug, Clone)]
 pub struct LogNote(pub String);
 
-/// The shape of a write's body (see `events::shape`), as JSON text, left by its handler for
-/// the request's log entry.
-#[derive(Debug, Clone)]
-struct Shape(String);
-
-/// Notes for the request's log entry the shape of its body, computed once from the body the
-/// handler has already parsed (bounded: `events::shape::MAX_BYTES`).
+/// Notes for the request's log entry the shape of its body (see `events::shape`), computed
+/// once from the body the handler has already parsed (bounded: `events::shape::MAX_BYTES`).
 pub fn note_shape(req: &HttpRequest, state: &AppState, tenant: &TenantId, body: &Value) {
     let shape = state.shapes.tenant(tenant.as_str()).shape(body);
-    req.extensions_mut().insert(Shape(shape.to_string()));
+    req.extensions_mut().insert(shape);
 }
 
 /// Middleware for the SCIM resource routes; wraps authentication so it sees the tenant.
@@ -99,11 +95,7 @@ pub async fn record(
         latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
         scim_type,
         detail,
-        shape: res
-            .request()
-            .extensions_mut()
-            .remove::<Shape>()
-            .map(|s| s.0),
+        shape: res.request().extensions_mut().remove::<Shape>(),
         ..seen.row(tenant.owner.as_str().to_owned())
     };
     state.log.send_with(row, signals);

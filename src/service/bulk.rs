@@ -364,7 +364,6 @@ impl Run<'_> {
                 .shapes
                 .tenant(self.origin.owner.as_str())
                 .shape(data)
-                .to_string()
         });
         let row = LogRow {
             shape,

@@ -1,10 +1,8 @@
 //! `scimitar conformance --from-log`: reads a window of a tenant's provisioning log and has
 //! `conformance::replay` make the scenario that replays it.
 
-use serde_json::Value;
-
 use crate::conformance::replay::{self, Recorded, Replay, ReplayError, Window};
-use crate::events::shape::ShapeKey;
+use crate::events::shape::{Shape, ShapeKey};
 use crate::storage::log::{self as store, LogRow};
 use crate::storage::{Db, Scope};
 use crate::tenant::TenantId;
@@ -46,10 +44,7 @@ pub fn from_log(db: &Db, id_or_name: &str, since: i64, until: i64) -> Result<Fro
 
 fn recorded(r: LogRow) -> Recorded {
     Recorded {
-        shape: r
-            .shape
-            .as_deref()
-            .and_then(|s| serde_json::from_str::<Value>(s).ok()),
+        shape: r.shape.as_ref().and_then(Shape::to_json),
         id: r.id,
         at: r.at,
         method: r.method,

@@ -1,17 +1,19 @@
 //! The provisioning log: one row per SCIM request of a tenant.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 
 use super::AnyConnection;
 use super::Scope;
 use super::StoreResult;
 use super::schema::log_shape_keys as keys;
+use super::schema::log_skeletons as skeleton;
 use super::schema::provisioning_log as log;
+use crate::events::shape::Shape;
 
-/// One logged request. An absent value is written as NULL (no column has a default), so its
-/// INSERT is one statement whatever the row holds, prepared once.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = log, treat_none_as_default_value = false)]
+/// One logged request.
+#[derive(Debug, Clone)]
 pub struct LogRow {
     pub tenant_id: String,
     /// Sortable: the time in milliseconds, zero-padded, then a random part.
@@ -26,9 +28,9 @@ pub struct LogRow {
     pub scim_type: Option<String>,
     pub detail: Option<String>,
     pub user_agent: Option<String>,
-    /// The request body's shape (JSON text, see `events::shape`); `None` for a bodiless
-    /// request, or one whose body was not JSON.
-    pub shape: Option<String>,
+    /// The request body's shape (see `events::shape`); `None` for a bodiless request, one
+    /// whose body was not JSON, or one whose skeleton is gone.
+    pub shape: Option<Shape>,
 }
 
 impl LogRow {
@@ -52,23 +54,142 @@ impl LogRow {
     }
 }
 
-/// Writes a batch of entries: on PostgreSQL in multi-row statements (one round trip each), on
-/// SQLite one prepared single-row statement run per entry (an in-process call; a multi-row
-/// statement would be written out and parsed again for each batch size).
-pub fn insert(conn: &mut AnyConnection, rows: &[LogRow]) -> StoreResult<()> {
+/// An entry as the table holds it: its shape's skeleton is a reference into `log_skeletons`.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = log)]
+struct Stored {
+    tenant_id: String,
+    id: String,
+    at: i64,
+    method: String,
+    path: String,
+    status: i32,
+    resource_type: Option<String>,
+    resource_id: Option<String>,
+    latency_ms: i64,
+    scim_type: Option<String>,
+    detail: Option<String>,
+    user_agent: Option<String>,
+    skeleton_id: Option<String>,
+    shape_hashes: Option<String>,
+}
+
+/// The values of an entry's INSERT. An absent value is written as NULL (no column has a
+/// default), so the statement is one whatever the row holds, prepared once. A macro: the
+/// tuple's type, written out, would be longer than its values.
+macro_rules! values {
+    ($r:expr) => {{
+        let r = $r;
+        let shape = r.shape.as_ref();
+        (
+            log::tenant_id.eq(&r.tenant_id),
+            log::id.eq(&r.id),
+            log::at.eq(r.at),
+            log::method.eq(&r.method),
+            log::path.eq(&r.path),
+            log::status.eq(r.status),
+            log::resource_type.eq(r.resource_type.as_deref()),
+            log::resource_id.eq(r.resource_id.as_deref()),
+            log::latency_ms.eq(r.latency_ms),
+            log::scim_type.eq(r.scim_type.as_deref()),
+            log::detail.eq(r.detail.as_deref()),
+            log::user_agent.eq(r.user_agent.as_deref()),
+            log::skeleton_id.eq(shape.map(|s| s.skeleton_id.as_str())),
+            log::shape_hashes.eq(shape.map(|s| s.hashes.as_str())),
+        )
+    }};
+}
+
+/// Writes a batch of entries, and the skeletons of the entries `skeletons` (by index: those
+/// the writer has not stored lately), each marked seen now. On PostgreSQL in multi-row
+/// statements (one round trip each), on SQLite one prepared single-row statement run per entry
+/// (an in-process call; a multi-row statement would be written out and parsed again for each
+/// batch size).
+pub fn insert(conn: &mut AnyConnection, rows: &[LogRow], skeletons: &[usize]) -> StoreResult<()> {
+    let now = super::now_millis();
+    for r in skeletons.iter().map(|&i| &rows[i]) {
+        let Some(shape) = &r.shape else { continue };
+        let upsert = diesel::insert_into(skeleton::table)
+            .values((
+                skeleton::tenant_id.eq(&r.tenant_id),
+                skeleton::id.eq(&shape.skeleton_id),
+                skeleton::skeleton.eq(&shape.skeleton),
+                skeleton::seen_at.eq(now),
+            ))
+            .on_conflict((skeleton::tenant_id, skeleton::id))
+            .do_update()
+            .set(skeleton::seen_at.eq(now));
+        native!(&mut *conn, |c| upsert.execute(c))?;
+    }
     match conn {
         AnyConnection::Postgresql(c) => {
             for chunk in rows.chunks(200) {
-                diesel::insert_into(log::table).values(chunk).execute(c)?;
+                let values: Vec<_> = chunk.iter().map(|r| values!(r)).collect();
+                diesel::insert_into(log::table).values(values).execute(c)?;
             }
         }
         AnyConnection::Sqlite(c) => {
-            for row in rows {
-                diesel::insert_into(log::table).values(row).execute(c)?;
+            for r in rows {
+                diesel::insert_into(log::table)
+                    .values(values!(r))
+                    .execute(c)?;
             }
         }
     }
     Ok(())
+}
+
+/// Reads back the shapes of `stored` entries: their skeletons in one query.
+fn with_shapes(
+    conn: &mut AnyConnection,
+    scope: &Scope<'_>,
+    stored: Vec<Stored>,
+) -> StoreResult<Vec<LogRow>> {
+    let mut ids: Vec<&str> = stored
+        .iter()
+        .filter_map(|r| r.skeleton_id.as_deref())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let skeletons: HashMap<String, String> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        skeleton::table
+            .filter(skeleton::tenant_id.eq(scope.id()))
+            .filter(skeleton::id.eq_any(&ids))
+            .select((skeleton::id, skeleton::skeleton))
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .collect()
+    };
+    Ok(stored
+        .into_iter()
+        .map(|r| {
+            let shape = match (r.skeleton_id, r.shape_hashes) {
+                (Some(id), Some(hashes)) => skeletons.get(&id).map(|skeleton| Shape {
+                    skeleton_id: id,
+                    skeleton: skeleton.clone(),
+                    hashes,
+                }),
+                _ => None,
+            };
+            LogRow {
+                tenant_id: r.tenant_id,
+                id: r.id,
+                at: r.at,
+                method: r.method,
+                path: r.path,
+                status: r.status,
+                resource_type: r.resource_type,
+                resource_id: r.resource_id,
+                latency_ms: r.latency_ms,
+                scim_type: r.scim_type,
+                detail: r.detail,
+                user_agent: r.user_agent,
+                shape,
+            }
+        })
+        .collect())
 }
 
 /// Which entries to read, newest first.
@@ -119,11 +240,12 @@ pub fn read(conn: &mut AnyConnection, scope: &Scope<'_>, q: &LogQuery) -> StoreR
     if let Some(before) = &q.before {
         query = query.filter(log::id.lt(before.clone()));
     }
-    Ok(query
+    let stored = query
         .order(log::id.desc())
         .limit(q.limit)
-        .select(LogRow::as_select())
-        .load(conn)?)
+        .select(Stored::as_select())
+        .load(conn)?;
+    with_shapes(conn, scope, stored)
 }
 
 /// The tenant's entries from `since` (inclusive) to `until` (exclusive), oldest first: the
@@ -155,16 +277,19 @@ pub fn by_ids(
     scope: &Scope<'_>,
     ids: &[String],
 ) -> StoreResult<Vec<LogRow>> {
-    Ok(log::table
+    let stored = log::table
         .filter(log::tenant_id.eq(scope.id().to_owned()))
         .filter(log::id.eq_any(ids))
         .order(log::id.desc())
-        .select(LogRow::as_select())
-        .load(conn)?)
+        .select(Stored::as_select())
+        .load(conn)?;
+    with_shapes(conn, scope, stored)
 }
 
-/// Deletes every entry older than `cutoff`; returns how many.
-pub fn prune(conn: &mut AnyConnection, cutoff: i64) -> StoreResult<usize> {
+/// Deletes every entry older than `cutoff`, and every skeleton not seen since
+/// `skeletons_cutoff`; returns how many entries.
+pub fn prune(conn: &mut AnyConnection, cutoff: i64, skeletons_cutoff: i64) -> StoreResult<usize> {
+    diesel::delete(skeleton::table.filter(skeleton::seen_at.lt(skeletons_cutoff))).execute(conn)?;
     Ok(diesel::delete(log::table.filter(log::at.lt(cutoff))).execute(conn)?)
 }
 

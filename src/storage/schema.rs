@@ -199,7 +199,17 @@ diesel::table! {
         scim_type -> Nullable<Text>,
         detail -> Nullable<Text>,
         user_agent -> Nullable<Text>,
-        shape -> Nullable<Text>,
+        skeleton_id -> Nullable<Text>,
+        shape_hashes -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    log_skeletons (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        skeleton -> Text,
+        seen_at -> BigInt,
     }
 }
 
@@ -250,6 +260,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     set_acks,
     provisioning_log,
+    log_skeletons,
     log_shape_keys,
     portal_links,
     portal_sessions,

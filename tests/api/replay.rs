@@ -143,9 +143,9 @@ fn a_recorded_sync_replays_against_a_fresh_server(b: Backend) {
     let created = entries
         .iter()
         .rfind(|r| r.method == "POST" && r.status == 201 && r.path.ends_with("/Users"))
-        .and_then(|r| r.shape.as_deref())
+        .and_then(|r| r.shape.as_ref())
         .expect("a created user's shape");
-    let shape: Value = serde_json::from_str(created).expect("JSON");
+    let shape: Value = created.to_json().expect("the shape's parts fit");
     assert_eq!(shape["password"], "<password>");
     assert_eq!(shape["schemas"][0], USER);
     assert!(
@@ -155,7 +155,12 @@ fn a_recorded_sync_replays_against_a_fresh_server(b: Backend) {
         "{shape}"
     );
     for entry in &entries {
-        let shape = entry.shape.as_deref().unwrap_or_default();
+        let shape = entry
+            .shape
+            .as_ref()
+            .and_then(|s| s.to_json())
+            .map(|s| s.to_string())
+            .unwrap_or_default();
         assert!(
             !shape.contains("Sup3rSecret") && !shape.contains("contoso"),
             "{shape}"
@@ -327,7 +332,91 @@ fn an_empty_window_says_so() {
     assert!(stderr.contains("no replayable request"), "{stderr}");
 }
 
+/// The skeletons stored for `tenant`: (id, seen_at).
+fn skeletons(app: &TestApp, tenant: &str) -> Vec<(String, i64)> {
+    use diesel::prelude::*;
+    use scimitar::storage::schema::log_skeletons as sk;
+    let tenant = tenant.to_owned();
+    app.db
+        .run_sync(move |c| {
+            Ok(sk::table
+                .filter(sk::tenant_id.eq(tenant))
+                .select((sk::id, sk::seen_at))
+                .load::<(String, i64)>(c)?)
+        })
+        .expect("skeletons")
+}
+
+fn each_structure_is_stored_once_and_pruned_after_the_log(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| s.log_retention = Duration::from_secs(86_400));
+    let acme = scimitar::service::tenants::get(&app.db, "acme")
+        .expect("tenant")
+        .id;
+    // A skeleton no entry has used for longer than the retention goes at the first prune,
+    // which an instance makes as it starts.
+    let old = format!(
+        "INSERT INTO log_skeletons (tenant_id, id, skeleton, seen_at) VALUES ('{acme}', 'old', '{{}}', 1)"
+    );
+    app.db
+        .run_sync(move |c| Ok(diesel::RunQueryDsl::execute(diesel::sql_query(old), c)?))
+        .expect("old skeleton");
+    app.another_instance();
+
+    let user = |n: u32| {
+        json!({
+            "schemas": [USER],
+            "userName": format!("user{n}@example.com"),
+            "name": {"givenName": format!("Given{n}"), "familyName": "Lee"},
+            "emails": [{"value": format!("user{n}@example.com"), "type": "work"}],
+        })
+    };
+    for n in 0..5 {
+        assert_eq!(app.req("POST", "/Users", Some(&user(n))).status, 201);
+    }
+    let group =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Sales"});
+    assert_eq!(app.req("POST", "/Groups", Some(&group)).status, 201);
+
+    let entries = eventually(Duration::from_secs(10), "six writes logged", || {
+        let rows = provisioning_log(&app.db, "acme", 100);
+        (rows.len() >= 6).then_some(rows)
+    });
+    let shapes: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            e.shape
+                .as_ref()
+                .and_then(|s| s.to_json())
+                .expect("each write reads back its whole shape")
+        })
+        .collect();
+    let user_names: std::collections::HashSet<&str> = shapes
+        .iter()
+        .filter_map(|s| s["userName"].as_str())
+        .collect();
+    assert_eq!(
+        user_names.len(),
+        5,
+        "five users, five placeholders: {shapes:?}"
+    );
+    assert!(user_names.iter().all(|u| u.starts_with("<email:")));
+    assert!(shapes.iter().any(|s| {
+        s["displayName"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("<text:"))
+    }));
+    // The new instance prunes shortly after it starts.
+    let stored = eventually(Duration::from_secs(10), "the old skeleton pruned", || {
+        let stored = skeletons(&app, &acme);
+        (!stored.iter().any(|(id, _)| id == "old")).then_some(stored)
+    });
+    let ids: Vec<&str> = stored.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids.len(), 2, "one skeleton per structure: {ids:?}");
+    assert!(stored.iter().all(|(_, seen)| *seen > 1));
+}
+
 on_both_backends!(
     a_recorded_sync_replays_against_a_fresh_server,
-    a_window_that_starts_mid_sync_gets_stand_ins
+    a_window_that_starts_mid_sync_gets_stand_ins,
+    each_structure_is_stored_once_and_pruned_after_the_log
 );
