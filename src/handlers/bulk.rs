@@ -52,8 +52,8 @@ pub async fn bulk(
             .map_or("", |(prefix, _)| prefix)
             .to_owned(),
         user_agent: crate::http::user_agent(req.headers()),
-        owner: ctx.owner.clone(),
+        tenant: ctx.tenant.clone(),
     };
-    let body = service::run(&state, &ctx.tenant_id, &ctx.schemas, request, origin).await;
+    let body = service::run(&state, &ctx.directory, &ctx.schemas, request, origin).await;
     Ok(scim_json(StatusCode::OK, &body))
 }

@@ -19,8 +19,7 @@ async fn list(
 ) -> Result<HttpResponse, ScimError> {
     let page = service::list(
         state,
-        // The host app's catalog knows the token's tenant, also in dry-run.
-        &ctx.owner,
+        &ctx.tenant,
         &ctx.schemas,
         offering,
         &search_request(q)?,
@@ -38,8 +37,7 @@ async fn one(
 ) -> Result<HttpResponse, ScimError> {
     let found = service::get(
         state,
-        // The host app's catalog knows the token's tenant, also in dry-run.
-        &ctx.owner,
+        &ctx.tenant,
         &ctx.schemas,
         offering,
         id,

@@ -104,7 +104,7 @@ pub async fn list(
     rt: Rt,
     q: Params,
 ) -> Result<HttpResponse, ScimError> {
-    let body = search::search(&state, &ctx.tenant_id, &rt, &search_request(&q)?).await?;
+    let body = search::search(&state, &ctx.directory, &rt, &search_request(&q)?).await?;
     Ok(scim_json(StatusCode::OK, &body))
 }
 
@@ -130,10 +130,10 @@ pub async fn search(
     rt: Rt,
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    note_shape(&req, &state, &ctx.owner, &body.0);
+    note_shape(&req, &state, &ctx.tenant, &body.0);
     let body = search::search(
         &state,
-        &ctx.tenant_id,
+        &ctx.directory,
         &rt,
         &SearchRequest::from_body(body.0)?,
     )
@@ -162,10 +162,10 @@ pub async fn search_all(
     ctx: TenantCtx,
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
-    note_shape(&req, &state, &ctx.owner, &body.0);
+    note_shape(&req, &state, &ctx.tenant, &body.0);
     let body = search::search_all(
         &state,
-        &ctx.tenant_id,
+        &ctx.directory,
         &ctx.schemas,
         &SearchRequest::from_body(body.0)?,
     )
@@ -219,8 +219,8 @@ pub async fn create(
     body: ScimJson,
 ) -> Result<HttpResponse, ScimError> {
     note_signals(&req, &rt, &body.0);
-    note_shape(&req, &state, &ctx.owner, &body.0);
-    let r = service::create(&state, &ctx.tenant_id, rt.0.clone(), body.0, view(&rt, &q)?).await?;
+    note_shape(&req, &state, &ctx.tenant, &body.0);
+    let r = service::create(&state, &ctx.directory, rt.0.clone(), body.0, view(&rt, &q)?).await?;
     note_unregistered(&req, &r.unregistered);
     Ok(resource_response(
         StatusCode::CREATED,
@@ -263,7 +263,7 @@ pub async fn get(
     q: Params,
 ) -> Result<HttpResponse, ScimError> {
     let id = resource_id(&rt, id)?;
-    let r = service::get(&state, &ctx.tenant_id, rt.0.clone(), id, view(&rt, &q)?).await?;
+    let r = service::get(&state, &ctx.directory, rt.0.clone(), id, view(&rt, &q)?).await?;
     if etag_header(&req, IF_NONE_MATCH).is_some_and(|m| m.matches(r.version)) {
         return Ok(HttpResponse::NotModified()
             .insert_header((ETAG, r.etag))
@@ -310,8 +310,8 @@ pub async fn replace(
 ) -> Result<HttpResponse, ScimError> {
     let view = view(&rt, &q)?;
     note_signals(&req, &rt, &body.0);
-    note_shape(&req, &state, &ctx.owner, &body.0);
-    let r = service::replace(&state, &ctx.tenant_id, target(&req, &rt, id)?, body.0, view).await?;
+    note_shape(&req, &state, &ctx.tenant, &body.0);
+    let r = service::replace(&state, &ctx.directory, target(&req, &rt, id)?, body.0, view).await?;
     note_unregistered(&req, &r.unregistered);
     Ok(resource_response(StatusCode::OK, &r.body, &r.etag, None))
 }
@@ -365,8 +365,8 @@ pub async fn patch(
         Projection::new(&rt, &[], &[rt.links.attribute().to_owned()])?
     };
     note_signals(&req, &rt, &body.0);
-    note_shape(&req, &state, &ctx.owner, &body.0);
-    let r = service::patch(&state, &ctx.tenant_id, target(&req, &rt, id)?, body.0, view).await?;
+    note_shape(&req, &state, &ctx.tenant, &body.0);
+    let r = service::patch(&state, &ctx.directory, target(&req, &rt, id)?, body.0, view).await?;
     note_unregistered(&req, &r.unregistered);
     if wants_body {
         Ok(resource_response(StatusCode::OK, &r.body, &r.etag, None))
@@ -402,7 +402,7 @@ pub async fn delete(
     rt: Rt,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
-    service::delete(&state, &ctx.tenant_id, target(&req, &rt, id)?).await?;
+    service::delete(&state, &ctx.directory, target(&req, &rt, id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -62,7 +62,7 @@ async fn identify(req: &ServiceRequest) -> Result<(), actix_web::Error> {
         }
     };
     let key_id = token.key_id().to_owned();
-    let (owner, schema_version, mode) = match authenticate(&state, req, &client, token).await {
+    let (tenant, schema_version, mode) = match authenticate(&state, req, &client, token).await {
         Ok(t) => t,
         Err(e @ ScimError::Unauthorized(_)) => {
             request_log::rejected_token(&state, req, key_id);
@@ -71,13 +71,13 @@ async fn identify(req: &ServiceRequest) -> Result<(), actix_web::Error> {
         Err(e) => return Err(e.into()),
     };
     if let Some(span) = req.extensions().get::<RootSpan>() {
-        span.record("tenant_id", tracing::field::display(&owner));
+        span.record("tenant_id", tracing::field::display(&tenant));
     }
-    let tenant_id = modes::directory_of(&owner, mode);
-    let schemas = service::schemas::view(&state, &tenant_id, schema_version).await?;
+    let directory = modes::directory_of(&tenant, mode);
+    let schemas = service::schemas::view(&state, &directory, schema_version).await?;
     req.extensions_mut().insert(TenantCtx {
-        tenant_id,
-        owner,
+        directory,
+        tenant,
         schemas,
     });
     // Refused after the tenant is known, so the refusal is in its provisioning log.

@@ -47,7 +47,10 @@ pub async fn record(
     let res = next.call(req).await?;
     let (Some(state), Some(tenant)) = (
         state,
-        res.request().extensions().get::<TenantCtx>().cloned(),
+        res.request()
+            .extensions()
+            .get::<TenantCtx>()
+            .map(|ctx| ctx.tenant.clone()),
     ) else {
         return Ok(res);
     };
@@ -96,7 +99,7 @@ pub async fn record(
         scim_type,
         detail,
         shape: res.request().extensions_mut().remove::<Shape>(),
-        ..seen.row(tenant.owner.as_str().to_owned())
+        ..seen.row(tenant.into_string())
     };
     state.log.send_with(row, signals);
     Ok(res)

@@ -126,7 +126,7 @@ where
                             res.request()
                                 .extensions()
                                 .get::<TenantCtx>()
-                                .map(|t| t.owner.as_str().to_owned())
+                                .map(|t| t.tenant.as_str().to_owned())
                         })
                         .flatten(),
                 ),

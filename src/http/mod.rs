@@ -35,11 +35,12 @@ impl RoutePattern {
 /// The authenticated tenant of a SCIM request.
 #[derive(Debug, Clone)]
 pub struct TenantCtx {
-    /// The tenant whose directory the request reads and writes: the token's, or in dry-run its
-    /// shadow.
-    pub tenant_id: TenantId,
-    /// The tenant the bearer token belongs to: the request is logged and diagnosed as its.
-    pub owner: TenantId,
+    /// The directory the request reads and writes (its resources and their events): the
+    /// tenant's own, or in dry-run its shadow (`TenantId::shadow`). Nothing else is its.
+    pub directory: TenantId,
+    /// The tenant the bearer token belongs to, in every mode: the request is logged, counted
+    /// and diagnosed as its, and the host app's role catalog is its.
+    pub tenant: TenantId,
     /// The tenant's resource types, with the extensions it registered.
     pub schemas: Arc<TenantSchemas>,
 }

@@ -41,7 +41,7 @@ pub struct Origin {
     pub prefix: String,
     pub user_agent: Option<String>,
     /// The tenant whose log the operations go to: the token's, also in dry-run.
-    pub owner: TenantId,
+    pub tenant: TenantId,
 }
 
 /// Runs a bulk request and returns the bulk response: each operation's result, or its error,
@@ -362,7 +362,7 @@ impl Run<'_> {
         let shape = action.and_then(|a| a.data.as_ref()).map(|data| {
             self.state
                 .shapes
-                .tenant(self.origin.owner.as_str())
+                .tenant(self.origin.tenant.as_str())
                 .shape(data)
         });
         let row = LogRow {
@@ -375,7 +375,7 @@ impl Run<'_> {
             detail,
             user_agent: self.origin.user_agent.clone(),
             ..LogRow::new(
-                self.origin.owner.as_str().to_owned(),
+                self.origin.tenant.as_str().to_owned(),
                 at,
                 method,
                 log_path(&self.origin.prefix, action, target_id.as_deref()),
