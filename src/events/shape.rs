@@ -418,8 +418,9 @@ impl Shaping<'_> {
 
 /// Appends `s` as the inside of a JSON string, with `<` escaped too (a raw `<` opens a slot).
 fn escape(out: &mut String, s: &str) {
-    let plain = |c: char| !matches!(c, '"' | '\\' | '<') && !c.is_control();
-    if s.chars().all(plain) {
+    // JSON escapes a control character below U+0020; a byte of a longer character is never one.
+    let plain = |b: u8| b >= 0x20 && !matches!(b, b'"' | b'\\' | b'<');
+    if s.bytes().all(plain) {
         out.push_str(s);
         return;
     }
@@ -427,13 +428,8 @@ fn escape(out: &mut String, s: &str) {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if plain(c) => out.push(c),
-            c => {
-                let mut units = [0; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
+            c if !c.is_ascii() || plain(c as u8) => out.push(c),
+            c => out.push_str(&format!("\\u{:04x}", u32::from(c))),
         }
     }
 }
@@ -499,7 +495,7 @@ fn sensitive(name: &str) -> Option<&'static str> {
 /// `urn:ietf:params:scim:schemas:core:2.0:User:password`, `value` of `emails[type eq "work"].value`.
 fn last_attribute(path: &str) -> &str {
     let path = path.trim();
-    if !path.contains(['[', ']', '.', ':']) {
+    if !path.bytes().any(|b| matches!(b, b'[' | b']' | b'.' | b':')) {
         // A plain attribute name, as most members are.
         return path;
     }
