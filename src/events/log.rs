@@ -1,7 +1,7 @@
 //! The provisioning log writer: requests are queued without waiting and written in batches, so
-//! logging never adds a database round trip to a SCIM request, and each batch commits without
-//! waiting for the disk (a crash may lose the last moments of the log, never a SCIM write). Old
-//! entries are pruned, and so are old webhook delivery attempts. Each written batch then goes
+//! logging never adds a database round trip to a SCIM request (a crash may lose the last
+//! moments of the log, never a SCIM write; see `Db::write_relaxed`). Old entries are pruned,
+//! and so are old webhook delivery attempts. Each written batch then goes
 //! to the connection diagnosis, with what each request showed.
 
 use std::collections::{HashMap, HashSet};
@@ -26,8 +26,8 @@ const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// How long entries are gathered after the first one arrives: a busy server commits its log a
 /// few times a second, not once per request.
 const GATHER: Duration = Duration::from_millis(100);
-/// Entries one commit writes at most: SQLite has one write lock, and a long log transaction
-/// would hold the SCIM writes queued behind it.
+/// Entries one write takes at most: on SQLite a batch shares a group commit with SCIM writes,
+/// and a long one would delay them.
 const PER_COMMIT: usize = 128;
 /// How often old entries are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);

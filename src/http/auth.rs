@@ -170,7 +170,7 @@ async fn authenticate(
             .insert(&token, &credential.secret_hash, &tenant);
     }
     // Last use is kept to the minute, written beside the request rather than in its way (a
-    // busy database delays the record, never the request) and without an fsync of its own.
+    // busy database delays the record, never the request).
     let now = now_millis();
     if credential
         .last_used_at

@@ -40,8 +40,8 @@ mod turns;
 pub mod webhooks;
 mod writer;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -205,8 +205,10 @@ impl ManageConnection for Manager {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
-    /// SQLite's own paths for writes; PostgreSQL needs none.
-    sqlite: Option<SqlitePaths>,
+    /// SQLite has one writer at a time: every write goes through one thread that commits them
+    /// in groups (a second writing connection would wait in SQLite's busy handler, which
+    /// sleeps on past the lock's release). PostgreSQL needs none.
+    sqlite: Option<writer::Writer>,
     /// PostgreSQL: a tenant's writers in this process, one at a time.
     turns: turns::Turns,
 }
@@ -228,47 +230,6 @@ impl Pool {
 
     fn try_get(&self) -> Option<r2d2::PooledConnection<Manager>> {
         self.inner.try_get()
-    }
-}
-
-/// SQLite has one writer at a time: its writes go through one thread that commits them in
-/// groups, and records that may lose their last moments in a crash through a connection that
-/// does not fsync each commit.
-#[derive(Clone)]
-struct SqlitePaths {
-    writer: writer::Writer,
-    relaxed: Arc<Relaxed>,
-}
-
-/// A connection at `synchronous = NORMAL`: in WAL mode its commits reach the log without an
-/// fsync, and the next checkpoint (or any commit at FULL) makes them durable.
-struct Relaxed {
-    manager: Manager,
-    conn: Mutex<Option<AnyConnection>>,
-}
-
-impl Relaxed {
-    fn run<R>(
-        &self,
-        f: impl FnOnce(&mut AnyConnection) -> Result<R, ScimError>,
-    ) -> Result<R, ScimError> {
-        let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let conn = match slot.take() {
-            Some(c) => slot.insert(c),
-            None => {
-                let mut c = self.manager.establish().map_err(|e| {
-                    tracing::warn!(error = %e, "cannot open a database connection");
-                    ScimError::Unavailable(crate::error::BUSY.into())
-                })?;
-                c.batch_execute("PRAGMA synchronous = NORMAL")?;
-                slot.insert(c)
-            }
-        };
-        let out = write_tx(conn, f);
-        if conn.is_broken() {
-            *slot = None;
-        }
-        out
     }
 }
 
@@ -319,13 +280,7 @@ impl Db {
         statement_clock::unbounded(|| migrate::run(&mut conn))?;
         conn.batch_execute(&bounded)?;
         let sqlite = match backend {
-            Backend::Sqlite(_) => Some(SqlitePaths {
-                writer: writer::Writer::start(manager())?,
-                relaxed: Arc::new(Relaxed {
-                    manager: manager(),
-                    conn: Mutex::new(None),
-                }),
-            }),
+            Backend::Sqlite(_) => Some(writer::Writer::start(manager())?),
             Backend::Postgres(_) => None,
         };
         Ok(Self {
@@ -344,7 +299,7 @@ impl Db {
         R: Send + 'static,
     {
         match &self.sqlite {
-            Some(sqlite) => sqlite.writer.write(f).await,
+            Some(writer) => writer.write(f).await,
             None => {
                 let _turn = self.turns.take(tenant).await;
                 let tenant = TenantId::from_stored(tenant.to_owned());
@@ -354,21 +309,18 @@ impl Db {
         }
     }
 
-    /// Runs `f` in a write transaction whose commit does not wait for the disk: for records
-    /// whose last moments may be lost in a crash (the provisioning log), never for SCIM writes.
-    /// A crash loses at most the last commits, never half of one.
+    /// Runs `f` in a write transaction whose commit need not wait for the disk: for records
+    /// whose last moments may be lost in a crash (the provisioning log, a credential's last
+    /// use), never for SCIM writes. On SQLite it joins the writer's next group commit, durable
+    /// like the writes beside it (a log batch alone costs one fsync, at most a few a second);
+    /// on PostgreSQL it commits without waiting for the WAL flush.
     pub async fn write_relaxed<R, F>(&self, f: F) -> Result<R, ScimError>
     where
         F: FnOnce(&mut AnyConnection) -> Result<R, ScimError> + Send + 'static,
         R: Send + 'static,
     {
         match &self.sqlite {
-            Some(sqlite) => {
-                let relaxed = sqlite.relaxed.clone();
-                tokio::task::spawn_blocking(move || relaxed.run(f))
-                    .await
-                    .map_err(ScimError::internal)?
-            }
+            Some(writer) => writer.write(f).await,
             None => {
                 self.run(move |c| {
                     write_tx(c, |c| {
