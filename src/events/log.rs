@@ -244,7 +244,8 @@ impl LogWriter {
                     let written = self
                         .db
                         .write_relaxed(move |c| {
-                            store::insert(c, &rows, &due)?;
+                            // One time for the table and the writer's memory of it.
+                            store::insert(c, &rows, &due, now)?;
                             Ok((rows, due))
                         })
                         .await;

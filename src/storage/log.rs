@@ -101,12 +101,16 @@ macro_rules! values {
 }
 
 /// Writes a batch of entries, and the skeletons of the entries `skeletons` (by index: those
-/// the writer has not stored lately), each marked seen now. On PostgreSQL in multi-row
+/// the writer has not stored lately), each marked seen at `seen_at`. On PostgreSQL in multi-row
 /// statements (one round trip each), on SQLite one prepared single-row statement run per entry
 /// (an in-process call; a multi-row statement would be written out and parsed again for each
 /// batch size).
-pub fn insert(conn: &mut AnyConnection, rows: &[LogRow], skeletons: &[usize]) -> StoreResult<()> {
-    let now = super::now_millis();
+pub fn insert(
+    conn: &mut AnyConnection,
+    rows: &[LogRow],
+    skeletons: &[usize],
+    seen_at: i64,
+) -> StoreResult<()> {
     for r in skeletons.iter().map(|&i| &rows[i]) {
         let Some(shape) = &r.shape else { continue };
         let upsert = diesel::insert_into(skeleton::table)
@@ -114,11 +118,11 @@ pub fn insert(conn: &mut AnyConnection, rows: &[LogRow], skeletons: &[usize]) ->
                 skeleton::tenant_id.eq(&r.tenant_id),
                 skeleton::id.eq(&shape.skeleton_id),
                 skeleton::skeleton.eq(&shape.skeleton),
-                skeleton::seen_at.eq(now),
+                skeleton::seen_at.eq(seen_at),
             ))
             .on_conflict((skeleton::tenant_id, skeleton::id))
             .do_update()
-            .set(skeleton::seen_at.eq(now));
+            .set(skeleton::seen_at.eq(seen_at));
         native!(&mut *conn, |c| upsert.execute(c))?;
     }
     match conn {
