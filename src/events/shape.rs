@@ -169,15 +169,12 @@ impl Shaper {
 
     /// The placeholder of a string value.
     pub fn placeholder(&self, value: &str) -> String {
-        let mut out = String::with_capacity(PLACEHOLDER_LEN + 5);
         let (base, exact) = self.hashes(value);
-        out.push('<');
-        out.push_str(Kind::of(value).as_str());
-        out.push(':');
-        hex(&mut out, base, BASE_LEN);
-        out.push(':');
-        hex(&mut out, exact.unwrap_or(base), EXACT_LEN);
-        out.push('>');
+        let (mut base_hex, mut exact_hex) = (String::new(), String::new());
+        hex(&mut base_hex, base, BASE_LEN);
+        hex(&mut exact_hex, exact.unwrap_or(base), EXACT_LEN);
+        let mut out = String::with_capacity(PLACEHOLDER_LEN + 5);
+        push_placeholder(&mut out, Kind::of(value).as_str(), &base_hex, &exact_hex);
         out
     }
 
@@ -245,12 +242,7 @@ impl Shape {
                 h if h.len() == BASE_LEN => (h, h.get(..EXACT_LEN)?),
                 h => h.split_once(':')?,
             };
-            out.push_str(&rest[open..close]);
-            out.push(':');
-            out.push_str(base);
-            out.push(':');
-            out.push_str(exact);
-            out.push('>');
+            push_placeholder(&mut out, &rest[open + 1..close], base, exact);
             rest = &rest[close + 1..];
         }
         out.push_str(rest);
@@ -263,6 +255,13 @@ impl Shape {
 
 /// Characters of a placeholder besides its kind: `<`, `:`, the hashes, `:`, `>`.
 const PLACEHOLDER_LEN: usize = BASE_LEN + EXACT_LEN + 3;
+
+/// Appends the placeholder `<kind:base:exact>`.
+fn push_placeholder(out: &mut String, kind: &str, base: &str, exact: &str) {
+    for part in ["<", kind, ":", base, ":", exact, ">"] {
+        out.push_str(part);
+    }
+}
 
 /// Appends the first `digits` hex digits of `n`.
 fn hex(out: &mut String, n: u64, digits: usize) {
