@@ -691,14 +691,16 @@ fn read_report(c: &mut AnyConnection, scope: &Scope<'_>) -> Result<Report, ScimE
                 last_request_at: events::rfc3339(r.at),
             })
         });
+    let by_id: HashMap<&str, &LogRow> = entries.iter().map(|e| (e.id.as_str(), e)).collect();
     let findings = rows
         .into_iter()
         .zip(ids)
         .map(|((kind, row), ids)| {
-            let evidence = entries
+            // In the order the finding saw them, newest first: entry ids of one millisecond
+            // do not sort by arrival.
+            let evidence = ids
                 .iter()
-                .filter(|e| ids.contains(&e.id))
-                .cloned()
+                .filter_map(|id| by_id.get(id.as_str()).map(|e| (*e).clone()))
                 .collect();
             Shown {
                 advice: advice::of(kind, Idp::named(&row.idp)),
